@@ -1,0 +1,32 @@
+"""tfinpaint: five image-inpainting systems for TensorFlow 2 / Keras 3 behind one API."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="tfinpaint",
+    version="0.1.0",
+    description=(
+        "PConv U-Net, GLCIC, the cascade generator, DeepGIN and GAIN for TensorFlow 2 / "
+        "Keras 3: train, evaluate, inpaint, export to TF Serving and TFLite."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["tfinpaint", "tfinpaint.*"]),
+    install_requires=[
+        # Keras 3 arrived with TF 2.16; tensorflow-addons is deliberately absent (end of life).
+        "tensorflow>=2.16,<3",
+        "keras>=3.3,<4",
+        "numpy>=1.26,<3",
+        "opencv-python-headless>=4.8,<6",
+        "tensorflow-datasets>=4.9,<5",
+        "absl-py>=1.4,<3",
+        "scikit-image>=0.22,<1",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7.4,<10",
+            "ai-edge-litert>=1.0,<3",
+        ],
+    },
+)
