@@ -1,0 +1,213 @@
+"""Training configuration: every setting of a run, its defaults per family and preset, and the
+stage/phase schedule.
+
+A run's `config.json` is `TrainConfig.to_dict()` after `resolve()` has filled every default, so
+it records every setting that shaped the run. Schedules: families with stages (PConv, the cascade
+model) take `stage_steps` / `stage_fractions`; GLCIC takes `phase_steps` / `phase_fractions`. Absolute
+steps list the first N-1 segment lengths (the last runs to `steps`); fractions list all N and
+sum to 1.
+"""
+
+import dataclasses
+import json
+import math
+import os
+
+# Settings a resumed run may change; anything else must match the run's config.json.
+RESUMABLE_OVERRIDES = ("steps", "log_every", "checkpoint_every", "sample_every", "keep_checkpoints")
+
+# Settings whose None means "take the family/preset default".
+_FAMILY_DEFAULTED = (
+    "image_size",
+    "batch_size",
+    "steps",
+    "masks",
+    "learning_rate",
+    "d_learning_rate",
+    "log_every",
+    "checkpoint_every",
+    "val_batch_size",
+    "resize_short_side",
+)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a training run (the flags of tools/train.py, one field each).
+
+    Fields left None take the family's default for the chosen preset (`resolve`).
+    """
+
+    model: str
+    workdir: str
+    preset: str = "paper"
+    data: str = "samples"
+    data_dir: str | None = None
+    split: str | None = None
+    image_size: int | None = None
+    batch_size: int | None = None
+    steps: int | None = None
+    masks: str | None = None
+    irregular_polarity: str = "hole_white"
+    resize_short_side: list | None = None
+    seed: int = 0
+    strategy: str = "auto"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    vgg_weights: str = "imagenet"
+    learning_rate: float | None = None
+    d_learning_rate: float | None = None
+    stage_steps: list | None = None
+    stage_fractions: list | None = None
+    phase_steps: list | None = None
+    phase_fractions: list | None = None
+    log_every: int | None = None
+    checkpoint_every: int | None = None
+    sample_every: int | None = None
+    val_batch_size: int | None = None
+    keep_checkpoints: int = 3
+    generator_overrides: dict = dataclasses.field(default_factory=dict)
+    options: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown training settings {unknown}: expected names from {sorted(known)}.")
+        return cls(**values)
+
+    def resolve(self, defaults):
+        """A copy with every None default filled from `defaults` (the family's for the preset)."""
+        values = self.to_dict()
+        for name in _FAMILY_DEFAULTED:
+            if values[name] is None and name in defaults:
+                values[name] = defaults[name]
+        if values["sample_every"] is None:
+            values["sample_every"] = values["checkpoint_every"]
+        options = dict(defaults.get("options", {}))
+        options.update(values["options"])
+        values["options"] = options
+        return TrainConfig.from_dict(values)
+
+    def validate(self):
+        """Checks value ranges, in one sentence per problem, before any work starts."""
+        for name in ("image_size", "batch_size", "steps", "log_every", "checkpoint_every",
+                     "sample_every", "val_batch_size", "keep_checkpoints"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
+        if self.strategy not in ("auto", "default", "mirrored", "multiworker"):
+            raise ValueError(
+                f"--strategy must be one of auto, default, mirrored, multiworker; got "
+                f"'{self.strategy}'."
+            )
+        if self.irregular_polarity not in ("hole_white", "hole_black"):
+            raise ValueError(
+                f"--irregular_polarity must be hole_white or hole_black, got "
+                f"'{self.irregular_polarity}'."
+            )
+
+
+def save_config(config, path):
+    """Writes config.json atomically (a kill never leaves a half-written file)."""
+    tmp_path = path + ".tmp"
+    with open(tmp_path, "w", encoding="utf-8") as f:
+        json.dump(config.to_dict(), f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp_path, path)
+
+
+def load_config(path):
+    with open(path, encoding="utf-8") as f:
+        return TrainConfig.from_dict(json.load(f))
+
+
+def merge_for_resume(saved, given, explicit_names):
+    """The saved config of a run, updated with the explicitly given settings a resume may change.
+
+    Args:
+        saved: TrainConfig. The run's config.json.
+        given: TrainConfig. The settings of this invocation.
+        explicit_names: iterable of str. Names of the settings the user set explicitly.
+
+    Raises:
+        ValueError: when an explicit setting contradicts the saved run and cannot change.
+    """
+    values = saved.to_dict()
+    for name in explicit_names:
+        new_value = getattr(given, name)
+        if name in RESUMABLE_OVERRIDES:
+            values[name] = new_value
+        elif name != "workdir" and new_value != values.get(name):
+            raise ValueError(
+                f"The workdir {saved.workdir} holds a run with {name}={values.get(name)!r}, "
+                f"but {name}={new_value!r} was given: use a new --workdir, or drop the flag "
+                f"to resume (only {', '.join(RESUMABLE_OVERRIDES)} may change on resume)."
+            )
+    values["workdir"] = given.workdir
+    return TrainConfig.from_dict(values)
+
+
+def segment_bounds(total_steps, num_segments, kind, steps=None, fractions=None,
+                   default_fractions=None):
+    """Step ranges [(start, end), ...] of a run's stages or phases.
+
+    Args:
+        total_steps: int. The run's length (`--steps`).
+        num_segments: int. How many stages/phases the family has.
+        kind: str. "stage" or "phase", for the messages (flags are `--{kind}_steps`).
+        steps: list of int or None. Lengths of the first num_segments - 1 segments; the last
+            runs to `total_steps`.
+        fractions: list of float or None. The share of each of the num_segments segments.
+        default_fractions: list of float. Used when neither is given.
+
+    Raises:
+        ValueError: when both are given, the counts are wrong, or the lengths do not fit.
+    """
+    if num_segments == 1:
+        if steps or fractions:
+            raise ValueError(f"This model trains in a single {kind}: drop --{kind}_steps and "
+                             f"--{kind}_fractions.")
+        return [(0, total_steps)]
+    if steps and fractions:
+        raise ValueError(f"Give either --{kind}_steps or --{kind}_fractions, not both.")
+    if steps:
+        steps = [int(s) for s in steps]
+        if len(steps) != num_segments - 1:
+            raise ValueError(
+                f"--{kind}_steps takes {num_segments - 1} lengths (the last {kind} runs to "
+                f"--steps), got {len(steps)}: {steps}."
+            )
+        if any(s <= 0 for s in steps) or sum(steps) >= total_steps:
+            raise ValueError(
+                f"--{kind}_steps={','.join(map(str, steps))} must be positive and sum to less "
+                f"than --steps={total_steps} so that the last {kind} has steps."
+            )
+        lengths = steps + [total_steps - sum(steps)]
+    else:
+        fractions = [float(f) for f in (fractions or default_fractions)]
+        if len(fractions) != num_segments:
+            raise ValueError(
+                f"--{kind}_fractions takes {num_segments} values, got {len(fractions)}: "
+                f"{fractions}."
+            )
+        if any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+            raise ValueError(
+                f"--{kind}_fractions must be positive and sum to 1, got {fractions}."
+            )
+        boundaries = [round(total_steps * sum(fractions[: i + 1])) for i in range(num_segments)]
+        lengths = [b - a for a, b in zip([0] + boundaries[:-1], boundaries)]
+        if any(length <= 0 for length in lengths):
+            raise ValueError(
+                f"--steps={total_steps} is too short for --{kind}_fractions={fractions}: "
+                f"every {kind} needs at least one step."
+            )
+    bounds, start = [], 0
+    for length in lengths:
+        bounds.append((start, start + length))
+        start += length
+    return bounds

@@ -1,0 +1,289 @@
+"""The training run: checks, builds, resumes, trains segment by segment, logs and checkpoints.
+
+`run_training(config)` is what `tools/train.py` calls. A run is a directory (DESIGN.md):
+- `config.json`: every setting (written once all checks pass);
+- `checkpoints/`: `tf.train.Checkpoint`s of the networks, optimizers, step and stage/phase,
+  written by `tf.train.CheckpointManager` (the index file is replaced atomically, so a kill at
+  any moment leaves the last complete checkpoint loadable);
+- `metrics.jsonl`, `logs/` (TensorBoard), `samples/step_NNNNNNN.png` (grids of the fixed
+  validation batch);
+- at the end, `generator.weights.h5` + `generator.json` for inference and export.
+Re-running with the same workdir resumes from the latest checkpoint (`Resuming from step N`),
+inside the right stage or phase.
+"""
+
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from tfinpaint import metrics
+from tfinpaint.data import pipeline
+from tfinpaint.models import registry
+from tfinpaint.models.saving import save_generator
+from tfinpaint.training import config as config_lib
+from tfinpaint.training import reporting
+from tfinpaint.training import strategy as strategy_lib
+
+
+def _explicit_fields(config):
+    """Fields of `config` that differ from the dataclass defaults (for library callers)."""
+    defaults = config_lib.TrainConfig(model=config.model, workdir=config.workdir)
+    return [f.name for f in dataclasses.fields(config)
+            if getattr(config, f.name) != getattr(defaults, f.name)]
+
+
+def _dataset_kwargs(config):
+    return dict(
+        data_dir=config.data_dir,
+        split=config.split,
+        irregular_polarity=config.irregular_polarity,
+        resize_short_side=tuple(config.resize_short_side) if config.resize_short_side else None,
+    )
+
+
+def prepare_config(config, explicit_names=None):
+    """Resolves and checks a run's configuration before any work; returns (config, family, trainer_cls).
+
+    On an existing workdir, the saved config.json is the base and only the settings a resume
+    may change are taken from `config`.
+    """
+    if explicit_names is None:
+        explicit_names = _explicit_fields(config)
+    family = registry.get_family(config.model)
+    config_path = os.path.join(config.workdir, "config.json")
+    if os.path.exists(config_path):
+        config = config_lib.merge_for_resume(
+            config_lib.load_config(config_path), config, explicit_names
+        )
+    trainer_cls = family.load("trainer")
+    if config.preset not in trainer_cls.DEFAULTS:
+        raise ValueError(
+            f"Unknown preset '{config.preset}' for model '{config.model}': expected one of "
+            f"{', '.join(sorted(trainer_cls.DEFAULTS))}."
+        )
+    config = config.resolve(trainer_cls.DEFAULTS[config.preset])
+    config.validate()
+    schedule_bounds(config, trainer_cls)
+    registry.generator_config(config.model, config.preset, **config.generator_overrides)
+    if trainer_cls.uses_vgg:
+        from tfinpaint import losses
+
+        losses.resolve_vgg_weights(config.vgg_weights)
+    return config, family, trainer_cls
+
+
+def schedule_bounds(config, trainer_cls):
+    """[(start, end), ...] of the family's stages/phases for this run's settings."""
+    kind = trainer_cls.segment_kind or "stage"
+    steps = getattr(config, f"{kind}_steps")
+    fractions = getattr(config, f"{kind}_fractions")
+    other = "phase" if kind == "stage" else "stage"
+    if getattr(config, f"{other}_steps") or getattr(config, f"{other}_fractions"):
+        raise ValueError(
+            f"Model '{config.model}' trains in {kind}s, not {other}s: use --{kind}_steps or "
+            f"--{kind}_fractions."
+        )
+    return config_lib.segment_bounds(
+        config.steps,
+        trainer_cls.num_segments,
+        kind,
+        steps=steps,
+        fractions=fractions,
+        default_fractions=trainer_cls.default_segment_fractions,
+    )
+
+
+def _build_vgg(trainer_cls, config):
+    from tfinpaint import losses
+
+    weights = losses.resolve_vgg_weights(config.vgg_weights)
+    if weights is None:
+        logging.warning(
+            "--vgg_weights=none: the VGG-based loss terms (perceptual, style, feature) are "
+            "dropped for this run."
+        )
+        return None
+    return trainer_cls.make_vgg(weights)
+
+
+def _validation_batch(config, trainer_cls):
+    dataset = pipeline.build_dataset(
+        config.data,
+        config.image_size,
+        config.val_batch_size,
+        masks=config.masks,
+        seed=config.seed,
+        with_gradients=trainer_cls.with_gradients,
+        training=False,
+        **_dataset_kwargs(config),
+    )
+    for batch in dataset.take(1):
+        return {name: value.numpy() for name, value in batch.items()}
+    raise ValueError(f"The data source {config.data} yielded no validation images.")
+
+
+def _validation_metrics(generator, batch):
+    outputs = generator({"images": batch["images"], "masks": batch["masks"]}, training=False)
+    outputs = {name: tf.cast(value, tf.float32).numpy() for name, value in outputs.items()}
+    images, masks = batch["images"], batch["masks"]
+    values = {
+        "val_psnr_hole": float(np.nanmean(metrics.psnr(images, outputs["inpainted"], masks))),
+        "val_psnr": float(np.nanmean(metrics.psnr(images, outputs["inpainted"]))),
+        "val_l1_hole": float(np.nanmean(metrics.l1_error(images, outputs["inpainted"], masks))),
+    }
+    if min(images.shape[1:3]) >= 11:
+        values["val_ssim"] = float(np.nanmean(metrics.ssim(images, outputs["inpainted"])))
+    return values, outputs
+
+
+def _format_progress(step, total, kind, segment, losses, values, steps_per_sec):
+    parts = [f"step {step}/{total}"]
+    if kind:
+        parts.append(f"{kind} {segment}")
+    parts.append(" ".join(f"{name} {value:.4g}" for name, value in losses.items()))
+    parts.append(f"val_psnr_hole {values['val_psnr_hole']:.2f} dB")
+    parts.append(f"{steps_per_sec:.2f} steps/s")
+    return " | ".join(parts)
+
+
+def run_training(config, explicit_names=None):
+    """Trains (or resumes) the run `config` describes; returns a summary dict.
+
+    Args:
+        config: TrainConfig.
+        explicit_names: iterable of str or None. Settings the user gave explicitly (decides
+            what may differ from a saved run on resume); None takes every non-default field.
+
+    Returns:
+        dict with `step`, `first_val_psnr_hole`, `last_val_psnr_hole` (of this invocation's
+        logs), `grid_path` (the last sample grid) and `workdir`.
+    """
+    config, family, trainer_cls = prepare_config(config, explicit_names)
+    strategy_lib.set_precision(config.mixed_precision)
+    strategy = strategy_lib.make_strategy(config.strategy)
+    chief = strategy_lib.is_chief(strategy)
+    val_batch = _validation_batch(config, trainer_cls)
+    bounds = schedule_bounds(config, trainer_cls)
+
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        generator = registry.build_generator(
+            config.model, config.preset, **config.generator_overrides
+        )
+        multiple = getattr(generator, "size_multiple", 1)
+        if config.image_size % multiple:
+            raise ValueError(
+                f"--image_size={config.image_size} is not a multiple of {multiple}, which the "
+                f"{config.model} '{config.preset}' generator needs."
+            )
+        vgg = _build_vgg(trainer_cls, config) if trainer_cls.uses_vgg else None
+        trainer = trainer_cls.create(generator, config, vgg=vgg)
+        trainer.compile(jit_compile=config.jit_compile)
+        trainer.build_optimizer_variables()
+        step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        segment_var = tf.Variable(1, dtype=tf.int64, trainable=False, name="segment")
+
+    workdir = config.workdir
+    os.makedirs(workdir, exist_ok=True)
+    if chief:
+        config_lib.save_config(config, os.path.join(workdir, "config.json"))
+    checkpoint_dir = os.path.join(workdir, "checkpoints")
+    if not chief:  # Every worker must save; only the chief's copy is kept.
+        checkpoint_dir = os.path.join(workdir, f".worker-{os.getpid()}")
+    checkpoint = tf.train.Checkpoint(
+        step=step_var, segment=segment_var, **trainer.checkpoint_objects()
+    )
+    manager = tf.train.CheckpointManager(
+        checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints
+    )
+    resume_step = None
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        resume_step = int(step_var.numpy())
+        logging.info("Resuming from step %d (%s %d).", resume_step,
+                     trainer_cls.segment_kind or "stage", int(segment_var.numpy()))
+
+    metrics_log = reporting.MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step)
+    board = reporting.TensorBoardWriter(os.path.join(workdir, "logs")) if chief else None
+    kind = trainer_cls.segment_kind
+    summary = {"workdir": workdir, "first_val_psnr_hole": None, "last_val_psnr_hole": None,
+               "grid_path": None}
+
+    def report(step, segment, logs, steps_per_sec):
+        losses = {name: float(value) for name, value in logs.items()}
+        values, outputs = _validation_metrics(trainer.generator, val_batch)
+        record = {"step": step}
+        if kind:
+            record[kind] = segment
+        record.update(losses)
+        record.update(values)
+        record["steps_per_sec"] = steps_per_sec
+        logging.info("%s", _format_progress(step, config.steps, kind, segment, losses, values,
+                                            steps_per_sec))
+        if summary["first_val_psnr_hole"] is None:
+            summary["first_val_psnr_hole"] = values["val_psnr_hole"]
+        summary["last_val_psnr_hole"] = values["val_psnr_hole"]
+        if not chief:
+            return
+        metrics_log.append(record)
+        board.scalars(step, {k: v for k, v in record.items() if k != "step"})
+        if step % config.sample_every == 0 or step == config.steps:
+            grid = reporting.sample_grid(val_batch["images"], val_batch["masks"],
+                                         outputs["raw"], outputs["inpainted"])
+            path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
+            reporting.write_png(path, grid)
+            board.image(step, "samples", grid)
+            summary["grid_path"] = path
+
+    step = int(step_var.numpy())
+    try:
+        for segment, (start, end) in enumerate(bounds, start=1):
+            if step >= end:
+                continue
+            trainer.start_segment(segment)
+            segment_var.assign(segment)
+            overrides = trainer.segment_data_overrides(segment)
+            # A fresh start and a resume at step N draw different (but reproducible) data.
+            data_seed = config.seed * 1_000_003 + step
+            dataset = pipeline.build_dataset(
+                config.data,
+                config.image_size,
+                config.batch_size,
+                masks=overrides.get("masks", config.masks),
+                seed=data_seed,
+                with_gradients=trainer_cls.with_gradients,
+                training=True,
+                **_dataset_kwargs(config),
+            )
+            iterator = iter(strategy.experimental_distribute_dataset(dataset))
+            trainer.make_train_function(force=True)
+            trainer.reset_metrics()
+            interval_start, interval_steps = time.perf_counter(), 0
+            while step < end:
+                logs = trainer.train_function(iterator)
+                step += 1
+                interval_steps += 1
+                step_var.assign(step)
+                if step % config.log_every == 0 or step == end:
+                    steps_per_sec = interval_steps / (time.perf_counter() - interval_start)
+                    report(step, segment, logs, steps_per_sec)
+                    trainer.reset_metrics()
+                    interval_start, interval_steps = time.perf_counter(), 0
+                if step % config.checkpoint_every == 0 or step == end:
+                    manager.save(checkpoint_number=step)
+    except KeyboardInterrupt:
+        manager.save(checkpoint_number=step)
+        logging.warning("Interrupted at step %d: checkpoint saved; rerun to resume.", step)
+        raise
+    if chief:
+        if manager.latest_checkpoint is None or int(step_var.numpy()) != step:
+            manager.save(checkpoint_number=step)
+        save_generator(trainer.generator, config.model, config.preset, workdir,
+                       extra={"image_size": config.image_size, "step": step})
+    summary["step"] = step
+    return summary

@@ -1,0 +1,53 @@
+"""Distribution strategies and numeric precision for training.
+
+`auto` picks MirroredStrategy when more than one GPU is visible and the default strategy
+otherwise; `mirrored` replicates over every GPU (or, on a machine without GPUs, over every
+logical CPU device, which is how the tests exercise it); `multiworker` reads the cluster from
+TF_CONFIG (MultiWorkerMirroredStrategy).
+"""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+
+def make_strategy(name):
+    """Returns the tf.distribute strategy called `name` (auto, default, mirrored, multiworker)."""
+    if name == "auto":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "--strategy=multiworker needs the cluster in the TF_CONFIG environment variable "
+                "(see the tf.distribute.MultiWorkerMirroredStrategy docs); it is not set."
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(
+        f"Unknown strategy '{name}': expected one of auto, default, mirrored, multiworker."
+    )
+
+
+def is_chief(strategy):
+    """True on the worker that writes checkpoints, logs and samples."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not os.environ.get("TF_CONFIG"):
+        return True
+    task = json.loads(os.environ["TF_CONFIG"]).get("task", {})
+    task_type, task_id = task.get("type"), task.get("id", 0)
+    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0 and
+                                            "chief" not in json.loads(
+                                                os.environ["TF_CONFIG"]).get("cluster", {}))
+
+
+def set_precision(mixed_precision):
+    """Sets Keras' global dtype policy: mixed_float16 or float32."""
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
