@@ -1,0 +1,78 @@
+"""Metrics against scikit-image's reference implementations and hand-computed cases."""
+
+import math
+
+import numpy as np
+import pytest
+from skimage import metrics as skmetrics
+
+from tfinpaint import metrics
+
+
+@pytest.fixture
+def pair():
+    rng = np.random.default_rng(0)
+    truth = rng.random((2, 32, 40, 3)).astype(np.float32)
+    noisy = np.clip(truth + rng.normal(0, 0.1, truth.shape), 0, 1).astype(np.float32)
+    holes = np.zeros((2, 32, 40, 1), np.float32)
+    holes[0, 8:20, 10:30] = 1.0
+    holes[1, 2:30, 2:12] = 1.0
+    return truth, noisy, holes
+
+
+def test_psnr_matches_skimage(pair):
+    truth, noisy, _ = pair
+    ours = metrics.psnr(truth, noisy).numpy()
+    for i in range(2):
+        expected = skmetrics.peak_signal_noise_ratio(truth[i], noisy[i], data_range=1.0)
+        assert ours[i] == pytest.approx(expected, abs=1e-3)
+
+
+def test_ssim_matches_skimage(pair):
+    truth, noisy, _ = pair
+    ours = metrics.ssim(truth, noisy).numpy()
+    for i in range(2):
+        expected = skmetrics.structural_similarity(
+            truth[i], noisy[i], data_range=1.0, channel_axis=-1, gaussian_weights=True,
+            sigma=1.5, use_sample_covariance=False)
+        assert ours[i] == pytest.approx(expected, abs=1e-4)
+
+
+def test_hole_only_metrics_use_hole_pixels(pair):
+    truth, noisy, holes = pair
+    # Make the prediction perfect outside the holes: hole-only MSE must equal the hole MSE.
+    pred = truth * (1 - holes) + noisy * holes
+    hole_mse = [np.mean((truth[i] - pred[i])[holes[i, ..., 0] > 0] ** 2) for i in range(2)]
+    expected = [10 * math.log10(1.0 / m) for m in hole_mse]
+    np.testing.assert_allclose(metrics.psnr(truth, pred, holes).numpy(), expected, rtol=1e-5)
+    hole_l1 = [np.mean(np.abs(truth[i] - pred[i])[holes[i, ..., 0] > 0]) for i in range(2)]
+    np.testing.assert_allclose(metrics.l1_error(truth, pred, holes).numpy(), hole_l1, rtol=1e-5)
+    # Whole-image PSNR of the same prediction is higher: known pixels are exact.
+    assert np.all(metrics.psnr(truth, pred).numpy() > metrics.psnr(truth, pred, holes).numpy())
+    ssim_hole = metrics.ssim(truth, pred, holes).numpy()
+    assert np.all(ssim_hole < metrics.ssim(truth, pred).numpy())
+
+
+def test_empty_hole_gives_nan_and_perfect_gives_inf(pair):
+    truth, noisy, _ = pair
+    empty = np.zeros(truth.shape[:3] + (1,), np.float32)
+    assert np.all(np.isnan(metrics.psnr(truth, noisy, empty).numpy()))
+    assert np.all(np.isinf(metrics.psnr(truth, truth).numpy()))
+
+
+def test_ssim_rejects_tiny_images():
+    with pytest.raises(ValueError, match="at least 11x11"):
+        metrics.ssim(np.zeros((1, 8, 8, 3)), np.zeros((1, 8, 8, 3)))
+
+
+def test_hole_ratio_buckets():
+    holes = np.zeros((3, 10, 10, 1), np.float32)
+    holes[0, :1, :5] = 1  # 0.05
+    holes[1, :3, :5] = 1  # 0.15
+    holes[2] = 1  # 1.0
+    ratios = metrics.hole_ratio(holes).numpy()
+    np.testing.assert_allclose(ratios, [0.05, 0.15, 1.0])
+    assert [metrics.bucket_index(r) for r in ratios] == [0, 1, -1]
+    assert metrics.bucket_name(1) == "(0.10, 0.20]"
+    assert metrics.bucket_name(-1) == "other"
+    assert metrics.bucket_index(0.1) == 0  # (low, high]: 0.1 belongs to the first bucket

@@ -1,0 +1,144 @@
+r"""Trains an inpainting model; re-running with the same --workdir resumes it.
+
+Usage:
+  python tools/train.py --model=pconv --preset=tiny --data=samples --workdir=runs/pconv_tiny \
+      --steps=300 --vgg_weights=none
+
+  # The paper configuration on your own photos and the NVIDIA irregular masks:
+  python tools/train.py --model=pconv --data=/data/places2/train \
+      --masks=irregular:/data/nvidia_masks --workdir=runs/pconv --vgg_weights=imagenet
+
+Writes into --workdir: config.json, checkpoints/, metrics.jsonl, logs/ (TensorBoard),
+samples/*.png, and at the end generator.weights.h5 + generator.json. Every flag also works from
+a file: --flagfile=run.flags.
+"""
+
+import json
+import sys
+
+from absl import app, flags, logging
+
+from tfinpaint.models import registry
+from tfinpaint.training import config as config_lib
+from tfinpaint.training.loop import prepare_config, run_training
+
+_MODEL = flags.DEFINE_enum("model", None, registry.list_models(), "Model family to train.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it exists).")
+_PRESET = flags.DEFINE_string("preset", "paper", "Model and training preset: paper or tiny.")
+_DATA = flags.DEFINE_string(
+    "data", "samples",
+    "Image source: a folder, a text file of paths, tfds:NAME, or 'samples' (scikit-image's "
+    "bundled photos).",
+)
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data_dir for --data=tfds:NAME.")
+_SPLIT = flags.DEFINE_string("split", None, "TFDS split for --data=tfds:NAME.")
+_IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Training crop size (preset default).")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch size (preset default).")
+_STEPS = flags.DEFINE_integer("steps", None, "Total training steps (preset default).")
+_MASKS = flags.DEFINE_string(
+    "masks", None,
+    "Mask spec: rect[:LOW-HIGH], freeform, ca, thin|medium|thick, irregular:DIR, "
+    "mixed:KIND=W,..., each:KIND,..., deepgin (preset default).",
+)
+_IRREGULAR_POLARITY = flags.DEFINE_enum(
+    "irregular_polarity", "hole_white", ["hole_white", "hole_black"],
+    "Polarity of the mask files of --masks=irregular:DIR.",
+)
+_RESIZE_SHORT_SIDE = flags.DEFINE_list(
+    "resize_short_side", None, "LOW,HIGH: rescale each image's short side to U[LOW, HIGH] "
+    "before cropping (GLCIC: 256,384).",
+)
+_SEED = flags.DEFINE_integer("seed", 0, "Seed for initialisation, data order and masks.")
+_STRATEGY = flags.DEFINE_enum(
+    "strategy", "auto", ["auto", "default", "mirrored", "multiworker"],
+    "tf.distribute strategy: auto = mirrored when more than one GPU is visible.",
+)
+_MIXED_PRECISION = flags.DEFINE_bool("mixed_precision", False, "Train in mixed_float16.")
+_JIT_COMPILE = flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+_VGG_WEIGHTS = flags.DEFINE_string(
+    "vgg_weights", "imagenet",
+    "VGG weights for perceptual/style losses: imagenet (Keras download), a local .h5 file, or "
+    "none (drops those terms with a warning).",
+)
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Generator learning rate.")
+_D_LEARNING_RATE = flags.DEFINE_float("d_learning_rate", None, "Discriminator learning rate.")
+_STAGE_STEPS = flags.DEFINE_list("stage_steps", None, "Lengths of all stages but the last.")
+_STAGE_FRACTIONS = flags.DEFINE_list("stage_fractions", None, "Share of --steps per stage.")
+_PHASE_STEPS = flags.DEFINE_list("phase_steps", None, "Lengths of all phases but the last.")
+_PHASE_FRACTIONS = flags.DEFINE_list("phase_fractions", None, "Share of --steps per phase.")
+_LOG_EVERY = flags.DEFINE_integer("log_every", None, "Steps between log records.")
+_CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.")
+_SAMPLE_EVERY = flags.DEFINE_integer("sample_every", None, "Steps between PNG sample grids.")
+_VAL_BATCH_SIZE = flags.DEFINE_integer("val_batch_size", None, "Fixed validation batch size.")
+_KEEP_CHECKPOINTS = flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept on disk.")
+_GENERATOR_CONFIG = flags.DEFINE_string(
+    "generator_config", None, "JSON object of generator constructor overrides.")
+_OPTIONS = flags.DEFINE_string(
+    "options", None, "JSON object of family training options (see WORKSPACE.md).")
+
+# Flag name -> TrainConfig field, for the flags that map one to one.
+_FIELDS = {
+    "model": _MODEL, "workdir": _WORKDIR, "preset": _PRESET, "data": _DATA,
+    "data_dir": _DATA_DIR, "split": _SPLIT, "image_size": _IMAGE_SIZE,
+    "batch_size": _BATCH_SIZE, "steps": _STEPS, "masks": _MASKS,
+    "irregular_polarity": _IRREGULAR_POLARITY, "seed": _SEED, "strategy": _STRATEGY,
+    "mixed_precision": _MIXED_PRECISION, "jit_compile": _JIT_COMPILE,
+    "vgg_weights": _VGG_WEIGHTS, "learning_rate": _LEARNING_RATE,
+    "d_learning_rate": _D_LEARNING_RATE, "log_every": _LOG_EVERY,
+    "checkpoint_every": _CHECKPOINT_EVERY, "sample_every": _SAMPLE_EVERY,
+    "val_batch_size": _VAL_BATCH_SIZE, "keep_checkpoints": _KEEP_CHECKPOINTS,
+}
+_NUMBER_LISTS = {
+    "resize_short_side": (_RESIZE_SHORT_SIDE, int), "stage_steps": (_STAGE_STEPS, int),
+    "stage_fractions": (_STAGE_FRACTIONS, float), "phase_steps": (_PHASE_STEPS, int),
+    "phase_fractions": (_PHASE_FRACTIONS, float),
+}
+_JSON_OBJECTS = {"generator_overrides": _GENERATOR_CONFIG, "options": _OPTIONS}
+
+
+def _number_list(flag, kind):
+    try:
+        return [kind(value) for value in flag.value]
+    except ValueError:
+        sys.exit(f"Error: --{flag.name} takes comma-separated {kind.__name__} values, got "
+                 f"{','.join(flag.value)}.")
+
+
+def _json_object(flag):
+    try:
+        value = json.loads(flag.value)
+    except json.JSONDecodeError as error:
+        sys.exit(f"Error: --{flag.name} is not valid JSON ({error}).")
+    if not isinstance(value, dict):
+        sys.exit(f"Error: --{flag.name} must be a JSON object, got {flag.value}.")
+    return value
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}.")
+    values = {field: flag.value for field, flag in _FIELDS.items()}
+    explicit = [field for field, flag in _FIELDS.items() if flag.present]
+    for field, (flag, kind) in _NUMBER_LISTS.items():
+        values[field] = _number_list(flag, kind) if flag.value else None
+        explicit += [field] if flag.present else []
+    for field, flag in _JSON_OBJECTS.items():
+        values[field] = _json_object(flag) if flag.value else {}
+        explicit += [field] if flag.present else []
+    train_config = config_lib.TrainConfig(**values)
+    try:
+        prepare_config(train_config, explicit_names=explicit)
+    except ValueError as error:  # Bad settings: one sentence before any work, no traceback.
+        sys.exit(f"Error: {error}")
+    summary = run_training(train_config, explicit_names=explicit)
+    logging.info("Finished at step %d in %s.", summary["step"], summary["workdir"])
+    first, last = summary["first_val_psnr_hole"], summary["last_val_psnr_hole"]
+    if first is not None:
+        print(f"Validation hole PSNR: {first:.2f} dB at the first log, {last:.2f} dB at the last.")
+    if summary["grid_path"]:
+        print(f"Sample grid: {summary['grid_path']}")
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["model", "workdir"])
+    app.run(main)
