@@ -17,6 +17,8 @@ setup(
         # Keras 3 arrived with TF 2.16; tensorflow-addons is deliberately absent (end of life).
         "tensorflow>=2.16,<3",
         "keras>=3.3,<4",
+        # TF no longer pulls TensorBoard in; training writes its summaries.
+        "tensorboard>=2.16,<3",
         "numpy>=1.26,<3",
         "opencv-python-headless>=4.8,<6",
         "tensorflow-datasets>=4.9,<5",

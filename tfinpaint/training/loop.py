@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfinpaint import metrics
+from tfinpaint import losses, metrics
 from tfinpaint.data import pipeline
 from tfinpaint.models import registry
 from tfinpaint.models.saving import save_generator
@@ -71,8 +71,6 @@ def prepare_config(config, explicit_names=None):
     schedule_bounds(config, trainer_cls)
     registry.generator_config(config.model, config.preset, **config.generator_overrides)
     if trainer_cls.uses_vgg:
-        from tfinpaint import losses
-
         losses.resolve_vgg_weights(config.vgg_weights)
     return config, family, trainer_cls
 
@@ -99,8 +97,6 @@ def schedule_bounds(config, trainer_cls):
 
 
 def _build_vgg(trainer_cls, config):
-    from tfinpaint import losses
-
     weights = losses.resolve_vgg_weights(config.vgg_weights)
     if weights is None:
         logging.warning(
@@ -141,11 +137,11 @@ def _validation_metrics(generator, batch):
     return values, outputs
 
 
-def _format_progress(step, total, kind, segment, losses, values, steps_per_sec):
+def _format_progress(step, total, kind, segment, loss_values, values, steps_per_sec):
     parts = [f"step {step}/{total}"]
     if kind:
         parts.append(f"{kind} {segment}")
-    parts.append(" ".join(f"{name} {value:.4g}" for name, value in losses.items()))
+    parts.append(" ".join(f"{name} {value:.4g}" for name, value in loss_values.items()))
     parts.append(f"val_psnr_hole {values['val_psnr_hole']:.2f} dB")
     parts.append(f"{steps_per_sec:.2f} steps/s")
     return " | ".join(parts)
@@ -215,15 +211,15 @@ def run_training(config, explicit_names=None):
                "grid_path": None}
 
     def report(step, segment, logs, steps_per_sec):
-        losses = {name: float(value) for name, value in logs.items()}
+        loss_values = {name: float(value) for name, value in logs.items()}
         values, outputs = _validation_metrics(trainer.generator, val_batch)
         record = {"step": step}
         if kind:
             record[kind] = segment
-        record.update(losses)
+        record.update(loss_values)
         record.update(values)
         record["steps_per_sec"] = steps_per_sec
-        logging.info("%s", _format_progress(step, config.steps, kind, segment, losses, values,
+        logging.info("%s", _format_progress(step, config.steps, kind, segment, loss_values, values,
                                             steps_per_sec))
         if summary["first_val_psnr_hole"] is None:
             summary["first_val_psnr_hole"] = values["val_psnr_hole"]

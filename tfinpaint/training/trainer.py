@@ -22,6 +22,8 @@ segment's networks, optimizers and frozen layers. The loop saves it in every che
 import keras
 import tensorflow as tf
 
+from tfinpaint import losses
+
 
 class InpaintingTrainer(keras.Model):
     """Base trainer: networks, optimizers, loss trackers and the stage/phase state.
@@ -65,8 +67,6 @@ class InpaintingTrainer(keras.Model):
     @classmethod
     def make_vgg(cls, weights):
         """The frozen VGG feature extractor of this family's perceptual terms."""
-        from tfinpaint import losses
-
         return losses.VGGFeatures(arch=cls.vgg_arch, layers=cls.vgg_layers, weights=weights)
 
     def active_loss_names(self):

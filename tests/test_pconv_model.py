@@ -1,0 +1,262 @@
+"""Tests of tfinpaint.models.pconv: the PConv U-Net generator (SPEC.md section 1)."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from harness import run_generator_test
+
+from tfinpaint.layers.partial_conv import PartialConv2D
+from tfinpaint.models.pconv import PRESETS, PConvUNet, build_pconv_generator
+
+
+def _batch(size, batch_size=2, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(size=(batch_size, size, size, 3)).astype("float32")
+    masks = (rng.uniform(size=(batch_size, size, size, 1)) < 0.1).astype("float32")
+    masks[0, size // 4 : size // 2, size // 8 : size // 2 + 3] = 1.0  # A large hole too.
+    masks[-1, size // 2 :, size // 3 :] = 1.0
+    return {"images": images, "masks": masks}
+
+
+def _num_params(weights):
+    return sum(int(np.prod(w.shape)) for w in weights)
+
+
+def _expected_trainable_params(config, bias_with_batch_norm):
+    """Counts the U-Net's trainable parameters from the architecture, independently of Keras."""
+    enc_filters = config["encoder_filters"]
+    enc_kernels = config["encoder_kernel_sizes"]
+    dec_filters = config["decoder_filters"]
+    total, in_channels = 0, 3
+    for index, (filters, kernel) in enumerate(zip(enc_filters, enc_kernels)):
+        has_bn = index > 0
+        total += kernel * kernel * in_channels * filters
+        total += filters if (bias_with_batch_norm or not has_bn) else 0
+        total += 2 * filters if has_bn else 0  # gamma, beta
+        in_channels = filters
+    skip_channels = [3, *enc_filters[:-1]][::-1]  # Fine skips last; the image at the end.
+    for index, (filters, skip) in enumerate(zip(dec_filters, skip_channels)):
+        has_bn = index < len(dec_filters) - 1
+        total += 3 * 3 * (in_channels + skip) * filters
+        total += filters if (bias_with_batch_norm or not has_bn) else 0
+        total += 2 * filters if has_bn else 0
+        in_channels = filters
+    return total
+
+
+def test_paper_preset_parameter_count():
+    model = build_pconv_generator("paper")  # Built only: no forward pass at 512 px.
+    trainable = _num_params(model.trainable_weights)
+    non_trainable = _num_params(model.non_trainable_weights)
+    assert trainable == _expected_trainable_params(PRESETS["paper"], bias_with_batch_norm=False)
+    # 32,848,849 kernel weights + 67 biases + 10,880 BN gamma/beta (SPEC: "≈ 32.85 M";
+    # the issue: "~32.86 M trainable").
+    assert trainable == 32_859_796
+    assert abs(trainable - 32.86e6) < 0.005e6
+    assert non_trainable == 10_880  # BN moving mean/variance: 2 * (2,944 + 2,496).
+    assert model.depth == 8 and model.size_multiple == 256
+    assert len(model.encoder_batch_norms) == 7 and len(model.decoder_batch_norms) == 7
+
+    with_biases = build_pconv_generator("paper", use_bias_with_batch_norm=True)
+    assert _num_params(with_biases.trainable_weights) == 32_865_236
+    assert _num_params(with_biases.trainable_weights) == _expected_trainable_params(
+        PRESETS["paper"], bias_with_batch_norm=True
+    )
+
+
+def test_paper_preset_architecture():
+    model = build_pconv_generator("paper")
+    encoder = [model.get_layer(f"encoder_pconv_{i}") for i in range(1, 9)]
+    assert [layer.kernel_size[0] for layer in encoder] == [7, 5, 5, 3, 3, 3, 3, 3]
+    assert [layer.filters for layer in encoder] == [64, 128, 256, 512, 512, 512, 512, 512]
+    assert all(layer.strides == (2, 2) for layer in encoder)
+    decoder = [model.get_layer(f"decoder_pconv_{i}") for i in range(1, 9)]
+    assert [layer.filters for layer in decoder] == [512, 512, 512, 512, 256, 128, 64, 3]
+    assert all(layer.kernel_size == (3, 3) and layer.strides == (1, 1) for layer in decoder)
+    # Decoder input channels: upsampled features + skip of the same scale (image at the end).
+    assert [layer.kernel.shape[2] for layer in decoder] == [
+        1024,
+        1024,
+        1024,
+        1024,
+        768,
+        384,
+        192,
+        67,
+    ]
+    names = {layer.name for layer in model.layers}
+    assert "encoder_bn_1" not in names and "decoder_bn_8" not in names
+    assert {f"encoder_bn_{i}" for i in range(2, 9)} <= names
+    assert {f"decoder_bn_{i}" for i in range(1, 8)} <= names
+
+
+@pytest.mark.parametrize("size", [64, 128])
+@pytest.mark.parametrize("decoder_mask_mode", ["channelwise", "union"])
+def test_tiny_generator_contract(size, decoder_mask_mode):
+    model = build_pconv_generator("tiny", decoder_mask_mode=decoder_mask_mode)
+    outputs = run_generator_test(model, _batch(size, seed=size))
+    assert set(outputs) == {"raw", "inpainted"}
+
+
+def test_tiny_generator_contract_in_training_mode_and_mixed_precision():
+    model = build_pconv_generator("tiny")
+    run_generator_test(model, _batch(64, seed=1), training=True)
+    mixed = build_pconv_generator("tiny", dtype="mixed_float16")
+    assert mixed.get_layer("encoder_pconv_1").compute_dtype == "float16"
+    run_generator_test(mixed, _batch(64, seed=2))
+
+
+def test_mask_modes_agree_without_holes_and_differ_with_holes():
+    channelwise = build_pconv_generator("tiny", decoder_mask_mode="channelwise")
+    union = build_pconv_generator("tiny", decoder_mask_mode="union")
+    union.set_weights(channelwise.get_weights())
+    batch = _batch(64, seed=3)
+    no_holes = {"images": batch["images"], "masks": np.zeros_like(batch["masks"])}
+    np.testing.assert_allclose(
+        channelwise(no_holes)["raw"], union(no_holes)["raw"], rtol=1e-4, atol=1e-5
+    )
+    difference = np.abs(channelwise(batch)["raw"] - union(batch)["raw"])
+    assert difference.max() > 1e-3
+
+
+def test_every_trainable_weight_gets_a_gradient():
+    model = build_pconv_generator("tiny")
+    batch = _batch(64, seed=4)
+    with tf.GradientTape() as tape:
+        outputs = model(batch, training=True)
+        loss = tf.reduce_mean(tf.abs(outputs["raw"] - batch["images"]))
+    gradients = tape.gradient(loss, model.trainable_weights)
+    missing = [w.path for w, g in zip(model.trainable_weights, gradients) if g is None]
+    assert not missing, missing
+    assert all(np.all(np.isfinite(g.numpy())) for g in gradients)
+
+
+def test_dynamic_sizes_in_tf_function():
+    model = build_pconv_generator("tiny")
+    spec = {
+        "images": tf.TensorSpec((None, None, None, 3), tf.float32),
+        "masks": tf.TensorSpec((None, None, None, 1), tf.float32),
+    }
+    serve = tf.function(lambda inputs: model(inputs, training=False), input_signature=[spec])
+    for size in (64, 80):
+        batch = _batch(size, seed=size)
+        np.testing.assert_allclose(
+            serve(batch)["inpainted"], model(batch)["inpainted"], rtol=1e-5, atol=1e-6
+        )
+    # Unknown at trace time, so not checked up front; it still fails, at a concatenation.
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        serve(_batch(72))
+
+
+@pytest.mark.parametrize("height, width", [(60, 64), (64, 72), (100, 100)])
+def test_indivisible_size_raises(height, width):
+    model = build_pconv_generator("tiny")
+    images = np.zeros((1, height, width, 3), "float32")
+    masks = np.zeros((1, height, width, 1), "float32")
+    message = f"size {height}x{width}; expected height and width divisible by 16"
+    with pytest.raises(ValueError, match=message):
+        model({"images": images, "masks": masks})
+    with pytest.raises(ValueError, match=message):
+        model({"images": keras.Input((height, width, 3)), "masks": keras.Input((height, width, 1))})
+
+
+def test_bad_inputs_raise():
+    model = build_pconv_generator("tiny")
+    images = np.zeros((1, 64, 64, 3), "float32")
+    with pytest.raises(ValueError, match="masks of size 32x64; expected the same size"):
+        model({"images": images, "masks": np.zeros((1, 32, 64, 1), "float32")})
+    with pytest.raises(ValueError, match="expected one channel"):
+        model({"images": images, "masks": np.zeros((1, 64, 64, 3), "float32")})
+    with pytest.raises(ValueError, match="masks"):  # Keras's input check names the key.
+        model({"images": images})
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"encoder_kernel_sizes": [7, 5, 5]}, "the same number of each"),
+        ({"decoder_filters": [32, 16, 8, 4]}, "3 filters"),
+        ({"decoder_mask_mode": "max"}, "decoder_mask_mode='max'"),
+        ({"encoder_filters": [8, 0, 32, 32]}, "encoder_filters"),
+        ({"encoder_filters": 8}, "expected a list of ints"),
+    ],
+)
+def test_bad_config_raises(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        build_pconv_generator("tiny", **overrides)
+
+
+def test_unknown_preset_raises():
+    with pytest.raises(ValueError, match=r"preset='huge'; expected one of \['paper', 'tiny'\]"):
+        build_pconv_generator("huge")
+
+
+def test_encoder_batchnorm_freezing():
+    model = build_pconv_generator("tiny")
+    encoder_bns = model.encoder_batch_norms
+    assert [layer.name for layer in encoder_bns] == ["encoder_bn_2", "encoder_bn_3", "encoder_bn_4"]
+    num_trainable = len(model.trainable_weights)
+    batch = _batch(64, seed=5)
+
+    def moving_means():
+        encoder = [layer.moving_mean.numpy().copy() for layer in encoder_bns]
+        decoder = [layer.moving_mean.numpy().copy() for layer in model.decoder_batch_norms]
+        return encoder, decoder
+
+    model.set_encoder_batchnorm_frozen(True)
+    assert len(model.trainable_weights) == num_trainable - 2 * len(encoder_bns)
+    trainable_ids = {id(w) for w in model.trainable_weights}
+    assert not any(id(layer.gamma) in trainable_ids for layer in encoder_bns)
+    encoder_before, decoder_before = moving_means()
+    model(batch, training=True)
+    encoder_after, decoder_after = moving_means()
+    # Frozen encoder BN runs in inference mode: no statistics update. The decoder's still learn.
+    for before, after in zip(encoder_before, encoder_after):
+        np.testing.assert_array_equal(before, after)
+    assert any(not np.array_equal(b, a) for b, a in zip(decoder_before, decoder_after))
+    # The frozen layer's training-mode output is its inference output.
+    probe = np.random.default_rng(0).normal(2.0, 3.0, size=(4, 8, 8, 16)).astype("float32")
+    np.testing.assert_allclose(
+        encoder_bns[0](probe, training=True), encoder_bns[0](probe, training=False), rtol=1e-6
+    )
+
+    model.set_encoder_batchnorm_frozen(False)
+    assert len(model.trainable_weights) == num_trainable
+    model(batch, training=True)
+    encoder_unfrozen, _ = moving_means()
+    assert any(not np.array_equal(b, a) for b, a in zip(encoder_after, encoder_unfrozen))
+
+
+def test_config_round_trip_and_weights_h5(tmp_path):
+    model = build_pconv_generator("tiny", decoder_mask_mode="union", name="pconv_generator")
+    config = model.get_config()
+    assert config["decoder_mask_mode"] == "union" and config["name"] == "pconv_generator"
+    assert {key: config[key] for key in PRESETS["tiny"]} == PRESETS["tiny"]
+    config = json.loads(json.dumps(config))  # What generator.json holds.
+    restored = PConvUNet.from_config(config)
+    assert json.loads(json.dumps(restored.get_config())) == config
+
+    batch = _batch(64, seed=6)
+    model(batch, training=True)  # Move the BN statistics away from their initial values.
+    path = os.path.join(tmp_path, "generator.weights.h5")
+    model.save_weights(path)
+    restored.load_weights(path)
+    for key in ("raw", "inpainted"):
+        np.testing.assert_array_equal(restored(batch)[key], model(batch)[key])
+
+
+def test_keras_file_save_and_load(tmp_path):
+    model = build_pconv_generator("tiny")
+    batch = _batch(64, seed=7)
+    expected = model(batch)
+    path = os.path.join(tmp_path, "generator.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, PConvUNet)
+    assert isinstance(loaded.get_layer("encoder_pconv_1"), PartialConv2D)
+    for key in ("raw", "inpainted"):
+        np.testing.assert_array_equal(loaded(batch)[key], expected[key])

@@ -1,0 +1,389 @@
+"""The PConv U-Net generator (Liu et al., "Image Inpainting for Irregular Holes Using Partial
+Convolutions", ECCV 2018, section 3.2 and appendix; SPEC.md section 1): a U-Net of partial
+convolutions, stride-2 encoder, nearest-neighbour upsampling decoder with skip connections.
+"""
+
+import numbers
+
+import keras
+from keras import ops
+
+from tfinpaint.layers.partial_conv import PartialConv2D
+
+PRESETS = {
+    # The paper's network for 512x512 inputs (Liu et al. 2018, appendix, table of layers).
+    "paper": {
+        "encoder_filters": [64, 128, 256, 512, 512, 512, 512, 512],
+        "encoder_kernel_sizes": [7, 5, 5, 3, 3, 3, 3, 3],
+        "decoder_filters": [512, 512, 512, 512, 256, 128, 64, 3],
+    },
+    # Same shape of network at depth 4: seconds on a CPU at 64x64, for tests and demos.
+    "tiny": {
+        "encoder_filters": [8, 16, 32, 32],
+        "encoder_kernel_sizes": [7, 5, 5, 3],
+        "decoder_filters": [32, 16, 8, 3],
+    },
+}
+
+_DECODER_MASK_MODES = ("channelwise", "union")
+
+
+def _check_int_list(name, values, minimum=1):
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise ValueError(f"PConvUNet received {name}={values!r}; expected a list of ints.")
+    values = list(values)
+    if not values or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum for v in values
+    ):
+        raise ValueError(
+            f"PConvUNet received {name}={values!r}; expected a non-empty list of ints >= {minimum}."
+        )
+    return [int(v) for v in values]
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class PConvUNet(keras.Model):
+    """PConv U-Net inpainting generator.
+
+    Liu et al., "Image Inpainting for Irregular Holes Using Partial Convolutions", ECCV 2018.
+    Encoder: `depth` stride-2 `PartialConv2D` layers with ReLU, BatchNorm after all but the first.
+    Decoder, one level per encoder layer, from coarse to fine: nearest-neighbour x2 upsampling of
+    the features and of the hole mask, concatenation with the encoder features and hole mask of
+    the same scale (at the last level: the masked input image and its mask), a 3x3 stride-1
+    `PartialConv2D`, then BatchNorm and LeakyReLU(0.2) on all levels but the last. The last level
+    is linear (no BN, no activation) and gives the raw image.
+
+    Choices where the paper is silent (all config options):
+    - Masks of concatenated features (`decoder_mask_mode`). Masks travel between levels as
+      single-channel (B, h, w, 1) hole masks. At a decoder concatenation the two halves have
+      different masks; with `"channelwise"` (default, the paper's C x H x W masks) each half's
+      mask is broadcast to its channels and the decoder partial convolution runs in
+      `multi_channel=True` mode, so the window is `3*3*(C_up + C_skip)` and holes of the skip
+      features (which are exactly 0) are re-weighted like any other hole; its output mask
+      (identical across channels) is reduced back to one channel. With `"union"` the
+      concatenation is valid where either half is valid (hole = min of the two hole masks) and
+      the convolution is single-channel: cheaper, but the zeros of the hole half count as valid.
+    - Convolution biases (`use_bias_with_batch_norm`). A bias followed by BatchNorm is cancelled
+      by the mean subtraction, so by default only the first encoder layer and the last decoder
+      layer (the two without BN) have one, as in common PyTorch reimplementations. Paper preset:
+      32,859,796 trainable parameters (32,848,849 conv kernel weights + 67 biases + 10,880 BN
+      gamma/beta), plus 10,880 non-trainable BN moving statistics. With
+      `use_bias_with_batch_norm=True` every conv has a bias: 32,865,236 trainable.
+    - BatchNorm momentum 0.9 and epsilon 1e-5 (PyTorch's defaults, which the reference uses).
+    - Ranges. Images enter in [0, 1] and are not re-mapped; the last layer is linear, so `raw`
+      is unbounded (near [0, 1] once trained); clip it for display, not for losses.
+    - Ground truth never leaks: the model multiplies `images` by `1 - masks` itself.
+
+    Height and width must be multiples of `size_multiple` (`2**depth`; 256 for the paper preset).
+    Statically known sizes are checked when the model is called; with sizes unknown at trace
+    time (a `tf.function` with `None` dimensions) nothing can be checked up front and a bad size
+    fails inside the graph at the first skip concatenation.
+
+    Args:
+        encoder_filters: list of ints. Output channels of each encoder layer; its length is the
+            depth.
+        encoder_kernel_sizes: list of ints. Kernel size of each encoder layer (same length).
+        decoder_filters: list of ints. Output channels of each decoder level, coarse to fine
+            (same length); the last one is the 3 channels of the raw image.
+        decoder_kernel_size: int. Kernel size of the decoder convolutions. Defaults to 3.
+        use_batch_norm: bool. BatchNorm after encoder layers 2..depth and decoder levels
+            1..depth-1. Defaults to `True`.
+        use_bias_with_batch_norm: bool. Give a bias to convolutions followed by BatchNorm too.
+            Defaults to `False`.
+        decoder_mask_mode: string. `"channelwise"` or `"union"` (see above). Defaults to
+            `"channelwise"`.
+        batch_norm_momentum: float. Momentum of the moving statistics. Defaults to 0.9.
+        batch_norm_epsilon: float. Variance epsilon of BatchNorm. Defaults to 1e-5.
+        dtype: string or `keras.DTypePolicy`. Dtype policy of the layers (e.g.
+            `"mixed_float16"`); outputs are float32 regardless. Defaults to `None` (global).
+        **kwargs: other `keras.Model` arguments (`name`, `trainable`).
+
+    Call inputs:
+        dict with `"images"` (B, H, W, 3) float32 in [0, 1] and `"masks"` (B, H, W, 1) float32,
+        1 = hole, 0 = known. H and W are any multiples of `size_multiple`.
+
+    Returns:
+        dict with `"raw"` (B, H, W, 3), the network's output, and `"inpainted"` (B, H, W, 3) =
+        `raw * masks + images * (1 - masks)`: exactly the input at known pixels.
+
+    Example:
+
+    ```python
+    model = PConvUNet(**PRESETS["tiny"])
+    images = np.random.uniform(size=(2, 64, 64, 3)).astype("float32")
+    masks = np.zeros((2, 64, 64, 1), "float32")
+    masks[:, 16:40, 20:44] = 1.0
+    outputs = model({"images": images, "masks": masks})
+    outputs["inpainted"].shape  # (2, 64, 64, 3)
+    ```
+    """
+
+    def __init__(
+        self,
+        encoder_filters,
+        encoder_kernel_sizes,
+        decoder_filters,
+        decoder_kernel_size=3,
+        use_batch_norm=True,
+        use_bias_with_batch_norm=False,
+        decoder_mask_mode="channelwise",
+        batch_norm_momentum=0.9,
+        batch_norm_epsilon=1e-5,
+        dtype=None,
+        **kwargs,
+    ):
+        encoder_filters = _check_int_list("encoder_filters", encoder_filters)
+        encoder_kernel_sizes = _check_int_list("encoder_kernel_sizes", encoder_kernel_sizes)
+        decoder_filters = _check_int_list("decoder_filters", decoder_filters)
+        depth = len(encoder_filters)
+        if len(encoder_kernel_sizes) != depth or len(decoder_filters) != depth:
+            raise ValueError(
+                f"PConvUNet received {depth} encoder_filters, {len(encoder_kernel_sizes)} "
+                f"encoder_kernel_sizes and {len(decoder_filters)} decoder_filters; expected "
+                "the same number of each (one per level)."
+            )
+        if decoder_filters[-1] != 3:
+            raise ValueError(
+                f"PConvUNet received decoder_filters ending in {decoder_filters[-1]}; expected "
+                "the last level to have 3 filters (the RGB raw image)."
+            )
+        decoder_kernel_size = _check_int_list("decoder_kernel_size", [decoder_kernel_size])[0]
+        if decoder_mask_mode not in _DECODER_MASK_MODES:
+            raise ValueError(
+                f"PConvUNet received decoder_mask_mode={decoder_mask_mode!r}; expected one of "
+                f"{_DECODER_MASK_MODES}."
+            )
+        channelwise = decoder_mask_mode == "channelwise"
+
+        def batch_norm(name):
+            return keras.layers.BatchNormalization(
+                momentum=batch_norm_momentum,
+                epsilon=batch_norm_epsilon,
+                name=name,
+                dtype=dtype,
+            )
+
+        # === Layers ===
+        self.encoder_convs = []
+        self.encoder_batch_norms = []
+        for index, (filters, kernel_size) in enumerate(zip(encoder_filters, encoder_kernel_sizes)):
+            has_batch_norm = use_batch_norm and index > 0
+            self.encoder_convs.append(
+                PartialConv2D(
+                    filters,
+                    kernel_size,
+                    strides=2,
+                    padding="same",
+                    use_bias=use_bias_with_batch_norm or not has_batch_norm,
+                    name=f"encoder_pconv_{index + 1}",
+                    dtype=dtype,
+                )
+            )
+            if has_batch_norm:
+                self.encoder_batch_norms.append(batch_norm(f"encoder_bn_{index + 1}"))
+        self.decoder_upsamplings = []
+        self.decoder_convs = []
+        self.decoder_batch_norms = []
+        for index, filters in enumerate(decoder_filters):
+            is_last = index == depth - 1
+            has_batch_norm = use_batch_norm and not is_last
+            self.decoder_upsamplings.append(
+                keras.layers.UpSampling2D(
+                    2, interpolation="nearest", name=f"decoder_upsample_{index + 1}", dtype=dtype
+                )
+            )
+            self.decoder_convs.append(
+                PartialConv2D(
+                    filters,
+                    decoder_kernel_size,
+                    strides=1,
+                    padding="same",
+                    use_bias=use_bias_with_batch_norm or not has_batch_norm,
+                    multi_channel=channelwise,
+                    name=f"decoder_pconv_{index + 1}",
+                    dtype=dtype,
+                )
+            )
+            if has_batch_norm:
+                self.decoder_batch_norms.append(batch_norm(f"decoder_bn_{index + 1}"))
+
+        # === Functional Model ===
+        images = keras.Input(shape=(None, None, 3), dtype="float32", name="images")
+        hole_masks = keras.Input(shape=(None, None, 1), dtype="float32", name="masks")
+        # Zero the holes here so that callers may pass the original image.
+        masked_images = images * (1.0 - hole_masks)
+
+        features, hole_mask = masked_images, hole_masks
+        skips = [(masked_images, hole_masks)]
+        encoder_batch_norms = iter(self.encoder_batch_norms)
+        for index, conv in enumerate(self.encoder_convs):
+            features, hole_mask = conv([features, hole_mask])
+            if use_batch_norm and index > 0:
+                features = next(encoder_batch_norms)(features)
+            features = keras.layers.ReLU(name=f"encoder_relu_{index + 1}", dtype=dtype)(features)
+            skips.append((features, hole_mask))
+
+        skips.pop()  # The deepest features start the decoder; they are no skip.
+        decoder_batch_norms = iter(self.decoder_batch_norms)
+        for index, (upsample, conv) in enumerate(zip(self.decoder_upsamplings, self.decoder_convs)):
+            skip_features, skip_hole_mask = skips.pop()
+            features = upsample(features)
+            hole_mask = upsample(hole_mask)
+            if channelwise:
+                # (B, h, w, 1) masks -> one mask channel per feature channel of each half.
+                hole_mask = ops.concatenate(
+                    [
+                        ops.repeat(hole_mask, features.shape[-1], axis=-1),
+                        ops.repeat(skip_hole_mask, skip_features.shape[-1], axis=-1),
+                    ],
+                    axis=-1,
+                )
+            else:
+                hole_mask = ops.minimum(hole_mask, skip_hole_mask)
+            features = keras.layers.Concatenate(
+                axis=-1, name=f"decoder_concat_{index + 1}", dtype=dtype
+            )([features, skip_features])
+            features, hole_mask = conv([features, hole_mask])
+            if channelwise:
+                hole_mask = hole_mask[..., :1]  # Identical across channels.
+            if index < depth - 1:
+                if use_batch_norm:
+                    features = next(decoder_batch_norms)(features)
+                features = keras.layers.LeakyReLU(
+                    negative_slope=0.2, name=f"decoder_leaky_relu_{index + 1}", dtype=dtype
+                )(features)
+
+        raw = ops.cast(features, "float32")
+        inpainted = raw * hole_masks + images * (1.0 - hole_masks)
+        super().__init__(
+            inputs={"images": images, "masks": hole_masks},
+            outputs={"raw": raw, "inpainted": inpainted},
+            dtype=dtype,
+            **kwargs,
+        )
+
+        # === Config ===
+        self.encoder_filters = encoder_filters
+        self.encoder_kernel_sizes = encoder_kernel_sizes
+        self.decoder_filters = decoder_filters
+        self.decoder_kernel_size = decoder_kernel_size
+        self.use_batch_norm = use_batch_norm
+        self.use_bias_with_batch_norm = use_bias_with_batch_norm
+        self.decoder_mask_mode = decoder_mask_mode
+        self.batch_norm_momentum = batch_norm_momentum
+        self.batch_norm_epsilon = batch_norm_epsilon
+
+    @property
+    def depth(self):
+        """Number of encoder (and decoder) levels."""
+        return len(self.encoder_filters)
+
+    @property
+    def size_multiple(self):
+        """Height and width must be multiples of this: 2**depth."""
+        return 2**self.depth
+
+    def set_encoder_batchnorm_frozen(self, frozen):
+        """Freezes (or unfreezes) the encoder BatchNorm layers: stage 2 of the paper's training.
+
+        Frozen layers run in inference mode (moving statistics, no updates) even when the model
+        is called with `training=True`, and their gamma/beta leave `trainable_weights`.
+        Recompile (or rebuild the train step) after changing it.
+
+        Args:
+            frozen: bool. `True` to freeze, `False` to train them again.
+        """
+        for layer in self.encoder_batch_norms:
+            layer.trainable = not frozen
+
+    def _check_input_sizes(self, inputs):
+        if not isinstance(inputs, dict) or not {"images", "masks"} <= set(inputs):
+            keys = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
+            raise ValueError(
+                f"PConvUNet received inputs {keys}; expected a dict with 'images' and 'masks'."
+            )
+        image_shape = tuple(inputs["images"].shape)
+        mask_shape = tuple(inputs["masks"].shape)
+        if len(image_shape) != 4 or len(mask_shape) != 4:
+            raise ValueError(
+                f"PConvUNet received images of shape {image_shape} and masks of shape "
+                f"{mask_shape}; expected (B, H, W, 3) and (B, H, W, 1)."
+            )
+        if mask_shape[-1] not in (None, 1):
+            raise ValueError(
+                f"PConvUNet received masks of shape {mask_shape}; expected one channel "
+                "(B, H, W, 1)."
+            )
+        for axis in (1, 2):
+            if None not in (image_shape[axis], mask_shape[axis]) and (
+                image_shape[axis] != mask_shape[axis]
+            ):
+                raise ValueError(
+                    f"PConvUNet received images of size {image_shape[1]}x{image_shape[2]} and "
+                    f"masks of size {mask_shape[1]}x{mask_shape[2]}; expected the same size."
+                )
+        for axis in (1, 2):
+            if image_shape[axis] is not None and image_shape[axis] % self.size_multiple:
+                raise ValueError(
+                    f"PConvUNet received images of size {image_shape[1]}x{image_shape[2]}; "
+                    f"expected height and width divisible by {self.size_multiple} "
+                    f"(2**depth, depth {self.depth}): pad or resize the input."
+                )
+
+    def call(self, inputs, training=None, mask=None):
+        self._check_input_sizes(inputs)
+        return super().call(inputs, training=training, mask=mask)
+
+    def compute_output_spec(self, inputs, training=None, mask=None):
+        self._check_input_sizes(inputs)
+        return super().compute_output_spec(inputs, training=training, mask=mask)
+
+    def get_config(self):
+        # Not super().get_config(): that would serialise the functional graph, which the
+        # constructor rebuilds from these arguments.
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "encoder_filters": self.encoder_filters,
+            "encoder_kernel_sizes": self.encoder_kernel_sizes,
+            "decoder_filters": self.decoder_filters,
+            "decoder_kernel_size": self.decoder_kernel_size,
+            "use_batch_norm": self.use_batch_norm,
+            "use_bias_with_batch_norm": self.use_bias_with_batch_norm,
+            "decoder_mask_mode": self.decoder_mask_mode,
+            "batch_norm_momentum": self.batch_norm_momentum,
+            "batch_norm_epsilon": self.batch_norm_epsilon,
+        }
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+
+def build_pconv_generator(preset="paper", **overrides):
+    """Builds a `PConvUNet` from a preset of `PRESETS`, with constructor overrides.
+
+    Args:
+        preset: string. A key of `PRESETS` (`"paper"` or `"tiny"`). Defaults to `"paper"`.
+        **overrides: constructor arguments replacing the preset's (e.g. `decoder_mask_mode`,
+            `dtype`, `name`).
+
+    Returns:
+        A `PConvUNet`.
+
+    Example:
+
+    ```python
+    generator = build_pconv_generator("tiny", decoder_mask_mode="union")
+    ```
+    """
+    if preset not in PRESETS:
+        raise ValueError(
+            f"build_pconv_generator received preset={preset!r}; expected one of {sorted(PRESETS)}."
+        )
+    return PConvUNet(**{**PRESETS[preset], **overrides})
