@@ -1,0 +1,454 @@
+"""The cascade generator and its discriminators (SPEC.md section 3).
+
+Shatokhin, "Cascaded neural networks for image inpainting" (seed 000): a lightweight,
+ICNet-like generator (paper: 0.344 M parameters, 1.3 MB in float32) that extracts features
+independently on a 3-level image pyramid, deepest and widest at the lowest resolution, and
+merges them from the lowest resolution to the highest; a residual discriminator with spectral
+normalization for the first training stage and a 2-level pyramid ("cascade") discriminator for
+the second. The paper publishes no code: this module is the reference implementation, and
+every choice the paper leaves open is written in the class docstrings and is a config option.
+"""
+
+import keras
+from keras import ops
+
+from tfinpaint.layers.blocks import FuseBlock, SeparableResidualBlock, SNResidualBlock
+from tfinpaint.layers.dilation import CDBlock
+from tfinpaint.layers.resample import NearestDownsample2D, NearestUpsample2D
+
+# Constructor kwargs of `CascadeGenerator`. Per-level tuples are indexed by pyramid level:
+# level 0 is the full-resolution image, level 1 the half-size one, level 2 the quarter-size one.
+PRESETS = {
+    # 339,555 parameters, 1.36 MB (1.30 MiB) in float32, against the paper's 0.344 M and
+    # "1.3 MB": the widths double from level to level and the quarter-size branch holds most
+    # of the depth. About 1.94 GFLOPs per 256 x 256 image.
+    "paper": {
+        "level_widths": (24, 48, 96),
+        "extractor_depths": (1, 3, 6),
+        "fusion_depths": (1, 2),
+        "num_cd_blocks": 1,
+    },
+    # 8,763 parameters: well under a second per 64 px batch on a CPU, for tests and demos.
+    "tiny": {
+        "level_widths": (8, 8, 16),
+        "extractor_depths": (1, 1, 1),
+        "fusion_depths": (1, 1),
+        "num_cd_blocks": 1,
+    },
+}
+
+# Constructor kwargs of `CascadeDiscriminator` (stage 1) and of each branch of
+# `CascadePyramidDiscriminator` (stage 2).
+DISCRIMINATOR_PRESETS = {
+    # 5 downsampling residual blocks: 256 px -> 8 x 8 before pooling; 0.92 M parameters per
+    # branch (the paper gives no widths; a discriminator a few times the generator's size).
+    "paper": {"widths": (32, 64, 128, 128, 128)},
+    "tiny": {"widths": (8, 16)},
+}
+
+
+def _check_levels(name, values, num_levels, minimum):
+    if len(values) != num_levels or any(int(value) < minimum for value in values):
+        raise ValueError(
+            f"Received {name}={tuple(values)}; expected {num_levels} integers >= {minimum}, "
+            "one per pyramid level."
+        )
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class CascadeGenerator(keras.Model):
+    """Cascade (image-pyramid) inpainting generator.
+
+    Reference: Shatokhin, "Cascaded neural networks for image inpainting", section 3.1, Fig. 2
+    (ICNet-style cascade, Zhao et al. 2018). With L = `len(level_widths)` pyramid levels
+    (3 in the paper):
+
+    1. The model zeroes the hole pixels itself: X' = (2X - 1) * (1 - M) (holes become 0 in
+       [-1, 1], i.e. mid-grey) and stacks the mask: [X', M] (4 channels).
+    2. Pyramid: level l is [X', M] downsampled by 2^l with nearest neighbours (l = 0..L-1).
+    3. Extraction, independently per level: a 3x3 stride-2 convolution (the level's one
+       downsampling) to `level_widths[l]` channels, then `extractor_depths[l]`
+       `SeparableResidualBlock`s; at every level but the highest, `num_cd_blocks` `CDBlock`s.
+       Level l features therefore live at 1 / 2^(l+1) of the input resolution.
+    4. Fusion from the lowest resolution to the highest: at each level l from L-2 down to 0,
+       `FuseBlock(level_widths[l])` merges the running features into level l's features,
+       followed by `fusion_depths[l]` `SeparableResidualBlock`s and, except at level 0 (too
+       costly at high resolution), `num_cd_blocks` `CDBlock`s.
+    5. Output: nearest x2 upsampling to the input resolution, a 3x3 convolution to 3
+       channels with a sigmoid (our choice: images stay in [0, 1] with a gradient
+       everywhere, unlike clipping), and the blend
+       `inpainted = raw * M + X * (1 - M)`, exactly the input at known pixels.
+
+    Fully convolutional: the same weights run at 256 and 1024 px. Height and width must be
+    divisible by 2^L (the "pyramid multiple", 8 for the paper), so every level and every
+    fusion lines up; a wrong size raises ValueError when the size is known (eager calls and
+    static shapes). Activations are LeakyReLU(0.2) and there is no normalization (see the
+    blocks' docstrings); `fuse_normalization` exists for the paper's ablation.
+
+    Args:
+        level_widths: tuple of ints, one per level (level 0 = full resolution). Channels of
+            each level's features; levels that hold CD blocks need multiples of
+            `len(dilation_rates)`. The paper's design: widest at the lowest resolution.
+        extractor_depths: tuple of ints, one per level. Residual blocks per extractor;
+            deepest at the lowest resolution.
+        fusion_depths: tuple of ints, one per level but the lowest. Residual blocks after
+            each fusion (index = the level fused into).
+        num_cd_blocks: int. CD blocks after each extraction and fusion at levels >= 1.
+        dilation_rates: tuple of ints. The CD blocks' dilation rates.
+        activation: str. Keras activation of every block. Defaults to "leaky_relu".
+        fuse_normalization: None, "batch" or "instance". Normalization in the fuse blocks
+            (None in the paper's final model).
+        **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, ...).
+
+    Call inputs: dict with `images` (B, H, W, 3) in [0, 1] and `masks` (B, H, W, 1), 1 = hole,
+    H and W divisible by `pyramid_multiple`.
+    Returns: dict with `raw` (B, H, W, 3) in [0, 1] and `inpainted` (B, H, W, 3).
+
+    Example:
+    >>> generator = CascadeGenerator(**PRESETS["tiny"])
+    >>> images = np.random.rand(2, 64, 64, 3).astype("float32")
+    >>> masks = np.zeros((2, 64, 64, 1), "float32")
+    >>> masks[:, 16:48, 16:48] = 1.0
+    >>> generator({"images": images, "masks": masks})["inpainted"].shape
+    TensorShape([2, 64, 64, 3])
+    """
+
+    def __init__(
+        self,
+        level_widths=(24, 48, 96),
+        extractor_depths=(1, 3, 6),
+        fusion_depths=(1, 2),
+        num_cd_blocks=1,
+        dilation_rates=(1, 2, 4, 8),
+        activation="leaky_relu",
+        fuse_normalization=None,
+        **kwargs,
+    ):
+        level_widths = tuple(int(width) for width in level_widths)
+        extractor_depths = tuple(int(depth) for depth in extractor_depths)
+        fusion_depths = tuple(int(depth) for depth in fusion_depths)
+        dilation_rates = tuple(int(rate) for rate in dilation_rates)
+        num_levels = len(level_widths)
+        if num_levels < 2:
+            raise ValueError(
+                f"Received level_widths={level_widths}; expected at least 2 pyramid levels "
+                "(the paper uses 3)."
+            )
+        _check_levels("level_widths", level_widths, num_levels, 1)
+        _check_levels("extractor_depths", extractor_depths, num_levels, 0)
+        _check_levels("fusion_depths", fusion_depths, num_levels - 1, 0)
+        if int(num_cd_blocks) < 0:
+            raise ValueError(f"Received num_cd_blocks={num_cd_blocks}; expected an int >= 0.")
+
+        # === Layers ===
+        downsamplers = [
+            NearestDownsample2D(2**level, name=f"pyramid_{level}") for level in range(num_levels)
+        ]
+
+        def residual_blocks(width, depth, prefix):
+            return [
+                SeparableResidualBlock(width, activation=activation, name=f"{prefix}_{index}")
+                for index in range(depth)
+            ]
+
+        def cd_blocks(prefix):
+            return [
+                CDBlock(dilation_rates, activation=activation, name=f"{prefix}_{index}")
+                for index in range(num_cd_blocks)
+            ]
+
+        stems, extractors, fuses, refiners = [], [], [], []
+        for level, (width, depth) in enumerate(zip(level_widths, extractor_depths, strict=True)):
+            stems.append(
+                keras.layers.Conv2D(
+                    width,
+                    3,
+                    strides=2,
+                    padding="same",
+                    activation=activation,
+                    name=f"level_{level}_stem",
+                )
+            )
+            blocks = residual_blocks(width, depth, f"level_{level}_extract")
+            if level > 0:
+                blocks += cd_blocks(f"level_{level}_extract_cd")
+            extractors.append(blocks)
+        for level in range(num_levels - 1):
+            fuses.append(
+                FuseBlock(
+                    level_widths[level],
+                    activation=activation,
+                    normalization=fuse_normalization,
+                    name=f"level_{level}_fuse",
+                )
+            )
+            blocks = residual_blocks(
+                level_widths[level], fusion_depths[level], f"level_{level}_refine"
+            )
+            if level > 0:
+                blocks += cd_blocks(f"level_{level}_refine_cd")
+            refiners.append(blocks)
+        output_upsample = NearestUpsample2D(2, name="output_upsample")
+        output_conv = keras.layers.Conv2D(
+            3, 3, padding="same", activation="sigmoid", name="output_conv"
+        )
+
+        # === Functional Model ===
+        images = keras.Input(shape=(None, None, 3), name="images")
+        masks = keras.Input(shape=(None, None, 1), name="masks")
+        valid = 1.0 - masks
+        # Holes are zeroed here, so the ground truth never reaches the network.
+        network_input = ops.concatenate([(images * 2.0 - 1.0) * valid, masks], axis=-1)
+
+        features = []
+        for level in range(num_levels):
+            x = stems[level](downsamplers[level](network_input))  # (B, H/2^(l+1), ..., C_l)
+            for block in extractors[level]:
+                x = block(x)
+            features.append(x)
+
+        x = features[-1]
+        for level in reversed(range(num_levels - 1)):
+            x = fuses[level]([x, features[level]])
+            for block in refiners[level]:
+                x = block(x)
+        raw = output_conv(output_upsample(x))  # (B, H/2, W/2, C_0) -> (B, H, W, 3)
+        inpainted = raw * masks + images * valid
+        super().__init__(
+            inputs={"images": images, "masks": masks},
+            outputs={"raw": raw, "inpainted": inpainted},
+            **kwargs,
+        )
+
+        # === Config ===
+        self.level_widths = level_widths
+        self.extractor_depths = extractor_depths
+        self.fusion_depths = fusion_depths
+        self.num_cd_blocks = int(num_cd_blocks)
+        self.dilation_rates = dilation_rates
+        self.activation = activation
+        self.fuse_normalization = fuse_normalization
+        self.pyramid_multiple = 2**num_levels
+
+    def __call__(self, inputs, *args, **kwargs):
+        # Checked before Keras' call machinery so the error is raised before any work and
+        # reads as one sentence. Extra keys of a dataset batch (`boxes`, ...) are dropped: a
+        # functional model's dict inputs must match its `keras.Input`s exactly.
+        if isinstance(inputs, dict) and "images" in inputs and "masks" in inputs:
+            self._check_sizes(inputs["images"], inputs["masks"])
+            inputs = {"images": inputs["images"], "masks": inputs["masks"]}
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _check_sizes(self, images, masks):
+        """Raises ValueError for sizes known at call time that the pyramid cannot handle."""
+        image_size = tuple(images.shape[1:3])
+        mask_size = tuple(masks.shape[1:3])
+        if None not in image_size + mask_size and image_size != mask_size:
+            raise ValueError(
+                f"CascadeGenerator received images of size {image_size} and masks of size "
+                f"{mask_size}; expected masks of the images' height and width."
+            )
+        for size in image_size:
+            if size is not None and size % self.pyramid_multiple:
+                raise ValueError(
+                    f"CascadeGenerator received images of size {image_size}; expected a "
+                    f"height and width divisible by {self.pyramid_multiple} (2^pyramid "
+                    "levels): pad or resize the input."
+                )
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "level_widths": self.level_widths,
+            "extractor_depths": self.extractor_depths,
+            "fusion_depths": self.fusion_depths,
+            "num_cd_blocks": self.num_cd_blocks,
+            "dilation_rates": self.dilation_rates,
+            "activation": self.activation,
+            "fuse_normalization": self.fuse_normalization,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class CascadeDiscriminator(keras.Model):
+    """Residual discriminator with spectral normalization (the paper's basic, stage-1 one).
+
+    Reference: Shatokhin, "Cascaded neural networks for image inpainting", section 3.4, Fig.
+    5a: residual convolutional blocks, spectral normalization (Miyato et al. 2018), no
+    field-of-view or upsampling blocks. Our layout (the paper gives none): the image is mapped
+    to [-1, 1], then one `SNResidualBlock` per entry of `widths`, each halving the resolution
+    (the first without pre-activation), the activation, a global average over positions (any
+    input size works) and a spectrally normalised dense layer to one logit.
+
+    The output is a **logit**: the paper's probability is `sigmoid(logit)`, applied inside the
+    binary cross-entropy loss. Every convolution and the dense layer are wrapped in
+    `keras.layers.SpectralNormalization`, which normalises only when called with
+    `training=True`: the trainer's `train_step` must call the discriminator that way.
+
+    Args:
+        widths: tuple of ints. Channels of the residual blocks, one block (and one halving)
+            each. Paper preset (32, 64, 128, 128, 128): 0.92 M parameters.
+        activation: str. Keras activation. Defaults to "leaky_relu" (slope 0.2).
+        **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, ...).
+
+    Call inputs: images (B, H, W, 3) in [0, 1], H and W >= 2^len(widths).
+    Returns: logits (B, 1).
+
+    Example:
+    >>> discriminator = CascadeDiscriminator(widths=(8, 16))
+    >>> discriminator(np.zeros((2, 64, 64, 3), "float32"), training=True).shape
+    TensorShape([2, 1])
+    """
+
+    def __init__(self, widths=(32, 64, 128, 128, 128), activation="leaky_relu", **kwargs):
+        widths = tuple(int(width) for width in widths)
+        if not widths or min(widths) < 1:
+            raise ValueError(
+                f"Received widths={widths}; expected a non-empty tuple of positive integers."
+            )
+
+        # === Layers ===
+        blocks = [
+            SNResidualBlock(
+                width, preactivation=index > 0, activation=activation, name=f"block_{index}"
+            )
+            for index, width in enumerate(widths)
+        ]
+        activation_fn = keras.activations.get(activation)
+        logits_layer = keras.layers.SpectralNormalization(
+            keras.layers.Dense(1, name="dense"), name="logits"
+        )
+
+        # === Functional Model ===
+        images = keras.Input(shape=(None, None, 3), name="images")
+        x = images * 2.0 - 1.0
+        for block in blocks:
+            x = block(x)
+        x = ops.mean(activation_fn(x), axis=(1, 2))  # (B, h, w, C) -> (B, C)
+        logits = logits_layer(x)
+        super().__init__(inputs=images, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.widths = widths
+        self.activation = activation
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "widths": self.widths,
+            "activation": self.activation,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class CascadePyramidDiscriminator(keras.Model):
+    """The paper's stage-2 "cascade discriminator": one branch per image-pyramid level.
+
+    Reference: Shatokhin, "Cascaded neural networks for image inpainting", section 3.4, Fig.
+    5b (after pix2pixHD's multi-scale discriminator, Wang et al. 2018). Level l sees the image
+    average-pooled by 2^l (2x2 box filter for the paper's 2 levels: the full image and the
+    half-size one) and goes through its own `CascadeDiscriminator` branch (own weights, named
+    `branch_{l}`); the output is the mean of the branches' logits (the paper averages the
+    branches' predictions; averaging logits keeps the loss in logit space).
+
+    Args:
+        widths: tuple of ints. Residual block widths of every branch (see
+            `CascadeDiscriminator`).
+        activation: str. Keras activation. Defaults to "leaky_relu" (slope 0.2).
+        num_levels: int. Pyramid levels / branches. Defaults to 2 (the paper).
+        **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, ...).
+
+    Call inputs: images (B, H, W, 3) in [0, 1], H and W >= 2^(len(widths) + num_levels - 1).
+    Returns: logits (B, 1), the mean over branches.
+
+    Example:
+    >>> discriminator = CascadePyramidDiscriminator(widths=(8, 16))
+    >>> discriminator(np.zeros((2, 64, 64, 3), "float32"), training=True).shape
+    TensorShape([2, 1])
+    """
+
+    def __init__(
+        self, widths=(32, 64, 128, 128, 128), activation="leaky_relu", num_levels=2, **kwargs
+    ):
+        widths = tuple(int(width) for width in widths)
+        num_levels = int(num_levels)
+        if num_levels < 1:
+            raise ValueError(f"Received num_levels={num_levels}; expected an int >= 1.")
+
+        # === Layers ===
+        poolers = [
+            keras.layers.AveragePooling2D(2**level, name=f"pyramid_{level}")
+            for level in range(1, num_levels)
+        ]
+        branches = [
+            CascadeDiscriminator(widths, activation=activation, name=f"branch_{level}")
+            for level in range(num_levels)
+        ]
+
+        # === Functional Model ===
+        images = keras.Input(shape=(None, None, 3), name="images")
+        pyramid = [images] + [pool(images) for pool in poolers]
+        branch_logits = [branch(level) for branch, level in zip(branches, pyramid, strict=True)]
+        logits = ops.mean(ops.stack(branch_logits, axis=0), axis=0)  # L x (B, 1) -> (B, 1)
+        super().__init__(inputs=images, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.widths = widths
+        self.activation = activation
+        self.num_levels = num_levels
+        self.branches = branches
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "widths": self.widths,
+            "activation": self.activation,
+            "num_levels": self.num_levels,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _preset_kwargs(presets, preset, overrides):
+    if preset not in presets:
+        raise ValueError(f"Received preset={preset!r}; expected one of {sorted(presets)}.")
+    return {**presets[preset], **overrides}
+
+
+def build_cascade_generator(preset="paper", **overrides):
+    """Builds a `CascadeGenerator` from a preset ("paper" or "tiny") and keyword overrides.
+
+    Example:
+    >>> generator = build_cascade_generator("tiny", num_cd_blocks=2)
+    """
+    return CascadeGenerator(**_preset_kwargs(PRESETS, preset, overrides))
+
+
+def build_cascade_discriminator(preset="paper", stage=1, **overrides):
+    """Builds the discriminator of a training stage from a preset and keyword overrides.
+
+    Stage 1 is the basic `CascadeDiscriminator`; stage 2 is the `CascadePyramidDiscriminator`
+    (2 branches by default; `num_levels=` overrides it), trained from scratch.
+
+    Example:
+    >>> discriminator = build_cascade_discriminator("tiny", stage=2)
+    """
+    kwargs = _preset_kwargs(DISCRIMINATOR_PRESETS, preset, overrides)
+    if stage == 1:
+        return CascadeDiscriminator(**kwargs)
+    if stage == 2:
+        return CascadePyramidDiscriminator(**kwargs)
+    raise ValueError(f"Received stage={stage!r}; expected 1 (basic) or 2 (cascade pyramid).")

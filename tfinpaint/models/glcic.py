@@ -1,0 +1,573 @@
+"""GLCIC: the completion network and the global + local context discriminator.
+
+Iizuka, Simo-Serra and Ishikawa, "Globally and Locally Consistent Image Completion", ACM TOG 36(4)
+(SIGGRAPH 2017), sections 3.1-3.2 and table 1 (SPEC.md section 2), with the 64 px variant of seed
+001 (Kovacs, Dulacska and Peocz, BME 2020: 20-25 px holes, 28x28 local crops, global average
+pooling heads as an option). The three-phase training schedule lives in `tfinpaint.training`;
+this module only defines the networks, their presets and their builders.
+
+Facts taken from the authors' release (`satoshiiizuka/siggraph2017_inpainting`, `inpaint.lua`):
+the network input is the image minus the training-set mean pixel with the hole pixels set to zero
+(that is, mean-filled, then centred), concatenated with the 1 = hole mask; the output is a sigmoid
+image in [0, 1] composited over the known pixels; image sides are multiples of 4.
+"""
+
+import copy
+
+import keras
+from keras import ops
+
+from tfinpaint.layers.crop import LocalCrop, crop_local, local_crop_boxes
+
+__all__ = [
+    "DEFAULT_MEAN_PIXEL",
+    "DISCRIMINATOR_PRESETS",
+    "PRESETS",
+    "GLCICCompletionNetwork",
+    "GLCICComposite",
+    "GLCICDiscriminator",
+    "GLCICInputFill",
+    "build_glcic_discriminator",
+    "build_glcic_generator",
+    "crop_local",
+    "local_crop_boxes",
+]
+
+# ImageNet's RGB mean in [0, 1], the usual stand-in for natural-photo data such as Places2. The
+# trainer replaces it with the mean of its own data and stores it in the generator's config.
+DEFAULT_MEAN_PIXEL = (0.485, 0.456, 0.406)
+
+# Torch's BatchNorm defaults (the release is a Torch7 model): running-average momentum 0.1 in
+# Torch's convention is 0.9 in Keras's, epsilon 1e-5.
+_BN_MOMENTUM = 0.9
+_BN_EPSILON = 1e-5
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class GLCICInputFill(keras.layers.Layer):
+    """Builds GLCIC's 4-channel input: mean-filled, mean-centred image plus the hole mask.
+
+    Iizuka et al. 2017, section 3.1 and the authors' `inpaint.lua`: hole pixels take the mean
+    pixel of the training data and the network sees the image minus that mean, so holes are
+    exactly 0 and the ground truth under the holes never reaches the network. Also checks that the
+    image sides are multiples of 4 (the network downsamples twice by 2) whenever they are known.
+
+    Args:
+        mean_pixel: sequence of 3 floats in [0, 1]. Mean RGB pixel of the training images.
+        **kwargs: standard layer arguments.
+
+    Call arguments:
+        inputs: list `[images, hole_masks]`: images (B, H, W, 3) in [0, 1], hole masks
+            (B, H, W, 1), 1 = hole.
+
+    Returns:
+        (B, H, W, 4): `(images - mean_pixel) * (1 - hole_masks)` then the hole mask.
+
+    Example:
+    >>> fill = GLCICInputFill(mean_pixel=(0.5, 0.5, 0.5))
+    >>> fill([np.ones((1, 8, 8, 3), "float32"), np.ones((1, 8, 8, 1), "float32")]).shape
+    TensorShape([1, 8, 8, 4])
+    """
+
+    def __init__(self, mean_pixel=DEFAULT_MEAN_PIXEL, **kwargs):
+        super().__init__(**kwargs)
+        self.mean_pixel = _check_mean_pixel(mean_pixel)
+
+    def call(self, inputs):
+        images, hole_masks = inputs
+        _check_generator_shapes(images.shape, hole_masks.shape)
+        mean = ops.convert_to_tensor(self.mean_pixel, dtype=images.dtype)
+        hole_masks = ops.cast(hole_masks, images.dtype)
+        # (x - mean) * (1 - m): the mean in the holes, centred, i.e. exactly 0 there.
+        centred = (images - mean) * (1.0 - hole_masks)
+        return ops.concatenate([centred, hole_masks], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        images_shape = input_shape[0]
+        return tuple(images_shape[:-1]) + (4,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"mean_pixel": list(self.mean_pixel)})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class GLCICComposite(keras.layers.Layer):
+    """Pastes the network's output into the holes: `raw * m + images * (1 - m)`.
+
+    Known pixels (m = 0) come out bit-exact from the input, hole pixels (m = 1) from `raw`. Runs
+    in float32 whatever the global dtype policy, so a mixed-precision model still returns the
+    known pixels exactly.
+
+    Args:
+        **kwargs: standard layer arguments (`dtype` defaults to float32).
+
+    Call arguments:
+        inputs: list `[raw, images, hole_masks]` of shapes (B, H, W, 3), (B, H, W, 3),
+            (B, H, W, 1).
+
+    Returns:
+        (B, H, W, 3) float32, the inpainted images.
+
+    Example:
+    >>> GLCICComposite()([np.zeros((1, 4, 4, 3)), np.ones((1, 4, 4, 3)), np.ones((1, 4, 4, 1))])
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def call(self, inputs):
+        raw, images, hole_masks = inputs
+        hole_masks = ops.cast(hole_masks, raw.dtype)
+        return raw * hole_masks + ops.cast(images, raw.dtype) * (1.0 - hole_masks)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class GLCICCompletionNetwork(keras.Model):
+    """GLCIC completion network: a dilated fully convolutional encoder-decoder.
+
+    Iizuka et al., "Globally and Locally Consistent Image Completion", SIGGRAPH 2017, table 1.
+    Layers as (kernel, dilation, stride, filters) with `w = base_filters` (64 in the paper):
+    conv(5,1,1,w); conv(3,1,2,2w); conv(3,1,1,2w); conv(3,1,2,4w); conv(3,1,1,4w) x2;
+    conv(3,d,1,4w) for d in `dilation_rates` (2, 4, 8, 16); conv(3,1,1,4w) x2;
+    deconv(4, stride 1/2, 2w); conv(3,1,1,2w); deconv(4, stride 1/2, w); conv(3,1,1,w/2);
+    conv(3,1,1,3) + sigmoid. BatchNorm + ReLU follow every layer but the output. "Same" padding
+    everywhere; the deconvolutions are `Conv2DTranspose(kernel 4, stride 2)`, exactly doubling
+    the size. Convolutions keep their biases, as in the Torch release.
+
+    The input is built inside (`GLCICInputFill`): hole pixels get `mean_pixel`, the image is
+    centred on `mean_pixel` (the release's preprocessing: holes are exactly 0), and the hole mask
+    is appended (4 channels). The paper preset has 6,078,083 parameters (6,072,131 trainable,
+    plus 5,952 BatchNorm moving statistics), the paper's ~6.07 M.
+
+    Args:
+        base_filters: int, even. Width `w` of the first layer; the others are multiples of it.
+        dilation_rates: sequence of ints. Dilations of the middle dilated convolutions.
+        mean_pixel: sequence of 3 floats in [0, 1]. Mean RGB pixel used to fill holes and centre
+            the input; the trainer computes it from the training data and saves it in the
+            config. Default: ImageNet's mean `(0.485, 0.456, 0.406)`.
+        **kwargs: `keras.Model` arguments (`name`, `trainable`, ...).
+
+    Call arguments:
+        inputs: dict with `images` (B, H, W, 3) float in [0, 1] and `masks` (B, H, W, 1), 1 =
+            hole. H and W are free (the model is fully convolutional) but must be multiples of 4.
+        training: bool. BatchNorm mode.
+
+    Returns:
+        dict with `raw` (B, H, W, 3) the network output in [0, 1], and `inpainted`
+        (B, H, W, 3) `= raw * masks + images * (1 - masks)` exactly (float32).
+
+    Example:
+    >>> model = build_glcic_generator("tiny")
+    >>> out = model({"images": np.random.rand(2, 64, 64, 3), "masks": np.zeros((2, 64, 64, 1))})
+    >>> out["inpainted"].shape
+    TensorShape([2, 64, 64, 3])
+    """
+
+    def __init__(
+        self,
+        base_filters=64,
+        dilation_rates=(2, 4, 8, 16),
+        mean_pixel=DEFAULT_MEAN_PIXEL,
+        **kwargs,
+    ):
+        if not isinstance(base_filters, int) or base_filters < 2 or base_filters % 2:
+            raise ValueError(
+                f"Received base_filters={base_filters!r}, expected an even int >= 2 (the last "
+                "hidden layer has base_filters / 2 channels)."
+            )
+        dilation_rates = [int(rate) for rate in dilation_rates]
+        if any(rate < 1 for rate in dilation_rates):
+            raise ValueError(f"Received dilation_rates={dilation_rates}, expected positive ints.")
+        mean_pixel = _check_mean_pixel(mean_pixel)
+        w = base_filters
+
+        # === Layers ===
+        # (kernel, dilation, stride, filters, name) of every hidden layer, in order.
+        specs = [
+            (5, 1, 1, w, "conv1"),
+            (3, 1, 2, 2 * w, "conv2_down"),
+            (3, 1, 1, 2 * w, "conv3"),
+            (3, 1, 2, 4 * w, "conv4_down"),
+            (3, 1, 1, 4 * w, "conv5"),
+            (3, 1, 1, 4 * w, "conv6"),
+        ]
+        specs += [
+            (3, rate, 1, 4 * w, f"dilated_conv{i + 1}_d{rate}")
+            for i, rate in enumerate(dilation_rates)
+        ]
+        specs += [
+            (3, 1, 1, 4 * w, "conv7"),
+            (3, 1, 1, 4 * w, "conv8"),
+            (4, 1, 2, 2 * w, "deconv1_up"),
+            (3, 1, 1, 2 * w, "conv9"),
+            (4, 1, 2, w, "deconv2_up"),
+            (3, 1, 1, w // 2, "conv10"),
+        ]
+        input_fill = GLCICInputFill(mean_pixel=mean_pixel, name="input_fill")
+        hidden = []
+        for kernel, dilation, stride, filters, layer_name in specs:
+            if layer_name.startswith("deconv"):
+                conv = keras.layers.Conv2DTranspose(
+                    filters, kernel, strides=stride, padding="same", name=layer_name
+                )
+            else:
+                conv = keras.layers.Conv2D(
+                    filters,
+                    kernel,
+                    strides=stride,
+                    dilation_rate=dilation,
+                    padding="same",
+                    name=layer_name,
+                )
+            norm = keras.layers.BatchNormalization(
+                momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{layer_name}_bn"
+            )
+            act = keras.layers.ReLU(name=f"{layer_name}_relu")
+            hidden.append((conv, norm, act))
+        output_conv = keras.layers.Conv2D(3, 3, padding="same", name="output_conv")
+        # float32 so the image stays exact in [0, 1] under a mixed-precision policy.
+        output_act = keras.layers.Activation("sigmoid", dtype="float32", name="raw")
+        composite = GLCICComposite(name="inpainted")
+
+        # === Functional Model ===
+        images = keras.Input(shape=(None, None, 3), name="images")
+        hole_masks = keras.Input(shape=(None, None, 1), name="masks")
+        x = input_fill([images, hole_masks])
+        for conv, norm, act in hidden:
+            x = act(norm(conv(x)))
+        raw = output_act(output_conv(x))
+        inpainted = composite([raw, images, hole_masks])
+        super().__init__(
+            inputs={"images": images, "masks": hole_masks},
+            outputs={"raw": raw, "inpainted": inpainted},
+            **kwargs,
+        )
+
+        # === Config ===
+        self.base_filters = base_filters
+        self.dilation_rates = dilation_rates
+        self.mean_pixel = mean_pixel
+
+    @property
+    def size_multiple(self):
+        """Input sides must be multiples of this (two stride-2 convolutions)."""
+        return 4
+
+    def get_config(self):
+        return {
+            "base_filters": self.base_filters,
+            "dilation_rates": list(self.dilation_rates),
+            "mean_pixel": list(self.mean_pixel),
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class GLCICDiscriminator(keras.Model):
+    """GLCIC context discriminator: a global and a local branch fused into one real/fake logit.
+
+    Iizuka et al., SIGGRAPH 2017, section 3.2 and table 2. Global branch on the whole image:
+    5x5 stride-2 convolutions with `global_filters` (64, 128, 256, 512, 512, 512 at 256 px),
+    BatchNorm + ReLU each, then the head. Local branch on a `local_size` crop centred on the hole
+    (`LocalCrop`: clipped to the image, containing the whole hole whenever it fits, centred and
+    truncated otherwise): 5x5 stride-2 convolutions with `local_filters` (64, 128, 256, 512, 512
+    at 128 px), BatchNorm + ReLU, then the head. Head (`head`): "flatten" (the paper: flatten,
+    dense `dense_units`) or "gap" (seed 001's option: global average pooling, dense
+    `dense_units`); the dense layer is followed by `dense_activation` (ReLU, as common
+    reimplementations do; the paper's table names no activation there). The two vectors are
+    concatenated and a dense layer gives one logit. No spectral norm.
+
+    The model returns the logit and the sigmoid of it: the paper's discriminator output is the
+    probability, but the trainer should use binary cross-entropy from the logits, which is the
+    same loss computed stably.
+
+    Flatten heads fix the input size, so the model is built for `image_size` x `image_size`
+    images; a different size fails with Keras's input-compatibility ValueError. At 256 px with
+    the paper's widths the feature maps end at 4x4 in both branches. Presets: "paper" (256 px
+    images, 128 px crops; 45,070,593 parameters, 45,063,681 trainable); "seed001" (64 px images,
+    28 px crops): seed 001 changes the data size but not the discriminator, and reports "more than
+    34 million trainable parameters" for its whole network, which only the paper's layer counts
+    and widths reach (6.07 M generator + 29.34 M discriminator = 35.4 M; stopping each branch at
+    4x4 maps would give about 24 M). The maps then end at 1x1 (64 px through six stride-2
+    layers, 28 px through five), so the last convolutions act as dense layers over 2x2 maps and
+    "flatten" and "gap" heads coincide in size. "tiny" (64 px images, 32 px crops, narrow,
+    maps ending at 4x4).
+
+    Args:
+        image_size: int. Side of the square input images.
+        local_size: int. Side of the square local crop; at most `image_size`.
+        global_filters: sequence of ints. Widths of the global branch's stride-2 convolutions.
+        local_filters: sequence of ints. Widths of the local branch's stride-2 convolutions.
+        kernel_size: int. Kernel side of every convolution (5 in the paper).
+        dense_units: int. Width of each branch's output vector (1024 in the paper).
+        dense_activation: str. Activation after each branch's dense layer ("relu", or "linear").
+        head: str. "flatten" or "gap".
+        **kwargs: `keras.Model` arguments (`name`, `trainable`, ...).
+
+    Call arguments:
+        inputs: dict with `images` (B, image_size, image_size, 3) in [0, 1] (real or completed)
+            and `boxes` (B, 4) int32, each sample's hole bounding box `[y0, x0, y1, x1]`
+            end-exclusive (the data pipeline's `boxes`); the crop box is computed inside.
+        training: bool. BatchNorm mode.
+
+    Returns:
+        dict with `logits` (B, 1) float32 and `probs` (B, 1) float32 = sigmoid(logits).
+
+    Example:
+    >>> disc = build_glcic_discriminator("tiny")
+    >>> out = disc({"images": np.random.rand(2, 64, 64, 3), "boxes": [[8, 8, 30, 30]] * 2})
+    >>> out["logits"].shape
+    TensorShape([2, 1])
+    """
+
+    def __init__(
+        self,
+        image_size=256,
+        local_size=128,
+        global_filters=(64, 128, 256, 512, 512, 512),
+        local_filters=(64, 128, 256, 512, 512),
+        kernel_size=5,
+        dense_units=1024,
+        dense_activation="relu",
+        head="flatten",
+        **kwargs,
+    ):
+        if head not in ("flatten", "gap"):
+            raise ValueError(f"Received head={head!r}, expected 'flatten' or 'gap'.")
+        sizes_are_ints = isinstance(image_size, int) and isinstance(local_size, int)
+        if not sizes_are_ints or not 1 <= local_size <= image_size:
+            raise ValueError(
+                f"Received local_size={local_size!r} with image_size={image_size!r}, expected "
+                "ints with 1 <= local_size <= image_size."
+            )
+        global_filters = [int(f) for f in global_filters]
+        local_filters = [int(f) for f in local_filters]
+        if not global_filters or not local_filters:
+            raise ValueError(
+                f"Received global_filters={global_filters} and local_filters={local_filters}, "
+                "expected at least one convolution in each branch."
+            )
+
+        # === Layers ===
+        def branch_layers(prefix, filters_list):
+            layers = []
+            for i, filters in enumerate(filters_list):
+                layers += [
+                    keras.layers.Conv2D(
+                        filters,
+                        kernel_size,
+                        strides=2,
+                        padding="same",
+                        name=f"{prefix}_conv{i + 1}",
+                    ),
+                    keras.layers.BatchNormalization(
+                        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{prefix}_conv{i + 1}_bn"
+                    ),
+                    keras.layers.ReLU(name=f"{prefix}_conv{i + 1}_relu"),
+                ]
+            if head == "flatten":
+                layers.append(keras.layers.Flatten(name=f"{prefix}_flatten"))
+            else:
+                layers.append(keras.layers.GlobalAveragePooling2D(name=f"{prefix}_gap"))
+            layers += [
+                keras.layers.Dense(dense_units, name=f"{prefix}_dense"),
+                keras.layers.Activation(dense_activation, name=f"{prefix}_dense_act"),
+            ]
+            return layers
+
+        local_crop = LocalCrop(local_size, name="local_crop")
+        global_layers = branch_layers("global", global_filters)
+        local_layers = branch_layers("local", local_filters)
+        concat = keras.layers.Concatenate(name="concat")
+        # float32 logits: the BCE in the trainer stays stable under mixed precision.
+        logit_dense = keras.layers.Dense(1, dtype="float32", name="logits")
+        prob_act = keras.layers.Activation("sigmoid", dtype="float32", name="probs")
+
+        # === Functional Model ===
+        images = keras.Input(shape=(image_size, image_size, 3), name="images")
+        hole_boxes = keras.Input(shape=(4,), dtype="int32", name="boxes")
+        g = images
+        for layer in global_layers:
+            g = layer(g)
+        crops = local_crop([images, hole_boxes])
+        lo = crops
+        for layer in local_layers:
+            lo = layer(lo)
+        logits = logit_dense(concat([g, lo]))
+        probs = prob_act(logits)
+        super().__init__(
+            inputs={"images": images, "boxes": hole_boxes},
+            outputs={"logits": logits, "probs": probs},
+            **kwargs,
+        )
+
+        # === Config ===
+        self.image_size = image_size
+        self.local_size = local_size
+        self.global_filters = global_filters
+        self.local_filters = local_filters
+        self.kernel_size = kernel_size
+        self.dense_units = dense_units
+        self.dense_activation = dense_activation
+        self.head = head
+
+    def get_config(self):
+        return {
+            "image_size": self.image_size,
+            "local_size": self.local_size,
+            "global_filters": list(self.global_filters),
+            "local_filters": list(self.local_filters),
+            "kernel_size": self.kernel_size,
+            "dense_units": self.dense_units,
+            "dense_activation": self.dense_activation,
+            "head": self.head,
+            "name": self.name,
+            "trainable": self.trainable,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+# Constructor kwargs of `GLCICCompletionNetwork`. The generator is fully convolutional, so
+# seed 001's 64 px experiment uses the paper's network unchanged.
+PRESETS = {
+    "paper": {"base_filters": 64, "dilation_rates": [2, 4, 8, 16]},
+    "seed001": {"base_filters": 64, "dilation_rates": [2, 4, 8, 16]},
+    "tiny": {"base_filters": 8, "dilation_rates": [2, 4]},
+}
+
+# Constructor kwargs of `GLCICDiscriminator` (see its docstring for the seed001 layer counts).
+DISCRIMINATOR_PRESETS = {
+    "paper": {
+        "image_size": 256,
+        "local_size": 128,
+        "global_filters": [64, 128, 256, 512, 512, 512],
+        "local_filters": [64, 128, 256, 512, 512],
+        "dense_units": 1024,
+        "head": "flatten",
+    },
+    "seed001": {
+        "image_size": 64,
+        "local_size": 28,
+        "global_filters": [64, 128, 256, 512, 512, 512],
+        "local_filters": [64, 128, 256, 512, 512],
+        "dense_units": 1024,
+        "head": "flatten",
+    },
+    "tiny": {
+        "image_size": 64,
+        "local_size": 32,
+        "global_filters": [8, 16, 32, 32],
+        "local_filters": [8, 16, 32],
+        "dense_units": 64,
+        "head": "flatten",
+    },
+}
+
+
+def build_glcic_generator(preset="paper", **overrides):
+    """Builds a `GLCICCompletionNetwork` from a preset name and keyword overrides.
+
+    Args:
+        preset: str. A key of `PRESETS` ("paper", "seed001", "tiny").
+        **overrides: constructor arguments replacing the preset's (e.g. `mean_pixel=...`).
+
+    Returns:
+        A `GLCICCompletionNetwork`.
+
+    Example:
+    >>> generator = build_glcic_generator("tiny", mean_pixel=[0.4, 0.4, 0.4])
+    """
+    return GLCICCompletionNetwork(**_preset_kwargs(PRESETS, preset, overrides, "generator"))
+
+
+def build_glcic_discriminator(preset="paper", **overrides):
+    """Builds a `GLCICDiscriminator` from a preset name and keyword overrides.
+
+    Args:
+        preset: str. A key of `DISCRIMINATOR_PRESETS` ("paper", "seed001", "tiny").
+        **overrides: constructor arguments replacing the preset's (e.g. `head="gap"`).
+
+    Returns:
+        A `GLCICDiscriminator`.
+
+    Example:
+    >>> discriminator = build_glcic_discriminator("seed001", head="gap")
+    """
+    return GLCICDiscriminator(
+        **_preset_kwargs(DISCRIMINATOR_PRESETS, preset, overrides, "discriminator")
+    )
+
+
+_GENERATOR_ARGS = ("base_filters", "dilation_rates", "mean_pixel", "name", "trainable")
+_DISCRIMINATOR_ARGS = (
+    "image_size",
+    "local_size",
+    "global_filters",
+    "local_filters",
+    "kernel_size",
+    "dense_units",
+    "dense_activation",
+    "head",
+    "name",
+    "trainable",
+)
+
+
+def _preset_kwargs(presets, preset, overrides, what):
+    if preset not in presets:
+        raise ValueError(
+            f"Received preset={preset!r} for the GLCIC {what}, expected one of {sorted(presets)}."
+        )
+    allowed = _GENERATOR_ARGS if what == "generator" else _DISCRIMINATOR_ARGS
+    unknown = sorted(set(overrides) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"Received unknown GLCIC {what} arguments {unknown}, expected some of {list(allowed)}."
+        )
+    kwargs = copy.deepcopy(presets[preset])
+    kwargs.update(overrides)
+    return kwargs
+
+
+def _check_mean_pixel(mean_pixel):
+    values = [float(v) for v in mean_pixel]
+    if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
+        raise ValueError(
+            f"Received mean_pixel={list(mean_pixel)!r}, expected 3 floats in [0, 1] (an RGB "
+            "mean of images in [0, 1])."
+        )
+    return values
+
+
+def _check_generator_shapes(images_shape, masks_shape):
+    """Raises for sizes the completion network cannot take, when they are statically known."""
+    if len(images_shape) != 4 or images_shape[-1] != 3:
+        raise ValueError(f"Received images of shape {tuple(images_shape)}, expected (B, H, W, 3).")
+    if len(masks_shape) != 4 or masks_shape[-1] != 1:
+        raise ValueError(f"Received masks of shape {tuple(masks_shape)}, expected (B, H, W, 1).")
+    for axis, side_name in ((1, "height"), (2, "width")):
+        side, mask_side = images_shape[axis], masks_shape[axis]
+        if side is not None and side % 4:
+            raise ValueError(
+                f"Received images of {side_name} {side}, expected a multiple of 4 (the GLCIC "
+                "completion network halves the size twice); pad or resize the input."
+            )
+        if side is not None and mask_side is not None and side != mask_side:
+            raise ValueError(
+                f"Received images of shape {tuple(images_shape)} and masks of shape "
+                f"{tuple(masks_shape)}, expected masks of the images' height and width."
+            )
