@@ -33,8 +33,14 @@ def test_ssim_matches_skimage(pair):
     ours = metrics.ssim(truth, noisy).numpy()
     for i in range(2):
         expected = skmetrics.structural_similarity(
-            truth[i], noisy[i], data_range=1.0, channel_axis=-1, gaussian_weights=True,
-            sigma=1.5, use_sample_covariance=False)
+            truth[i],
+            noisy[i],
+            data_range=1.0,
+            channel_axis=-1,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
         assert ours[i] == pytest.approx(expected, abs=1e-4)
 
 

@@ -11,14 +11,22 @@ from tfinpaint.training import reporting
 
 def test_segment_bounds_from_absolute_steps():
     assert config_lib.segment_bounds(100, 3, "phase", steps=[20, 30]) == [
-        (0, 20), (20, 50), (50, 100)]
+        (0, 20),
+        (20, 50),
+        (50, 100),
+    ]
 
 
 def test_segment_bounds_from_fractions_and_defaults():
     assert config_lib.segment_bounds(10, 3, "phase", fractions=[0.2, 0.5, 0.3]) == [
-        (0, 2), (2, 7), (7, 10)]
+        (0, 2),
+        (2, 7),
+        (7, 10),
+    ]
     assert config_lib.segment_bounds(8, 2, "stage", default_fractions=(0.75, 0.25)) == [
-        (0, 6), (6, 8)]
+        (0, 6),
+        (6, 8),
+    ]
     assert config_lib.segment_bounds(5, 1, "stage") == [(0, 5)]
 
 
@@ -45,7 +53,8 @@ def test_fractions_too_fine_for_steps():
 def test_resolve_fills_family_defaults_and_keeps_explicit_values():
     config = config_lib.TrainConfig(model="pconv", workdir="w", steps=7, options={"a": 1})
     resolved = config.resolve(
-        {"image_size": 64, "steps": 300, "checkpoint_every": 50, "options": {"a": 0, "b": 2}})
+        {"image_size": 64, "steps": 300, "checkpoint_every": 50, "options": {"a": 0, "b": 2}}
+    )
     assert resolved.steps == 7 and resolved.image_size == 64
     assert resolved.sample_every == 50
     assert resolved.options == {"a": 1, "b": 2}
@@ -53,8 +62,15 @@ def test_resolve_fills_family_defaults_and_keeps_explicit_values():
 
 def test_validate_names_the_bad_setting():
     config = config_lib.TrainConfig(model="pconv", workdir="w").resolve(
-        {"image_size": 0, "batch_size": 2, "steps": 3, "log_every": 1, "checkpoint_every": 1,
-         "val_batch_size": 2})
+        {
+            "image_size": 0,
+            "batch_size": 2,
+            "steps": 3,
+            "log_every": 1,
+            "checkpoint_every": 1,
+            "val_batch_size": 2,
+        }
+    )
     with pytest.raises(ValueError, match="--image_size must be a positive integer, got 0"):
         config.validate()
 

@@ -26,7 +26,8 @@ _MODEL = flags.DEFINE_enum("model", None, registry.list_models(), "Model family 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it exists).")
 _PRESET = flags.DEFINE_string("preset", "paper", "Model and training preset: paper or tiny.")
 _DATA = flags.DEFINE_string(
-    "data", "samples",
+    "data",
+    "samples",
     "Image source: a folder, a text file of paths, tfds:NAME, or 'samples' (scikit-image's "
     "bundled photos).",
 )
@@ -36,27 +37,34 @@ _IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Training crop size (pres
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Global batch size (preset default).")
 _STEPS = flags.DEFINE_integer("steps", None, "Total training steps (preset default).")
 _MASKS = flags.DEFINE_string(
-    "masks", None,
+    "masks",
+    None,
     "Mask spec: rect[:LOW-HIGH], freeform, ca, thin|medium|thick, irregular:DIR, "
     "mixed:KIND=W,..., each:KIND,..., deepgin (preset default).",
 )
 _IRREGULAR_POLARITY = flags.DEFINE_enum(
-    "irregular_polarity", "hole_white", ["hole_white", "hole_black"],
+    "irregular_polarity",
+    "hole_white",
+    ["hole_white", "hole_black"],
     "Polarity of the mask files of --masks=irregular:DIR.",
 )
 _RESIZE_SHORT_SIDE = flags.DEFINE_list(
-    "resize_short_side", None, "LOW,HIGH: rescale each image's short side to U[LOW, HIGH] "
-    "before cropping (GLCIC: 256,384).",
+    "resize_short_side",
+    None,
+    "LOW,HIGH: rescale each image's short side to U[LOW, HIGH] before cropping (GLCIC: 256,384).",
 )
 _SEED = flags.DEFINE_integer("seed", 0, "Seed for initialisation, data order and masks.")
 _STRATEGY = flags.DEFINE_enum(
-    "strategy", "auto", ["auto", "default", "mirrored", "multiworker"],
+    "strategy",
+    "auto",
+    ["auto", "default", "mirrored", "multiworker"],
     "tf.distribute strategy: auto = mirrored when more than one GPU is visible.",
 )
 _MIXED_PRECISION = flags.DEFINE_bool("mixed_precision", False, "Train in mixed_float16.")
 _JIT_COMPILE = flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 _VGG_WEIGHTS = flags.DEFINE_string(
-    "vgg_weights", "imagenet",
+    "vgg_weights",
+    "imagenet",
     "VGG weights for perceptual/style losses: imagenet (Keras download), a local .h5 file, or "
     "none (drops those terms with a warning).",
 )
@@ -72,25 +80,43 @@ _SAMPLE_EVERY = flags.DEFINE_integer("sample_every", None, "Steps between PNG sa
 _VAL_BATCH_SIZE = flags.DEFINE_integer("val_batch_size", None, "Fixed validation batch size.")
 _KEEP_CHECKPOINTS = flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept on disk.")
 _GENERATOR_CONFIG = flags.DEFINE_string(
-    "generator_config", None, "JSON object of generator constructor overrides.")
+    "generator_config", None, "JSON object of generator constructor overrides."
+)
 _OPTIONS = flags.DEFINE_string(
-    "options", None, "JSON object of family training options (see WORKSPACE.md).")
+    "options", None, "JSON object of family training options (see WORKSPACE.md)."
+)
 
 # Flag name -> TrainConfig field, for the flags that map one to one.
 _FIELDS = {
-    "model": _MODEL, "workdir": _WORKDIR, "preset": _PRESET, "data": _DATA,
-    "data_dir": _DATA_DIR, "split": _SPLIT, "image_size": _IMAGE_SIZE,
-    "batch_size": _BATCH_SIZE, "steps": _STEPS, "masks": _MASKS,
-    "irregular_polarity": _IRREGULAR_POLARITY, "seed": _SEED, "strategy": _STRATEGY,
-    "mixed_precision": _MIXED_PRECISION, "jit_compile": _JIT_COMPILE,
-    "vgg_weights": _VGG_WEIGHTS, "learning_rate": _LEARNING_RATE,
-    "d_learning_rate": _D_LEARNING_RATE, "log_every": _LOG_EVERY,
-    "checkpoint_every": _CHECKPOINT_EVERY, "sample_every": _SAMPLE_EVERY,
-    "val_batch_size": _VAL_BATCH_SIZE, "keep_checkpoints": _KEEP_CHECKPOINTS,
+    "model": _MODEL,
+    "workdir": _WORKDIR,
+    "preset": _PRESET,
+    "data": _DATA,
+    "data_dir": _DATA_DIR,
+    "split": _SPLIT,
+    "image_size": _IMAGE_SIZE,
+    "batch_size": _BATCH_SIZE,
+    "steps": _STEPS,
+    "masks": _MASKS,
+    "irregular_polarity": _IRREGULAR_POLARITY,
+    "seed": _SEED,
+    "strategy": _STRATEGY,
+    "mixed_precision": _MIXED_PRECISION,
+    "jit_compile": _JIT_COMPILE,
+    "vgg_weights": _VGG_WEIGHTS,
+    "learning_rate": _LEARNING_RATE,
+    "d_learning_rate": _D_LEARNING_RATE,
+    "log_every": _LOG_EVERY,
+    "checkpoint_every": _CHECKPOINT_EVERY,
+    "sample_every": _SAMPLE_EVERY,
+    "val_batch_size": _VAL_BATCH_SIZE,
+    "keep_checkpoints": _KEEP_CHECKPOINTS,
 }
 _NUMBER_LISTS = {
-    "resize_short_side": (_RESIZE_SHORT_SIDE, int), "stage_steps": (_STAGE_STEPS, int),
-    "stage_fractions": (_STAGE_FRACTIONS, float), "phase_steps": (_PHASE_STEPS, int),
+    "resize_short_side": (_RESIZE_SHORT_SIDE, int),
+    "stage_steps": (_STAGE_STEPS, int),
+    "stage_fractions": (_STAGE_FRACTIONS, float),
+    "phase_steps": (_PHASE_STEPS, int),
     "phase_fractions": (_PHASE_FRACTIONS, float),
 }
 _JSON_OBJECTS = {"generator_overrides": _GENERATOR_CONFIG, "options": _OPTIONS}
@@ -100,8 +126,10 @@ def _number_list(flag, kind):
     try:
         return [kind(value) for value in flag.value]
     except ValueError:
-        sys.exit(f"Error: --{flag.name} takes comma-separated {kind.__name__} values, got "
-                 f"{','.join(flag.value)}.")
+        sys.exit(
+            f"Error: --{flag.name} takes comma-separated {kind.__name__} values, got "
+            f"{','.join(flag.value)}."
+        )
 
 
 def _json_object(flag):

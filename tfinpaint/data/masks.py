@@ -49,7 +49,7 @@ SPEC_GRAMMAR = """Mask spec grammar (the `masks=` argument of the data pipeline)
   irregular:DIR        PNG masks found recursively under DIR (see `irregular_polarity`)
   mixed:KIND=W,...     one KIND per sample, chosen with probability proportional to W
                        (mixed:rect:0.3-0.7=1,freeform=2,ca=1)
-  each:KIND,...        k masks per image, one of each KIND (the pipeline repeats every image k times)
+  each:KIND,...        k masks per image, one of each KIND (the pipeline repeats each image k times)
   deepgin              alias of each:rect:0.3-0.7,freeform,ca (DeepGIN's three masks per image)
 
 KIND inside mixed: and each: is any of the simple kinds above (not mixed, each or deepgin).

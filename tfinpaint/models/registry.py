@@ -70,6 +70,18 @@ _register(
 )
 
 
+_register(
+    ModelFamily(
+        name="glcic",
+        generator="tfinpaint.models.glcic:GLCICCompletionNetwork",
+        presets="tfinpaint.models.glcic:PRESETS",
+        trainer="tfinpaint.training.glcic:GLCICTrainer",
+        discriminator="tfinpaint.models.glcic:build_glcic_discriminator",
+        reference="Iizuka et al., Globally and Locally Consistent Image Completion, SIGGRAPH 2017",
+    )
+)
+
+
 def list_models():
     """Names of the registered model families, in the order they were added."""
     return list(_FAMILIES)

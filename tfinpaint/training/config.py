@@ -3,9 +3,9 @@ stage/phase schedule.
 
 A run's `config.json` is `TrainConfig.to_dict()` after `resolve()` has filled every default, so
 it records every setting that shaped the run. Schedules: families with stages (PConv, the cascade
-model) take `stage_steps` / `stage_fractions`; GLCIC takes `phase_steps` / `phase_fractions`. Absolute
-steps list the first N-1 segment lengths (the last runs to `steps`); fractions list all N and
-sum to 1.
+model) take `stage_steps` / `stage_fractions`; GLCIC takes `phase_steps` / `phase_fractions`.
+Absolute steps list the first N-1 segment lengths (the last runs to `steps`); fractions list
+all N and sum to 1.
 """
 
 import dataclasses
@@ -77,7 +77,9 @@ class TrainConfig:
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"Unknown training settings {unknown}: expected names from {sorted(known)}.")
+            raise ValueError(
+                f"Unknown training settings {unknown}: expected names from {sorted(known)}."
+            )
         return cls(**values)
 
     def resolve(self, defaults):
@@ -86,6 +88,11 @@ class TrainConfig:
         for name in _FAMILY_DEFAULTED:
             if values[name] is None and name in defaults:
                 values[name] = defaults[name]
+        # A preset's default schedule applies only when neither form was given.
+        for kind in ("stage", "phase"):
+            given = values[f"{kind}_steps"] or values[f"{kind}_fractions"]
+            if not given and f"{kind}_fractions" in defaults:
+                values[f"{kind}_fractions"] = list(defaults[f"{kind}_fractions"])
         if values["sample_every"] is None:
             values["sample_every"] = values["checkpoint_every"]
         options = dict(defaults.get("options", {}))
@@ -95,8 +102,16 @@ class TrainConfig:
 
     def validate(self):
         """Checks value ranges, in one sentence per problem, before any work starts."""
-        for name in ("image_size", "batch_size", "steps", "log_every", "checkpoint_every",
-                     "sample_every", "val_batch_size", "keep_checkpoints"):
+        for name in (
+            "image_size",
+            "batch_size",
+            "steps",
+            "log_every",
+            "checkpoint_every",
+            "sample_every",
+            "val_batch_size",
+            "keep_checkpoints",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
@@ -152,8 +167,9 @@ def merge_for_resume(saved, given, explicit_names):
     return TrainConfig.from_dict(values)
 
 
-def segment_bounds(total_steps, num_segments, kind, steps=None, fractions=None,
-                   default_fractions=None):
+def segment_bounds(
+    total_steps, num_segments, kind, steps=None, fractions=None, default_fractions=None
+):
     """Step ranges [(start, end), ...] of a run's stages or phases.
 
     Args:
@@ -170,8 +186,9 @@ def segment_bounds(total_steps, num_segments, kind, steps=None, fractions=None,
     """
     if num_segments == 1:
         if steps or fractions:
-            raise ValueError(f"This model trains in a single {kind}: drop --{kind}_steps and "
-                             f"--{kind}_fractions.")
+            raise ValueError(
+                f"This model trains in a single {kind}: drop --{kind}_steps and --{kind}_fractions."
+            )
         return [(0, total_steps)]
     if steps and fractions:
         raise ValueError(f"Give either --{kind}_steps or --{kind}_fractions, not both.")
@@ -196,9 +213,7 @@ def segment_bounds(total_steps, num_segments, kind, steps=None, fractions=None,
                 f"{fractions}."
             )
         if any(f <= 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
-            raise ValueError(
-                f"--{kind}_fractions must be positive and sum to 1, got {fractions}."
-            )
+            raise ValueError(f"--{kind}_fractions must be positive and sum to 1, got {fractions}.")
         boundaries = [round(total_steps * sum(fractions[: i + 1])) for i in range(num_segments)]
         lengths = [b - a for a, b in zip([0] + boundaries[:-1], boundaries)]
         if any(length <= 0 for length in lengths):

@@ -22,7 +22,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfinpaint import losses, metrics
-from tfinpaint.data import pipeline
+from tfinpaint.data import masks, pipeline, sources
 from tfinpaint.models import registry
 from tfinpaint.models.saving import save_generator
 from tfinpaint.training import config as config_lib
@@ -33,8 +33,11 @@ from tfinpaint.training import strategy as strategy_lib
 def _explicit_fields(config):
     """Fields of `config` that differ from the dataclass defaults (for library callers)."""
     defaults = config_lib.TrainConfig(model=config.model, workdir=config.workdir)
-    return [f.name for f in dataclasses.fields(config)
-            if getattr(config, f.name) != getattr(defaults, f.name)]
+    return [
+        f.name
+        for f in dataclasses.fields(config)
+        if getattr(config, f.name) != getattr(defaults, f.name)
+    ]
 
 
 def _dataset_kwargs(config):
@@ -47,7 +50,7 @@ def _dataset_kwargs(config):
 
 
 def prepare_config(config, explicit_names=None):
-    """Resolves and checks a run's configuration before any work; returns (config, family, trainer_cls).
+    """Resolves and checks a run's settings before any work: (config, family, trainer_cls).
 
     On an existing workdir, the saved config.json is the base and only the settings a resume
     may change are taken from `config`.
@@ -69,10 +72,32 @@ def prepare_config(config, explicit_names=None):
     config = config.resolve(trainer_cls.DEFAULTS[config.preset])
     config.validate()
     schedule_bounds(config, trainer_cls)
-    registry.generator_config(config.model, config.preset, **config.generator_overrides)
+    _check_data(config)
+    _check_image_size(config)
     if trainer_cls.uses_vgg:
         losses.resolve_vgg_weights(config.vgg_weights)
     return config, family, trainer_cls
+
+
+def _check_data(config):
+    """Checks the image source and the mask spec (cheap: lists files, parses the spec)."""
+    if sources.source_kind(config.data) != "tfds":
+        sources.list_image_files(config.data)
+    masks.make_mask_fns(
+        config.masks, config.image_size, training=True, irregular_polarity=config.irregular_polarity
+    )
+
+
+def _check_image_size(config):
+    """Builds the generator once to read the input-size multiple it needs (cheap next to a run)."""
+    generator = registry.build_generator(config.model, config.preset, **config.generator_overrides)
+    multiple = getattr(generator, "size_multiple", 1)
+    del generator
+    if config.image_size % multiple:
+        raise ValueError(
+            f"--image_size={config.image_size} is not a multiple of {multiple}, which the "
+            f"{config.model} '{config.preset}' generator needs."
+        )
 
 
 def schedule_bounds(config, trainer_cls):
@@ -160,6 +185,7 @@ def run_training(config, explicit_names=None):
         logs), `grid_path` (the last sample grid) and `workdir`.
     """
     config, family, trainer_cls = prepare_config(config, explicit_names)
+    config = trainer_cls.finalize_config(config)
     strategy_lib.set_precision(config.mixed_precision)
     strategy = strategy_lib.make_strategy(config.strategy)
     chief = strategy_lib.is_chief(strategy)
@@ -171,12 +197,6 @@ def run_training(config, explicit_names=None):
         generator = registry.build_generator(
             config.model, config.preset, **config.generator_overrides
         )
-        multiple = getattr(generator, "size_multiple", 1)
-        if config.image_size % multiple:
-            raise ValueError(
-                f"--image_size={config.image_size} is not a multiple of {multiple}, which the "
-                f"{config.model} '{config.preset}' generator needs."
-            )
         vgg = _build_vgg(trainer_cls, config) if trainer_cls.uses_vgg else None
         trainer = trainer_cls.create(generator, config, vgg=vgg)
         trainer.compile(jit_compile=config.jit_compile)
@@ -201,14 +221,22 @@ def run_training(config, explicit_names=None):
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         resume_step = int(step_var.numpy())
-        logging.info("Resuming from step %d (%s %d).", resume_step,
-                     trainer_cls.segment_kind or "stage", int(segment_var.numpy()))
+        logging.info(
+            "Resuming from step %d (%s %d).",
+            resume_step,
+            trainer_cls.segment_kind or "stage",
+            int(segment_var.numpy()),
+        )
 
     metrics_log = reporting.MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step)
     board = reporting.TensorBoardWriter(os.path.join(workdir, "logs")) if chief else None
     kind = trainer_cls.segment_kind
-    summary = {"workdir": workdir, "first_val_psnr_hole": None, "last_val_psnr_hole": None,
-               "grid_path": None}
+    summary = {
+        "workdir": workdir,
+        "first_val_psnr_hole": None,
+        "last_val_psnr_hole": None,
+        "grid_path": None,
+    }
 
     def report(step, segment, logs, steps_per_sec):
         loss_values = {name: float(value) for name, value in logs.items()}
@@ -219,8 +247,10 @@ def run_training(config, explicit_names=None):
         record.update(loss_values)
         record.update(values)
         record["steps_per_sec"] = steps_per_sec
-        logging.info("%s", _format_progress(step, config.steps, kind, segment, loss_values, values,
-                                            steps_per_sec))
+        logging.info(
+            "%s",
+            _format_progress(step, config.steps, kind, segment, loss_values, values, steps_per_sec),
+        )
         if summary["first_val_psnr_hole"] is None:
             summary["first_val_psnr_hole"] = values["val_psnr_hole"]
         summary["last_val_psnr_hole"] = values["val_psnr_hole"]
@@ -229,17 +259,21 @@ def run_training(config, explicit_names=None):
         metrics_log.append(record)
         board.scalars(step, {k: v for k, v in record.items() if k != "step"})
         if step % config.sample_every == 0 or step == config.steps:
-            grid = reporting.sample_grid(val_batch["images"], val_batch["masks"],
-                                         outputs["raw"], outputs["inpainted"])
+            grid = reporting.sample_grid(
+                val_batch["images"], val_batch["masks"], outputs["raw"], outputs["inpainted"]
+            )
             path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
             reporting.write_png(path, grid)
             board.image(step, "samples", grid)
             summary["grid_path"] = path
 
     step = int(step_var.numpy())
+    # Raising --steps on resume moves fractional boundaries; a run never goes back to an
+    # earlier stage/phase than its checkpoint recorded.
+    restored_segment = int(segment_var.numpy())
     try:
-        for segment, (start, end) in enumerate(bounds, start=1):
-            if step >= end:
+        for segment, (_, end) in enumerate(bounds, start=1):
+            if step >= end or segment < restored_segment:
                 continue
             trainer.start_segment(segment)
             segment_var.assign(segment)
@@ -279,7 +313,12 @@ def run_training(config, explicit_names=None):
     if chief:
         if manager.latest_checkpoint is None or int(step_var.numpy()) != step:
             manager.save(checkpoint_number=step)
-        save_generator(trainer.generator, config.model, config.preset, workdir,
-                       extra={"image_size": config.image_size, "step": step})
+        save_generator(
+            trainer.generator,
+            config.model,
+            config.preset,
+            workdir,
+            extra={"image_size": config.image_size, "step": step},
+        )
     summary["step"] = step
     return summary

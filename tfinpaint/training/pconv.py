@@ -67,8 +67,9 @@ class PConvTrainer(InpaintingTrainer):
         super().start_segment(segment)
         finetune = segment == 2
         self.generator.set_encoder_batchnorm_frozen(finetune)
-        rate = (self.options["finetune_learning_rate"] if finetune
-                else self.train_config.learning_rate)
+        rate = (
+            self.options["finetune_learning_rate"] if finetune else self.train_config.learning_rate
+        )
         self.optimizers["generator_optimizer"].learning_rate.assign(rate)
 
     def train_step(self, data):

@@ -22,8 +22,14 @@ def make_strategy(name):
         return tf.distribute.get_strategy()
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
-        return tf.distribute.MirroredStrategy(devices=devices)
+        if gpus:
+            return tf.distribute.MirroredStrategy(devices=[d.name for d in gpus])
+        # Collective all-reduce on CPU devices breaks when a process builds a second strategy
+        # (instance keys collide); reducing on one device is plenty for CPU replicas.
+        return tf.distribute.MirroredStrategy(
+            devices=[d.name for d in tf.config.list_logical_devices("CPU")],
+            cross_device_ops=tf.distribute.ReductionToOneDevice(),
+        )
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
             raise ValueError(
@@ -43,9 +49,11 @@ def is_chief(strategy):
         return True
     task = json.loads(os.environ["TF_CONFIG"]).get("task", {})
     task_type, task_id = task.get("type"), task.get("id", 0)
-    return task_type in (None, "chief") or (task_type == "worker" and task_id == 0 and
-                                            "chief" not in json.loads(
-                                                os.environ["TF_CONFIG"]).get("cluster", {}))
+    return task_type in (None, "chief") or (
+        task_type == "worker"
+        and task_id == 0
+        and "chief" not in json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+    )
 
 
 def set_precision(mixed_precision):

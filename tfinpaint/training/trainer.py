@@ -54,7 +54,9 @@ class InpaintingTrainer(keras.Model):
         self.train_config = config
         self.options = dict(config.options)
         self.segment = 1
-        self.loss_trackers = {name: keras.metrics.Mean(name=name) for name in self.active_loss_names()}
+        self.loss_trackers = {
+            name: keras.metrics.Mean(name=name) for name in self.active_loss_names()
+        }
         self.optimizers = self.build_optimizers()
 
     # --- Hooks for families -------------------------------------------------------------
@@ -63,6 +65,14 @@ class InpaintingTrainer(keras.Model):
     def create(cls, generator, config, vgg=None):
         """Builds the trainer and whatever else it trains (discriminators) for `config`."""
         return cls(generator, config, vgg=vgg)
+
+    @classmethod
+    def finalize_config(cls, config):
+        """The run's config with anything measured from the data filled in (before training).
+
+        The base trainer measures nothing; GLCIC measures the mean pixel here.
+        """
+        return config
 
     @classmethod
     def make_vgg(cls, weights):

@@ -1,0 +1,239 @@
+"""The shared training machinery, exercised through the PConv family.
+
+CLI runs and resumes, the metrics.jsonl contract, a run killed midway, bad flags, stage
+switching, and a MirroredStrategy step on two logical CPU devices.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfinpaint.models import registry
+from tfinpaint.training import reporting
+from tfinpaint.training.config import TrainConfig
+from tfinpaint.training.loop import run_training
+from tfinpaint.training.pconv import PConvTrainer
+from tfinpaint.training.strategy import make_strategy
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(REPO, "tools", "train.py")
+
+
+def _train_cli(*args):
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    return subprocess.run(
+        [sys.executable, TRAIN, *args], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def _tiny_config(workdir, **overrides):
+    values = dict(
+        model="pconv",
+        preset="tiny",
+        workdir=str(workdir),
+        image_size=32,
+        batch_size=2,
+        val_batch_size=2,
+        steps=6,
+        log_every=2,
+        checkpoint_every=3,
+        vgg_weights="none",
+    )
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_cli_run_writes_the_contract_and_resumes(tmp_path):
+    workdir = tmp_path / "run"
+    common = [
+        "--model=pconv",
+        "--preset=tiny",
+        f"--workdir={workdir}",
+        "--image_size=32",
+        "--batch_size=2",
+        "--val_batch_size=2",
+        "--log_every=2",
+        "--checkpoint_every=3",
+        "--vgg_weights=none",
+        "--stage_steps=4",
+    ]
+    first = _train_cli(*common, "--steps=6")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Sample grid:" in first.stdout and "Validation hole PSNR" in first.stdout
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["model"] == "pconv" and config["stage_steps"] == [4]
+    assert config["learning_rate"] == PConvTrainer.DEFAULTS["tiny"]["learning_rate"]
+    for name in ("generator.json", "generator.weights.h5", "checkpoints/checkpoint"):
+        assert (workdir / name).exists(), name
+    assert list((workdir / "logs").iterdir())
+    assert (workdir / "samples" / "step_0000006.png").exists()
+
+    second = _train_cli(*common, "--steps=8")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Resuming from step 6" in second.stderr
+    records = reporting.read_metrics(workdir / "metrics.jsonl")
+    assert [r["step"] for r in records] == [2, 4, 6, 8]
+    assert [r["stage"] for r in records] == [1, 1, 2, 2]
+    for record in records:
+        for key in ("total", "valid", "hole", "tv", "val_psnr_hole", "steps_per_sec"):
+            assert isinstance(record[key], float), (key, record)
+        assert "perceptual" not in record  # dropped with --vgg_weights=none
+    assert json.loads((workdir / "config.json").read_text())["steps"] == 8
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--model=pconv", "--preset=tiny", "--image_size=40"], "not a multiple of 16"),
+        (["--model=pconv", "--preset=tiny", "--data=/no/such/folder"], "/no/such/folder"),
+        (["--model=pconv", "--preset=huge"], "Unknown preset 'huge'"),
+        (["--model=pconv", "--preset=tiny", "--phase_steps=3,3"], "trains in stages"),
+        (["--model=pconv", "--preset=tiny", "--vgg_weights=/no/vgg.h5"], "/no/vgg.h5"),
+        (["--model=nope"], "nope"),
+    ],
+)
+def test_bad_flags_fail_in_one_sentence_before_any_work(tmp_path, flags, message):
+    workdir = tmp_path / "run"
+    result = _train_cli(*flags, f"--workdir={workdir}", "--steps=4")
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "config.json").exists()
+
+
+def test_changing_the_preset_of_an_existing_run_is_refused(tmp_path):
+    run_training(_tiny_config(tmp_path, steps=4))
+    with pytest.raises(ValueError, match="preset='tiny'.*preset='paper'"):
+        run_training(_tiny_config(tmp_path, preset="paper"), explicit_names=["preset"])
+
+
+class _SimulatedKill(Exception):
+    pass
+
+
+def test_a_run_killed_midway_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+    original_append = reporting.MetricsLog.append
+
+    def append_then_die(self, record):
+        if record["step"] == 6:
+            raise _SimulatedKill()
+        original_append(self, record)
+
+    monkeypatch.setattr(reporting.MetricsLog, "append", append_then_die)
+    with pytest.raises(_SimulatedKill):
+        run_training(_tiny_config(tmp_path, steps=8))
+    # Killed after logging step 4 and checkpointing step 3.
+    assert [r["step"] for r in reporting.read_metrics(tmp_path / "metrics.jsonl")] == [2, 4]
+    monkeypatch.setattr(reporting.MetricsLog, "append", original_append)
+
+    summary = run_training(_tiny_config(tmp_path, steps=8))
+    assert summary["step"] == 8
+    records = reporting.read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records] == [2, 4, 6, 8]  # step 4 logged once, not twice
+
+
+def test_stage_two_freezes_encoder_batchnorm(tmp_path):
+    run_training(_tiny_config(tmp_path, steps=6, stage_steps=[3], checkpoint_every=3))
+
+    def encoder_bn_values(step):
+        generator = registry.build_generator("pconv", "tiny")
+        tf.train.Checkpoint(generator=generator).restore(
+            str(tmp_path / "checkpoints" / f"ckpt-{step}")
+        ).expect_partial()
+        return [w.numpy() for bn in generator.encoder_batch_norms for w in bn.weights]
+
+    def decoder_bn_values(step):
+        generator = registry.build_generator("pconv", "tiny")
+        tf.train.Checkpoint(generator=generator).restore(
+            str(tmp_path / "checkpoints" / f"ckpt-{step}")
+        ).expect_partial()
+        return [w.numpy() for bn in generator.decoder_batch_norms for w in bn.weights]
+
+    for before, after in zip(encoder_bn_values(3), encoder_bn_values(6)):
+        np.testing.assert_array_equal(before, after)
+    assert any(not np.array_equal(a, b) for a, b in zip(decoder_bn_values(3), decoder_bn_values(6)))
+    records = reporting.read_metrics(tmp_path / "metrics.jsonl")
+    # A record is also written at the last step of each stage.
+    assert [(r["step"], r["stage"]) for r in records] == [(2, 1), (3, 1), (4, 2), (6, 2)]
+
+
+def test_sixty_tiny_steps_on_the_samples_improve_hole_psnr_and_resume(tmp_path):
+    config = TrainConfig(
+        model="pconv",
+        preset="tiny",
+        workdir=str(tmp_path),
+        steps=60,
+        log_every=20,
+        checkpoint_every=30,
+        vgg_weights="none",
+    )
+    summary = run_training(config)
+    assert summary["last_val_psnr_hole"] > summary["first_val_psnr_hole"] + 1.0
+    resumed = run_training(
+        TrainConfig(
+            model="pconv", preset="tiny", workdir=str(tmp_path), steps=80, vgg_weights="none"
+        ),
+        explicit_names=["steps"],
+    )
+    assert resumed["step"] == 80
+    records = reporting.read_metrics(tmp_path / "metrics.jsonl")
+    # Stage 1 is 0.75 of the 60 steps (a record at its last step, 45); stage 2 runs to 80.
+    assert [(r["step"], r["stage"]) for r in records] == [
+        (20, 1),
+        (40, 1),
+        (45, 1),
+        (60, 2),
+        (80, 2),
+    ]
+
+
+def _one_step_weights(strategy, batch):
+    keras.utils.set_random_seed(0)
+    config = _tiny_config("unused").resolve(PConvTrainer.DEFAULTS["tiny"])
+    with strategy.scope():
+        generator = registry.build_generator("pconv", "tiny", use_batch_norm=False)
+        trainer = PConvTrainer(generator, config)
+        trainer.compile()
+        trainer.build_optimizer_variables()
+    trainer.start_segment(1)
+    dataset = tf.data.Dataset.from_tensors(batch)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    trainer.make_train_function(force=True)
+    trainer.train_function(iterator)
+    return [v.numpy() for v in generator.trainable_variables]
+
+
+def test_mirrored_strategy_step_matches_a_single_device_step():
+    devices = tf.config.list_logical_devices("CPU")
+    assert len(devices) >= 2, "conftest.py splits the CPU into two logical devices"
+    rng = np.random.default_rng(0)
+    holes = np.zeros((4, 32, 32, 1), np.float32)
+    holes[:, 8:20, 6:22] = 1
+    batch = {"images": rng.random((4, 32, 32, 3)).astype(np.float32), "masks": holes}
+    single = _one_step_weights(tf.distribute.get_strategy(), batch)
+    mirrored_strategy = make_strategy("mirrored")
+    assert mirrored_strategy.num_replicas_in_sync == 2
+    mirrored = _one_step_weights(mirrored_strategy, batch)
+    for a, b in zip(single, mirrored):
+        np.testing.assert_allclose(a, b, atol=2e-6)
+
+
+def test_cli_trains_under_mirrored_strategy(tmp_path):
+    summary = run_training(_tiny_config(tmp_path, steps=4, strategy="mirrored"))
+    assert summary["step"] == 4
+    assert os.path.exists(tmp_path / "generator.weights.h5")
+
+
+def test_mixed_precision_run(tmp_path):
+    try:
+        summary = run_training(_tiny_config(tmp_path, steps=4, mixed_precision=True))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert summary["step"] == 4
+    assert np.isfinite(summary["last_val_psnr_hole"])
