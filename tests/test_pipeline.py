@@ -1,0 +1,470 @@
+"""Tests for tfinpaint.data.pipeline (build_dataset and its data ops) and data.preview."""
+
+import io
+import logging
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from tfinpaint.data import pipeline, preview
+from tfinpaint.data.gradients import sobel_gradients
+from tfinpaint.data.sources import ImageReader, decode
+
+_SIZE = 32
+
+
+def _photo(height, width, seed):
+    """A smooth random colour image (JPEG-friendly) with distinct channels."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Six photos of assorted sizes, JPEG and PNG, the smallest below the crop size."""
+    root = tmp_path_factory.mktemp("photos")
+    shapes = [(48, 64), (64, 48), (40, 90), (72, 72), (20, 30), (50, 50)]
+    for index, (height, width) in enumerate(shapes):
+        extension = ".jpg" if index % 2 == 0 else ".png"
+        bgr = _photo(height, width, index)[:, :, ::-1]
+        assert cv2.imwrite(str(root / f"photo_{index}{extension}"), bgr)
+    return str(root)
+
+
+def _first_batch(dataset):
+    return {key: value.numpy() for key, value in next(iter(dataset)).items()}
+
+
+def _assert_batches_equal(first, second):
+    assert first.keys() == second.keys()
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+
+
+# === build_dataset ===
+
+
+def test_shapes_dtypes_and_ranges(folder):
+    dataset = pipeline.build_dataset(folder, _SIZE, 4, seed=0, with_gradients=True)
+    spec = dataset.element_spec
+    assert spec["images"].shape == (4, _SIZE, _SIZE, 3)
+    assert spec["masks"].shape == (4, _SIZE, _SIZE, 1)
+    assert spec["boxes"].shape == (4, 4)
+    assert spec["gradients"].shape == (4, _SIZE, _SIZE, 2)
+    batch = _first_batch(dataset)
+    assert batch["images"].dtype == np.float32
+    assert batch["masks"].dtype == np.float32 and batch["boxes"].dtype == np.int32
+    assert 0.0 <= batch["images"].min() and batch["images"].max() <= 1.0
+    assert set(np.unique(batch["masks"])) <= {0.0, 1.0}
+    assert batch["masks"].sum() > 0
+    boxes = batch["boxes"]
+    assert np.all(boxes[:, :2] >= 0) and np.all(boxes[:, 2:] <= _SIZE)
+
+
+def test_boxes_bound_the_holes(folder):
+    batch = _first_batch(pipeline.build_dataset(folder, _SIZE, 4, masks="rect", seed=1))
+    for hole_mask, (y0, x0, y1, x1) in zip(batch["masks"][..., 0], batch["boxes"]):
+        rows, columns = np.nonzero(hole_mask)
+        assert (rows.min(), columns.min(), rows.max() + 1, columns.max() + 1) == (y0, x0, y1, x1)
+
+
+def test_masks_differ_within_a_batch(folder):
+    batch = _first_batch(pipeline.build_dataset(folder, _SIZE, 4, seed=2))
+    masks = batch["masks"]
+    assert all(not np.array_equal(masks[0], masks[i]) for i in range(1, 4))
+
+
+def test_reproducible_with_seed(folder):
+    def build(seed):
+        return pipeline.build_dataset(folder, _SIZE, 3, seed=seed, with_gradients=True)
+
+    first = [{k: v.numpy() for k, v in batch.items()} for batch in build(7).take(3)]
+    again = [{k: v.numpy() for k, v in batch.items()} for batch in build(7).take(3)]
+    for batch, repeated in zip(first, again):
+        _assert_batches_equal(batch, repeated)
+    other = _first_batch(build(8))
+    assert not np.array_equal(first[0]["masks"], other["masks"])
+
+
+def test_unseeded_training_differs_between_builds(folder):
+    first = _first_batch(pipeline.build_dataset(folder, _SIZE, 4))
+    second = _first_batch(pipeline.build_dataset(folder, _SIZE, 4))
+    assert not np.array_equal(first["masks"], second["masks"])
+
+
+def test_training_repeats_and_draws_new_masks_each_epoch(folder, tmp_path):
+    # One image, one per batch: every batch is a new epoch of the same file, and each must
+    # still get its own mask (seeds follow the stream position, not the file).
+    list_file = tmp_path / "one.txt"
+    list_file.write_text(f"{folder}/photo_3.png\n")
+    dataset = pipeline.build_dataset(str(list_file), _SIZE, 1, seed=3, flip=False)
+    batches = [batch for batch in dataset.take(4)]
+    assert len(batches) == 4
+    masks = [batch["masks"].numpy() for batch in batches]
+    assert all(not np.array_equal(masks[0], other) for other in masks[1:])
+    evaluation = pipeline.build_dataset(str(list_file), _SIZE, 1, training=False, repeat=3)
+    eval_masks = [batch["masks"].numpy() for batch in evaluation]
+    assert len(eval_masks) == 3
+    assert all(np.array_equal(eval_masks[0], other) for other in eval_masks[1:])
+
+
+def test_evaluation_is_deterministic_in_file_order(folder):
+    dataset = pipeline.build_dataset(folder, _SIZE, 4, training=False)
+    assert dataset.element_spec["images"].shape == (None, _SIZE, _SIZE, 3)
+    first_pass = [{k: v.numpy() for k, v in batch.items()} for batch in dataset]
+    second_pass = [{k: v.numpy() for k, v in batch.items()} for batch in dataset]
+    rebuilt = pipeline.build_dataset(folder, _SIZE, 4, training=False)
+    rebuilt_pass = [{k: v.numpy() for k, v in batch.items()} for batch in rebuilt]
+    assert [len(batch["images"]) for batch in first_pass] == [4, 2]  # Remainder kept.
+    for batches in (second_pass, rebuilt_pass):
+        for batch, other in zip(first_pass, batches):
+            _assert_batches_equal(batch, other)
+    # File order and centre crops: the first image is photo_0 (48x64) cropped in its middle.
+    expected = _photo(48, 64, 0)[8:40, 16:48] / 255.0
+    np.testing.assert_allclose(first_pass[0]["images"][0], expected, atol=0.08)
+
+
+def test_evaluation_repeats_the_same_masks_on_every_pass(folder):
+    dataset = pipeline.build_dataset(folder, _SIZE, 6, training=False, repeat=2)
+    first, second = [batch["masks"].numpy() for batch in dataset]
+    np.testing.assert_array_equal(first, second)
+
+
+def test_each_mode_emits_every_image_once_per_mask_function(folder):
+    dataset = pipeline.build_dataset(folder, _SIZE, 6, masks="deepgin", seed=4)
+    batch = _first_batch(dataset)
+    images, masks = batch["images"], batch["masks"]
+    for start in (0, 3):
+        np.testing.assert_array_equal(images[start], images[start + 1])
+        np.testing.assert_array_equal(images[start], images[start + 2])
+        assert not np.array_equal(masks[start], masks[start + 1])
+        assert not np.array_equal(masks[start + 1], masks[start + 2])
+    assert not np.array_equal(images[0], images[3])
+
+
+def test_each_mode_in_evaluation_counts(folder):
+    dataset = pipeline.build_dataset(folder, _SIZE, 4, masks="each:rect,ca", training=False)
+    assert sum(len(batch["images"]) for batch in dataset) == 12
+
+
+def test_with_gradients_equals_sobel_of_the_images(folder):
+    batch = _first_batch(pipeline.build_dataset(folder, _SIZE, 3, seed=5, with_gradients=True))
+    expected = sobel_gradients(batch["images"]).numpy()
+    np.testing.assert_allclose(batch["gradients"], expected, atol=1e-5)
+
+
+def test_cached_and_streamed_decoding_give_the_same_batches(folder):
+    for training in (True, False):
+        batches = [
+            _first_batch(
+                pipeline.build_dataset(
+                    folder, _SIZE, 4, seed=6, training=training, cache_decoded=cache_decoded
+                )
+            )
+            for cache_decoded in (True, False)
+        ]
+        _assert_batches_equal(*batches)
+
+
+def test_resize_short_side_in_the_pipeline(folder):
+    dataset = pipeline.build_dataset(folder, _SIZE, 6, training=False, resize_short_side=(40, 60))
+    batch = _first_batch(dataset)
+    assert batch["images"].shape == (6, _SIZE, _SIZE, 3)
+
+
+def test_corrupt_file_is_skipped_in_the_pipeline(folder, tmp_path, caplog):
+    list_file = tmp_path / "list.txt"
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    list_file.write_text(f"{folder}/photo_0.jpg\nbad.jpg\n{folder}/photo_1.png\nmissing.png\n")
+    with caplog.at_level(logging.WARNING):
+        batches = list(pipeline.build_dataset(str(list_file), _SIZE, 4, training=False))
+    assert [len(batch["images"]) for batch in batches] == [2]
+    messages = " ".join(record.getMessage() for record in caplog.records)
+    assert f"Skipping unreadable image {bad}" in messages
+    assert "missing.png (2 skipped so far)" in messages
+
+
+def test_all_unreadable_source_raises_instead_of_spinning(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"junk")
+    (tmp_path / "b.jpg").write_bytes(b"junk")
+    for cache_decoded in (True, False):
+        dataset = pipeline.build_dataset(str(tmp_path), _SIZE, 2, cache_decoded=cache_decoded)
+        with pytest.raises(tf.errors.OpError, match="All 2 images of source"):
+            next(iter(dataset))
+
+
+def test_samples_source():
+    dataset = pipeline.build_dataset("samples", 48, 4, seed=0, masks="rect")
+    assert _first_batch(dataset)["images"].shape == (4, 48, 48, 3)
+
+
+def test_tfds_source(tmp_path):
+    with tfds.testing.mock_data(num_examples=5, data_dir=str(tmp_path)):
+        dataset = pipeline.build_dataset("tfds:mnist", _SIZE, 2, training=False, masks="rect")
+        batches = list(dataset)
+    assert [len(batch["images"]) for batch in batches] == [2, 2, 1]
+    images = batches[0]["images"].numpy()
+    np.testing.assert_array_equal(images[..., 0], images[..., 1])  # Gray made RGB.
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"image_size": 0}, "image_size=0"),
+        ({"image_size": 32.0}, "image_size=32.0"),
+        ({"image_size": True}, "image_size=True"),
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"batch_size": "4"}, "batch_size='4'"),
+        ({"masks": ""}, "masks=''"),
+        ({"seed": -1}, "seed=-1"),
+        ({"resize_short_side": (16, 64)}, "resize_short_side=\\(16, 64\\)"),
+        ({"resize_short_side": (64, 40)}, "resize_short_side=\\(64, 40\\)"),
+        ({"resize_short_side": 48}, "resize_short_side=48"),
+        ({"repeat": 0}, "repeat=0"),
+        ({"flip": "yes"}, "flip='yes'"),
+        ({"shuffle_buffer": 0}, "shuffle_buffer=0"),
+        ({"num_parallel_calls": 0}, "num_parallel_calls=0"),
+    ],
+)
+def test_bad_arguments_raise(folder, kwargs, message):
+    arguments = {"source": folder, "image_size": _SIZE, "batch_size": 2}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        pipeline.build_dataset(**arguments)
+
+
+def test_bad_sources_raise(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        pipeline.build_dataset(str(tmp_path / "nowhere"), _SIZE, 2)
+    with pytest.raises(ValueError, match="No images found in folder"):
+        pipeline.build_dataset(str(tmp_path), _SIZE, 2)
+    with pytest.raises(ValueError, match="expected a folder"):
+        pipeline.build_dataset(None, _SIZE, 2)
+
+
+def test_unknown_mask_spec_raises(folder):
+    with pytest.raises(ValueError):
+        pipeline.build_dataset(folder, _SIZE, 2, masks="squiggles")
+
+
+# === Data ops, eagerly and inside Dataset.map ===
+
+
+def _coordinate_image(height, width):
+    """uint8 image whose pixels spell their own (y, x): a crop shows where it came from."""
+    rows, columns = np.mgrid[0:height, 0:width]
+    return np.stack([rows, columns, np.zeros_like(rows)], axis=-1).astype(np.uint8)
+
+
+def _in_map(op, example):
+    dataset = tf.data.Dataset.from_tensors(example).map(op)
+    return {key: value.numpy() for key, value in next(iter(dataset)).items()}
+
+
+def _eager(op, example):
+    return {key: np.asarray(value) for key, value in op(example).items()}
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_random_crop_is_a_seeded_window(run):
+    image = _coordinate_image(50, 70)
+    offsets = set()
+    for seed in range(6):
+
+        def op(example, seed=seed):
+            return pipeline.random_crop(example, _SIZE, tf.constant([seed, 1]))
+
+        crop = run(op, {"images": image})["images"]
+        assert crop.shape == (_SIZE, _SIZE, 3) and crop.dtype == np.uint8
+        y0, x0 = int(crop[0, 0, 0]), int(crop[0, 0, 1])
+        np.testing.assert_array_equal(crop, image[y0 : y0 + _SIZE, x0 : x0 + _SIZE])
+        np.testing.assert_array_equal(run(op, {"images": image})["images"], crop)
+        offsets.add((y0, x0))
+    assert len(offsets) > 1
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_center_crop(run):
+    image = _coordinate_image(50, 70)
+    crop = run(lambda example: pipeline.center_crop(example, _SIZE), {"images": image})
+    np.testing.assert_array_equal(crop["images"], image[9:41, 19:51])
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_crops_scale_up_images_smaller_than_the_crop(run):
+    image = np.linspace(0.0, 1.0, 30, dtype=np.float32)[None, :, None] * np.ones((20, 30, 3))
+    image = image.astype(np.float32)
+    for op in (
+        lambda example: pipeline.random_crop(example, _SIZE, tf.constant([0, 1])),
+        lambda example: pipeline.center_crop(example, _SIZE),
+    ):
+        crop = run(op, {"images": image})["images"]
+        assert crop.shape == (_SIZE, _SIZE, 3) and crop.dtype == np.float32
+        # The short side (20 px) is scaled to 32: the ramp spans 20/29 of its range.
+        span = crop[0, -1, 0] - crop[0, 0, 0]
+        assert span == pytest.approx(19.0 / 29.0, abs=0.03)
+
+
+def _ramp_window(crop):
+    """The source window side of a crop of `_ramp_image`, read off the ramp's slope."""
+    return (crop[0, -1, 0] - crop[0, 0, 0]) / (_SIZE - 1) * 300.0 * _SIZE
+
+
+def _ramp_image():
+    # Value = x / 300 (float32), 100 x 300 pixels: the slope of a crop gives its scale.
+    ramp = np.arange(300, dtype=np.float32)[None, :, None] / 300.0
+    return np.broadcast_to(ramp, (100, 300, 3)).copy()
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_resize_short_side_range(run):
+    windows = []
+    for seed in range(8):
+
+        def op(example, seed=seed):
+            return pipeline.random_crop(example, _SIZE, tf.constant([seed, 2]), (40, 80))
+
+        windows.append(_ramp_window(run(op, {"images": _ramp_image()})["images"]))
+    # Short side 100 scaled to 40..80: the 32 px crop covers 40..80 source pixels.
+    assert all(38.0 <= window <= 82.0 for window in windows), windows
+    assert max(windows) - min(windows) > 5.0
+    centre = run(lambda e: pipeline.center_crop(e, _SIZE, 60), {"images": _ramp_image()})
+    assert _ramp_window(centre["images"]) == pytest.approx(32 * 100 / 60, abs=1.5)
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_random_flip(run):
+    image = _coordinate_image(8, 10)
+    flipped = 0
+    for seed in range(12):
+
+        def op(example, seed=seed):
+            return pipeline.random_flip(example, tf.constant([seed, 3]))
+
+        result = run(op, {"images": image})["images"]
+        if np.array_equal(result, image[:, ::-1]):
+            flipped += 1
+        else:
+            np.testing.assert_array_equal(result, image)
+    assert 0 < flipped < 12
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_to_float(run):
+    image = np.array([[[0, 51, 255]]], np.uint8)
+    result = run(pipeline.to_float, {"images": image})["images"]
+    assert result.dtype == np.float32
+    np.testing.assert_allclose(result, [[[0.0, 0.2, 1.0]]])
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_add_mask(run):
+    from tfinpaint.data.masks import make_mask_fns
+
+    (mask_fn,) = make_mask_fns("rect", _SIZE)
+    example = {"images": np.zeros((_SIZE, _SIZE, 3), np.float32)}
+    first = run(lambda e: pipeline.add_mask(e, mask_fn, tf.constant([1, 2])), example)
+    again = run(lambda e: pipeline.add_mask(e, mask_fn, tf.constant([1, 2])), example)
+    other = run(lambda e: pipeline.add_mask(e, mask_fn, tf.constant([1, 3])), example)
+    assert first["masks"].shape == (_SIZE, _SIZE, 1) and first["boxes"].shape == (4,)
+    np.testing.assert_array_equal(first["masks"], again["masks"])
+    assert not np.array_equal(first["masks"], other["masks"])
+
+
+def _jpeg_bytes(image_rgb, exif_orientation=None):
+    buffer = io.BytesIO()
+    kwargs = {"quality": 90}
+    if exif_orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = exif_orientation
+        kwargs["exif"] = exif.tobytes()
+    Image.fromarray(image_rgb).save(buffer, "JPEG", **kwargs)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+@pytest.mark.parametrize("kind", ["plain", "gray", "progressive", "rotated", "cmyk", "png"])
+def test_decode_and_crop_matches_decode_then_crop(run, kind):
+    photo = _photo(45, 70, 10)
+    if kind == "png":
+        encoded = cv2.imencode(".png", photo[:, :, ::-1])[1].tobytes()
+    elif kind == "cmyk":
+        buffer = io.BytesIO()
+        Image.fromarray(photo).convert("CMYK").save(buffer, "JPEG", quality=95)
+        encoded = buffer.getvalue()
+    elif kind == "gray":
+        encoded = cv2.imencode(".jpg", photo[:, :, 1])[1].tobytes()
+    elif kind == "progressive":
+        buffer = io.BytesIO()
+        Image.fromarray(photo).save(buffer, "JPEG", progressive=True, quality=80)
+        encoded = buffer.getvalue()
+    else:
+        encoded = _jpeg_bytes(photo, exif_orientation=6 if kind == "rotated" else None)
+    example = {"encoded": encoded, "names": f"{kind}.jpg"}
+    reader = ImageReader()
+    decoded = run(lambda e: decode(e, reader), example)
+    if kind == "rotated":
+        assert decoded["images"].shape == (70, 45, 3)  # EXIF rotation applied.
+    seed = tf.constant([4, 5])
+    for crop_op, fused_op in (
+        (
+            lambda e: pipeline.random_crop(e, _SIZE, seed, (40, 60)),
+            lambda e: pipeline.decode_and_random_crop(e, _SIZE, seed, (40, 60), reader=reader),
+        ),
+        (
+            lambda e: pipeline.center_crop(e, _SIZE),
+            lambda e: pipeline.decode_and_center_crop(e, _SIZE, reader=reader),
+        ),
+    ):
+        expected = crop_op({"images": decoded["images"]})["images"].numpy()
+        fused = run(fused_op, example)
+        assert bool(fused["valid"])
+        np.testing.assert_array_equal(fused["images"], expected)
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_decode_and_crop_flags_unreadable_items(run, caplog):
+    example = {"encoded": b"\xff\xd8\xff broken", "names": "broken.jpg"}
+    with caplog.at_level(logging.WARNING):
+        result = run(
+            lambda e: pipeline.decode_and_random_crop(e, _SIZE, tf.constant([1, 1])), example
+        )
+    assert not bool(result["valid"])
+    assert result["images"].shape == (_SIZE, _SIZE, 3)
+    assert "Skipping unreadable image broken.jpg" in caplog.text
+
+
+# === Benchmark helper and preview ===
+
+
+def test_benchmark_dataset(folder):
+    dataset = pipeline.build_dataset(folder, _SIZE, 2, training=False)
+    result = pipeline.benchmark_dataset(dataset, num_batches=10, warmup_batches=1)
+    assert result["num_batches"] == 2  # 6 images: one warm-up batch, then two more.
+    assert result["num_samples"] == 4
+    assert result["samples_per_s"] > 0 and result["cpu_ms_per_sample"] > 0
+
+
+def test_preview_grid_and_save(folder, tmp_path):
+    batch = next(iter(pipeline.build_dataset(folder, _SIZE, 3, seed=0, with_gradients=True)))
+    grid = preview.preview_grid(batch, gap=2)
+    assert grid.shape == (3 * _SIZE + 2 * 2, 5 * _SIZE + 4 * 2, 3) and grid.dtype == np.uint8
+    hole_mask = batch["masks"].numpy()[0, ..., 0]
+    np.testing.assert_array_equal(grid[:_SIZE, _SIZE + 2 : 2 * _SIZE + 2, 0], hole_mask * 255)
+    without_gradients = {key: batch[key] for key in ("images", "masks")}
+    np.testing.assert_allclose(preview.preview_grid(without_gradients, gap=2), grid, atol=1)
+    output = tmp_path / "nested" / "preview.png"
+    assert preview.save_png(output, grid) == str(output)
+    np.testing.assert_array_equal(cv2.imread(str(output))[:, :, ::-1], grid)
+    with pytest.raises(ValueError, match="already exists"):
+        preview.save_png(output, grid)
+    preview.save_png(output, grid[:10], overwrite=True)
+    assert cv2.imread(str(output)).shape[0] == 10
+    with pytest.raises(ValueError, match="expected at least 'images' and 'masks'"):
+        preview.preview_grid({"images": batch["images"]})
