@@ -230,6 +230,11 @@ class CascadeGenerator(keras.Model):
         self.fuse_normalization = fuse_normalization
         self.pyramid_multiple = 2**num_levels
 
+    @property
+    def size_multiple(self):
+        """Input sides must be multiples of this (the registry-wide name of pyramid_multiple)."""
+        return self.pyramid_multiple
+
     def __call__(self, inputs, *args, **kwargs):
         # Checked before Keras' call machinery so the error is raised before any work and
         # reads as one sentence. Extra keys of a dataset batch (`boxes`, ...) are dropped: a

@@ -81,6 +81,17 @@ _register(
     )
 )
 
+_register(
+    ModelFamily(
+        name="cascade",
+        generator="tfinpaint.models.cascade:CascadeGenerator",
+        presets="tfinpaint.models.cascade:PRESETS",
+        trainer="tfinpaint.training.cascade:CascadeTrainer",
+        discriminator="tfinpaint.models.cascade:build_cascade_discriminator",
+        reference="Shatokhin, Cascaded neural networks for image inpainting (seed 000)",
+    )
+)
+
 
 def list_models():
     """Names of the registered model families, in the order they were added."""

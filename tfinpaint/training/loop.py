@@ -238,8 +238,8 @@ def run_training(config, explicit_names=None):
         "grid_path": None,
     }
 
-    def report(step, segment, logs, steps_per_sec):
-        loss_values = {name: float(value) for name, value in logs.items()}
+    def report(step, segment, steps_per_sec):
+        loss_values = trainer.logged_values()
         values, outputs = _validation_metrics(trainer.generator, val_batch)
         record = {"step": step}
         if kind:
@@ -272,7 +272,7 @@ def run_training(config, explicit_names=None):
     # earlier stage/phase than its checkpoint recorded.
     restored_segment = int(segment_var.numpy())
     try:
-        for segment, (_, end) in enumerate(bounds, start=1):
+        for segment, (start, end) in enumerate(bounds, start=1):
             if step >= end or segment < restored_segment:
                 continue
             trainer.start_segment(segment)
@@ -291,17 +291,21 @@ def run_training(config, explicit_names=None):
                 **_dataset_kwargs(config),
             )
             iterator = iter(strategy.experimental_distribute_dataset(dataset))
-            trainer.make_train_function(force=True)
+            train_functions = {}  # One compiled function per kind of step (see step_kind).
             trainer.reset_metrics()
             interval_start, interval_steps = time.perf_counter(), 0
             while step < end:
-                logs = trainer.train_function(iterator)
+                trainer.kind = trainer.step_kind(step - start)
+                if trainer.kind not in train_functions:
+                    trainer.make_train_function(force=True)
+                    train_functions[trainer.kind] = trainer.train_function
+                train_functions[trainer.kind](iterator)
                 step += 1
                 interval_steps += 1
                 step_var.assign(step)
                 if step % config.log_every == 0 or step == end:
                     steps_per_sec = interval_steps / (time.perf_counter() - interval_start)
-                    report(step, segment, logs, steps_per_sec)
+                    report(step, segment, steps_per_sec)
                     trainer.reset_metrics()
                     interval_start, interval_steps = time.perf_counter(), 0
                 if step % config.checkpoint_every == 0 or step == end:

@@ -54,6 +54,7 @@ class InpaintingTrainer(keras.Model):
         self.train_config = config
         self.options = dict(config.options)
         self.segment = 1
+        self.kind = None
         self.loss_trackers = {
             name: keras.metrics.Mean(name=name) for name in self.active_loss_names()
         }
@@ -91,6 +92,18 @@ class InpaintingTrainer(keras.Model):
         """Switches to `segment` (1-based) and forces the train function to be retraced."""
         self.segment = segment
         self.train_function = None
+
+    def step_kind(self, step_in_segment):
+        """What step `step_in_segment` (0-based, within the current segment) trains.
+
+        Families that alternate networks step by step (the cascade model's 10 generator then
+        5 discriminator batches) return a label per step; `train_step` reads `self.kind` when
+        traced, and the loop keeps one compiled train function per label. Alternating with a
+        `tf.cond` instead would put optimizer updates inside control flow, which
+        MirroredStrategy does not allow. The default: one kind of step, None.
+        """
+        del step_in_segment
+        return None
 
     def segment_data_overrides(self, segment):
         """build_dataset keyword overrides for `segment` (e.g. another mask spec)."""
@@ -167,6 +180,19 @@ class InpaintingTrainer(keras.Model):
         for name in computed:
             self.loss_trackers[name].update_state(losses[name])
         return {name: self.loss_trackers[name].result() for name in computed}
+
+    def logged_values(self):
+        """{name: float} of the trackers updated since the last reset (what a log reports).
+
+        Trackers a log interval did not update (the discriminator's during a stretch of
+        generator steps, say) are left out rather than reported as 0.
+        """
+        return {
+            name: float(tracker.result())
+            for name, tracker in self.loss_trackers.items()
+            # Under a strategy `count` is a SyncOnRead variable: reading it sums the replicas.
+            if float(tf.convert_to_tensor(tracker.count)) > 0
+        }
 
     @staticmethod
     def as_float32(outputs):
