@@ -234,7 +234,10 @@ class PartialConv2D(keras.layers.Layer):
         ones_kernel = ops.ones((*self.kernel_size, mask_channels, 1), dtype="float32")
         count = self._conv(valid_mask, ones_kernel)  # (B, H', W', 1)
         new_valid_mask = ops.clip(count, 0.0, 1.0)
-        ratio = self.window_size / (count + self._effective_epsilon()) * new_valid_mask
+        # Windows without valid input divide by 1, not by eps: a float16 export rounds 1e-8
+        # to 0, and window / 0 * 0 would be NaN. Elsewhere this is the definition exactly.
+        safe_count = ops.where(count > 0.0, count, ops.ones_like(count))
+        ratio = self.window_size / (safe_count + self._effective_epsilon()) * new_valid_mask
         ratio = ops.stop_gradient(ratio)
         new_valid_mask = ops.stop_gradient(new_valid_mask)
 

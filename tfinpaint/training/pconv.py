@@ -43,12 +43,12 @@ class PConvTrainer(InpaintingTrainer):
         "tiny": {
             "image_size": 64,
             "batch_size": 4,
-            "steps": 300,
+            "steps": 1000,
             "masks": "freeform",
             # A network this small learns faster than the paper's rate allows in a demo.
             "learning_rate": 1e-3,
-            "log_every": 20,
-            "checkpoint_every": 100,
+            "log_every": 50,
+            "checkpoint_every": 250,
             "val_batch_size": 4,
             "options": {"finetune_learning_rate": 2.5e-4},
         },

@@ -1,0 +1,49 @@
+"""The cascade model's two-stage training: stage switch, fresh stage-2 optimizers and
+discriminator, and the generator/discriminator alternation."""
+
+import tensorflow as tf
+
+from tfinpaint.training import reporting
+from tfinpaint.training.cascade import CascadeTrainer
+from tfinpaint.training.config import TrainConfig
+from tfinpaint.training.loop import run_training
+
+
+def _iterations(checkpoint_path):
+    reader = tf.train.load_checkpoint(checkpoint_path)
+    values = {}
+    for stage in (1, 2):
+        for network in ("generator", "discriminator"):
+            key = f"{network}_optimizer_{stage}/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+            values[f"{network[0]}{stage}"] = int(reader.get_tensor(key))
+    return values
+
+
+def test_two_stages_with_fresh_optimizers_and_alternation(tmp_path):
+    # 2 generator steps then 1 discriminator step: G G D G in each 4-step stage.
+    config = TrainConfig(
+        model="cascade", preset="tiny", workdir=str(tmp_path), batch_size=2, val_batch_size=2,
+        steps=8, stage_steps=[4], log_every=2, checkpoint_every=4, vgg_weights="none",
+        options={"generator_batches": 2, "discriminator_batches": 1})
+    summary = run_training(config)
+    assert summary["step"] == 8
+    records = reporting.read_metrics(tmp_path / "metrics.jsonl")
+    assert [(r["step"], r["stage"]) for r in records] == [(2, 1), (4, 1), (6, 2), (8, 2)]
+    assert "d_loss" not in records[0] and "d_loss" in records[1]  # steps 1-2 are G steps
+    after_stage_1 = _iterations(str(tmp_path / "checkpoints" / "ckpt-4"))
+    assert after_stage_1 == {"g1": 3, "d1": 1, "g2": 0, "d2": 0}
+    final = _iterations(str(tmp_path / "checkpoints" / "ckpt-8"))
+    assert final == {"g1": 3, "d1": 1, "g2": 3, "d2": 1}  # stage 2 started from fresh state
+
+
+def test_stage_two_uses_larger_holes_and_the_alternation_is_ten_to_five():
+    config = TrainConfig(model="cascade", preset="paper", workdir="unused").resolve(
+        CascadeTrainer.DEFAULTS["paper"])
+    assert config.masks == "rect:0.2-1"
+    trainer = CascadeTrainer.__new__(CascadeTrainer)
+    trainer.options = config.options
+    assert trainer.segment_data_overrides(2) == {"masks": "rect:0.5-1"}
+    assert trainer.segment_data_overrides(1) == {}
+    kinds = [trainer.step_kind(i) for i in range(30)]
+    assert kinds[:10] == ["generator"] * 10 and kinds[10:15] == ["discriminator"] * 5
+    assert kinds[15:] == kinds[:15]
