@@ -237,3 +237,52 @@ def test_mixed_precision_run(tmp_path):
         keras.mixed_precision.set_global_policy("float32")
     assert summary["step"] == 4
     assert np.isfinite(summary["last_val_psnr_hole"])
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multiworker_strategy_with_two_workers_on_localhost(tmp_path):
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), CUDA_VISIBLE_DEVICES="")
+        args = [sys.executable, TRAIN, "--model=pconv", "--preset=tiny",
+                f"--workdir={tmp_path / 'run'}", "--image_size=32", "--batch_size=4",
+                "--val_batch_size=2", "--steps=4", "--log_every=2", "--checkpoint_every=2",
+                "--vgg_weights=none", "--strategy=multiworker"]
+        processes.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-3000:]
+    assert "num_workers = 2" in outputs[0][1]
+    records = reporting.read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in records] == [2, 3, 4]  # written once, by the chief
+    leftovers = [name for name in os.listdir(tmp_path / "run") if name.startswith(".worker")]
+    assert leftovers == []
+
+
+def test_is_chief_reads_tf_config(monkeypatch):
+    from tfinpaint.training.strategy import is_chief
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert is_chief(None)
+    cluster = {"worker": ["a:1", "b:2"]}
+    for index, expected in ((0, True), (1, False)):
+        task = {"type": "worker", "index": index}
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": task}))
+        assert is_chief(None) == expected
+    with_chief = {"cluster": {"chief": ["c:0"], **cluster}, "task": {"type": "worker", "index": 0}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(with_chief))
+    assert not is_chief(None)

@@ -21,6 +21,7 @@ from absl import app, flags, logging
 from tfinpaint.models import registry
 from tfinpaint.training import config as config_lib
 from tfinpaint.training.loop import prepare_config, run_training
+from tfinpaint.training.strategy import make_strategy
 
 _MODEL = flags.DEFINE_enum("model", None, registry.list_models(), "Model family to train.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it exists).")
@@ -155,6 +156,8 @@ def main(argv):
         explicit += [field] if flag.present else []
     train_config = config_lib.TrainConfig(**values)
     try:
+        if train_config.strategy == "multiworker":  # Before any TF op (see strategy.py).
+            make_strategy("multiworker")
         prepare_config(train_config, explicit_names=explicit)
     except ValueError as error:  # Bad settings: one sentence before any work, no traceback.
         sys.exit(f"Error: {error}")

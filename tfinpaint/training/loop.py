@@ -14,6 +14,7 @@ inside the right stage or phase.
 
 import dataclasses
 import os
+import shutil
 import time
 
 import keras
@@ -184,6 +185,8 @@ def run_training(config, explicit_names=None):
         dict with `step`, `first_val_psnr_hole`, `last_val_psnr_hole` (of this invocation's
         logs), `grid_path` (the last sample grid) and `workdir`.
     """
+    if config.strategy == "multiworker":  # Must exist before any other TF op runs.
+        strategy_lib.make_strategy("multiworker")
     config, family, trainer_cls = prepare_config(config, explicit_names)
     config = trainer_cls.finalize_config(config)
     strategy_lib.set_precision(config.mixed_precision)
@@ -314,6 +317,8 @@ def run_training(config, explicit_names=None):
         manager.save(checkpoint_number=step)
         logging.warning("Interrupted at step %d: checkpoint saved; rerun to resume.", step)
         raise
+    if not chief:  # A worker's checkpoints only served the collective save.
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     if chief:
         if manager.latest_checkpoint is None or int(step_var.numpy()) != step:
             manager.save(checkpoint_number=step)

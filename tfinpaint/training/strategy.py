@@ -13,6 +13,9 @@ import keras
 import tensorflow as tf
 
 
+_PROCESS_STRATEGIES = {}
+
+
 def make_strategy(name):
     """Returns the tf.distribute strategy called `name` (auto, default, mirrored, multiworker)."""
     if name == "auto":
@@ -36,24 +39,30 @@ def make_strategy(name):
                 "--strategy=multiworker needs the cluster in the TF_CONFIG environment variable "
                 "(see the tf.distribute.MultiWorkerMirroredStrategy docs); it is not set."
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        # It configures collective ops, which TF allows once, before any other op runs: the
+        # run creates it first thing and every later call gets the same one.
+        if "multiworker" not in _PROCESS_STRATEGIES:
+            _PROCESS_STRATEGIES["multiworker"] = tf.distribute.MultiWorkerMirroredStrategy()
+        return _PROCESS_STRATEGIES["multiworker"]
     raise ValueError(
         f"Unknown strategy '{name}': expected one of auto, default, mirrored, multiworker."
     )
 
 
 def is_chief(strategy):
-    """True on the worker that writes checkpoints, logs and samples."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not os.environ.get("TF_CONFIG"):
+    """True on the worker that writes checkpoints, logs and samples.
+
+    With TF_CONFIG, that is the "chief" task, or worker 0 when the cluster has no chief.
+    """
+    del strategy  # The cluster comes from TF_CONFIG, whatever the strategy.
+    if not os.environ.get("TF_CONFIG"):
         return True
-    task = json.loads(os.environ["TF_CONFIG"]).get("task", {})
-    task_type, task_id = task.get("type"), task.get("id", 0)
-    return task_type in (None, "chief") or (
-        task_type == "worker"
-        and task_id == 0
-        and "chief" not in json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
-    )
+    tf_config = json.loads(os.environ["TF_CONFIG"])
+    task = tf_config.get("task", {})
+    task_type, task_index = task.get("type"), int(task.get("index", 0))
+    if task_type in (None, "chief"):
+        return True
+    return task_type == "worker" and task_index == 0 and "chief" not in tf_config.get("cluster", {})
 
 
 def set_precision(mixed_precision):

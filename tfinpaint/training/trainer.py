@@ -179,7 +179,16 @@ class InpaintingTrainer(keras.Model):
         computed = [name for name in self.loss_trackers if name in losses]
         for name in computed:
             self.loss_trackers[name].update_state(losses[name])
-        return {name: self.loss_trackers[name].result() for name in computed}
+        return self.step_outputs(computed)
+
+    def step_outputs(self, names):
+        """What a train step returns: the named tracker results, as 1-element vectors.
+
+        The loop reads the trackers themselves (`logged_values`); the vectors are for Keras'
+        per-replica reduction, which under MultiWorkerMirroredStrategy reduces along axis 0
+        and fails on scalars.
+        """
+        return {name: tf.reshape(self.loss_trackers[name].result(), [1]) for name in names}
 
     def logged_values(self):
         """{name: float} of the trackers updated since the last reset (what a log reports).
