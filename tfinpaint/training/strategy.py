@@ -12,7 +12,6 @@ import os
 import keras
 import tensorflow as tf
 
-
 _PROCESS_STRATEGIES = {}
 
 
