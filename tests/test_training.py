@@ -286,3 +286,17 @@ def test_is_chief_reads_tf_config(monkeypatch):
     with_chief = {"cluster": {"chief": ["c:0"], **cluster}, "task": {"type": "worker", "index": 0}}
     monkeypatch.setenv("TF_CONFIG", json.dumps(with_chief))
     assert not is_chief(None)
+
+
+@pytest.mark.parametrize("model, schedule", [("glcic", "--phase_steps=2,1"),
+                                             ("cascade", "--stage_steps=2")])
+def test_cli_trains_the_gan_families(tmp_path, model, schedule):
+    workdir = tmp_path / model
+    result = _train_cli(f"--model={model}", "--preset=tiny", f"--workdir={workdir}",
+                        "--batch_size=2", "--val_batch_size=2", "--steps=4", "--log_every=2",
+                        "--checkpoint_every=2", "--vgg_weights=none", schedule)
+    assert result.returncode == 0, result.stderr[-3000:]
+    kind = "phase" if model == "glcic" else "stage"
+    records = reporting.read_metrics(workdir / "metrics.jsonl")
+    assert [r["step"] for r in records][-1] == 4 and records[-1][kind] in (2, 3)
+    assert (workdir / "generator.json").exists()
