@@ -1,0 +1,456 @@
+"""Export a generator as a SavedModel for TF Serving and as a TFLite model for phones.
+
+DESIGN.md, Export contracts. Both formats wrap the generator in the same graph
+(`inpaint_graph`): hole masks binarised at 0.5, images reflect-padded at the bottom and right to
+the generator's size multiple, the network's raw output clipped to [0, 1] and cropped back, and
+known pixels taken from the input with a select, so they come back exactly.
+
+SavedModel signatures (built with `keras.export.ExportArchive`, Keras 3's documented way):
+- `serving_default`: `images` float32 (B, H, W, 3) in [0, 1] and `masks` float32 (B, H, W, 1),
+  1 = hole, any batch and size -> `{"inpainted": (B, H, W, 3) float32}`.
+- `serve_bytes`: `image_bytes` and `mask_bytes`, tf.string (B,), encoded PNG/JPEG/BMP/GIF
+  (decoded with `tf.io.decode_image`: gray is repeated to RGB, alpha composited on white; the mask
+  is taken to grayscale and binarised at 0.5, white = hole), images of one request may differ in
+  size -> `{"inpainted_bytes": (B,) PNG strings}`. The `_bytes` suffixes make TF Serving's REST API
+  read and write `{"b64": ...}` values.
+
+TFLite (`export_tflite`): converted from a SavedModel of one fixed-size signature
+(`tf.lite.TFLiteConverter.from_saved_model`; `from_keras_model` fails on Keras 3) with builtin
+ops only, never Flex. Signature `serving_default`, inputs (in this order) `images` float32
+(1, S, S, 3) in [0, 1] and `masks` float32 (1, S, S, 1), 1 = hole; output `inpainted` float32
+(1, S, S, 3) in [0, 1]. Quantization: "none" (float32), "float16" (float16 weights, float32
+inputs and outputs) or "dynamic_int8" (int8 weights, dynamic-range kernels).
+
+Example:
+```python
+from tfinpaint import export, inference
+generator, info = inference.load_generator("runs/pconv_tiny", with_info=True)
+export.export_saved_model(generator, "serving/pconv", version=1)
+export.export_tflite(generator, "pconv_fp16.tflite", image_size=256, quantize="float16")
+```
+"""
+
+import os
+import re
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfinpaint.inference import size_multiple
+
+__all__ = [
+    "QUANTIZATIONS",
+    "ConversionError",
+    "check_output_path",
+    "export_saved_model",
+    "export_tflite",
+    "inpaint_graph",
+    "tflite_op_names",
+]
+
+QUANTIZATIONS = ("none", "float16", "dynamic_int8")
+
+_IMAGES_SPEC = tf.TensorSpec((None, None, None, 3), tf.float32, name="images")
+_MASKS_SPEC = tf.TensorSpec((None, None, None, 1), tf.float32, name="masks")
+_BYTES_SPECS = (
+    tf.TensorSpec((None,), tf.string, name="image_bytes"),
+    tf.TensorSpec((None,), tf.string, name="mask_bytes"),
+)
+
+
+class ConversionError(RuntimeError):
+    """A model could not be converted to TFLite with builtin ops only."""
+
+
+# --- The graph both formats share ------------------------------------------------------------
+
+
+def _reflect_indices(size, padded_size):
+    """Indices that reflect-pad an axis of `size` to `padded_size` at its end (numpy's
+    `mode="reflect"`, which `tfinpaint.inference` uses, with any amount of padding)."""
+    period = tf.maximum(2 * (size - 1), 1)
+    index = tf.range(padded_size) % period
+    return tf.where(index < size, index, period - index)
+
+
+def _pad_to_multiple(tensor, height, width, padded_height, padded_width):
+    rows = _reflect_indices(height, padded_height)
+    cols = _reflect_indices(width, padded_width)
+    return tf.gather(tf.gather(tensor, rows, axis=1), cols, axis=2)
+
+
+def inpaint_graph(generator, images, hole_masks):
+    """The exported computation: pad, run the generator, crop, keep the known pixels.
+
+    Args:
+        generator: a tfinpaint generator.
+        images: float32 tensor (B, H, W, 3) in [0, 1]; any H and W.
+        hole_masks: float32 tensor (B, H, W, 1); hole where >= 0.5.
+
+    Returns:
+        float32 tensor (B, H, W, 3): the raw output clipped to [0, 1] in the holes, `images`
+        (exactly) elsewhere.
+    """
+    multiple = size_multiple(generator)
+    holes = hole_masks >= 0.5
+    static_size = tuple(images.shape[1:3])
+    if None not in static_size:  # Fixed size (TFLite): constant indices, or no padding at all.
+        height, width = (int(side) for side in static_size)
+        padded_height, padded_width = height + -height % multiple, width + -width % multiple
+        needs_padding = (padded_height, padded_width) != (height, width)
+    else:
+        shape = tf.shape(images)
+        height, width = shape[1], shape[2]
+        padded_height = height + (multiple - height % multiple) % multiple
+        padded_width = width + (multiple - width % multiple) % multiple
+        needs_padding = multiple > 1
+    net_images, net_masks = images, tf.cast(holes, tf.float32)
+    if needs_padding:
+        net_images = _pad_to_multiple(images, height, width, padded_height, padded_width)
+        net_masks = _pad_to_multiple(net_masks, height, width, padded_height, padded_width)
+    raw = generator({"images": net_images, "masks": net_masks}, training=False)["raw"]
+    raw = tf.clip_by_value(tf.cast(raw, tf.float32), 0.0, 1.0)
+    if needs_padding:
+        raw = raw[:, :height, :width, :]
+    return tf.where(holes, raw, images)
+
+
+def _decode_rgb(data):
+    """Encoded image bytes -> (H, W, 3) float32 RGB in [0, 1] (gray repeated, alpha on white)."""
+    image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
+    channels = tf.shape(image)[-1]
+    color = tf.cond(
+        channels < 3, lambda: tf.tile(image[..., :1], [1, 1, 3]), lambda: image[..., :3]
+    )
+    alpha = tf.cond(  # Gray + alpha or RGBA: the last channel is alpha.
+        channels % 2 == 0, lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1])
+    )
+    rgb = color * alpha + (1.0 - alpha)  # Exactly `color` where opaque.
+    return tf.ensure_shape(rgb, (None, None, 3))
+
+
+def _bytes_fn(generator):
+    def serve_bytes(image_bytes, mask_bytes):
+        tf.debugging.assert_equal(
+            tf.size(image_bytes),
+            tf.size(mask_bytes),
+            message="serve_bytes received different numbers of images and masks",
+        )
+
+        def inpaint_one(pair):
+            image = _decode_rgb(pair[0])
+            hole_mask = tf.image.rgb_to_grayscale(_decode_rgb(pair[1]))
+            with tf.control_dependencies(
+                [
+                    tf.debugging.assert_equal(
+                        tf.shape(image)[:2],
+                        tf.shape(hole_mask)[:2],
+                        message="serve_bytes received a mask whose size differs from its image's "
+                        "(first: image height and width, second: the mask's)",
+                    )
+                ]
+            ):
+                inpainted = inpaint_graph(generator, image[None], hole_mask[None])[0]
+            return tf.io.encode_png(tf.cast(tf.round(inpainted * 255.0), tf.uint8))
+
+        encoded = tf.map_fn(
+            inpaint_one,
+            (image_bytes, mask_bytes),
+            fn_output_signature=tf.TensorSpec((), tf.string),
+        )
+        return {"inpainted_bytes": encoded}
+
+    return serve_bytes
+
+
+def _archive(generator, endpoints):
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    for name, fn, signature in endpoints:
+        archive.add_endpoint(name, fn, input_signature=list(signature))
+    return archive
+
+
+def _tensor_fn(generator):
+    def serving_default(images, masks):
+        return {"inpainted": inpaint_graph(generator, images, masks)}
+
+    return serving_default
+
+
+# --- Output paths ----------------------------------------------------------------------------
+
+
+def check_output_path(output, inputs=(), overwrite=False):
+    """Raises ValueError unless `output` may be written.
+
+    An output that is an input, or a folder holding one, is refused even with `overwrite`
+    (replacing it would destroy the input); writing inside an input folder (`RUN/export/1`) is
+    fine. An existing output is refused without `overwrite`.
+    """
+    output_real = os.path.realpath(output)
+    for path in inputs:
+        if not path:
+            continue
+        input_real = os.path.realpath(path)
+        if os.path.commonpath([output_real, input_real]) == output_real:
+            raise ValueError(
+                f"The output {output} is or contains the input {path}; choose another output."
+            )
+    if os.path.lexists(output) and not overwrite:
+        raise ValueError(f"{output} already exists; pass --overwrite to replace it.")
+
+
+def _replace(tmp_path, output):
+    """Moves `tmp_path` to `output`, replacing what is there only once the new one is complete."""
+    if os.path.isdir(output) and not os.path.islink(output):
+        old = output + f".old-{os.getpid()}"
+        os.replace(output, old)
+        os.replace(tmp_path, output)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp_path, output)
+
+
+# --- SavedModel ------------------------------------------------------------------------------
+
+
+def export_saved_model(generator, output, version=None, overwrite=False, inputs=()):
+    """Writes a SavedModel with the `serving_default` and `serve_bytes` signatures.
+
+    Args:
+        generator: a tfinpaint generator.
+        output: str. The SavedModel directory or, with `version`, the model base directory
+            (TF Serving's layout: `output/VERSION/saved_model.pb`).
+        version: int or None. TF Serving model version (a positive int).
+        overwrite: bool. Replace an existing export (the new one is written first, then swapped
+            in). Never needed for other versions in the base directory.
+        inputs: paths the export must not overwrite (the run directory or checkpoint).
+
+    Returns:
+        The path of the written SavedModel directory.
+    """
+    if version is not None:
+        if not isinstance(version, (int, np.integer)) or isinstance(version, bool) or version < 1:
+            raise ValueError(f"Received version={version!r}; expected a positive int.")
+        output = os.path.join(output, str(int(version)))
+    check_output_path(output, inputs, overwrite)
+    archive = _archive(
+        generator,
+        [
+            ("serving_default", _tensor_fn(generator), (_IMAGES_SPEC, _MASKS_SPEC)),
+            ("serve_bytes", _bytes_fn(generator), _BYTES_SPECS),
+        ],
+    )
+    parent = os.path.dirname(os.path.abspath(output))
+    os.makedirs(parent, exist_ok=True)
+    tmp_path = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.tmp-", dir=parent)
+    try:
+        archive.write_out(tmp_path, verbose=False)
+        _replace(tmp_path, output)
+    finally:
+        if os.path.exists(tmp_path):
+            shutil.rmtree(tmp_path)
+    return output
+
+
+# --- TFLite ----------------------------------------------------------------------------------
+
+
+def _image_size_pair(image_size):
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        image_size = (int(image_size), int(image_size))
+    try:
+        height, width = (int(side) for side in image_size)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Received image_size={image_size!r}; expected a positive int or (height, width)."
+        ) from None
+    if height < 1 or width < 1:
+        raise ValueError(f"Received image_size={image_size!r}; expected positive sides.")
+    return height, width
+
+
+def _non_builtin_ops_from_error(message):
+    """TF op names a converter error blames (the ops with no TFLite builtin)."""
+    names = re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", message)
+    names += re.findall(r"\btf\.(\w+)\b[^\n]*(?:is not supported|not supported by)", message)
+    flex = re.search(r"Flex ops: ([\w, ]+)", message)
+    if flex:
+        names += [name.strip().removeprefix("Flex") for name in flex.group(1).split(",")]
+    return sorted({name for name in names if name})
+
+
+def _op_locations(message, op_names):
+    """Graph node names (which carry the Keras layer names) where the blamed ops sit."""
+    locations = []
+    for op_name in op_names:
+        for match in re.finditer(rf'"{op_name}:"\s*,\s*"([^"@]+)', message):
+            locations.append(match.group(1))
+        for match in re.finditer(rf'"([^"@]*/{op_name}[^"@]*)@', message):
+            locations.append(match.group(1))
+    return sorted(set(locations))
+
+
+def tflite_op_names(model_content):
+    """Sorted names of the operators in a TFLite flatbuffer (custom ops by their custom name)."""
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
+    names = set()
+    for index, code in enumerate(model.operatorCodes):
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if builtin == schema_fb.BuiltinOperator.CUSTOM:
+            custom = code.customCode
+            names.add("CUSTOM:" + (custom.decode() if isinstance(custom, bytes) else str(custom)))
+        else:
+            names.add(flatbuffer_utils.opcode_to_name(model, index))
+    return sorted(names)
+
+
+def _order_inputs(model_content, names=("images", "masks")):
+    """Puts the subgraph's inputs in the order of `names` (the converter orders them at random).
+
+    Signature runners find inputs by name either way; this makes `get_input_details()` and
+    index-based APIs list `images` then `masks`.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_content))
+    subgraph = model.subgraphs[0]
+    by_name = {}
+    for tensor_index in subgraph.inputs:
+        name = subgraph.tensors[tensor_index].name
+        name = name.decode() if isinstance(name, bytes) else name
+        for wanted in names:
+            if re.search(rf"(^|_){wanted}(:\d+)?$", name):
+                by_name[wanted] = int(tensor_index)
+    if sorted(by_name) != sorted(names) or len(subgraph.inputs) != len(names):
+        return model_content
+    subgraph.inputs = np.array([by_name[name] for name in names], dtype=np.int32)
+    return flatbuffer_utils.convert_object_to_bytearray(model)
+
+
+def export_tflite(generator, output, image_size, quantize="none", overwrite=False, inputs=()):
+    """Converts the generator to a fixed-size TFLite model with builtin ops only.
+
+    Args:
+        generator: a tfinpaint generator.
+        output: str. The .tflite file to write.
+        image_size: int or (height, width). The model's fixed input size (batch 1). Sizes that
+            are not multiples of the generator's size multiple are padded inside the model.
+        quantize: str. "none", "float16" or "dynamic_int8".
+        overwrite: bool. Replace an existing file.
+        inputs: paths the export must not overwrite (the run directory or checkpoint).
+
+    Returns:
+        dict with `path`, `size_bytes`, `ops` (the operator names), `image_size` (height,
+        width) and `quantize`.
+
+    Raises:
+        ValueError: bad arguments or output path.
+        ConversionError: the model needs an op that TFLite has no builtin for (the message
+            names the TF ops and where they sit); Flex (SELECT_TF_OPS) is never added.
+    """
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"Received quantize={quantize!r}; expected one of {QUANTIZATIONS}.")
+    height, width = _image_size_pair(image_size)
+    check_output_path(output, inputs, overwrite)
+    if os.path.isdir(output):
+        raise ValueError(f"The output {output} is a folder; expected a .tflite file path.")
+    signature = (
+        tf.TensorSpec((1, height, width, 3), tf.float32, name="images"),
+        tf.TensorSpec((1, height, width, 1), tf.float32, name="masks"),
+    )
+    with tempfile.TemporaryDirectory(prefix="tfinpaint-tflite-") as saved_model_dir:
+        archive = _archive(generator, [("serving_default", _tensor_fn(generator), signature)])
+        archive.write_out(saved_model_dir, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            saved_model_dir, signature_keys=["serving_default"]
+        )
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "dynamic_int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        try:
+            content = converter.convert()
+        except Exception as error:  # The converter raises ConverterError and friends.
+            message = str(error)
+            ops = _non_builtin_ops_from_error(message)
+            if not ops:
+                raise ConversionError(f"TFLite conversion failed: {message}") from error
+            where = _op_locations(message, ops)
+            raise ConversionError(
+                f"TFLite conversion with builtin ops only failed: the model uses the TensorFlow "
+                f"op(s) {', '.join(ops)}, which have no TFLite builtin"
+                + (f" (at {', '.join(where[:5])})" if where else "")
+                + "; replace them in the model (Flex / SELECT_TF_OPS is not used)."
+            ) from error
+    op_names = tflite_op_names(content)
+    custom = [name for name in op_names if name.startswith("CUSTOM")]
+    if custom:
+        raise ConversionError(
+            f"The converted model contains non-builtin ops {', '.join(custom)}; expected "
+            "builtin ops only."
+        )
+    content = _order_inputs(content)
+    probe_error = _probe(generator, content, quantize, height, width)
+    parent = os.path.dirname(os.path.abspath(output))
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(output)}.tmp-", dir=parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.replace(tmp_path, output)
+    finally:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+    return {
+        "path": output,
+        "size_bytes": len(content),
+        "ops": op_names,
+        "image_size": (height, width),
+        "quantize": quantize,
+        "probe_max_abs_error": probe_error,
+    }
+
+
+def _interpreter(content):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:  # The LiteRT package is optional; TF still ships its interpreter.
+        Interpreter = tf.lite.Interpreter
+    return Interpreter(model_content=content)
+
+
+def _probe(generator, content, quantize, height, width):
+    """Runs the converted model once against the Keras graph; returns the max abs difference.
+
+    Raises ConversionError when the converted model's output is not finite: float16 conversion
+    rounds constants below 6e-8 to 0 (a division epsilon of 1e-8 becomes a division by zero).
+    """
+    rng = np.random.default_rng(0)
+    images = rng.random((1, height, width, 3), dtype=np.float32)
+    hole_masks = np.zeros((1, height, width, 1), np.float32)
+    hole_masks[
+        :,
+        height // 4 : height // 4 + max(1, height // 2),
+        width // 4 : width // 4 + max(1, width // 2),
+    ] = 1.0
+    runner = _interpreter(content).get_signature_runner("serving_default")
+    converted = runner(images=images, masks=hole_masks)["inpainted"]
+    expected = inpaint_graph(generator, tf.constant(images), tf.constant(hole_masks)).numpy()
+    if not np.all(np.isfinite(converted)) and np.all(np.isfinite(expected)):
+        raise ConversionError(
+            f"The {quantize} TFLite model outputs NaN or inf on a test input where the Keras "
+            "model does not (float16 rounds constants below 6e-8 to 0, so an epsilon such as "
+            "1e-8 in a division can become a division by zero); export with quantize 'none' "
+            "or 'dynamic_int8', or make the layer divide by a float16-safe value."
+        )
+    return float(np.max(np.abs(converted - expected)))

@@ -1,0 +1,504 @@
+"""Inpainting with a trained generator: load a run, fill the holes of images of any size.
+
+`load_generator(path)` rebuilds a generator from a training run directory (its latest
+checkpoint) or from a saved `generator.json` + `generator.weights.h5` pair (DESIGN.md,
+Checkpoints). `inpaint(generator, image, hole_mask)` takes one HxWx3 image of any size, runs
+the network on it (reflect-padded to the generator's size multiple, tiled, or downscaled) and
+returns an image of the same size and dtype whose known pixels are exactly the input's.
+
+The file helpers (`read_image`, `read_hole_mask`, `write_image`, `plan_jobs`) are what
+`tools/inpaint.py` runs: every check on the paths happens in `plan_jobs`, before any work.
+
+Example:
+```python
+from tfinpaint import inference
+generator, info = inference.load_generator("runs/pconv_tiny", with_info=True)
+result = inference.inpaint(generator, image_uint8, hole_mask, strategy="tile", max_size=256)
+```
+"""
+
+import glob
+import json
+import os
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from tfinpaint import postprocess as postprocess_lib
+from tfinpaint.data import sources
+from tfinpaint.models import registry
+from tfinpaint.models.saving import load_saved_generator
+
+__all__ = [
+    "MASK_POLARITIES",
+    "POSTPROCESSING",
+    "STRATEGIES",
+    "inpaint",
+    "inpaint_file",
+    "load_generator",
+    "plan_jobs",
+    "read_hole_mask",
+    "read_image",
+    "size_multiple",
+    "write_image",
+]
+
+STRATEGIES = ("pad", "tile", "resize")
+POSTPROCESSING = ("none", "telea_poisson")
+MASK_POLARITIES = ("hole_white", "hole_black")
+# What a folder of images or masks is searched for (OpenCV reads all of these).
+FOLDER_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+_WEIGHTS_SUFFIX = ".weights.h5"
+
+
+# --- Loading ---------------------------------------------------------------------------------
+
+
+def size_multiple(generator):
+    """Height and width multiple that `generator` needs (its `size_multiple`, else 1).
+
+    The cascade generator calls it `pyramid_multiple`; both names are read.
+    """
+    for attribute in ("size_multiple", "pyramid_multiple"):
+        value = getattr(generator, attribute, None)
+        if value:
+            return int(value)
+    return 1
+
+
+def load_generator(path, with_info=False):
+    """Loads a trained generator from a run directory or a saved generator.
+
+    Args:
+        path: str. One of
+            - a training run directory (with `config.json`): the generator is built through the
+              registry from the run's `model`, `preset` and `generator_overrides` and restored
+              from the latest checkpoint in `checkpoints/`; a run without checkpoints but with
+              `generator.json` loads that;
+            - a checkpoint prefix inside a run (`RUN/checkpoints/ckpt-400`);
+            - a directory holding `generator.json` + `generator.weights.h5`;
+            - a generator description `NAME.json` or its weights file `NAME.weights.h5`.
+        with_info: bool. Also return a description of what was loaded.
+
+    Returns:
+        The Keras generator or, with `with_info=True`, `(generator, info)` where `info` is a
+        dict with `model`, `preset`, `image_size` (the training image size, None when unknown),
+        `step` (None when unknown), `source` ("checkpoint" or "generator.json"), `path` (the
+        checkpoint prefix or JSON file read) and `files` (every file read).
+
+    Raises:
+        ValueError: `path` is none of the above, or names files that are missing.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "config.json")):
+            generator, info = _load_from_run(path)
+        elif os.path.isfile(os.path.join(path, "generator.json")):
+            generator, info = _load_from_description(os.path.join(path, "generator.json"))
+        else:
+            raise ValueError(
+                f"{path} holds neither config.json (a training run) nor generator.json (a saved "
+                "generator); expected one of them."
+            )
+    elif path.endswith(_WEIGHTS_SUFFIX) and os.path.isfile(path):
+        json_path = path[: -len(_WEIGHTS_SUFFIX)] + ".json"
+        if not os.path.isfile(json_path):
+            raise ValueError(
+                f"The weights file {path} has no description beside it; expected {json_path}."
+            )
+        generator, info = _load_from_description(json_path)
+    elif path.endswith(".json") and os.path.isfile(path):
+        generator, info = _load_from_description(path)
+    elif os.path.isfile(path + ".index"):
+        run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+        generator, info = _load_from_run(run_dir, checkpoint=path)
+    else:
+        raise ValueError(
+            f"Cannot load a generator from {path}: expected a training run directory, a "
+            "checkpoint prefix, a generator.json or a .weights.h5 file."
+        )
+    return (generator, info) if with_info else generator
+
+
+def _load_from_description(json_path):
+    generator, description = load_saved_generator(json_path)
+    info = {
+        "model": description["model"],
+        "preset": description.get("preset"),
+        "image_size": description.get("image_size"),
+        "step": description.get("step"),
+        "source": "generator.json",
+        "path": json_path,
+        "files": [json_path, os.path.join(os.path.dirname(json_path), description["weights"])],
+    }
+    return generator, info
+
+
+def _load_from_run(run_dir, checkpoint=None):
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(config_path):
+        raise ValueError(f"{run_dir} is not a training run: it has no config.json.")
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    for key in ("model", "preset"):
+        if key not in config:
+            raise ValueError(f"{config_path} is not a training config: it has no '{key}'.")
+    if checkpoint is None:
+        checkpoint = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    if checkpoint is None:
+        json_path = os.path.join(run_dir, "generator.json")
+        if os.path.isfile(json_path):
+            return _load_from_description(json_path)
+        raise ValueError(
+            f"The run {run_dir} has no checkpoint in checkpoints/ and no generator.json yet; "
+            "train it first."
+        )
+    generator = registry.build_generator(
+        config["model"], config["preset"], **config.get("generator_overrides", {})
+    )
+    status = tf.train.Checkpoint(generator=generator).restore(checkpoint)
+    # The checkpoint also holds optimizers, step and discriminators, which are not wanted here;
+    # every generator variable must be found, though.
+    status.expect_partial().assert_existing_objects_matched()
+    try:
+        step = int(tf.train.load_variable(checkpoint, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+    except (tf.errors.NotFoundError, ValueError):
+        step = None
+    info = {
+        "model": config["model"],
+        "preset": config["preset"],
+        "image_size": config.get("image_size"),
+        "step": step,
+        "source": "checkpoint",
+        "path": checkpoint,
+        "files": [config_path, *sorted(glob.glob(glob.escape(checkpoint) + ".*"))],
+    }
+    return generator, info
+
+
+# --- Inpainting arrays -----------------------------------------------------------------------
+
+
+def inpaint(
+    generator,
+    image,
+    hole_mask,
+    strategy="pad",
+    max_size=None,
+    tile_overlap=None,
+    postprocess="none",
+):
+    """Fills the holes of one image of any size; known pixels come back exactly.
+
+    Args:
+        generator: a tfinpaint generator (`keras.Model` called with `images` and `masks`).
+        image: array (H, W, 3), uint8 or float in [0, 1]. Any H and W.
+        hole_mask: array (H, W) or (H, W, 1); bool or numbers, hole where >= 0.5.
+        strategy: str. How the network sees the image:
+            - "pad": the whole image at once, reflect-padded at the bottom and right to the
+              generator's size multiple, and cropped back;
+            - "tile": overlapping tiles of at most `max_size` x `max_size` (rounded down to
+              the size multiple), each padded as needed; the tiles' raw outputs are blended with
+              linear ramps over the overlaps; tiles without holes are skipped;
+            - "resize": when the image is larger than `max_size` (either side), a downscaled
+              copy whose longer side is `max_size` is inpainted (a low-resolution pixel is a hole
+              if any of its pixels is) and only the hole pixels of the upsampled output are
+              pasted back.
+        max_size: int or None. Largest side the network sees with "tile" and "resize" (needed
+            there); not used by "pad" (where giving it is an error).
+        tile_overlap: int or None. Overlap of neighbouring tiles in pixels (default: a quarter
+            of the tile side).
+        postprocess: str. "none", or "telea_poisson": GLCIC's post-processing (Iizuka et al.
+            2017, section 3.4: a Telea fill Poisson-blended with the network's output, see
+            `tfinpaint.postprocess.telea_poisson_blend`); hole pixels are then 8-bit quantised.
+
+    Returns:
+        Array of the shape and dtype of `image`: hole pixels from the network (rounded for
+        uint8, clipped to [0, 1] for float), every other pixel exactly the input's.
+
+    Raises:
+        ValueError: a bad image, a mask of another size (naming both sizes), an unknown
+            strategy or post-processing, or a bad `max_size` / `tile_overlap`.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"Received an image of shape {image.shape}; expected (H, W, 3).")
+    if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(
+            f"Received an image of dtype {image.dtype}; expected uint8 or float in [0, 1]."
+        )
+    holes = _binary_holes(hole_mask, image.shape[:2])
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Received strategy={strategy!r}; expected one of {STRATEGIES}.")
+    if postprocess not in POSTPROCESSING:
+        raise ValueError(f"Received postprocess={postprocess!r}; expected one of {POSTPROCESSING}.")
+    multiple = size_multiple(generator)
+    if strategy == "pad":
+        if max_size is not None:
+            raise ValueError(
+                f"Received max_size={max_size} with strategy='pad', which always runs the whole "
+                "image; use strategy='tile' or 'resize' to bound the size."
+            )
+    elif not isinstance(max_size, (int, np.integer)) or max_size < multiple:
+        raise ValueError(
+            f"Received max_size={max_size!r} with strategy={strategy!r}; expected an int >= "
+            f"{multiple} (the generator's size multiple)."
+        )
+    if not holes.any():
+        return image.copy()
+
+    if image.dtype == np.uint8:
+        pixels = image.astype(np.float32) / 255.0
+    else:
+        pixels = np.clip(image.astype(np.float32), 0.0, 1.0)
+    height, width = holes.shape
+    if strategy == "tile" and max(height, width) > max_size:
+        raw = _run_tiles(generator, pixels, holes, multiple, max_size, tile_overlap)
+    elif strategy == "resize" and max(height, width) > max_size:
+        raw = _run_resized(generator, pixels, holes, multiple, max_size)
+    else:
+        raw = _run_padded(generator, pixels, holes, multiple)
+    result = _paste_holes(image, holes, raw)
+    if postprocess == "telea_poisson":
+        result = postprocess_lib.telea_poisson_blend(result, holes)
+    return result
+
+
+def _binary_holes(hole_mask, image_size):
+    hole_mask = np.asarray(hole_mask)
+    if hole_mask.ndim == 3 and hole_mask.shape[-1] == 1:
+        hole_mask = hole_mask[..., 0]
+    if hole_mask.ndim != 2:
+        raise ValueError(
+            f"Received a hole mask of shape {hole_mask.shape}; expected (H, W) or (H, W, 1)."
+        )
+    if hole_mask.shape != tuple(image_size):
+        raise ValueError(
+            f"The hole mask is {hole_mask.shape[0]}x{hole_mask.shape[1]} (HxW) but the image is "
+            f"{image_size[0]}x{image_size[1]}; expected a mask of the image's size."
+        )
+    if hole_mask.dtype == bool:
+        return hole_mask
+    return hole_mask >= 0.5
+
+
+def _paste_holes(image, holes, raw):
+    result = image.copy()
+    if image.dtype == np.uint8:
+        result[holes] = np.clip(np.rint(raw[holes] * 255.0), 0, 255).astype(np.uint8)
+    else:
+        result[holes] = np.clip(raw[holes], 0.0, 1.0).astype(image.dtype)
+    return result
+
+
+def _run_padded(generator, pixels, holes, multiple):
+    """Raw network output (H, W, 3) float32 for one image, reflect-padded to `multiple`."""
+    height, width = holes.shape
+    pad = ((0, -height % multiple), (0, -width % multiple))
+    # Reflected borders look like image content; the mask is reflected with them, so no hole
+    # pixel is ever presented to the network as known.
+    images = np.pad(pixels, pad + ((0, 0),), mode="reflect")
+    hole_masks = np.pad(holes.astype(np.float32), pad, mode="reflect")
+    outputs = generator(
+        {"images": images[None], "masks": hole_masks[None, :, :, None]}, training=False
+    )
+    raw = np.asarray(tf.cast(outputs["raw"], tf.float32))[0]
+    return raw[:height, :width]
+
+
+def _tile_starts(size, tile, overlap):
+    """Evenly spread tile origins covering [0, size) with overlaps of at least `overlap`."""
+    if size <= tile:
+        return [0]
+    count = int(np.ceil((size - tile) / (tile - overlap))) + 1
+    return sorted({round(v) for v in np.linspace(0, size - tile, count)})
+
+
+def _ramp(length, ramp, at_start, at_end):
+    """1D blending weights of one tile: linear ramps of `ramp` pixels at inner edges."""
+    position = np.arange(length, dtype=np.float32) + 0.5
+    weights = np.ones(length, np.float32)
+    if ramp > 0:
+        if not at_start:
+            weights = np.minimum(weights, position / ramp)
+        if not at_end:
+            weights = np.minimum(weights, (length - position) / ramp)
+    return weights
+
+
+def _run_tiles(generator, pixels, holes, multiple, max_size, tile_overlap):
+    tile = max_size // multiple * multiple
+    overlap = tile // 4 if tile_overlap is None else tile_overlap
+    if not isinstance(overlap, (int, np.integer)) or not 0 <= overlap < tile:
+        raise ValueError(
+            f"Received tile_overlap={tile_overlap!r}; expected an int in [0, {tile}) for tiles "
+            f"of {tile} px."
+        )
+    height, width = holes.shape
+    total = np.zeros((height, width, 3), np.float32)
+    weight_sum = np.zeros((height, width, 1), np.float32)
+    for top in _tile_starts(height, tile, overlap):
+        bottom = min(top + tile, height)
+        row_weights = _ramp(bottom - top, overlap, top == 0, bottom == height)
+        for left in _tile_starts(width, tile, overlap):
+            right = min(left + tile, width)
+            tile_holes = holes[top:bottom, left:right]
+            if not tile_holes.any():  # Its output would only land on known pixels.
+                continue
+            raw = _run_padded(generator, pixels[top:bottom, left:right], tile_holes, multiple)
+            col_weights = _ramp(right - left, overlap, left == 0, right == width)
+            weights = (row_weights[:, None] * col_weights[None, :])[..., None]
+            total[top:bottom, left:right] += raw * weights
+            weight_sum[top:bottom, left:right] += weights
+    # Pixels no tile covered are known pixels (every hole lies in a tile that was run).
+    return total / np.maximum(weight_sum, 1e-12)
+
+
+def _run_resized(generator, pixels, holes, multiple, max_size):
+    height, width = holes.shape
+    scale = max_size / max(height, width)
+    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))  # cv2: (w, h)
+    small_pixels = cv2.resize(pixels, small_size, interpolation=cv2.INTER_AREA)
+    # A low-resolution pixel that overlaps any hole is a hole: no hole content leaks in.
+    small_holes = cv2.resize(holes.astype(np.float32), small_size, interpolation=cv2.INTER_AREA)
+    small_raw = _run_padded(generator, small_pixels, small_holes > 0, multiple)
+    return cv2.resize(small_raw, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+# --- Files -----------------------------------------------------------------------------------
+
+
+def read_image(path):
+    """Reads any image OpenCV decodes as (H, W, 3) uint8 RGB (16-bit, gray, alpha converted
+    like the data pipeline: `tfinpaint.data.sources.decode_image_bytes`)."""
+    with open(path, "rb") as image_file:
+        data = image_file.read()
+    try:
+        return sources.decode_image_bytes(data)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def read_hole_mask(path, polarity="hole_white"):
+    """Reads a mask image as an (H, W) bool array of holes.
+
+    The file is converted like any image (16-bit, alpha composited on white), taken to
+    grayscale and binarised at 0.5: with "hole_white" light pixels are holes, with "hole_black"
+    dark ones.
+    """
+    if polarity not in MASK_POLARITIES:
+        raise ValueError(f"Received polarity={polarity!r}; expected one of {MASK_POLARITIES}.")
+    gray = cv2.cvtColor(read_image(path), cv2.COLOR_RGB2GRAY)
+    light = gray >= 128  # 0.5 of the 8-bit range (127.5), on integers.
+    return light if polarity == "hole_white" else ~light
+
+
+def write_image(path, image):
+    """Writes an (H, W, 3) uint8 RGB array in the format of the path's extension."""
+    if not cv2.haveImageWriter(path):
+        raise ValueError(f"Cannot write {path}: OpenCV has no writer for its extension.")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise ValueError(f"OpenCV failed to write {path}.")
+
+
+def _list_folder(folder, what):
+    by_stem = {}
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        stem, extension = os.path.splitext(name)
+        if name.startswith(".") or extension.lower() not in FOLDER_EXTENSIONS:
+            continue
+        if not os.path.isfile(path):
+            continue
+        if stem in by_stem:
+            raise ValueError(
+                f"The {what} folder {folder} holds two files with the stem '{stem}' "
+                f"({os.path.basename(by_stem[stem])} and {name}); expected one per stem."
+            )
+        by_stem[stem] = path
+    if not by_stem:
+        raise ValueError(
+            f"No {what} files in {folder}; expected {', '.join(FOLDER_EXTENSIONS)} files."
+        )
+    return by_stem
+
+
+def _same_file(a, b):
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def plan_jobs(image, mask, output, overwrite=False):
+    """Checks the paths of an inpainting run and lists its (image, mask, output) triples.
+
+    Either three files (`output` is the file to write, its extension picks the format) or three
+    folders: every image in `image` (png, jpg, jpeg, bmp, webp, tif, tiff; not recursive) is
+    paired with the file of the same stem in `mask`, and written to `output/STEM.png` (PNG keeps
+    the known pixels exact). All checks run before any work.
+
+    Raises:
+        ValueError: a missing input, a mix of files and folders, images without masks (the first
+            few are listed), an output that is an input, or an existing output without
+            `overwrite`.
+    """
+    for name, path in (("image", image), ("mask", mask)):
+        if not path or not os.path.exists(path):
+            raise ValueError(f"The {name} path {path!r} does not exist.")
+    if not output:
+        raise ValueError("No output path given; expected a file (or a folder for folders).")
+    if os.path.isdir(image) != os.path.isdir(mask):
+        raise ValueError(
+            f"Received image={image} and mask={mask}; expected two files or two folders."
+        )
+    if os.path.isdir(image):
+        if os.path.exists(output) and not os.path.isdir(output):
+            raise ValueError(f"The output {output} is a file; expected a folder for folders.")
+        images = _list_folder(image, "image")
+        masks = _list_folder(mask, "mask")
+        missing = [stem for stem in images if stem not in masks]
+        if missing:
+            shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+            raise ValueError(
+                f"{len(missing)} image(s) in {image} have no mask of the same stem in {mask}: "
+                f"{shown}."
+            )
+        jobs = [(images[stem], masks[stem], os.path.join(output, f"{stem}.png")) for stem in images]
+        inputs = list(images.values()) + list(masks.values())
+    else:
+        if os.path.isdir(output):
+            raise ValueError(f"The output {output} is a folder; expected a file path.")
+        jobs = [(image, mask, output)]
+        inputs = [image, mask]
+    for _, _, out_path in jobs:
+        if any(_same_file(out_path, path) for path in inputs):
+            raise ValueError(f"The output {out_path} is an input file; choose another output.")
+        if not cv2.haveImageWriter(out_path):
+            raise ValueError(f"Cannot write {out_path}: OpenCV has no writer for its extension.")
+    existing = [out for _, _, out in jobs if os.path.exists(out)]
+    if existing and not overwrite:
+        shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
+        raise ValueError(
+            f"{len(existing)} output file(s) already exist ({shown}); pass --overwrite to "
+            "replace them."
+        )
+    return jobs
+
+
+def inpaint_file(generator, image_path, mask_path, output_path, polarity="hole_white", **kwargs):
+    """Reads an image and its mask, inpaints (`inpaint` keyword arguments) and writes the result.
+
+    Returns:
+        The fraction of hole pixels.
+    """
+    image = read_image(image_path)
+    holes = read_hole_mask(mask_path, polarity)
+    if holes.shape != image.shape[:2]:
+        raise ValueError(
+            f"The mask {mask_path} is {holes.shape[0]}x{holes.shape[1]} (HxW) but the image "
+            f"{image_path} is {image.shape[0]}x{image.shape[1]}; expected the same size."
+        )
+    write_image(output_path, inpaint(generator, image, holes, **kwargs))
+    return float(holes.mean())

@@ -1,0 +1,98 @@
+r"""Inpaints images with a trained generator; known pixels are returned unchanged.
+
+Usage:
+  # One image (any size, any format OpenCV reads); white mask pixels are holes:
+  python tools/inpaint.py --workdir=runs/pconv_tiny --image=photo.jpg --mask=holes.png \
+      --output=out/photo.png
+
+  # Folders: every image in --image is paired with the mask of the same file stem in --mask and
+  # written to --output/STEM.png; large images in 512 px tiles:
+  python tools/inpaint.py --checkpoint=checkpoints/glcic/generator.json --image=photos/ \
+      --mask=masks/ --output=out/ --strategy=tile --max_size=512 --postprocess=telea_poisson
+
+--checkpoint takes a generator.json or its .weights.h5 (or a checkpoint prefix of a run).
+Outputs are never written over an input, nor over existing files unless --overwrite.
+"""
+
+import os
+import sys
+import time
+
+from absl import app, flags
+
+from tfinpaint import inference
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (latest checkpoint).")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", None, "A generator.json or .weights.h5 (instead of --workdir)."
+)
+_IMAGE = flags.DEFINE_string("image", None, "Input image file, or a folder of images.")
+_MASK = flags.DEFINE_string("mask", None, "Mask file, or a folder of masks matched by stem.")
+_OUTPUT = flags.DEFINE_string("output", None, "Output file, or a folder for folder inputs.")
+_MASK_POLARITY = flags.DEFINE_enum(
+    "mask_polarity",
+    "hole_white",
+    list(inference.MASK_POLARITIES),
+    "Which mask pixels are holes (binarised at 0.5): hole_white or hole_black.",
+)
+_STRATEGY = flags.DEFINE_enum(
+    "strategy",
+    "pad",
+    list(inference.STRATEGIES),
+    "pad: the whole image, padded to the model's multiple; tile: overlapping tiles of at most "
+    "--max_size; resize: inpaint a copy downscaled to --max_size, paste back the holes.",
+)
+_MAX_SIZE = flags.DEFINE_integer("max_size", None, "Largest side the network sees (tile, resize).")
+_TILE_OVERLAP = flags.DEFINE_integer("tile_overlap", None, "Tile overlap in px (default 1/4).")
+_POSTPROCESS = flags.DEFINE_enum(
+    "postprocess",
+    "none",
+    list(inference.POSTPROCESSING),
+    "telea_poisson: GLCIC's post-processing (Telea fill + Poisson blending); any model.",
+)
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}.")
+    if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
+        sys.exit("Error: pass exactly one of --workdir and --checkpoint.")
+    if _STRATEGY.value != "pad" and _MAX_SIZE.value is None:
+        sys.exit(f"Error: --strategy={_STRATEGY.value} needs --max_size.")
+    if _STRATEGY.value == "pad" and _MAX_SIZE.value is not None:
+        sys.exit("Error: --max_size applies to --strategy=tile or resize, not pad.")
+    try:
+        jobs = inference.plan_jobs(_IMAGE.value, _MASK.value, _OUTPUT.value, _OVERWRITE.value)
+        generator, info = inference.load_generator(
+            _WORKDIR.value or _CHECKPOINT.value, with_info=True
+        )
+        model_files = {os.path.realpath(path) for path in info["files"]}
+        if any(os.path.realpath(output) in model_files for _, _, output in jobs):
+            sys.exit("Error: an output path is one of the model's files; choose another output.")
+    except ValueError as error:
+        sys.exit(f"Error: {error}")
+    print(f"Loaded {info['model']} ({info['preset']}) from {info['path']}.")
+    for image_path, mask_path, output_path in jobs:
+        start = time.perf_counter()
+        try:
+            hole_ratio = inference.inpaint_file(
+                generator,
+                image_path,
+                mask_path,
+                output_path,
+                polarity=_MASK_POLARITY.value,
+                strategy=_STRATEGY.value,
+                max_size=_MAX_SIZE.value,
+                tile_overlap=_TILE_OVERLAP.value,
+                postprocess=_POSTPROCESS.value,
+            )
+        except ValueError as error:
+            sys.exit(f"Error: {error}")
+        seconds = time.perf_counter() - start
+        print(f"{output_path} ({100 * hole_ratio:.1f}% holes, {seconds:.2f} s)")
+
+
+if __name__ == "__main__":
+    flags.mark_flags_as_required(["image", "mask", "output"])
+    app.run(main)
