@@ -30,3 +30,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A 4-step tiny PConv run at 32 px, trained once per session; its workdir path."""
+    from tfinpaint.training.config import TrainConfig
+    from tfinpaint.training.loop import run_training
+
+    workdir = tmp_path_factory.mktemp("trained_pconv_tiny")
+    run_training(
+        TrainConfig(model="pconv", preset="tiny", workdir=str(workdir), steps=4, log_every=2,
+                    checkpoint_every=2, vgg_weights="none", image_size=32, batch_size=2,
+                    val_batch_size=2)
+    )
+    return str(workdir)

@@ -26,28 +26,6 @@ _TFLITE_SIZE = 64
 _TOLERANCES = {"none": 1e-3, "float16": 2e-2, "dynamic_int8": 0.15}
 
 
-def trained_run(tmp_path_factory):
-    """A 4-step tiny PConv run at 32 px, trained once per pytest session (shared by files)."""
-    workdir = tmp_path_factory.getbasetemp() / "trained_pconv_tiny"
-    if not (workdir / "generator.json").exists():
-        from tfinpaint.training.config import TrainConfig
-        from tfinpaint.training.loop import run_training
-
-        run_training(
-            TrainConfig(
-                model="pconv",
-                preset="tiny",
-                workdir=str(workdir),
-                steps=4,
-                log_every=2,
-                checkpoint_every=2,
-                vgg_weights="none",
-                image_size=32,
-                batch_size=2,
-                val_batch_size=2,
-            )
-        )
-    return str(workdir)
 
 
 @pytest.fixture(scope="module")
@@ -328,8 +306,8 @@ def _run_tool(*args):
     )
 
 
-def test_export_tool_on_a_trained_run(tmp_path, tmp_path_factory):
-    run_dir = trained_run(tmp_path_factory)
+def test_export_tool_on_a_trained_run(tmp_path, trained_run):
+    run_dir = trained_run
     generator = inference.load_generator(run_dir)
     images, masks = _batch(2, 32, 48, seed=8)
     expected = _keras_inpainted(generator, images, masks)

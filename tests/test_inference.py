@@ -21,33 +21,11 @@ _MODELS = registry.list_models()
 _HEIGHT, _WIDTH = 301, 451
 
 
-def trained_run(tmp_path_factory):
-    """A 4-step tiny PConv run at 32 px, trained once per pytest session (shared by files)."""
-    workdir = tmp_path_factory.getbasetemp() / "trained_pconv_tiny"
-    if not (workdir / "generator.json").exists():
-        from tfinpaint.training.config import TrainConfig
-        from tfinpaint.training.loop import run_training
-
-        run_training(
-            TrainConfig(
-                model="pconv",
-                preset="tiny",
-                workdir=str(workdir),
-                steps=4,
-                log_every=2,
-                checkpoint_every=2,
-                vgg_weights="none",
-                image_size=32,
-                batch_size=2,
-                val_batch_size=2,
-            )
-        )
-    return str(workdir)
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    return trained_run(tmp_path_factory)
+def run_dir(trained_run):
+    return trained_run
 
 
 @pytest.fixture(scope="module")
