@@ -230,6 +230,7 @@ def test_every_discriminator_weight_layer_is_spectrally_normalised(stage):
 
 @pytest.mark.parametrize("stage", [1, 2])
 def test_spectral_norm_normalises_with_training_true(stage):
+    keras.utils.set_random_seed(stage)  # The power iteration starts from a random vector.
     discriminator = build_cascade_discriminator("tiny", stage=stage)
     images = _batch(32)["images"]
     logits = discriminator(images, training=False)
@@ -239,8 +240,9 @@ def test_spectral_norm_normalises_with_training_true(stage):
     discriminator(images, training=False)
     assert [_top_singular_value(x) for x in _spectral_layers(discriminator)] == sigmas
     # One power iteration per call: from the random initial u, sigma converges (from above,
-    # as the estimate is a lower bound) within 5 % after about 10-20 calls.
-    for _ in range(20):
+    # as the estimate is a lower bound) within 5 % after about 10-20 calls for most draws;
+    # 60 leaves room for a small spectral gap.
+    for _ in range(60):
         discriminator(images, training=True)
     for layer in _spectral_layers(discriminator):
         assert abs(_top_singular_value(layer) - 1.0) < 0.05, layer.path
