@@ -337,3 +337,15 @@ def test_export_tool_on_a_trained_run(tmp_path, trained_run):
     got = interpreter.get_signature_runner()(images=images[:1, :, :32], masks=masks[:1, :, :32])
     expected = _keras_inpainted(generator, images[:1, :, :32], masks[:1, :, :32])
     assert np.abs(got["inpainted"] - expected).max() < _TOLERANCES["dynamic_int8"]
+
+
+def test_benchmark_tflite_reports_latency_size_and_error():
+    generator = registry.build_generator("cascade", "tiny")
+    records = export.benchmark_tflite(generator, 32, quantizations=("none", "float16"), runs=1,
+                                      warmup=0)
+    assert [r["quantize"] for r in records] == ["none", "float16"]
+    for record in records:
+        assert record["size_mib"] > 0 and record["tflite_ms"] > 0 and record["keras_ms"] > 0
+    assert records[0]["max_abs_error"] < 1e-3
+    with pytest.raises(ValueError, match="int4"):
+        export.benchmark_tflite(generator, 32, quantizations=("int4",))
