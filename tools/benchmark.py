@@ -5,26 +5,61 @@ each mask kind: decoding JPEGs, random 256 px crops, flips, per-sample masks and
 Sobel gradient maps. Without `--data` it first writes 256 JPEGs (640x480, quality 90, cut from
 the scikit-image sample photos) into a temporary folder, so the figure includes decoding.
 
+`--what=train_step` times each family's real train step (`tfinpaint.benchmark`), built through
+its trainer as `tools/train.py` builds it and fed one synthetic in-memory batch (no data
+loading), for every stage/phase and generator/discriminator step, with and without XLA; plus
+the FLOPs of one step (TF's profiler on the traced graph) and the GFLOP/s achieved against the
+machine's peak. VGG terms are dropped by default (`--vgg_weights=none`); `--vgg_weights=random`
+includes their cost with a randomly initialised VGG.
+
+`--what=inference` times `generator({"images", "masks"}, training=False)` eagerly, through
+`tf.function` and through XLA: median and p90 latency, images/s, GFLOPs per image, and the peak
+memory (RSS high-water mark) of a fresh process per model, size and mode.
+
 Usage:
     python tools/benchmark.py --what=data
     python tools/benchmark.py --what=data --data=/path/to/jpegs --image_size=256 \
         --batch_size=16 --masks=freeform,rect,ca --with_gradients --num_batches=100
+
+    python tools/benchmark.py --what=train_step --model=pconv --image_size=256,512 \
+        --batch_size=1 --jit_compile=both --steps=3 --warmup=1
+    python tools/benchmark.py --what=train_step --model=all --preset=tiny --image_size=64 \
+        --vgg_weights=random --json_output=/tmp/train_step.json
+    python tools/benchmark.py --what=inference --model=cascade --image_size=256,1024 \
+        --mode=all --runs=10 --json_output=/tmp/inference.json
 """
 
 import os
+import shlex
 import statistics
+import sys
 import tempfile
 
 from absl import app, flags
 
+from tfinpaint import benchmark
 from tfinpaint.data import pipeline, sources
 
-_WHAT = flags.DEFINE_enum("what", "data", ["data"], "What to time: data (the input pipeline).")
+_WHAT = flags.DEFINE_enum(
+    "what",
+    "data",
+    ["data", "train_step", "inference"],
+    "What to time: data (the input pipeline), train_step (training) or inference.",
+)
 _DATA = flags.DEFINE_string(
     "data", None, "Image source (folder, list file, tfds:NAME, samples); default: temp JPEGs."
 )
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 256, "Crop size in pixels.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 16, "Batch size.")
+_IMAGE_SIZE = flags.DEFINE_list(
+    "image_size",
+    None,
+    "Image sizes in pixels. data: one (default 256); train_step: a comma list (default the "
+    "preset's training size); inference: a comma list (default 256).",
+)
+_BATCH_SIZE = flags.DEFINE_integer(
+    "batch_size",
+    None,
+    "Batch size (default 16 for data, the preset's for train_step, 1 for inference).",
+)
 _MASKS = flags.DEFINE_list("masks", ["freeform", "rect", "ca"], "Mask specs to time, each alone.")
 _WITH_GRADIENTS = flags.DEFINE_bool("with_gradients", True, "Add Sobel gradient maps.")
 _NUM_BATCHES = flags.DEFINE_integer("num_batches", 100, "Batches timed per mask spec.")
@@ -32,15 +67,45 @@ _WARMUP_BATCHES = flags.DEFINE_integer("warmup_batches", 10, "Untimed batches fi
 _REPEATS = flags.DEFINE_integer(
     "repeats", 3, "Timings per mask spec; the median is shown (other programs share the cores)."
 )
+_MODEL = flags.DEFINE_list("model", None, "train_step/inference: model families, or all.")
+_PRESET = flags.DEFINE_string("preset", "paper", "Model (and training) preset: paper or tiny.")
+_JIT_COMPILE = flags.DEFINE_enum(
+    "jit_compile", "both", ["both", "on", "off"], "train_step: with XLA, without, or both."
+)
+_STEPS = flags.DEFINE_integer("steps", 5, "train_step: timed steps per stage/phase and kind.")
+_WARMUP = flags.DEFINE_integer(
+    "warmup",
+    None,
+    "Untimed calls after the first, tracing one (default 1 for train_step, 2 for inference).",
+)
+_VGG_WEIGHTS = flags.DEFINE_string(
+    "vgg_weights",
+    "none",
+    "train_step: none (VGG loss terms dropped), random (computed with a random-init VGG), "
+    "imagenet or a weights file.",
+)
+_SEGMENTS = flags.DEFINE_list(
+    "segments", None, "train_step: the stages/phases to time, e.g. 1,3 (default all)."
+)
+_MODE = flags.DEFINE_enum(
+    "mode", "all", ["eager", "function", "xla", "all"], "inference: how the generator is called."
+)
+_RUNS = flags.DEFINE_integer("runs", 10, "inference: timed calls per model, size and mode.")
+_ISOLATE = flags.DEFINE_bool(
+    "isolate", True, "inference: a fresh process per model, size and mode (own peak memory)."
+)
+_JSON_OUTPUT = flags.DEFINE_string(
+    "json_output", None, "train_step/inference: also write the records (date, machine) here."
+)
 
 # The temporary JPEGs stand in for a folder of camera photos (~0.3 MP each).
 _JPEG_COUNT, _JPEG_WIDTH, _JPEG_HEIGHT = 256, 640, 480
 
 
-def _benchmark_data(data):
+def _benchmark_data(data, image_size, batch_size):
     print(
-        f"data pipeline: source={data} image_size={_IMAGE_SIZE.value} "
-        f"batch_size={_BATCH_SIZE.value} with_gradients={_WITH_GRADIENTS.value}; "
+        f"data pipeline: source={data} image_size={image_size} "
+        f"batch_size={batch_size} with_gradients={_WITH_GRADIENTS.value}; "
         f"{len(os.sched_getaffinity(0))} CPU cores, load average "
         f"{' '.join(f'{load:.2f}' for load in os.getloadavg())}"
     )
@@ -48,8 +113,8 @@ def _benchmark_data(data):
     for masks in _MASKS.value:
         dataset = pipeline.build_dataset(
             data,
-            _IMAGE_SIZE.value,
-            _BATCH_SIZE.value,
+            image_size,
+            batch_size,
             masks=masks,
             with_gradients=_WITH_GRADIENTS.value,
         )
@@ -65,9 +130,9 @@ def _benchmark_data(data):
         print(f"{masks:<24} {statistics.median(rates):>18.0f} {spread:>12} {cpu:>14.2f}")
 
 
-def _run_data():
+def _run_data(image_size, batch_size):
     if _DATA.value is not None:
-        _benchmark_data(_DATA.value)
+        _benchmark_data(_DATA.value, image_size, batch_size)
         return
     with tempfile.TemporaryDirectory(prefix="tfinpaint_benchmark_") as folder:
         sources.write_sample_jpegs(
@@ -77,15 +142,108 @@ def _run_data():
             f"Wrote {_JPEG_COUNT} JPEGs of {_JPEG_WIDTH}x{_JPEG_HEIGHT} px (quality 90) from "
             f"the scikit-image samples into {folder}."
         )
-        _benchmark_data(folder)
+        _benchmark_data(folder, image_size, batch_size)
 
 
-# One entry per --what value; each reads the flags it needs.
-_BENCHMARKS = {"data": _run_data}
+def _plan_data():
+    image_sizes = benchmark.parse_image_sizes(_IMAGE_SIZE.value or ["256"])
+    if len(image_sizes) > 1 or _JSON_OUTPUT.value:
+        raise ValueError("--what=data takes a single --image_size and writes no --json_output.")
+    return lambda: _run_data(image_sizes[0], _BATCH_SIZE.value or 16)
 
 
-def main(_):
-    _BENCHMARKS[_WHAT.value]()
+def _segments():
+    try:
+        return [int(value) for value in _SEGMENTS.value or []]
+    except ValueError:
+        raise ValueError(
+            "--segments takes comma-separated stage/phase numbers, got "
+            f"{','.join(_SEGMENTS.value)}."
+        ) from None
+
+
+def _print_heading(what, notes):
+    info = benchmark.machine_info()
+    print(f"{what} | {benchmark.describe_machine(info)}")
+    for note in [*notes, info["peak_assumption"]]:
+        print(f"  {note}")
+    print(benchmark.table_header(what), flush=True)
+
+
+def _run_jobs(what, jobs, run_job, notes):
+    _print_heading(what, notes)
+    records = []
+    for job in jobs:
+        for record in run_job(**job):
+            print(benchmark.table_row(record), flush=True)
+            records.append(record)
+    return records
+
+
+def _plan_train_step():
+    jobs = benchmark.plan_train_step(
+        _MODEL.value or [],
+        preset=_PRESET.value,
+        image_sizes=benchmark.parse_image_sizes(_IMAGE_SIZE.value) if _IMAGE_SIZE.value else None,
+        batch_size=_BATCH_SIZE.value,
+        jit_compile=_JIT_COMPILE.value,
+        steps=_STEPS.value,
+        warmup=1 if _WARMUP.value is None else _WARMUP.value,
+        vgg_weights=_VGG_WEIGHTS.value,
+        segments=_segments(),
+    )
+    vgg = {
+        "none": "VGG loss terms dropped (--vgg_weights=none)",
+        benchmark.VGG_RANDOM: "VGG loss terms computed with a randomly initialised VGG",
+    }.get(_VGG_WEIGHTS.value, f"VGG loss terms computed with weights {_VGG_WEIGHTS.value}")
+    notes = [
+        f"{vgg}; one synthetic batch in memory (no data loading); the median step is shown; "
+        "CPU ms: process CPU time per step, all threads (CPU ms / ms = cores in use).",
+        "FLOPs: TF profiler on the traced train step (forward + backward + optimizer), "
+        "without the ops TF prunes (gradients no variable needs).",
+    ]
+    return lambda: _run_jobs("train_step", jobs, benchmark.benchmark_train_step, notes)
+
+
+def _plan_inference():
+    jobs = benchmark.plan_inference(
+        _MODEL.value or [],
+        preset=_PRESET.value,
+        image_sizes=benchmark.parse_image_sizes(_IMAGE_SIZE.value or ["256"]),
+        batch_size=_BATCH_SIZE.value or 1,
+        modes=_MODE.value,
+        runs=_RUNS.value,
+        warmup=2 if _WARMUP.value is None else _WARMUP.value,
+    )
+    run = (
+        benchmark.benchmark_inference_isolated if _ISOLATE.value else benchmark.benchmark_inference
+    )
+    where = "a fresh process per row" if _ISOLATE.value else "this process (cumulative)"
+    notes = [
+        f"generator(..., training=False); median and p90 of --runs calls; peak RSS of {where}; "
+        "CPU ms/img: process CPU time, all threads.",
+        "FLOPs: TF profiler on the traced forward pass.",
+    ]
+    return lambda: _run_jobs("inference", jobs, lambda **job: [run(**job)], notes)
+
+
+# One entry per --what value: each checks the flags it reads (ValueError for a bad one) and
+# returns the work to do, so that bad flags stop the program before any work.
+_PLANS = {"data": _plan_data, "train_step": _plan_train_step, "inference": _plan_inference}
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}.")
+    try:
+        run = _PLANS[_WHAT.value]()
+    except ValueError as error:  # Bad flags: one sentence, no traceback.
+        sys.exit(f"Error: {error}")
+    records = run()
+    if _JSON_OUTPUT.value:
+        command = shlex.join([sys.executable, *sys.argv])
+        benchmark.write_json(_JSON_OUTPUT.value, _WHAT.value, records, command)
+        print(f"Wrote {len(records)} records to {_JSON_OUTPUT.value}.")
 
 
 if __name__ == "__main__":
