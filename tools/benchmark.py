@@ -12,6 +12,9 @@ the FLOPs of one step (TF's profiler on the traced graph) and the GFLOP/s achiev
 machine's peak. VGG terms are dropped by default (`--vgg_weights=none`); `--vgg_weights=random`
 includes their cost with a randomly initialised VGG.
 
+`--what=tflite` exports each model to TFLite at a fixed size per quantization (none, float16,
+dynamic_int8) and times the LiteRT interpreter beside the Keras graph, with the file sizes.
+
 `--what=inference` times `generator({"images", "masks"}, training=False)` eagerly, through
 `tf.function` and through XLA: median and p90 latency, images/s, GFLOPs per image, and the peak
 memory (RSS high-water mark) of a fresh process per model, size and mode.
@@ -27,6 +30,7 @@ Usage:
         --vgg_weights=random --json_output=/tmp/train_step.json
     python tools/benchmark.py --what=inference --model=cascade --image_size=256,1024 \
         --mode=all --runs=10 --json_output=/tmp/inference.json
+    python tools/benchmark.py --what=tflite --model=all --preset=tiny --image_size=256
 """
 
 import os
@@ -37,14 +41,16 @@ import tempfile
 
 from absl import app, flags
 
-from tfinpaint import benchmark
+from tfinpaint import benchmark, export
 from tfinpaint.data import pipeline, sources
+from tfinpaint.models import registry
 
 _WHAT = flags.DEFINE_enum(
     "what",
     "data",
-    ["data", "train_step", "inference"],
-    "What to time: data (the input pipeline), train_step (training) or inference.",
+    ["data", "train_step", "inference", "tflite"],
+    "What to time: data (the input pipeline), train_step (training), inference, or tflite "
+    "(the exported model in the LiteRT interpreter beside Keras).",
 )
 _DATA = flags.DEFINE_string(
     "data", None, "Image source (folder, list file, tfds:NAME, samples); default: temp JPEGs."
@@ -93,6 +99,9 @@ _MODE = flags.DEFINE_enum(
 _RUNS = flags.DEFINE_integer("runs", 10, "inference: timed calls per model, size and mode.")
 _ISOLATE = flags.DEFINE_bool(
     "isolate", True, "inference: a fresh process per model, size and mode (own peak memory)."
+)
+_QUANTIZE = flags.DEFINE_list(
+    "quantize", ["none", "float16", "dynamic_int8"], "tflite: the quantizations to export."
 )
 _JSON_OUTPUT = flags.DEFINE_string(
     "json_output", None, "train_step/inference: also write the records (date, machine) here."
@@ -227,9 +236,56 @@ def _plan_inference():
     return lambda: _run_jobs("inference", jobs, lambda **job: [run(**job)], notes)
 
 
+def _plan_tflite():
+    models = benchmark.resolve_models(_MODEL.value or [])
+    image_sizes = benchmark.parse_image_sizes(_IMAGE_SIZE.value or ["256"])
+    for quantize in _QUANTIZE.value:
+        if quantize not in export.QUANTIZATIONS:
+            raise ValueError(
+                f"--quantize takes {', '.join(export.QUANTIZATIONS)}, got '{quantize}'."
+            )
+
+    def run():
+        print(f"tflite | {benchmark.describe_machine(benchmark.machine_info())}")
+        print(
+            "  batch 1, median of --runs calls; Keras: tf.function of the exported graph; "
+            "TFLite: LiteRT interpreter, one thread per core; error: max |TFLite - Keras|."
+        )
+        print("| model | preset | px | quantize | file MiB | TFLite ms | Keras ms | max error |")
+        print("|---|---|---|---|---|---|---|---|", flush=True)
+        records = []
+        for name in models:
+            generator = registry.build_generator(name, _PRESET.value)
+            for size in image_sizes:
+                results = export.benchmark_tflite(
+                    generator,
+                    size,
+                    quantizations=_QUANTIZE.value,
+                    runs=_RUNS.value,
+                    warmup=_WARMUP.value or 2,
+                )
+                for result in results:
+                    record = {"model": name, "preset": _PRESET.value, "image_size": size, **result}
+                    print(
+                        f"| {name} | {_PRESET.value} | {size} | {result['quantize']} | "
+                        f"{result['size_mib']:.3f} | {result['tflite_ms']:.1f} | "
+                        f"{result['keras_ms']:.1f} | {result['max_abs_error']:.2g} |",
+                        flush=True,
+                    )
+                    records.append(record)
+        return records
+
+    return run
+
+
 # One entry per --what value: each checks the flags it reads (ValueError for a bad one) and
 # returns the work to do, so that bad flags stop the program before any work.
-_PLANS = {"data": _plan_data, "train_step": _plan_train_step, "inference": _plan_inference}
+_PLANS = {
+    "data": _plan_data,
+    "train_step": _plan_train_step,
+    "inference": _plan_inference,
+    "tflite": _plan_tflite,
+}
 
 
 def main(argv):
