@@ -244,6 +244,9 @@ def test_tool_rejects_bad_flags_in_one_sentence():
     bad_size = _tool("--what=train_step", "--model=pconv", "--preset=tiny", "--image_size=40")
     assert bad_size.returncode != 0
     assert "Error: --image_size=40 is not a multiple of 16" in bad_size.stderr
-    for result in (unknown, bad_size):
+    bad_quantize = _tool("--what=tflite", "--model=cascade", "--quantize=int4")
+    assert bad_quantize.returncode != 0
+    assert "Error: --quantize takes none, float16, dynamic_int8, got 'int4'." in bad_quantize.stderr
+    for result in (unknown, bad_size, bad_quantize):
         assert "Traceback" not in result.stderr
         assert result.stdout == ""  # No table: nothing was timed.
