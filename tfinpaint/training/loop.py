@@ -13,6 +13,8 @@ inside the right stage or phase.
 """
 
 import dataclasses
+import functools
+import json
 import os
 import shutil
 import time
@@ -89,11 +91,16 @@ def _check_data(config):
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _size_multiple(model, preset, overrides_json):
+    """The input-size multiple of a generator, read by building it once per process."""
+    generator = registry.build_generator(model, preset, **json.loads(overrides_json))
+    return getattr(generator, "size_multiple", 1)
+
+
 def _check_image_size(config):
-    """Builds the generator once to read the input-size multiple it needs (cheap next to a run)."""
-    generator = registry.build_generator(config.model, config.preset, **config.generator_overrides)
-    multiple = getattr(generator, "size_multiple", 1)
-    del generator
+    overrides = json.dumps(config.generator_overrides, sort_keys=True)
+    multiple = _size_multiple(config.model, config.preset, overrides)
     if config.image_size % multiple:
         raise ValueError(
             f"--image_size={config.image_size} is not a multiple of {multiple}, which the "
