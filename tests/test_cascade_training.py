@@ -14,7 +14,7 @@ def _iterations(checkpoint_path):
     values = {}
     for stage in (1, 2):
         for network in ("generator", "discriminator"):
-            key = f"{network}_optimizer_{stage}/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+            key = f"{network}_optimizer_{stage}/iteration/.ATTRIBUTES/VARIABLE_VALUE"
             values[f"{network[0]}{stage}"] = int(reader.get_tensor(key))
     return values
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfinpaint import inference
+from tfinpaint import checkpointing, inference
 from tfinpaint.models import registry
 from tfinpaint.models.saving import save_generator
 
@@ -220,7 +220,9 @@ def test_load_generator_uses_the_run_config_and_overrides(tmp_path):
         "image_size": 48,
     }
     (tmp_path / "config.json").write_text(json.dumps(config))
-    checkpoint = tf.train.Checkpoint(step=tf.Variable(7, dtype=tf.int64), generator=generator)
+    checkpoint = tf.train.Checkpoint(
+        step=tf.Variable(7, dtype=tf.int64), generator=checkpointing.VariablesByPath(generator)
+    )
     tf.train.CheckpointManager(checkpoint, str(tmp_path / "checkpoints"), 2).save(7)
 
     loaded, info = inference.load_generator(str(tmp_path), with_info=True)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfinpaint import checkpointing
 from tfinpaint.models import registry
 from tfinpaint.training import reporting
 from tfinpaint.training.config import TrainConfig
@@ -143,16 +144,16 @@ def test_stage_two_freezes_encoder_batchnorm(tmp_path):
 
     def encoder_bn_values(step):
         generator = registry.build_generator("pconv", "tiny")
-        tf.train.Checkpoint(generator=generator).restore(
-            str(tmp_path / "checkpoints" / f"ckpt-{step}")
-        ).expect_partial()
+        checkpointing.restore_networks(
+            str(tmp_path / "checkpoints" / f"ckpt-{step}"), {"generator": generator}
+        )
         return [w.numpy() for bn in generator.encoder_batch_norms for w in bn.weights]
 
     def decoder_bn_values(step):
         generator = registry.build_generator("pconv", "tiny")
-        tf.train.Checkpoint(generator=generator).restore(
-            str(tmp_path / "checkpoints" / f"ckpt-{step}")
-        ).expect_partial()
+        checkpointing.restore_networks(
+            str(tmp_path / "checkpoints" / f"ckpt-{step}"), {"generator": generator}
+        )
         return [w.numpy() for bn in generator.decoder_batch_norms for w in bn.weights]
 
     for before, after in zip(encoder_bn_values(3), encoder_bn_values(6)):

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from tfinpaint import checkpointing
 from tfinpaint import postprocess as postprocess_lib
 from tfinpaint.data import sources
 from tfinpaint.models import registry
@@ -146,7 +147,8 @@ def _load_from_run(run_dir, checkpoint=None):
         if key not in config:
             raise ValueError(f"{config_path} is not a training config: it has no '{key}'.")
     if checkpoint is None:
-        checkpoint = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+        found = checkpointing.find_checkpoints(os.path.join(run_dir, "checkpoints"))
+        checkpoint = found[0] if found else None
     if checkpoint is None:
         json_path = os.path.join(run_dir, "generator.json")
         if os.path.isfile(json_path):
@@ -155,13 +157,19 @@ def _load_from_run(run_dir, checkpoint=None):
             f"The run {run_dir} has no checkpoint in checkpoints/ and no generator.json yet; "
             "train it first."
         )
+    problem = checkpointing.verify_checkpoint(checkpoint)
+    if problem:
+        raise ValueError(
+            f"The checkpoint is unreadable: {problem}; rerun tools/train.py on {run_dir} (it "
+            "moves damaged checkpoints aside and resumes from the newest good one) or name an "
+            "older checkpoint prefix."
+        )
     generator = registry.build_generator(
         config["model"], config["preset"], **config.get("generator_overrides", {})
     )
-    status = tf.train.Checkpoint(generator=generator).restore(checkpoint)
     # The checkpoint also holds optimizers, step and discriminators, which are not wanted here;
     # every generator variable must be found, though.
-    status.expect_partial().assert_existing_objects_matched()
+    checkpointing.restore_networks(checkpoint, {"generator": generator}, verify=False)
     try:
         step = int(tf.train.load_variable(checkpoint, "step/.ATTRIBUTES/VARIABLE_VALUE"))
     except (tf.errors.NotFoundError, ValueError):

@@ -20,7 +20,7 @@ from absl import app, flags, logging
 
 from tfinpaint.models import registry
 from tfinpaint.training import config as config_lib
-from tfinpaint.training.loop import prepare_config, run_training
+from tfinpaint.training.loop import TrainingStopped, prepare_config, run_training
 from tfinpaint.training.strategy import make_strategy
 
 _MODEL = flags.DEFINE_enum("model", None, registry.list_models(), "Model family to train.")
@@ -161,7 +161,10 @@ def main(argv):
         prepare_config(train_config, explicit_names=explicit)
     except ValueError as error:  # Bad settings: one sentence before any work, no traceback.
         sys.exit(f"Error: {error}")
-    summary = run_training(train_config, explicit_names=explicit)
+    try:
+        summary = run_training(train_config, explicit_names=explicit)
+    except (ValueError, TrainingStopped) as error:  # Unreadable checkpoints, NaN losses.
+        sys.exit(f"Error: {error}")
     logging.info("Finished at step %d in %s.", summary["step"], summary["workdir"])
     first, last = summary["first_val_psnr_hole"], summary["last_val_psnr_hole"]
     if first is not None:

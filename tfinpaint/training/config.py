@@ -155,6 +155,8 @@ def merge_for_resume(saved, given, explicit_names):
     values = saved.to_dict()
     for name in explicit_names:
         new_value = getattr(given, name)
+        if name == "options":  # Given options are a subset of the saved (resolved) ones.
+            new_value = dict(values["options"], **new_value)
         if name in RESUMABLE_OVERRIDES:
             values[name] = new_value
         elif name != "workdir" and new_value != values.get(name):

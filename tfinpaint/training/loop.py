@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfinpaint import losses, metrics
+from tfinpaint import checkpointing, losses, metrics
 from tfinpaint.data import masks, pipeline, sources
 from tfinpaint.models import registry
 from tfinpaint.models.saving import save_generator
@@ -180,27 +180,115 @@ def _format_progress(step, total, kind, segment, loss_values, values, steps_per_
     return " | ".join(parts)
 
 
-def run_training(config, explicit_names=None):
-    """Trains (or resumes) the run `config` describes; returns a summary dict.
+class TrainingStopped(RuntimeError):
+    """Training cannot go on (a loss or weight became non-finite); the message says why."""
 
-    Args:
-        config: TrainConfig.
-        explicit_names: iterable of str or None. Settings the user gave explicitly (decides
-            what may differ from a saved run on resume); None takes every non-default field.
+
+def _kept(manager):
+    latest = manager.latest_checkpoint
+    if latest is None:
+        return ""
+    return f"; the last checkpoint ({os.path.basename(latest)}) is untouched"
+
+
+def _check_finite(outputs, step, kind, segment, manager):
+    """Stops training when a loss term a step returned is NaN or Inf."""
+    for name, value in outputs.items():
+        value = np.asarray(value, dtype=np.float64)
+        if not np.all(np.isfinite(value)):
+            where = f" ({kind} {segment})" if kind else ""
+            raise TrainingStopped(
+                f"The loss term '{name}' became {'NaN' if np.isnan(value).any() else 'Inf'} at "
+                f"step {step}{where}; training stopped{_kept(manager)}. Lower --learning_rate "
+                "(and --d_learning_rate) or check the data."
+            )
+
+
+def restore_latest_checkpoint(checkpoint, directory, step_var, manage_files=True):
+    """Restores the newest readable checkpoint of `directory` into `checkpoint`.
+
+    Checkpoints are found from their files (the `checkpoint` state file may be damaged) and
+    read in full before use. A damaged one is moved into `directory/corrupt/` with a warning
+    naming it, and the next older one is tried; the state file is then rewritten to list the
+    checkpoints left, so rotation never deletes a good one it did not know about.
 
     Returns:
-        dict with `step`, `first_val_psnr_hole`, `last_val_psnr_hole` (of this invocation's
-        logs), `grid_path` (the last sample grid) and `workdir`.
+        The restored step, or None for a directory without checkpoint files.
+
+    Raises:
+        checkpointing.CheckpointError: checkpoint files exist but none is readable (a run
+            never restarts from step 0 silently), or a readable one does not fit the run's
+            networks.
+    """
+    if not checkpointing.has_checkpoint_files(directory):
+        return None
+    prefixes = checkpointing.find_checkpoints(directory)
+    readable = []
+    for prefix in prefixes:
+        problem = checkpointing.verify_checkpoint(prefix)
+        if problem is None:
+            readable = prefixes[prefixes.index(prefix) :]
+            break
+        if manage_files:
+            target = checkpointing.move_aside(prefix)
+            logging.warning(
+                "Damaged checkpoint: %s. Moved its files to %s; trying an older one.",
+                problem,
+                target,
+            )
+        else:
+            logging.warning("Damaged checkpoint: %s. Trying an older one.", problem)
+    if manage_files:
+        checkpointing.write_state_file(directory, readable)
+    if not readable:
+        raise checkpointing.CheckpointError(
+            f"No readable checkpoint in {directory} (damaged ones are kept in "
+            f"{os.path.join(directory, checkpointing.CORRUPT_DIR)}): to start this run from "
+            "step 0, move or delete that checkpoints folder; to keep the work, restore it from "
+            "a backup."
+        )
+    prefix = readable[0]
+    try:
+        checkpoint.restore(prefix).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        raise checkpointing.CheckpointError(
+            f"The checkpoint {prefix} does not fit this run's networks ({str(error)[:200]}); "
+            "was the workdir trained with another model or generator config?"
+        ) from None
+    return int(step_var.numpy())
+
+
+@dataclasses.dataclass
+class OpenRun:
+    """A run built and restored, ready to train: what `open_run` returns."""
+
+    config: config_lib.TrainConfig
+    trainer_cls: type
+    trainer: keras.Model
+    strategy: tf.distribute.Strategy
+    chief: bool
+    step_var: tf.Variable
+    segment_var: tf.Variable
+    checkpoint: tf.train.Checkpoint
+    resume_step: int | None
+
+
+def open_run(config, explicit_names=None):
+    """Checks `config`, builds the networks, trainer and optimizers, restores the workdir.
+
+    What `run_training` does before its first step, and what tests use to look at a run's
+    restored state. Writes `config.json` (on the chief).
+
+    Raises:
+        ValueError: a bad setting, or checkpoint files of which none is readable.
     """
     if config.strategy == "multiworker":  # Must exist before any other TF op runs.
         strategy_lib.make_strategy("multiworker")
-    config, family, trainer_cls = prepare_config(config, explicit_names)
+    config, _, trainer_cls = prepare_config(config, explicit_names)
     config = trainer_cls.finalize_config(config)
     strategy_lib.set_precision(config.mixed_precision)
     strategy = strategy_lib.make_strategy(config.strategy)
     chief = strategy_lib.is_chief(strategy)
-    val_batch = _validation_batch(config, trainer_cls)
-    bounds = schedule_bounds(config, trainer_cls)
 
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
@@ -218,25 +306,73 @@ def run_training(config, explicit_names=None):
     os.makedirs(workdir, exist_ok=True)
     if chief:
         config_lib.save_config(config, os.path.join(workdir, "config.json"))
-    checkpoint_dir = os.path.join(workdir, "checkpoints")
-    if not chief:  # Every worker must save; only the chief's copy is kept.
-        checkpoint_dir = os.path.join(workdir, f".worker-{os.getpid()}")
     checkpoint = tf.train.Checkpoint(
-        step=step_var, segment=segment_var, **trainer.checkpoint_objects()
+        step=step_var,
+        segment=segment_var,
+        **{
+            name: checkpointing.VariablesByPath(obj)
+            for name, obj in trainer.checkpoint_objects().items()
+        },
     )
-    manager = tf.train.CheckpointManager(
-        checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints
+    # Every worker reads the chief's checkpoints; only the chief moves damaged ones aside.
+    resume_step = restore_latest_checkpoint(
+        checkpoint, os.path.join(workdir, "checkpoints"), step_var, manage_files=chief
     )
-    resume_step = None
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        resume_step = int(step_var.numpy())
+    if resume_step is not None:
         logging.info(
             "Resuming from step %d (%s %d).",
             resume_step,
             trainer_cls.segment_kind or "stage",
             int(segment_var.numpy()),
         )
+    return OpenRun(
+        config=config,
+        trainer_cls=trainer_cls,
+        trainer=trainer,
+        strategy=strategy,
+        chief=chief,
+        step_var=step_var,
+        segment_var=segment_var,
+        checkpoint=checkpoint,
+        resume_step=resume_step,
+    )
+
+
+def run_training(config, explicit_names=None):
+    """Trains (or resumes) the run `config` describes; returns a summary dict.
+
+    Args:
+        config: TrainConfig.
+        explicit_names: iterable of str or None. Settings the user gave explicitly (decides
+            what may differ from a saved run on resume); None takes every non-default field.
+
+    Returns:
+        dict with `step`, `first_val_psnr_hole`, `last_val_psnr_hole` (of this invocation's
+        logs), `grid_path` (the last sample grid) and `workdir`.
+    """
+    run = open_run(config, explicit_names)
+    config, trainer, trainer_cls = run.config, run.trainer, run.trainer_cls
+    strategy, chief, workdir = run.strategy, run.chief, run.config.workdir
+    step_var, segment_var, checkpoint = run.step_var, run.segment_var, run.checkpoint
+    resume_step = run.resume_step
+    val_batch = _validation_batch(config, trainer_cls)
+    bounds = schedule_bounds(config, trainer_cls)
+    checkpoint_dir = os.path.join(workdir, "checkpoints")
+    if not chief:  # Every worker must save; only the chief's copy is kept.
+        checkpoint_dir = os.path.join(workdir, f".worker-{os.getpid()}")
+    manager = tf.train.CheckpointManager(
+        checkpoint, checkpoint_dir, max_to_keep=config.keep_checkpoints
+    )
+
+    def save_checkpoint(step):
+        bad = trainer.nonfinite_networks()
+        if bad:
+            raise TrainingStopped(
+                f"The weights of {', '.join(bad)} became non-finite (NaN or Inf) by step "
+                f"{step}; training stopped without saving them{_kept(manager)}. Lower "
+                "--learning_rate (and --d_learning_rate) or check the data."
+            )
+        manager.save(checkpoint_number=step)
 
     metrics_log = reporting.MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step)
     board = reporting.TensorBoardWriter(os.path.join(workdir, "logs")) if chief else None
@@ -309,8 +445,9 @@ def run_training(config, explicit_names=None):
                 if trainer.kind not in train_functions:
                     trainer.make_train_function(force=True)
                     train_functions[trainer.kind] = trainer.train_function
-                train_functions[trainer.kind](iterator)
+                outputs = train_functions[trainer.kind](iterator)
                 step += 1
+                _check_finite(outputs, step, kind, segment, manager)
                 interval_steps += 1
                 step_var.assign(step)
                 if step % config.log_every == 0 or step == end:
@@ -319,16 +456,16 @@ def run_training(config, explicit_names=None):
                     trainer.reset_metrics()
                     interval_start, interval_steps = time.perf_counter(), 0
                 if step % config.checkpoint_every == 0 or step == end:
-                    manager.save(checkpoint_number=step)
+                    save_checkpoint(step)
     except KeyboardInterrupt:
-        manager.save(checkpoint_number=step)
+        save_checkpoint(step)
         logging.warning("Interrupted at step %d: checkpoint saved; rerun to resume.", step)
         raise
     if not chief:  # A worker's checkpoints only served the collective save.
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     if chief:
         if manager.latest_checkpoint is None or int(step_var.numpy()) != step:
-            manager.save(checkpoint_number=step)
+            save_checkpoint(step)
         save_generator(
             trainer.generator,
             config.model,

@@ -111,13 +111,32 @@ class InpaintingTrainer(keras.Model):
         return {}
 
     def checkpoint_objects(self):
-        """Trackable objects saved in every checkpoint, by name."""
+        """Networks and optimizers saved in every checkpoint, by name.
+
+        The loop saves each through `tfinpaint.checkpointing.VariablesByPath`, so every
+        variable sits under its own object's name whatever containers its layers use.
+        """
         objects = {"generator": self.generator, **self.optimizers}
         if self.discriminator is not None:
             objects["discriminator"] = self.discriminator
         return objects
 
     # --- Shared machinery ---------------------------------------------------------------
+
+    def nonfinite_networks(self):
+        """Names of the checkpointed objects holding a NaN or Inf (checked before each save)."""
+        bad = []
+        for name, obj in self.checkpoint_objects().items():
+            is_optimizer = isinstance(obj, keras.optimizers.Optimizer)
+            variables = obj.variables if is_optimizer else obj.weights
+            checks = [
+                tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(variable.value)))
+                for variable in variables
+                if variable.dtype.startswith("float") or variable.dtype.startswith("bfloat")
+            ]
+            if checks and not bool(tf.reduce_all(tf.stack(checks))):
+                bad.append(name)
+        return bad
 
     def make_optimizer(self, learning_rate, name=None, **kwargs):
         """Adam wrapped for loss scaling when the global policy is mixed precision."""
