@@ -12,15 +12,21 @@ from harness import run_generator_test
 
 from tfinpaint.layers.blocks import FuseBlock, SeparableResidualBlock
 from tfinpaint.layers.dilation import CDBlock
+from tfinpaint.models import registry
 from tfinpaint.models.cascade import (
-    DISCRIMINATOR_PRESETS,
     PRESETS,
     CascadeDiscriminator,
     CascadeGenerator,
     CascadePyramidDiscriminator,
-    build_cascade_discriminator,
-    build_cascade_generator,
 )
+
+
+def build_cascade_generator(preset, **overrides):
+    return registry.build_generator("cascade", preset, **overrides)
+
+
+def build_cascade_discriminator(preset, stage=1):
+    return registry.build_discriminators("cascade", preset)[f"stage_{stage}"]
 
 
 def _batch(size, batch_size=2, seed=0):
@@ -60,7 +66,7 @@ def test_paper_preset_parameter_count(paper_generator):
 
 
 def test_paper_preset_follows_the_cascade_design(paper_generator):
-    config = PRESETS["paper"]
+    config = PRESETS["paper"]["generator"]
     widths, depths = config["level_widths"], config["extractor_depths"]
     assert len(widths) == 3  # pyramid 1, 1/2, 1/4
     # Lowest resolution deepest and widest, highest shallowest and narrowest.
@@ -154,7 +160,7 @@ def test_config_errors():
 
 def test_generator_config_round_trip_and_weights(tmp_path, tiny_generator):
     config = json.loads(json.dumps(tiny_generator.get_config()))
-    for key in PRESETS["tiny"]:
+    for key in PRESETS["tiny"]["generator"]:
         assert key in config
     restored = CascadeGenerator.from_config(config)
     assert restored.count_params() == tiny_generator.count_params()
@@ -253,7 +259,7 @@ def test_paper_discriminators():
     stage_2 = build_cascade_discriminator("paper", stage=2)
     assert isinstance(stage_1, CascadeDiscriminator)
     assert isinstance(stage_2, CascadePyramidDiscriminator)
-    assert stage_1.widths == DISCRIMINATOR_PRESETS["paper"]["widths"]
+    assert stage_1.widths == PRESETS["paper"]["discriminators"]["stage_1"]["widths"]
     assert stage_2.count_params() == 2 * stage_1.count_params()
     images = _batch(256, batch_size=1)["images"]
     assert tuple(stage_1(images, training=True).shape) == (1, 1)
@@ -282,10 +288,12 @@ def test_pyramid_discriminator_averages_two_independent_branches():
 
 
 def test_discriminator_errors():
-    with pytest.raises(ValueError, match="stage"):
-        build_cascade_discriminator("tiny", stage=3)
+    with pytest.raises(ValueError, match="no discriminator stage_3: its discriminators are"):
+        registry.build_discriminators("cascade", "tiny", stage_3={})
     with pytest.raises(ValueError, match="preset"):
-        build_cascade_discriminator("huge")
+        registry.build_discriminators("cascade", "huge")
+    with pytest.raises(ValueError, match="Unknown cascade stage_1 discriminator argument"):
+        registry.build_discriminators("cascade", "tiny", stage_1={"depth": 3})
 
 
 @pytest.mark.parametrize("stage", [1, 2])

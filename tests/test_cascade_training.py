@@ -3,10 +3,11 @@ discriminator, and the generator/discriminator alternation."""
 
 import tensorflow as tf
 
+from tfinpaint.models import registry
 from tfinpaint.training import reporting
 from tfinpaint.training.cascade import CascadeTrainer
 from tfinpaint.training.config import TrainConfig
-from tfinpaint.training.loop import run_training
+from tfinpaint.training.loop import dataset_arguments, run_training
 
 
 def _iterations(checkpoint_path):
@@ -22,9 +23,18 @@ def _iterations(checkpoint_path):
 def test_two_stages_with_fresh_optimizers_and_alternation(tmp_path):
     # 2 generator steps then 1 discriminator step: G G D G in each 4-step stage.
     config = TrainConfig(
-        model="cascade", preset="tiny", workdir=str(tmp_path), batch_size=2, val_batch_size=2,
-        steps=8, stage_steps=[4], log_every=2, checkpoint_every=4, vgg_weights="none",
-        options={"generator_batches": 2, "discriminator_batches": 1})
+        model="cascade",
+        preset="tiny",
+        workdir=str(tmp_path),
+        batch_size=2,
+        val_batch_size=2,
+        steps=8,
+        stage_steps=[4],
+        log_every=2,
+        checkpoint_every=4,
+        vgg_weights="none",
+        options={"generator_batches": 2, "discriminator_batches": 1},
+    )
     summary = run_training(config)
     assert summary["step"] == 8
     records = reporting.read_metrics(tmp_path / "metrics.jsonl")
@@ -38,12 +48,14 @@ def test_two_stages_with_fresh_optimizers_and_alternation(tmp_path):
 
 def test_stage_two_uses_larger_holes_and_the_alternation_is_ten_to_five():
     config = TrainConfig(model="cascade", preset="paper", workdir="unused").resolve(
-        CascadeTrainer.DEFAULTS["paper"])
+        registry.get_preset("cascade", "paper")["training"]
+    )
     assert config.masks == "rect:0.2-1"
-    trainer = CascadeTrainer.__new__(CascadeTrainer)
-    trainer.options = config.options
-    assert trainer.segment_data_overrides(2) == {"masks": "rect:0.5-1"}
-    assert trainer.segment_data_overrides(1) == {}
+    assert dataset_arguments(config, CascadeTrainer, 2)["masks"] == "rect:0.5-1"
+    assert dataset_arguments(config, CascadeTrainer, 1)["masks"] == "rect:0.2-1"
+    trainer = CascadeTrainer.create(registry.build_generator("cascade", "paper"), config)
+    assert trainer.step_kinds == ("generator", "discriminator")
+    assert set(trainer.discriminators) == {"stage_1", "stage_2"}
     kinds = [trainer.step_kind(i) for i in range(30)]
     assert kinds[:10] == ["generator"] * 10 and kinds[10:15] == ["discriminator"] * 5
     assert kinds[15:] == kinds[:15]

@@ -12,7 +12,11 @@ from harness import run_generator_test, run_layer_test
 
 from tfinpaint import postprocess
 from tfinpaint.layers.crop import LocalCrop, crop_local, local_crop_boxes
-from tfinpaint.models import glcic
+from tfinpaint.models import glcic, registry
+
+
+def _discriminator(preset, **overrides):
+    return registry.build_discriminators("glcic", preset, global_local=overrides)["global_local"]
 
 
 def _batch(batch_size, height, width, seed=0):
@@ -35,7 +39,7 @@ def _json(config):
 
 
 def test_paper_generator_parameter_count():
-    generator = glcic.build_glcic_generator("paper")
+    generator = registry.build_generator("glcic", "paper")
     trainable = sum(int(np.prod(w.shape)) for w in generator.trainable_weights)
     # Convolutions with biases 6,066,179 + BatchNorm gamma/beta 5,952 (+ 5,952 moving stats).
     assert trainable == 6_072_131
@@ -45,7 +49,7 @@ def test_paper_generator_parameter_count():
 
 @pytest.mark.parametrize("training", [False, True])
 def test_tiny_generator_contract(training):
-    generator = glcic.build_glcic_generator("tiny")
+    generator = registry.build_generator("glcic", "tiny")
     # Dynamic, non-square sizes (multiples of 4); the harness checks shapes, float32, exact known
     # pixels, raw in the holes, and that hole pixels of the input do not change any output.
     outputs = run_generator_test(generator, _batch(2, 64, 48), training=training)
@@ -56,7 +60,7 @@ def test_tiny_generator_contract(training):
 
 
 def test_generator_hole_pixels_do_not_leak():
-    generator = glcic.build_glcic_generator("tiny")
+    generator = registry.build_generator("glcic", "tiny")
     batch = _batch(2, 32, 32, seed=3)
     holes = batch["masks"] > 0.5
     ones = dict(batch, images=np.where(holes, 1.0, batch["images"]).astype("float32"))
@@ -83,25 +87,9 @@ def test_input_fill_is_mean_filled_and_centred():
     )
 
 
-def test_composite_layer():
-    batch = _batch(2, 16, 16)
-    raw = np.random.default_rng(5).uniform(size=(2, 16, 16, 3)).astype("float32")
-    out = run_layer_test(
-        glcic.GLCICComposite,
-        {},
-        [raw, batch["images"], batch["masks"]],
-        expected_output_shape=(2, 16, 16, 3),
-        run_mixed_precision_check=False,  # float32 by design, see its docstring
-    )
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(out),
-        np.where(batch["masks"] > 0.5, raw, batch["images"]),
-    )
-
-
 def test_generator_rejects_sizes_not_multiple_of_4():
-    generator = glcic.build_glcic_generator("tiny")
-    with pytest.raises(ValueError, match="multiple of 4"):
+    generator = registry.build_generator("glcic", "tiny")
+    with pytest.raises(ValueError, match="divisible by 4"):
         generator(_batch(1, 30, 32))
     batch = _batch(1, 32, 32)
     with pytest.raises(ValueError, match="masks"):
@@ -115,23 +103,23 @@ def test_generator_rejects_sizes_not_multiple_of_4():
         ({"mean_pixel": [0.5, 0.5, 2.0]}, "mean_pixel"),
         ({"base_filters": 7}, "base_filters"),
         ({"dilation_rates": [2, 0]}, "dilation_rates"),
-        ({"filters": 8}, "unknown"),
+        ({"filters": 8}, "Unknown glcic generator argument filters"),
     ],
 )
 def test_generator_argument_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        glcic.build_glcic_generator("tiny", **kwargs)
+        registry.build_generator("glcic", "tiny", **kwargs)
 
 
 def test_unknown_presets():
-    with pytest.raises(ValueError, match="preset='huge'"):
-        glcic.build_glcic_generator("huge")
-    with pytest.raises(ValueError, match="preset='huge'"):
-        glcic.build_glcic_discriminator("huge")
+    with pytest.raises(ValueError, match="Unknown preset 'huge' for model 'glcic'"):
+        registry.build_generator("glcic", "huge")
+    with pytest.raises(ValueError, match="Unknown preset 'huge' for model 'glcic'"):
+        _discriminator("huge")
 
 
 def test_generator_config_round_trip_and_save_load():
-    generator = glcic.build_glcic_generator("tiny", mean_pixel=[0.4, 0.45, 0.5])
+    generator = registry.build_generator("glcic", "tiny", mean_pixel=[0.4, 0.45, 0.5])
     config = generator.get_config()
     assert config["mean_pixel"] == pytest.approx([0.4, 0.45, 0.5])
     assert config["dilation_rates"] == [2, 4]
@@ -152,7 +140,7 @@ def test_generator_config_round_trip_and_save_load():
 def test_generator_mixed_precision_keeps_known_pixels_exact():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        generator = glcic.build_glcic_generator("tiny")
+        generator = registry.build_generator("glcic", "tiny")
     finally:
         keras.mixed_precision.set_global_policy("float32")
     outputs = run_generator_test(generator, _batch(2, 32, 32))
@@ -163,7 +151,7 @@ def test_generator_mixed_precision_keeps_known_pixels_exact():
 
 
 def test_paper_discriminator_parameter_count_and_forward():
-    disc = glcic.build_glcic_discriminator("paper")
+    disc = _discriminator("paper")
     trainable = sum(int(np.prod(w.shape)) for w in disc.trainable_weights)
     assert disc.count_params() == 45_070_593
     assert trainable == 45_063_681
@@ -183,7 +171,7 @@ def test_paper_discriminator_parameter_count_and_forward():
 
 
 def test_seed001_discriminator():
-    disc = glcic.build_glcic_discriminator("seed001")
+    disc = _discriminator("seed001")
     assert disc.image_size == 64 and disc.local_size == 28
     assert tuple(disc.get_layer("local_crop").output.shape) == (None, 28, 28, 3)
     # Paper layer counts at 64 / 28 px: six and five stride-2 layers end at 1x1x512.
@@ -193,7 +181,7 @@ def test_seed001_discriminator():
 
 @pytest.mark.parametrize("head", ["flatten", "gap"])
 def test_tiny_discriminator_shapes_and_gradients(head):
-    disc = glcic.build_glcic_discriminator("tiny", head=head)
+    disc = _discriminator("tiny", head=head)
     images = tf.constant(np.random.default_rng(1).uniform(size=(3, 64, 64, 3)), tf.float32)
     boxes = tf.constant([[0, 0, 20, 25], [40, 44, 64, 64], [20, 10, 44, 34]], tf.int32)
     with tf.GradientTape() as tape:
@@ -209,23 +197,23 @@ def test_tiny_discriminator_shapes_and_gradients(head):
 
 
 def test_gap_head_has_fewer_parameters_than_flatten():
-    flatten = glcic.build_glcic_discriminator("tiny")
-    gap = glcic.build_glcic_discriminator("tiny", head="gap")
+    flatten = _discriminator("tiny")
+    gap = _discriminator("tiny", head="gap")
     # Flatten: 4x4x32 -> dense 64 per branch; GAP: 32 -> dense 64.
     dense_difference = 2 * (4 * 4 * 32 - 32) * 64
     assert flatten.count_params() - gap.count_params() == dense_difference
 
 
 def test_discriminator_config_round_trip_and_errors():
-    disc = glcic.build_glcic_discriminator("tiny", head="gap")
+    disc = _discriminator("tiny", head="gap")
     config = disc.get_config()
     restored = glcic.GLCICDiscriminator.from_config(_json(config))
     assert _json(restored.get_config()) == _json(config)
     assert config["head"] == "gap" and config["local_size"] == 32
     with pytest.raises(ValueError, match="head"):
-        glcic.build_glcic_discriminator("tiny", head="max")
+        _discriminator("tiny", head="max")
     with pytest.raises(ValueError, match="local_size"):
-        glcic.build_glcic_discriminator("tiny", local_size=96)
+        _discriminator("tiny", local_size=96)
     with pytest.raises(ValueError, match="incompatible"):
         disc({"images": np.zeros((1, 32, 32, 3), "float32"), "boxes": np.zeros((1, 4), "int32")})
 

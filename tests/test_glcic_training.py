@@ -69,7 +69,7 @@ def test_phases_switch_at_the_configured_steps_across_a_resume(tmp_path, monkeyp
 
 def test_phase_fractions_and_paper_defaults():
     config = TrainConfig(model="glcic", preset="paper", workdir="unused").resolve(
-        GLCICTrainer.DEFAULTS["paper"]
+        registry.get_preset("glcic", "paper")["training"]
     )
     assert schedule_bounds(config, GLCICTrainer) == [
         (0, 90_000),
@@ -77,7 +77,7 @@ def test_phase_fractions_and_paper_defaults():
         (100_000, 500_000),
     ]
     seed = TrainConfig(model="glcic", preset="seed001", workdir="unused", steps=100).resolve(
-        GLCICTrainer.DEFAULTS["seed001"]
+        registry.get_preset("glcic", "seed001")["training"]
     )
     assert schedule_bounds(seed, GLCICTrainer) == [(0, 20), (20, 70), (70, 100)]
     assert seed.options["mse_region"] == "image" and seed.options["mse_weight"] == 10.0
@@ -97,11 +97,9 @@ def _changed(before, model):
 )
 def test_each_phase_updates_only_its_networks(phase, generator_changes, discriminator_changes):
     keras.utils.set_random_seed(1)
-    config = _config("unused").resolve(GLCICTrainer.DEFAULTS["tiny"])
+    config = _config("unused").resolve(registry.get_preset("glcic", "tiny")["training"])
     generator = registry.build_generator("glcic", "tiny")
     trainer = GLCICTrainer.create(generator, config)
-    trainer.compile()
-    trainer.build_optimizer_variables()
     trainer.start_segment(phase)
     rng = np.random.default_rng(0)
     holes = np.zeros((2, 64, 64, 1), np.float32)
@@ -111,10 +109,10 @@ def test_each_phase_updates_only_its_networks(phase, generator_changes, discrimi
         "masks": holes,
         "boxes": np.array([[10, 20, 30, 40]] * 2, np.int32),
     }
-    g_before, d_before = _all_weights(generator), _all_weights(trainer.discriminator)
-    trainer.make_train_function(force=True)
-    trainer.train_function(iter(tf.data.Dataset.from_tensors(batch)))
-    g_changed, d_changed = _changed(g_before, generator), _changed(d_before, trainer.discriminator)
+    discriminator = trainer.discriminators["global_local"]
+    g_before, d_before = _all_weights(generator), _all_weights(discriminator)
+    trainer.run_step(iter(tf.data.Dataset.from_tensors(batch)))
+    g_changed, d_changed = _changed(g_before, generator), _changed(d_before, discriminator)
     assert any(g_changed) == generator_changes
     assert any(d_changed) == discriminator_changes
     if not generator_changes:  # BatchNorm statistics included

@@ -10,7 +10,8 @@ import tensorflow as tf
 from harness import run_generator_test
 
 from tfinpaint.layers.partial_conv import PartialConv2D
-from tfinpaint.models.pconv import PRESETS, PConvUNet, build_pconv_generator
+from tfinpaint.models import registry
+from tfinpaint.models.pconv import PRESETS, PConvUNet
 
 
 def _batch(size, batch_size=2, seed=0):
@@ -49,10 +50,12 @@ def _expected_trainable_params(config, bias_with_batch_norm):
 
 
 def test_paper_preset_parameter_count():
-    model = build_pconv_generator("paper")  # Built only: no forward pass at 512 px.
+    model = registry.build_generator("pconv", "paper")  # Built only: no forward pass at 512 px.
     trainable = _num_params(model.trainable_weights)
     non_trainable = _num_params(model.non_trainable_weights)
-    assert trainable == _expected_trainable_params(PRESETS["paper"], bias_with_batch_norm=False)
+    assert trainable == _expected_trainable_params(
+        PRESETS["paper"]["generator"], bias_with_batch_norm=False
+    )
     # 32,848,849 kernel weights + 67 biases + 10,880 BN gamma/beta (SPEC: "≈ 32.85 M";
     # the issue: "~32.86 M trainable").
     assert trainable == 32_859_796
@@ -61,15 +64,15 @@ def test_paper_preset_parameter_count():
     assert model.depth == 8 and model.size_multiple == 256
     assert len(model.encoder_batch_norms) == 7 and len(model.decoder_batch_norms) == 7
 
-    with_biases = build_pconv_generator("paper", use_bias_with_batch_norm=True)
+    with_biases = registry.build_generator("pconv", "paper", use_bias_with_batch_norm=True)
     assert _num_params(with_biases.trainable_weights) == 32_865_236
     assert _num_params(with_biases.trainable_weights) == _expected_trainable_params(
-        PRESETS["paper"], bias_with_batch_norm=True
+        PRESETS["paper"]["generator"], bias_with_batch_norm=True
     )
 
 
 def test_paper_preset_architecture():
-    model = build_pconv_generator("paper")
+    model = registry.build_generator("pconv", "paper")
     encoder = [model.get_layer(f"encoder_pconv_{i}") for i in range(1, 9)]
     assert [layer.kernel_size[0] for layer in encoder] == [7, 5, 5, 3, 3, 3, 3, 3]
     assert [layer.filters for layer in encoder] == [64, 128, 256, 512, 512, 512, 512, 512]
@@ -97,22 +100,22 @@ def test_paper_preset_architecture():
 @pytest.mark.parametrize("size", [64, 128])
 @pytest.mark.parametrize("decoder_mask_mode", ["channelwise", "union"])
 def test_tiny_generator_contract(size, decoder_mask_mode):
-    model = build_pconv_generator("tiny", decoder_mask_mode=decoder_mask_mode)
+    model = registry.build_generator("pconv", "tiny", decoder_mask_mode=decoder_mask_mode)
     outputs = run_generator_test(model, _batch(size, seed=size))
     assert set(outputs) == {"raw", "inpainted"}
 
 
 def test_tiny_generator_contract_in_training_mode_and_mixed_precision():
-    model = build_pconv_generator("tiny")
+    model = registry.build_generator("pconv", "tiny")
     run_generator_test(model, _batch(64, seed=1), training=True)
-    mixed = build_pconv_generator("tiny", dtype="mixed_float16")
+    mixed = registry.build_generator("pconv", "tiny", dtype="mixed_float16")
     assert mixed.get_layer("encoder_pconv_1").compute_dtype == "float16"
     run_generator_test(mixed, _batch(64, seed=2))
 
 
 def test_mask_modes_agree_without_holes_and_differ_with_holes():
-    channelwise = build_pconv_generator("tiny", decoder_mask_mode="channelwise")
-    union = build_pconv_generator("tiny", decoder_mask_mode="union")
+    channelwise = registry.build_generator("pconv", "tiny", decoder_mask_mode="channelwise")
+    union = registry.build_generator("pconv", "tiny", decoder_mask_mode="union")
     union.set_weights(channelwise.get_weights())
     batch = _batch(64, seed=3)
     no_holes = {"images": batch["images"], "masks": np.zeros_like(batch["masks"])}
@@ -124,7 +127,7 @@ def test_mask_modes_agree_without_holes_and_differ_with_holes():
 
 
 def test_every_trainable_weight_gets_a_gradient():
-    model = build_pconv_generator("tiny")
+    model = registry.build_generator("pconv", "tiny")
     batch = _batch(64, seed=4)
     with tf.GradientTape() as tape:
         outputs = model(batch, training=True)
@@ -136,7 +139,7 @@ def test_every_trainable_weight_gets_a_gradient():
 
 
 def test_dynamic_sizes_in_tf_function():
-    model = build_pconv_generator("tiny")
+    model = registry.build_generator("pconv", "tiny")
     spec = {
         "images": tf.TensorSpec((None, None, None, 3), tf.float32),
         "masks": tf.TensorSpec((None, None, None, 1), tf.float32),
@@ -154,7 +157,7 @@ def test_dynamic_sizes_in_tf_function():
 
 @pytest.mark.parametrize("height, width", [(60, 64), (64, 72), (100, 100)])
 def test_indivisible_size_raises(height, width):
-    model = build_pconv_generator("tiny")
+    model = registry.build_generator("pconv", "tiny")
     images = np.zeros((1, height, width, 3), "float32")
     masks = np.zeros((1, height, width, 1), "float32")
     message = f"size {height}x{width}; expected height and width divisible by 16"
@@ -165,11 +168,11 @@ def test_indivisible_size_raises(height, width):
 
 
 def test_bad_inputs_raise():
-    model = build_pconv_generator("tiny")
+    model = registry.build_generator("pconv", "tiny")
     images = np.zeros((1, 64, 64, 3), "float32")
     with pytest.raises(ValueError, match="masks of size 32x64; expected the same size"):
         model({"images": images, "masks": np.zeros((1, 32, 64, 1), "float32")})
-    with pytest.raises(ValueError, match="expected one channel"):
+    with pytest.raises(ValueError, match="1 mask channel"):
         model({"images": images, "masks": np.zeros((1, 64, 64, 3), "float32")})
     with pytest.raises(ValueError, match="masks"):  # Keras's input check names the key.
         model({"images": images})
@@ -187,16 +190,18 @@ def test_bad_inputs_raise():
 )
 def test_bad_config_raises(overrides, message):
     with pytest.raises(ValueError, match=message):
-        build_pconv_generator("tiny", **overrides)
+        registry.build_generator("pconv", "tiny", **overrides)
 
 
 def test_unknown_preset_raises():
-    with pytest.raises(ValueError, match=r"preset='huge'; expected one of \['paper', 'tiny'\]"):
-        build_pconv_generator("huge")
+    with pytest.raises(
+        ValueError, match="Unknown preset 'huge' for model 'pconv': expected one of paper, tiny"
+    ):
+        registry.build_generator("pconv", "huge")
 
 
 def test_encoder_batchnorm_freezing():
-    model = build_pconv_generator("tiny")
+    model = registry.build_generator("pconv", "tiny")
     encoder_bns = model.encoder_batch_norms
     assert [layer.name for layer in encoder_bns] == ["encoder_bn_2", "encoder_bn_3", "encoder_bn_4"]
     num_trainable = len(model.trainable_weights)
@@ -232,10 +237,14 @@ def test_encoder_batchnorm_freezing():
 
 
 def test_config_round_trip_and_weights_h5(tmp_path):
-    model = build_pconv_generator("tiny", decoder_mask_mode="union", name="pconv_generator")
+    model = registry.build_generator(
+        "pconv", "tiny", decoder_mask_mode="union", name="pconv_generator"
+    )
     config = model.get_config()
     assert config["decoder_mask_mode"] == "union" and config["name"] == "pconv_generator"
-    assert {key: config[key] for key in PRESETS["tiny"]} == PRESETS["tiny"]
+    assert {key: config[key] for key in PRESETS["tiny"]["generator"]} == PRESETS["tiny"][
+        "generator"
+    ]
     config = json.loads(json.dumps(config))  # What generator.json holds.
     restored = PConvUNet.from_config(config)
     assert json.loads(json.dumps(restored.get_config())) == config
@@ -250,7 +259,7 @@ def test_config_round_trip_and_weights_h5(tmp_path):
 
 
 def test_keras_file_save_and_load(tmp_path):
-    model = build_pconv_generator("tiny")
+    model = registry.build_generator("pconv", "tiny")
     batch = _batch(64, seed=7)
     expected = model(batch)
     path = os.path.join(tmp_path, "generator.keras")

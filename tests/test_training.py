@@ -69,7 +69,9 @@ def test_cli_run_writes_the_contract_and_resumes(tmp_path):
     assert "Sample grid:" in first.stdout and "Validation hole PSNR" in first.stdout
     config = json.loads((workdir / "config.json").read_text())
     assert config["model"] == "pconv" and config["stage_steps"] == [4]
-    assert config["learning_rate"] == PConvTrainer.DEFAULTS["tiny"]["learning_rate"]
+    assert (
+        config["learning_rate"] == registry.get_preset("pconv", "tiny")["training"]["learning_rate"]
+    )
     for name in ("generator.json", "generator.weights.h5", "checkpoints/checkpoint"):
         assert (workdir / name).exists(), name
     assert list((workdir / "logs").iterdir())
@@ -196,17 +198,14 @@ def test_sixty_tiny_steps_on_the_samples_improve_hole_psnr_and_resume(tmp_path):
 
 def _one_step_weights(strategy, batch):
     keras.utils.set_random_seed(0)
-    config = _tiny_config("unused").resolve(PConvTrainer.DEFAULTS["tiny"])
+    config = _tiny_config("unused").resolve(registry.get_preset("pconv", "tiny")["training"])
     with strategy.scope():
         generator = registry.build_generator("pconv", "tiny", use_batch_norm=False)
-        trainer = PConvTrainer(generator, config)
-        trainer.compile()
-        trainer.build_optimizer_variables()
+        trainer = PConvTrainer.create(generator, config)
     trainer.start_segment(1)
     dataset = tf.data.Dataset.from_tensors(batch)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
-    trainer.make_train_function(force=True)
-    trainer.train_function(iterator)
+    trainer.run_step(iterator)
     return [v.numpy() for v in generator.trainable_variables]
 
 
@@ -258,12 +257,26 @@ def test_multiworker_strategy_with_two_workers_on_localhost(tmp_path):
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
         env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), CUDA_VISIBLE_DEVICES="")
-        args = [sys.executable, TRAIN, "--model=pconv", "--preset=tiny",
-                f"--workdir={tmp_path / 'run'}", "--image_size=32", "--batch_size=4",
-                "--val_batch_size=2", "--steps=4", "--log_every=2", "--checkpoint_every=2",
-                "--vgg_weights=none", "--strategy=multiworker"]
-        processes.append(subprocess.Popen(args, env=env, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE, text=True))
+        args = [
+            sys.executable,
+            TRAIN,
+            "--model=pconv",
+            "--preset=tiny",
+            f"--workdir={tmp_path / 'run'}",
+            "--image_size=32",
+            "--batch_size=4",
+            "--val_batch_size=2",
+            "--steps=4",
+            "--log_every=2",
+            "--checkpoint_every=2",
+            "--vgg_weights=none",
+            "--strategy=multiworker",
+        ]
+        processes.append(
+            subprocess.Popen(
+                args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
     outputs = [p.communicate(timeout=600) for p in processes]
     for process, (_, stderr) in zip(processes, outputs):
         assert process.returncode == 0, stderr[-3000:]
@@ -289,13 +302,23 @@ def test_is_chief_reads_tf_config(monkeypatch):
     assert not is_chief(None)
 
 
-@pytest.mark.parametrize("model, schedule", [("glcic", "--phase_steps=2,1"),
-                                             ("cascade", "--stage_steps=2")])
+@pytest.mark.parametrize(
+    "model, schedule", [("glcic", "--phase_steps=2,1"), ("cascade", "--stage_steps=2")]
+)
 def test_cli_trains_the_gan_families(tmp_path, model, schedule):
     workdir = tmp_path / model
-    result = _train_cli(f"--model={model}", "--preset=tiny", f"--workdir={workdir}",
-                        "--batch_size=2", "--val_batch_size=2", "--steps=4", "--log_every=2",
-                        "--checkpoint_every=2", "--vgg_weights=none", schedule)
+    result = _train_cli(
+        f"--model={model}",
+        "--preset=tiny",
+        f"--workdir={workdir}",
+        "--batch_size=2",
+        "--val_batch_size=2",
+        "--steps=4",
+        "--log_every=2",
+        "--checkpoint_every=2",
+        "--vgg_weights=none",
+        schedule,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     kind = "phase" if model == "glcic" else "stage"
     records = reporting.read_metrics(workdir / "metrics.jsonl")

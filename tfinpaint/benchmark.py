@@ -1,9 +1,9 @@
 """Timing of the training steps and of inference, behind the figures in WORKSPACE.md.
 
 - `benchmark_train_step`: steps/s and images/s of a family's real `train_step`, built through
-  its trainer class as `tfinpaint.training.loop.run_training` builds it (create, compile,
-  `build_optimizer_variables`, `start_segment`, `step_kind`, `make_train_function(force=True)`),
-  for every stage/phase and step kind the family has, on a synthetic in-memory batch
+  its trainer class as `tfinpaint.training.loop.run_training` builds it (`create`,
+  `start_segment`, `step_function(kind)`), for every stage/phase and the step kinds the
+  family declares, on a synthetic in-memory batch
   (`Dataset.from_tensors(batch).repeat()`), so that data loading is not measured.
 - `benchmark_inference`: latency and images/s of `generator({"images", "masks"},
   training=False)` called eagerly, through `tf.function`, or through `tf.function(jit_compile=
@@ -347,8 +347,7 @@ def _check_positive(name, value, minimum=1):
 
 
 def _check_image_sizes(model, preset, image_sizes):
-    """Builds the generator once to read the input-size multiple it needs (as the loop does)."""
-    multiple = getattr(registry.build_generator(model, preset), "size_multiple", 1)
+    multiple = registry.size_multiple(model, preset)
     for image_size in image_sizes:
         if image_size % multiple:
             raise ValueError(
@@ -364,12 +363,6 @@ def _check_vgg_weights(value):
 
 def train_step_config(model, preset="paper", image_size=None, batch_size=None, jit_compile=False):
     """The TrainConfig a run of `model` at `preset` would train with, resolved and checked."""
-    trainer_cls = registry.get_family(model).load("trainer")
-    if preset not in trainer_cls.DEFAULTS:
-        raise ValueError(
-            f"Unknown preset '{preset}' for model '{model}': expected one of "
-            f"{', '.join(sorted(trainer_cls.DEFAULTS))}."
-        )
     config = config_lib.TrainConfig(
         model=model,
         workdir="",  # Nothing is written.
@@ -378,7 +371,7 @@ def train_step_config(model, preset="paper", image_size=None, batch_size=None, j
         batch_size=batch_size,
         jit_compile=jit_compile,
         vgg_weights="none",
-    ).resolve(trainer_cls.DEFAULTS[preset])
+    ).resolve(registry.get_preset(model, preset)["training"])
     config.validate()
     return config
 
@@ -486,16 +479,6 @@ def _sync(outputs):
             value.numpy()
 
 
-def _step_kinds(trainer):
-    """The step kinds of the current segment, in order of first use (None for a single kind)."""
-    kinds = []
-    for step in range(1000):  # Families alternate in short cycles (the cascade's 10 + 5).
-        kind = trainer.step_kind(step)
-        if kind not in kinds:
-            kinds.append(kind)
-    return kinds
-
-
 def _flops_fields(flops, seconds, peak):
     """GFLOPs, achieved GFLOP/s and the share of the peak, for `flops` done in `seconds`."""
     gflop_per_s = flops["flops"] / 1e9 / seconds
@@ -567,8 +550,6 @@ def benchmark_train_step(
     generator = registry.build_generator(model, preset, **config.generator_overrides)
     vgg = _make_vgg(trainer_cls, vgg_weights)
     trainer = trainer_cls.create(generator, config, vgg=vgg)
-    trainer.compile(jit_compile=config.jit_compile)
-    trainer.build_optimizer_variables()
 
     batch = synthetic_batch(
         config.image_size, config.batch_size, with_gradients=trainer_cls.with_gradients, seed=seed
@@ -581,10 +562,8 @@ def benchmark_train_step(
     records = []
     for segment in segments or range(1, trainer_cls.num_segments + 1):
         trainer.start_segment(segment)
-        for kind in _step_kinds(trainer):
-            trainer.kind = kind
-            trainer.make_train_function(force=True)
-            train_function = trainer.train_function
+        for kind in trainer.segment_step_kinds(segment):
+            train_function = trainer.step_function(kind)
             load = os.getloadavg()[0]
             start = time.perf_counter()
             _sync(train_function(iterator))

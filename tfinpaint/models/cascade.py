@@ -15,35 +15,76 @@ from keras import ops
 from tfinpaint.layers.blocks import FuseBlock, SeparableResidualBlock, SNResidualBlock
 from tfinpaint.layers.dilation import CDBlock
 from tfinpaint.layers.resample import NearestDownsample2D, NearestUpsample2D
+from tfinpaint.models.base import InpaintingGenerator
 
-# Constructor kwargs of `CascadeGenerator`. Per-level tuples are indexed by pyramid level:
-# level 0 is the full-resolution image, level 1 the half-size one, level 2 the quarter-size one.
+# One table per preset (STYLE.md rule 12): the generator's constructor arguments (per-level
+# tuples are indexed by pyramid level: level 0 is the full-resolution image, level 1 the
+# half-size one, level 2 the quarter-size one), the discriminators' (`stage_1`: the basic
+# `CascadeDiscriminator`; `stage_2`: each branch of the `CascadePyramidDiscriminator`, trained
+# from scratch in stage 2) and the training defaults (`TrainConfig` fields and the trainer's
+# `options`, see tfinpaint.training.cascade).
 PRESETS = {
-    # 339,555 parameters, 1.36 MB (1.30 MiB) in float32, against the paper's 0.344 M and
-    # "1.3 MB": the widths double from level to level and the quarter-size branch holds most
-    # of the depth. About 1.94 GFLOPs per 256 x 256 image.
     "paper": {
-        "level_widths": (24, 48, 96),
-        "extractor_depths": (1, 3, 6),
-        "fusion_depths": (1, 2),
-        "num_cd_blocks": 1,
+        # 339,555 parameters, 1.36 MB (1.30 MiB) in float32, against the paper's 0.344 M and
+        # "1.3 MB": the widths double from level to level and the quarter-size branch holds
+        # most of the depth. About 1.94 GFLOPs per 256 x 256 image.
+        "generator": {
+            "level_widths": (24, 48, 96),
+            "extractor_depths": (1, 3, 6),
+            "fusion_depths": (1, 2),
+            "num_cd_blocks": 1,
+        },
+        # 5 downsampling residual blocks: 256 px -> 8 x 8 before pooling; 0.92 M parameters per
+        # branch (the paper gives no widths; a discriminator a few times the generator's size).
+        "discriminators": {
+            "stage_1": {"widths": (32, 64, 128, 128, 128)},
+            "stage_2": {"widths": (32, 64, 128, 128, 128)},
+        },
+        "training": {
+            "image_size": 256,
+            "batch_size": 16,
+            "steps": 200_000,
+            "masks": "rect:0.2-1",
+            "learning_rate": 1e-4,
+            "d_learning_rate": 1e-4,
+            "log_every": 200,
+            "checkpoint_every": 2000,
+            "val_batch_size": 8,
+            "options": {
+                "generator_batches": 10,
+                "discriminator_batches": 5,
+                "stage2_masks": "rect:0.5-1",
+                "discriminator_preset": "paper",
+            },
+        },
     },
     # 8,763 parameters: well under a second per 64 px batch on a CPU, for tests and demos.
     "tiny": {
-        "level_widths": (8, 8, 16),
-        "extractor_depths": (1, 1, 1),
-        "fusion_depths": (1, 1),
-        "num_cd_blocks": 1,
+        "generator": {
+            "level_widths": (8, 8, 16),
+            "extractor_depths": (1, 1, 1),
+            "fusion_depths": (1, 1),
+            "num_cd_blocks": 1,
+        },
+        "discriminators": {"stage_1": {"widths": (8, 16)}, "stage_2": {"widths": (8, 16)}},
+        "training": {
+            "image_size": 64,
+            "batch_size": 4,
+            "steps": 60,
+            "masks": "rect:0.2-1",
+            "learning_rate": 1e-3,
+            "d_learning_rate": 1e-4,
+            "log_every": 10,
+            "checkpoint_every": 30,
+            "val_batch_size": 4,
+            "options": {
+                "generator_batches": 10,
+                "discriminator_batches": 5,
+                "stage2_masks": "rect:0.5-1",
+                "discriminator_preset": "tiny",
+            },
+        },
     },
-}
-
-# Constructor kwargs of `CascadeDiscriminator` (stage 1) and of each branch of
-# `CascadePyramidDiscriminator` (stage 2).
-DISCRIMINATOR_PRESETS = {
-    # 5 downsampling residual blocks: 256 px -> 8 x 8 before pooling; 0.92 M parameters per
-    # branch (the paper gives no widths; a discriminator a few times the generator's size).
-    "paper": {"widths": (32, 64, 128, 128, 128)},
-    "tiny": {"widths": (8, 16)},
 }
 
 
@@ -56,7 +97,7 @@ def _check_levels(name, values, num_levels, minimum):
 
 
 @keras.saving.register_keras_serializable(package="tfinpaint")
-class CascadeGenerator(keras.Model):
+class CascadeGenerator(InpaintingGenerator):
     """Cascade (image-pyramid) inpainting generator.
 
     Reference: Shatokhin, "Cascaded neural networks for image inpainting", section 3.1, Fig. 2
@@ -101,11 +142,11 @@ class CascadeGenerator(keras.Model):
         **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, ...).
 
     Call inputs: dict with `images` (B, H, W, 3) in [0, 1] and `masks` (B, H, W, 1), 1 = hole,
-    H and W divisible by `pyramid_multiple`.
+    H and W divisible by `size_multiple` (2^levels).
     Returns: dict with `raw` (B, H, W, 3) in [0, 1] and `inpainted` (B, H, W, 3).
 
     Example:
-    >>> generator = CascadeGenerator(**PRESETS["tiny"])
+    >>> generator = CascadeGenerator(**PRESETS["tiny"]["generator"])
     >>> images = np.random.rand(2, 64, 64, 3).astype("float32")
     >>> masks = np.zeros((2, 64, 64, 1), "float32")
     >>> masks[:, 16:48, 16:48] = 1.0
@@ -194,8 +235,8 @@ class CascadeGenerator(keras.Model):
         )
 
         # === Functional Model ===
-        images = keras.Input(shape=(None, None, 3), name="images")
-        masks = keras.Input(shape=(None, None, 1), name="masks")
+        inputs = InpaintingGenerator.make_inputs()
+        images, masks = inputs["images"], inputs["masks"]
         valid = 1.0 - masks
         # Holes are zeroed here, so the ground truth never reaches the network.
         network_input = ops.concatenate([(images * 2.0 - 1.0) * valid, masks], axis=-1)
@@ -213,12 +254,7 @@ class CascadeGenerator(keras.Model):
             for block in refiners[level]:
                 x = block(x)
         raw = output_conv(output_upsample(x))  # (B, H/2, W/2, C_0) -> (B, H, W, 3)
-        inpainted = raw * masks + images * valid
-        super().__init__(
-            inputs={"images": images, "masks": masks},
-            outputs={"raw": raw, "inpainted": inpainted},
-            **kwargs,
-        )
+        super().__init__(inputs, raw, **kwargs)
 
         # === Config ===
         self.level_widths = level_widths
@@ -228,55 +264,26 @@ class CascadeGenerator(keras.Model):
         self.dilation_rates = dilation_rates
         self.activation = activation
         self.fuse_normalization = fuse_normalization
-        self.pyramid_multiple = 2**num_levels
-
-    @property
-    def size_multiple(self):
-        """Input sides must be multiples of this (the registry-wide name of pyramid_multiple)."""
-        return self.pyramid_multiple
-
-    def __call__(self, inputs, *args, **kwargs):
-        # Checked before Keras' call machinery so the error is raised before any work and
-        # reads as one sentence. Extra keys of a dataset batch (`boxes`, ...) are dropped: a
-        # functional model's dict inputs must match its `keras.Input`s exactly.
-        if isinstance(inputs, dict) and "images" in inputs and "masks" in inputs:
-            self._check_sizes(inputs["images"], inputs["masks"])
-            inputs = {"images": inputs["images"], "masks": inputs["masks"]}
-        return super().__call__(inputs, *args, **kwargs)
-
-    def _check_sizes(self, images, masks):
-        """Raises ValueError for sizes known at call time that the pyramid cannot handle."""
-        image_size = tuple(images.shape[1:3])
-        mask_size = tuple(masks.shape[1:3])
-        if None not in image_size + mask_size and image_size != mask_size:
-            raise ValueError(
-                f"CascadeGenerator received images of size {image_size} and masks of size "
-                f"{mask_size}; expected masks of the images' height and width."
-            )
-        for size in image_size:
-            if size is not None and size % self.pyramid_multiple:
-                raise ValueError(
-                    f"CascadeGenerator received images of size {image_size}; expected a "
-                    f"height and width divisible by {self.pyramid_multiple} (2^pyramid "
-                    "levels): pad or resize the input."
-                )
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "level_widths": self.level_widths,
-            "extractor_depths": self.extractor_depths,
-            "fusion_depths": self.fusion_depths,
-            "num_cd_blocks": self.num_cd_blocks,
-            "dilation_rates": self.dilation_rates,
-            "activation": self.activation,
-            "fuse_normalization": self.fuse_normalization,
-        }
 
     @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    def size_multiple_for(cls, config):
+        """2^(pyramid levels): the lowest level is 2^levels smaller than the input."""
+        return 2 ** len(config["level_widths"])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "level_widths": self.level_widths,
+                "extractor_depths": self.extractor_depths,
+                "fusion_depths": self.fusion_depths,
+                "num_cd_blocks": self.num_cd_blocks,
+                "dilation_rates": self.dilation_rates,
+                "activation": self.activation,
+                "fuse_normalization": self.fuse_normalization,
+            }
+        )
+        return config
 
 
 @keras.saving.register_keras_serializable(package="tfinpaint")
@@ -425,35 +432,3 @@ class CascadePyramidDiscriminator(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-def _preset_kwargs(presets, preset, overrides):
-    if preset not in presets:
-        raise ValueError(f"Received preset={preset!r}; expected one of {sorted(presets)}.")
-    return {**presets[preset], **overrides}
-
-
-def build_cascade_generator(preset="paper", **overrides):
-    """Builds a `CascadeGenerator` from a preset ("paper" or "tiny") and keyword overrides.
-
-    Example:
-    >>> generator = build_cascade_generator("tiny", num_cd_blocks=2)
-    """
-    return CascadeGenerator(**_preset_kwargs(PRESETS, preset, overrides))
-
-
-def build_cascade_discriminator(preset="paper", stage=1, **overrides):
-    """Builds the discriminator of a training stage from a preset and keyword overrides.
-
-    Stage 1 is the basic `CascadeDiscriminator`; stage 2 is the `CascadePyramidDiscriminator`
-    (2 branches by default; `num_levels=` overrides it), trained from scratch.
-
-    Example:
-    >>> discriminator = build_cascade_discriminator("tiny", stage=2)
-    """
-    kwargs = _preset_kwargs(DISCRIMINATOR_PRESETS, preset, overrides)
-    if stage == 1:
-        return CascadeDiscriminator(**kwargs)
-    if stage == 2:
-        return CascadePyramidDiscriminator(**kwargs)
-    raise ValueError(f"Received stage={stage!r}; expected 1 (basic) or 2 (cascade pyramid).")

@@ -12,23 +12,18 @@ the network input is the image minus the training-set mean pixel with the hole p
 image in [0, 1] composited over the known pixels; image sides are multiples of 4.
 """
 
-import copy
-
 import keras
 from keras import ops
 
 from tfinpaint.layers.crop import LocalCrop, crop_local, local_crop_boxes
+from tfinpaint.models.base import InpaintingGenerator
 
 __all__ = [
     "DEFAULT_MEAN_PIXEL",
-    "DISCRIMINATOR_PRESETS",
     "PRESETS",
     "GLCICCompletionNetwork",
-    "GLCICComposite",
     "GLCICDiscriminator",
     "GLCICInputFill",
-    "build_glcic_discriminator",
-    "build_glcic_generator",
     "crop_local",
     "local_crop_boxes",
 ]
@@ -49,8 +44,7 @@ class GLCICInputFill(keras.layers.Layer):
 
     Iizuka et al. 2017, section 3.1 and the authors' `inpaint.lua`: hole pixels take the mean
     pixel of the training data and the network sees the image minus that mean, so holes are
-    exactly 0 and the ground truth under the holes never reaches the network. Also checks that the
-    image sides are multiples of 4 (the network downsamples twice by 2) whenever they are known.
+    exactly 0 and the ground truth under the holes never reaches the network.
 
     Args:
         mean_pixel: sequence of 3 floats in [0, 1]. Mean RGB pixel of the training images.
@@ -75,7 +69,6 @@ class GLCICInputFill(keras.layers.Layer):
 
     def call(self, inputs):
         images, hole_masks = inputs
-        _check_generator_shapes(images.shape, hole_masks.shape)
         mean = ops.convert_to_tensor(self.mean_pixel, dtype=images.dtype)
         hole_masks = ops.cast(hole_masks, images.dtype)
         # (x - mean) * (1 - m): the mean in the holes, centred, i.e. exactly 0 there.
@@ -93,42 +86,7 @@ class GLCICInputFill(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="tfinpaint")
-class GLCICComposite(keras.layers.Layer):
-    """Pastes the network's output into the holes: `raw * m + images * (1 - m)`.
-
-    Known pixels (m = 0) come out bit-exact from the input, hole pixels (m = 1) from `raw`. Runs
-    in float32 whatever the global dtype policy, so a mixed-precision model still returns the
-    known pixels exactly.
-
-    Args:
-        **kwargs: standard layer arguments (`dtype` defaults to float32).
-
-    Call arguments:
-        inputs: list `[raw, images, hole_masks]` of shapes (B, H, W, 3), (B, H, W, 3),
-            (B, H, W, 1).
-
-    Returns:
-        (B, H, W, 3) float32, the inpainted images.
-
-    Example:
-    >>> GLCICComposite()([np.zeros((1, 4, 4, 3)), np.ones((1, 4, 4, 3)), np.ones((1, 4, 4, 1))])
-    """
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-
-    def call(self, inputs):
-        raw, images, hole_masks = inputs
-        hole_masks = ops.cast(hole_masks, raw.dtype)
-        return raw * hole_masks + ops.cast(images, raw.dtype) * (1.0 - hole_masks)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0]
-
-
-@keras.saving.register_keras_serializable(package="tfinpaint")
-class GLCICCompletionNetwork(keras.Model):
+class GLCICCompletionNetwork(InpaintingGenerator):
     """GLCIC completion network: a dilated fully convolutional encoder-decoder.
 
     Iizuka et al., "Globally and Locally Consistent Image Completion", SIGGRAPH 2017, table 1.
@@ -163,7 +121,7 @@ class GLCICCompletionNetwork(keras.Model):
         (B, H, W, 3) `= raw * masks + images * (1 - masks)` exactly (float32).
 
     Example:
-    >>> model = build_glcic_generator("tiny")
+    >>> model = tfinpaint.models.build_generator("glcic", "tiny")
     >>> out = model({"images": np.random.rand(2, 64, 64, 3), "masks": np.zeros((2, 64, 64, 1))})
     >>> out["inpainted"].shape
     TensorShape([2, 64, 64, 3])
@@ -233,44 +191,35 @@ class GLCICCompletionNetwork(keras.Model):
         output_conv = keras.layers.Conv2D(3, 3, padding="same", name="output_conv")
         # float32 so the image stays exact in [0, 1] under a mixed-precision policy.
         output_act = keras.layers.Activation("sigmoid", dtype="float32", name="raw")
-        composite = GLCICComposite(name="inpainted")
 
         # === Functional Model ===
-        images = keras.Input(shape=(None, None, 3), name="images")
-        hole_masks = keras.Input(shape=(None, None, 1), name="masks")
-        x = input_fill([images, hole_masks])
+        inputs = InpaintingGenerator.make_inputs()
+        x = input_fill([inputs["images"], inputs["masks"]])
         for conv, norm, act in hidden:
             x = act(norm(conv(x)))
-        raw = output_act(output_conv(x))
-        inpainted = composite([raw, images, hole_masks])
-        super().__init__(
-            inputs={"images": images, "masks": hole_masks},
-            outputs={"raw": raw, "inpainted": inpainted},
-            **kwargs,
-        )
+        super().__init__(inputs, output_act(output_conv(x)), **kwargs)
 
         # === Config ===
         self.base_filters = base_filters
         self.dilation_rates = dilation_rates
         self.mean_pixel = mean_pixel
 
-    @property
-    def size_multiple(self):
-        """Input sides must be multiples of this (two stride-2 convolutions)."""
+    @classmethod
+    def size_multiple_for(cls, config):
+        """4: two stride-2 convolutions."""
+        del config
         return 4
 
     def get_config(self):
-        return {
-            "base_filters": self.base_filters,
-            "dilation_rates": list(self.dilation_rates),
-            "mean_pixel": list(self.mean_pixel),
-            "name": self.name,
-            "trainable": self.trainable,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        config = super().get_config()
+        config.update(
+            {
+                "base_filters": self.base_filters,
+                "dilation_rates": list(self.dilation_rates),
+                "mean_pixel": list(self.mean_pixel),
+            }
+        )
+        return config
 
 
 @keras.saving.register_keras_serializable(package="tfinpaint")
@@ -443,104 +392,115 @@ class GLCICDiscriminator(keras.Model):
 
 # Constructor kwargs of `GLCICCompletionNetwork`. The generator is fully convolutional, so
 # seed 001's 64 px experiment uses the paper's network unchanged.
+# One table per preset (STYLE.md rule 12): the completion network's constructor arguments, the
+# discriminator's (`GLCICDiscriminator`, see its docstring for the seed001 layer counts; its
+# `local_size` is scaled with the training image size by the trainer) and the training defaults
+# (`TrainConfig` fields and the trainer's `options`, see tfinpaint.training.glcic).
 PRESETS = {
-    "paper": {"base_filters": 64, "dilation_rates": [2, 4, 8, 16]},
-    "seed001": {"base_filters": 64, "dilation_rates": [2, 4, 8, 16]},
-    "tiny": {"base_filters": 8, "dilation_rates": [2, 4]},
-}
-
-# Constructor kwargs of `GLCICDiscriminator` (see its docstring for the seed001 layer counts).
-DISCRIMINATOR_PRESETS = {
     "paper": {
-        "image_size": 256,
-        "local_size": 128,
-        "global_filters": [64, 128, 256, 512, 512, 512],
-        "local_filters": [64, 128, 256, 512, 512],
-        "dense_units": 1024,
-        "head": "flatten",
+        "generator": {"base_filters": 64, "dilation_rates": [2, 4, 8, 16]},
+        "discriminators": {
+            "global_local": {
+                "image_size": 256,
+                "local_size": 128,
+                "global_filters": [64, 128, 256, 512, 512, 512],
+                "local_filters": [64, 128, 256, 512, 512],
+                "dense_units": 1024,
+                "head": "flatten",
+            }
+        },
+        "training": {
+            "image_size": 256,
+            "batch_size": 96,
+            "steps": 500_000,
+            "masks": "rect:96-128",
+            "resize_short_side": [256, 384],
+            "learning_rate": 1.0,
+            "d_learning_rate": 1.0,
+            "phase_fractions": [0.18, 0.02, 0.8],
+            "log_every": 500,
+            "checkpoint_every": 5000,
+            "val_batch_size": 8,
+            "options": {
+                "optimizer": "adadelta",
+                "mse_region": "hole",
+                "mse_weight": 1.0,
+                "adv_weight": 0.0004,
+                "discriminator_preset": "paper",
+                "mean_pixel_images": 256,
+            },
+        },
     },
+    # Seed 001: 64 px images, (20-25)-pixel holes, 28 px local crops, whole-image MSE, the
+    # best phase split 0.2/0.5/0.3 and MSE:ADV = 10:1. Its base batch size is not stated
+    # (256 was a variant it tried): 64 is our choice.
     "seed001": {
-        "image_size": 64,
-        "local_size": 28,
-        "global_filters": [64, 128, 256, 512, 512, 512],
-        "local_filters": [64, 128, 256, 512, 512],
-        "dense_units": 1024,
-        "head": "flatten",
+        "generator": {"base_filters": 64, "dilation_rates": [2, 4, 8, 16]},
+        "discriminators": {
+            "global_local": {
+                "image_size": 64,
+                "local_size": 28,
+                "global_filters": [64, 128, 256, 512, 512, 512],
+                "local_filters": [64, 128, 256, 512, 512],
+                "dense_units": 1024,
+                "head": "flatten",
+            }
+        },
+        "training": {
+            "image_size": 64,
+            "batch_size": 64,
+            "steps": 50_000,
+            "masks": "rect:20-25",
+            "learning_rate": 1.0,
+            "d_learning_rate": 1.0,
+            "phase_fractions": [0.2, 0.5, 0.3],
+            "log_every": 200,
+            "checkpoint_every": 2000,
+            "val_batch_size": 8,
+            "options": {
+                "optimizer": "adadelta",
+                "mse_region": "image",
+                "mse_weight": 10.0,
+                "adv_weight": 1.0,
+                "discriminator_preset": "seed001",
+                "mean_pixel_images": 256,
+            },
+        },
     },
     "tiny": {
-        "image_size": 64,
-        "local_size": 32,
-        "global_filters": [8, 16, 32, 32],
-        "local_filters": [8, 16, 32],
-        "dense_units": 64,
-        "head": "flatten",
+        "generator": {"base_filters": 8, "dilation_rates": [2, 4]},
+        "discriminators": {
+            "global_local": {
+                "image_size": 64,
+                "local_size": 32,
+                "global_filters": [8, 16, 32, 32],
+                "local_filters": [8, 16, 32],
+                "dense_units": 64,
+                "head": "flatten",
+            }
+        },
+        "training": {
+            "image_size": 64,
+            "batch_size": 4,
+            "steps": 90,
+            "masks": "rect:16-28",
+            "learning_rate": 1e-3,
+            "d_learning_rate": 1e-4,
+            "phase_fractions": [0.4, 0.2, 0.4],
+            "log_every": 10,
+            "checkpoint_every": 30,
+            "val_batch_size": 4,
+            "options": {
+                "optimizer": "adam",
+                "mse_region": "hole",
+                "mse_weight": 1.0,
+                "adv_weight": 0.01,
+                "discriminator_preset": "tiny",
+                "mean_pixel_images": 32,
+            },
+        },
     },
 }
-
-
-def build_glcic_generator(preset="paper", **overrides):
-    """Builds a `GLCICCompletionNetwork` from a preset name and keyword overrides.
-
-    Args:
-        preset: str. A key of `PRESETS` ("paper", "seed001", "tiny").
-        **overrides: constructor arguments replacing the preset's (e.g. `mean_pixel=...`).
-
-    Returns:
-        A `GLCICCompletionNetwork`.
-
-    Example:
-    >>> generator = build_glcic_generator("tiny", mean_pixel=[0.4, 0.4, 0.4])
-    """
-    return GLCICCompletionNetwork(**_preset_kwargs(PRESETS, preset, overrides, "generator"))
-
-
-def build_glcic_discriminator(preset="paper", **overrides):
-    """Builds a `GLCICDiscriminator` from a preset name and keyword overrides.
-
-    Args:
-        preset: str. A key of `DISCRIMINATOR_PRESETS` ("paper", "seed001", "tiny").
-        **overrides: constructor arguments replacing the preset's (e.g. `head="gap"`).
-
-    Returns:
-        A `GLCICDiscriminator`.
-
-    Example:
-    >>> discriminator = build_glcic_discriminator("seed001", head="gap")
-    """
-    return GLCICDiscriminator(
-        **_preset_kwargs(DISCRIMINATOR_PRESETS, preset, overrides, "discriminator")
-    )
-
-
-_GENERATOR_ARGS = ("base_filters", "dilation_rates", "mean_pixel", "name", "trainable")
-_DISCRIMINATOR_ARGS = (
-    "image_size",
-    "local_size",
-    "global_filters",
-    "local_filters",
-    "kernel_size",
-    "dense_units",
-    "dense_activation",
-    "head",
-    "name",
-    "trainable",
-)
-
-
-def _preset_kwargs(presets, preset, overrides, what):
-    if preset not in presets:
-        raise ValueError(
-            f"Received preset={preset!r} for the GLCIC {what}, expected one of {sorted(presets)}."
-        )
-    allowed = _GENERATOR_ARGS if what == "generator" else _DISCRIMINATOR_ARGS
-    unknown = sorted(set(overrides) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"Received unknown GLCIC {what} arguments {unknown}, expected some of {list(allowed)}."
-        )
-    kwargs = copy.deepcopy(presets[preset])
-    kwargs.update(overrides)
-    return kwargs
 
 
 def _check_mean_pixel(mean_pixel):
@@ -551,23 +511,3 @@ def _check_mean_pixel(mean_pixel):
             "mean of images in [0, 1])."
         )
     return values
-
-
-def _check_generator_shapes(images_shape, masks_shape):
-    """Raises for sizes the completion network cannot take, when they are statically known."""
-    if len(images_shape) != 4 or images_shape[-1] != 3:
-        raise ValueError(f"Received images of shape {tuple(images_shape)}, expected (B, H, W, 3).")
-    if len(masks_shape) != 4 or masks_shape[-1] != 1:
-        raise ValueError(f"Received masks of shape {tuple(masks_shape)}, expected (B, H, W, 1).")
-    for axis, side_name in ((1, "height"), (2, "width")):
-        side, mask_side = images_shape[axis], masks_shape[axis]
-        if side is not None and side % 4:
-            raise ValueError(
-                f"Received images of {side_name} {side}, expected a multiple of 4 (the GLCIC "
-                "completion network halves the size twice); pad or resize the input."
-            )
-        if side is not None and mask_side is not None and side != mask_side:
-            raise ValueError(
-                f"Received images of shape {tuple(images_shape)} and masks of shape "
-                f"{tuple(masks_shape)}, expected masks of the images' height and width."
-            )

@@ -9,19 +9,52 @@ import keras
 from keras import ops
 
 from tfinpaint.layers.partial_conv import PartialConv2D
+from tfinpaint.models.base import InpaintingGenerator
 
+# One table per preset (STYLE.md rule 12): the generator's constructor arguments, the
+# discriminators' (none: PConv trains with a supervised loss only) and the training defaults
+# (`TrainConfig` fields and the trainer's `options`, see tfinpaint.training.pconv).
 PRESETS = {
     # The paper's network for 512x512 inputs (Liu et al. 2018, appendix, table of layers).
     "paper": {
-        "encoder_filters": [64, 128, 256, 512, 512, 512, 512, 512],
-        "encoder_kernel_sizes": [7, 5, 5, 3, 3, 3, 3, 3],
-        "decoder_filters": [512, 512, 512, 512, 256, 128, 64, 3],
+        "generator": {
+            "encoder_filters": [64, 128, 256, 512, 512, 512, 512, 512],
+            "encoder_kernel_sizes": [7, 5, 5, 3, 3, 3, 3, 3],
+            "decoder_filters": [512, 512, 512, 512, 256, 128, 64, 3],
+        },
+        "discriminators": {},
+        "training": {
+            "image_size": 512,
+            "batch_size": 6,
+            "steps": 600_000,
+            "masks": "freeform",
+            "learning_rate": 2e-4,
+            "log_every": 200,
+            "checkpoint_every": 2000,
+            "val_batch_size": 6,
+            "options": {"finetune_learning_rate": 5e-5},
+        },
     },
     # Same shape of network at depth 4: seconds on a CPU at 64x64, for tests and demos.
     "tiny": {
-        "encoder_filters": [8, 16, 32, 32],
-        "encoder_kernel_sizes": [7, 5, 5, 3],
-        "decoder_filters": [32, 16, 8, 3],
+        "generator": {
+            "encoder_filters": [8, 16, 32, 32],
+            "encoder_kernel_sizes": [7, 5, 5, 3],
+            "decoder_filters": [32, 16, 8, 3],
+        },
+        "discriminators": {},
+        "training": {
+            "image_size": 64,
+            "batch_size": 4,
+            "steps": 1000,
+            "masks": "freeform",
+            # A network this small learns faster than the paper's rate allows in a demo.
+            "learning_rate": 1e-3,
+            "log_every": 50,
+            "checkpoint_every": 250,
+            "val_batch_size": 4,
+            "options": {"finetune_learning_rate": 2.5e-4},
+        },
     },
 }
 
@@ -42,7 +75,7 @@ def _check_int_list(name, values, minimum=1):
 
 
 @keras.saving.register_keras_serializable(package="tfinpaint")
-class PConvUNet(keras.Model):
+class PConvUNet(InpaintingGenerator):
     """PConv U-Net inpainting generator.
 
     Liu et al., "Image Inpainting for Irregular Holes Using Partial Convolutions", ECCV 2018.
@@ -109,7 +142,7 @@ class PConvUNet(keras.Model):
     Example:
 
     ```python
-    model = PConvUNet(**PRESETS["tiny"])
+    model = PConvUNet(**PRESETS["tiny"]["generator"])
     images = np.random.uniform(size=(2, 64, 64, 3)).astype("float32")
     masks = np.zeros((2, 64, 64, 1), "float32")
     masks[:, 16:40, 20:44] = 1.0
@@ -208,8 +241,8 @@ class PConvUNet(keras.Model):
                 self.decoder_batch_norms.append(batch_norm(f"decoder_bn_{index + 1}"))
 
         # === Functional Model ===
-        images = keras.Input(shape=(None, None, 3), dtype="float32", name="images")
-        hole_masks = keras.Input(shape=(None, None, 1), dtype="float32", name="masks")
+        inputs = InpaintingGenerator.make_inputs()
+        images, hole_masks = inputs["images"], inputs["masks"]
         # Zero the holes here so that callers may pass the original image.
         masked_images = images * (1.0 - hole_masks)
 
@@ -253,14 +286,7 @@ class PConvUNet(keras.Model):
                     negative_slope=0.2, name=f"decoder_leaky_relu_{index + 1}", dtype=dtype
                 )(features)
 
-        raw = ops.cast(features, "float32")
-        inpainted = raw * hole_masks + images * (1.0 - hole_masks)
-        super().__init__(
-            inputs={"images": images, "masks": hole_masks},
-            outputs={"raw": raw, "inpainted": inpainted},
-            dtype=dtype,
-            **kwargs,
-        )
+        super().__init__(inputs, features, dtype=dtype, **kwargs)
 
         # === Config ===
         self.encoder_filters = encoder_filters
@@ -278,10 +304,10 @@ class PConvUNet(keras.Model):
         """Number of encoder (and decoder) levels."""
         return len(self.encoder_filters)
 
-    @property
-    def size_multiple(self):
-        """Height and width must be multiples of this: 2**depth."""
-        return 2**self.depth
+    @classmethod
+    def size_multiple_for(cls, config):
+        """2**depth: each encoder level halves the resolution."""
+        return 2 ** len(config["encoder_filters"])
 
     def set_encoder_batchnorm_frozen(self, frozen):
         """Freezes (or unfreezes) the encoder BatchNorm layers: stage 2 of the paper's training.
@@ -296,94 +322,19 @@ class PConvUNet(keras.Model):
         for layer in self.encoder_batch_norms:
             layer.trainable = not frozen
 
-    def _check_input_sizes(self, inputs):
-        if not isinstance(inputs, dict) or not {"images", "masks"} <= set(inputs):
-            keys = sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__
-            raise ValueError(
-                f"PConvUNet received inputs {keys}; expected a dict with 'images' and 'masks'."
-            )
-        image_shape = tuple(inputs["images"].shape)
-        mask_shape = tuple(inputs["masks"].shape)
-        if len(image_shape) != 4 or len(mask_shape) != 4:
-            raise ValueError(
-                f"PConvUNet received images of shape {image_shape} and masks of shape "
-                f"{mask_shape}; expected (B, H, W, 3) and (B, H, W, 1)."
-            )
-        if mask_shape[-1] not in (None, 1):
-            raise ValueError(
-                f"PConvUNet received masks of shape {mask_shape}; expected one channel "
-                "(B, H, W, 1)."
-            )
-        for axis in (1, 2):
-            if None not in (image_shape[axis], mask_shape[axis]) and (
-                image_shape[axis] != mask_shape[axis]
-            ):
-                raise ValueError(
-                    f"PConvUNet received images of size {image_shape[1]}x{image_shape[2]} and "
-                    f"masks of size {mask_shape[1]}x{mask_shape[2]}; expected the same size."
-                )
-        for axis in (1, 2):
-            if image_shape[axis] is not None and image_shape[axis] % self.size_multiple:
-                raise ValueError(
-                    f"PConvUNet received images of size {image_shape[1]}x{image_shape[2]}; "
-                    f"expected height and width divisible by {self.size_multiple} "
-                    f"(2**depth, depth {self.depth}): pad or resize the input."
-                )
-
-    def call(self, inputs, training=None, mask=None):
-        self._check_input_sizes(inputs)
-        return super().call(inputs, training=training, mask=mask)
-
-    def compute_output_spec(self, inputs, training=None, mask=None):
-        self._check_input_sizes(inputs)
-        return super().compute_output_spec(inputs, training=training, mask=mask)
-
     def get_config(self):
-        # Not super().get_config(): that would serialise the functional graph, which the
-        # constructor rebuilds from these arguments.
-        config = {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "encoder_filters": self.encoder_filters,
-            "encoder_kernel_sizes": self.encoder_kernel_sizes,
-            "decoder_filters": self.decoder_filters,
-            "decoder_kernel_size": self.decoder_kernel_size,
-            "use_batch_norm": self.use_batch_norm,
-            "use_bias_with_batch_norm": self.use_bias_with_batch_norm,
-            "decoder_mask_mode": self.decoder_mask_mode,
-            "batch_norm_momentum": self.batch_norm_momentum,
-            "batch_norm_epsilon": self.batch_norm_epsilon,
-        }
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
-
-
-def build_pconv_generator(preset="paper", **overrides):
-    """Builds a `PConvUNet` from a preset of `PRESETS`, with constructor overrides.
-
-    Args:
-        preset: string. A key of `PRESETS` (`"paper"` or `"tiny"`). Defaults to `"paper"`.
-        **overrides: constructor arguments replacing the preset's (e.g. `decoder_mask_mode`,
-            `dtype`, `name`).
-
-    Returns:
-        A `PConvUNet`.
-
-    Example:
-
-    ```python
-    generator = build_pconv_generator("tiny", decoder_mask_mode="union")
-    ```
-    """
-    if preset not in PRESETS:
-        raise ValueError(
-            f"build_pconv_generator received preset={preset!r}; expected one of {sorted(PRESETS)}."
+        config = super().get_config()
+        config.update(
+            {
+                "encoder_filters": self.encoder_filters,
+                "encoder_kernel_sizes": self.encoder_kernel_sizes,
+                "decoder_filters": self.decoder_filters,
+                "decoder_kernel_size": self.decoder_kernel_size,
+                "use_batch_norm": self.use_batch_norm,
+                "use_bias_with_batch_norm": self.use_bias_with_batch_norm,
+                "decoder_mask_mode": self.decoder_mask_mode,
+                "batch_norm_momentum": self.batch_norm_momentum,
+                "batch_norm_epsilon": self.batch_norm_epsilon,
+            }
         )
-    return PConvUNet(**{**PRESETS[preset], **overrides})
+        return config

@@ -13,8 +13,10 @@ generator = models.build_generator("pconv", preset="tiny")
 ```
 """
 
+import copy
 import dataclasses
 import importlib
+import inspect
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,12 +25,13 @@ class ModelFamily:
 
     Args:
         name: str. The family's name, as users type it (`--model=NAME`).
-        generator: str. "module:Class" of the generator (a keras.Model taking its preset's
-            keyword arguments).
-        presets: str. "module:DICT" of generator presets: {"paper": {...}, "tiny": {...}}.
-        trainer: str. "module:Class" of the family's trainer (a keras.Model with train_step).
-        discriminator: str or None. "module:function" called as
-            `function(preset, **overrides)`, for families that have one.
+        generator: str. "module:Class" of the generator (an `InpaintingGenerator`).
+        presets: str. "module:DICT" of the family's one preset table: {preset: {"generator":
+            constructor kwargs, "discriminators": {name: constructor kwargs}, "training":
+            TrainConfig defaults with the trainer's "options"}}.
+        trainer: str. "module:Class" of the family's trainer (an `InpaintingTrainer`).
+        discriminators: dict of name -> "module:Class". The family's discriminators (empty
+            for a family trained without one); each preset gives their constructor kwargs.
         reference: str. The paper the family reimplements.
     """
 
@@ -36,29 +39,42 @@ class ModelFamily:
     generator: str
     presets: str
     trainer: str
-    discriminator: str | None = None
+    discriminators: dict = dataclasses.field(default_factory=dict)
     reference: str = ""
 
     def load(self, field):
         """Imports and returns the object named by `field` ("generator", "trainer", ...)."""
-        target = getattr(self, field)
-        if target is None:
-            raise ValueError(f"Model family '{self.name}' has no {field}.")
-        module_name, attribute = target.split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        return _import(getattr(self, field))
 
     def preset_names(self):
         return sorted(self.load("presets"))
 
 
+def _import(target):
+    module_name, attribute = target.split(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
 _FAMILIES = {}
 
 
-def _register(family):
+def register_family(family):
+    """Adds `family` (a ModelFamily) to the registry; its name must be new.
+
+    Families outside tfinpaint (a test's toy family, a user's own) register the same way as
+    the built-in ones.
+    """
+    if family.name in _FAMILIES:
+        raise ValueError(f"A model family named '{family.name}' is already registered.")
     _FAMILIES[family.name] = family
 
 
-_register(
+def unregister_family(name):
+    """Removes the family `name` (for tests that register a temporary one)."""
+    _FAMILIES.pop(name, None)
+
+
+register_family(
     ModelFamily(
         name="pconv",
         generator="tfinpaint.models.pconv:PConvUNet",
@@ -69,25 +85,27 @@ _register(
     )
 )
 
-
-_register(
+register_family(
     ModelFamily(
         name="glcic",
         generator="tfinpaint.models.glcic:GLCICCompletionNetwork",
         presets="tfinpaint.models.glcic:PRESETS",
         trainer="tfinpaint.training.glcic:GLCICTrainer",
-        discriminator="tfinpaint.models.glcic:build_glcic_discriminator",
+        discriminators={"global_local": "tfinpaint.models.glcic:GLCICDiscriminator"},
         reference="Iizuka et al., Globally and Locally Consistent Image Completion, SIGGRAPH 2017",
     )
 )
 
-_register(
+register_family(
     ModelFamily(
         name="cascade",
         generator="tfinpaint.models.cascade:CascadeGenerator",
         presets="tfinpaint.models.cascade:PRESETS",
         trainer="tfinpaint.training.cascade:CascadeTrainer",
-        discriminator="tfinpaint.models.cascade:build_cascade_discriminator",
+        discriminators={
+            "stage_1": "tfinpaint.models.cascade:CascadeDiscriminator",
+            "stage_2": "tfinpaint.models.cascade:CascadePyramidDiscriminator",
+        },
         reference="Shatokhin, Cascaded neural networks for image inpainting (seed 000)",
     )
 )
@@ -105,16 +123,45 @@ def get_family(name):
     return _FAMILIES[name]
 
 
-def generator_config(name, preset="paper", **overrides):
-    """The generator's constructor arguments for `preset`, with `overrides` applied."""
-    family = get_family(name)
-    presets = family.load("presets")
+def get_preset(name, preset="paper"):
+    """The preset table entry of family `name` (a deep copy): the one lookup of presets.
+
+    Returns:
+        dict with "generator" (constructor kwargs), "discriminators" ({name: kwargs}) and
+        "training" (TrainConfig defaults, with the trainer's "options").
+    """
+    presets = get_family(name).load("presets")
     if preset not in presets:
         raise ValueError(
             f"Unknown preset '{preset}' for model '{name}': expected one of "
             f"{', '.join(sorted(presets))}."
         )
-    config = dict(presets[preset])
+    entry = copy.deepcopy(presets[preset])
+    entry.setdefault("discriminators", {})
+    entry.setdefault("training", {})
+    return entry
+
+
+def check_arguments(cls, arguments, what):
+    """Raises a one-sentence ValueError for keys of `arguments` that `cls()` does not take."""
+    parameters = inspect.signature(cls.__init__).parameters
+    accepted = sorted(
+        name for name, p in parameters.items() if name != "self" and p.kind != p.VAR_KEYWORD
+    )
+    accepted += ["name", "trainable", "dtype"]  # keras.Model arguments every network takes.
+    unknown = sorted(set(arguments) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"Unknown {what} argument{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+            f"expected some of {', '.join(sorted(set(accepted)))}."
+        )
+
+
+def generator_config(name, preset="paper", **overrides):
+    """The generator's constructor arguments for `preset`, with `overrides` applied."""
+    generator_cls = get_family(name).load("generator")
+    check_arguments(generator_cls, overrides, f"{name} generator")
+    config = get_preset(name, preset)["generator"]
     config.update(overrides)
     return config
 
@@ -125,9 +172,37 @@ def build_generator(name, preset="paper", **overrides):
     return generator_cls(**generator_config(name, preset, **overrides))
 
 
-def build_discriminator(name, preset="paper", **overrides):
-    """Builds the discriminator of family `name` (ValueError for families without one)."""
+def size_multiple(name, preset="paper", **overrides):
+    """Input sides the generator of `name` at `preset` needs to divide, from its config alone."""
+    generator_cls = get_family(name).load("generator")
+    return generator_cls.size_multiple_for(generator_config(name, preset, **overrides))
+
+
+def build_discriminators(name, preset="paper", **overrides):
+    """Builds every discriminator of family `name` at `preset`: {discriminator name: model}.
+
+    Args:
+        name: str. A registered family.
+        preset: str. One of its presets.
+        **overrides: discriminator name -> dict of constructor kwargs replacing the preset's
+            (e.g. `global_local={"head": "gap"}` for GLCIC).
+
+    Returns:
+        dict of name -> keras.Model, in the family's order; empty for a family without
+        discriminators (PConv).
+    """
     family = get_family(name)
-    if family.discriminator is None:
-        raise ValueError(f"Model '{name}' has no discriminator.")
-    return family.load("discriminator")(preset, **overrides)
+    unknown = sorted(set(overrides) - set(family.discriminators))
+    if unknown:
+        raise ValueError(
+            f"Model '{name}' has no discriminator {', '.join(unknown)}: its discriminators are "
+            f"{', '.join(family.discriminators) or 'none'}."
+        )
+    configs = get_preset(name, preset)["discriminators"]
+    networks = {}
+    for key, target in family.discriminators.items():
+        cls = _import(target)
+        arguments = dict(overrides.get(key, {}))
+        check_arguments(cls, arguments, f"{name} {key} discriminator")
+        networks[key] = cls(**{**configs.get(key, {}), **arguments, "name": key})
+    return networks

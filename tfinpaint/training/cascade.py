@@ -16,82 +16,60 @@ choice too (the paper names Adam only). Stage lengths: `--stage_steps=N1` or
 `--stage_fractions=a,b` (our default 0.75, 0.25).
 """
 
+import dataclasses
+
 import tensorflow as tf
 
 from tfinpaint import losses
-from tfinpaint.models import registry
-from tfinpaint.training.trainer import InpaintingTrainer
+from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
 
 _GENERATOR_TERMS = ("total", "adversarial", "feature", "reconstruction")
 _DISCRIMINATOR_TERMS = ("d_loss", "d_real_prob", "d_fake_prob")
 
 
+@dataclasses.dataclass
+class CascadeOptions(TrainerOptions):
+    """Cascade training options.
+
+    Attributes:
+        loss_weights: dict or None. Overrides of the generator loss weights ("adversarial",
+            "feature", "reconstruction"; ours: 0.01, 1, 1).
+        generator_batches: int. Generator steps per cycle (the paper's 10).
+        discriminator_batches: int. Discriminator steps per cycle (the paper's 5).
+        stage2_masks: str. The mask spec of stage 2 (sides U[0.5, 1] of the image).
+        discriminator_preset: str or None. The preset the discriminators are built from (None:
+            the run's preset).
+    """
+
+    loss_weights: dict | None = None
+    generator_batches: int = 10
+    discriminator_batches: int = 5
+    stage2_masks: str = "rect:0.5-1"
+    discriminator_preset: str | None = None
+
+
 class CascadeTrainer(InpaintingTrainer):
     """Trains the cascade generator with a stage-1 and a fresh stage-2 discriminator.
 
-    Options (`TrainConfig.options`): `loss_weights` ({"adversarial", "feature",
-    "reconstruction"}), `generator_batches` and `discriminator_batches` (the alternation),
-    `stage2_masks` (the stage-2 mask spec), `discriminator_preset`.
+    Discriminators (`tfinpaint.models.build_discriminators("cascade", ...)`): `stage_1` (the
+    basic SN residual one) and `stage_2` (the cascade pyramid one, trained from scratch).
+    Options: `CascadeOptions`.
     """
 
     segment_kind = "stage"
     num_segments = 2
     default_segment_fractions = (0.75, 0.25)
+    step_kinds = ("generator", "discriminator")
     uses_vgg = True
     vgg_arch = "vgg19"
     vgg_layers = losses.VGG19_CASCADE_LAYERS
     loss_names = _GENERATOR_TERMS + _DISCRIMINATOR_TERMS
+    Options = CascadeOptions
     DEFAULT_LOSS_WEIGHTS = {"adversarial": 0.01, "feature": 1.0, "reconstruction": 1.0}
-    DEFAULTS = {
-        "paper": {
-            "image_size": 256,
-            "batch_size": 16,
-            "steps": 200_000,
-            "masks": "rect:0.2-1",
-            "learning_rate": 1e-4,
-            "d_learning_rate": 1e-4,
-            "log_every": 200,
-            "checkpoint_every": 2000,
-            "val_batch_size": 8,
-            "options": {
-                "generator_batches": 10,
-                "discriminator_batches": 5,
-                "stage2_masks": "rect:0.5-1",
-                "discriminator_preset": "paper",
-            },
-        },
-        "tiny": {
-            "image_size": 64,
-            "batch_size": 4,
-            "steps": 60,
-            "masks": "rect:0.2-1",
-            "learning_rate": 1e-3,
-            "d_learning_rate": 1e-4,
-            "log_every": 10,
-            "checkpoint_every": 30,
-            "val_batch_size": 4,
-            "options": {
-                "generator_batches": 10,
-                "discriminator_batches": 5,
-                "stage2_masks": "rect:0.5-1",
-                "discriminator_preset": "tiny",
-            },
-        },
-    }
 
     def __init__(self, generator, config, vgg=None, discriminators=None, **kwargs):
-        super().__init__(generator, config, vgg=vgg, **kwargs)
-        self.discriminators = discriminators
-        self.loss_weights = dict(self.DEFAULT_LOSS_WEIGHTS, **self.options.get("loss_weights", {}))
-
-    @classmethod
-    def create(cls, generator, config, vgg=None):
-        preset = config.options.get("discriminator_preset", config.preset)
-        discriminators = {
-            stage: registry.build_discriminator("cascade", preset, stage=stage)
-            for stage in (1, 2)
-        }
-        return cls(generator, config, vgg=vgg, discriminators=discriminators)
+        super().__init__(generator, config, vgg=vgg, discriminators=discriminators, **kwargs)
+        self.loss_weights = dict(self.DEFAULT_LOSS_WEIGHTS, **(self.options.loss_weights or {}))
 
     def active_loss_names(self):
         if self.vgg is None:
@@ -103,28 +81,25 @@ class CascadeTrainer(InpaintingTrainer):
         optimizers = {}
         for stage in (1, 2):
             optimizers[f"generator_optimizer_{stage}"] = self.make_optimizer(
-                self.train_config.learning_rate, name=f"generator_adam_{stage}")
+                self.train_config.learning_rate, name=f"generator_adam_{stage}"
+            )
             optimizers[f"discriminator_optimizer_{stage}"] = self.make_optimizer(
-                self.train_config.d_learning_rate, name=f"discriminator_adam_{stage}")
+                self.train_config.d_learning_rate, name=f"discriminator_adam_{stage}"
+            )
         return optimizers
 
     def optimizer_targets(self):
         targets = {}
         for stage in (1, 2):
+            discriminator = self.discriminators[f"stage_{stage}"]
             targets[f"generator_optimizer_{stage}"] = self.generator.trainable_variables
-            targets[f"discriminator_optimizer_{stage}"] = (
-                self.discriminators[stage].trainable_variables)
+            targets[f"discriminator_optimizer_{stage}"] = discriminator.trainable_variables
         return targets
 
-    def checkpoint_objects(self):
-        objects = {"generator": self.generator, **self.optimizers}
-        for stage, discriminator in self.discriminators.items():
-            objects[f"discriminator_{stage}"] = discriminator
-        return objects
-
-    def segment_data_overrides(self, segment):
+    @classmethod
+    def segment_data_overrides(cls, config, segment):
         if segment == 2:
-            return {"masks": self.options.get("stage2_masks", "rect:0.5-1")}
+            return {"masks": cls.Options.parse(config.options, config.model).stage2_masks}
         return {}
 
     def _generator_terms(self, images, hole_masks, discriminator, optimizer):
@@ -135,47 +110,40 @@ class CascadeTrainer(InpaintingTrainer):
             completed = outputs["inpainted"]
             terms = {
                 "adversarial": losses.bce_g_loss(
-                    discriminator(completed, training=True), from_logits=True),
+                    discriminator(completed, training=True), from_logits=True
+                ),
                 "reconstruction": losses.hole_normalised_l1(images, completed, hole_masks),
             }
             if self.vgg is not None:
                 terms["feature"] = losses.hole_feature_loss(
-                    self.vgg(completed), self.vgg(images), hole_masks, distance="mse")
+                    self.vgg(completed), self.vgg(images), hole_masks, distance="mse"
+                )
             terms["total"] = tf.add_n(
-                [self.loss_weights[name] * value for name, value in terms.items()])
+                [self.loss_weights[name] * value for name, value in terms.items()]
+            )
             scaled = self.scaled_loss(terms["total"], optimizer)
         self.apply_gradients(tape, scaled, self.generator.trainable_variables, optimizer)
         return terms
 
-    def _discriminator_terms(self, images, hole_masks, discriminator, optimizer):
-        """One discriminator update; returns its loss terms."""
-        inputs = {"images": images, "masks": hole_masks}
-        completed = self.as_float32(self.generator(inputs, training=False))["inpainted"]
-        with tf.GradientTape() as tape:
-            real_logits = discriminator(images, training=True)
-            fake_logits = discriminator(completed, training=True)
-            terms = {
-                "d_loss": losses.bce_d_loss(real_logits, fake_logits, from_logits=True),
-                "d_real_prob": tf.reduce_mean(tf.sigmoid(real_logits)),
-                "d_fake_prob": tf.reduce_mean(tf.sigmoid(fake_logits)),
-            }
-            scaled = self.scaled_loss(terms["d_loss"], optimizer)
-        self.apply_gradients(tape, scaled, discriminator.trainable_variables, optimizer)
-        return terms
-
     def step_kind(self, step_in_segment):
-        g_batches = int(self.options.get("generator_batches", 10))
-        d_batches = int(self.options.get("discriminator_batches", 5))
-        position = step_in_segment % (g_batches + d_batches)
+        g_batches = self.options.generator_batches
+        position = step_in_segment % (g_batches + self.options.discriminator_batches)
         return "generator" if position < g_batches else "discriminator"
 
     def train_step(self, data):
         images, hole_masks = data["images"], data["masks"]
         stage = self.segment
-        discriminator = self.discriminators[stage]
+        discriminator = self.discriminators[f"stage_{stage}"]
         if self.kind == "discriminator":
-            optimizer = self.optimizers[f"discriminator_optimizer_{stage}"]
-            terms = self._discriminator_terms(images, hole_masks, discriminator, optimizer)
+            inputs = {"images": images, "masks": hole_masks}
+            completed = self.as_float32(self.generator(inputs, training=False))["inpainted"]
+            terms = self.discriminator_step(
+                lambda batch: discriminator(batch, training=True),
+                images,
+                completed,
+                self.optimizers[f"discriminator_optimizer_{stage}"],
+                discriminator.trainable_variables,
+            )
         else:
             optimizer = self.optimizers[f"generator_optimizer_{stage}"]
             terms = self._generator_terms(images, hole_masks, discriminator, optimizer)

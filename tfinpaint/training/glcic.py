@@ -16,6 +16,8 @@ The mean pixel that fills the holes is measured on the training data before the 
 (unless given in `--generator_config`) and saved with the generator's config.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -23,100 +25,58 @@ from absl import logging
 
 from tfinpaint import losses
 from tfinpaint.data import pipeline
-from tfinpaint.models import glcic, registry
-from tfinpaint.training.trainer import InpaintingTrainer
+from tfinpaint.models import registry
+from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
 
 _GENERATOR_TERMS = ("total", "mse", "adversarial")
 _DISCRIMINATOR_TERMS = ("d_loss", "d_real_prob", "d_fake_prob")
 
 
+@dataclasses.dataclass
+class GLCICOptions(TrainerOptions):
+    """GLCIC training options.
+
+    Attributes:
+        optimizer: str. "adadelta" (the paper's) or "adam".
+        mse_region: str. "hole" (the paper's) or "image" (seed 001's).
+        mse_weight: float. Weight of the MSE term in phase 3.
+        adv_weight: float. Weight of the adversarial term in phase 3 (the paper's alpha).
+        local_size: int or None. Side of the local discriminator's crop; None scales the
+            discriminator preset's to the training image size.
+        discriminator_preset: str or None. The preset the discriminator is built from (None:
+            the run's preset).
+        discriminator_overrides: dict. `GLCICDiscriminator` arguments replacing the preset's.
+        mean_pixel_images: int. How many training images the mean pixel is measured on.
+    """
+
+    optimizer: str = "adadelta"
+    mse_region: str = "hole"
+    mse_weight: float = 1.0
+    adv_weight: float = 0.0004
+    local_size: int | None = None
+    discriminator_preset: str | None = None
+    discriminator_overrides: dict = dataclasses.field(default_factory=dict)
+    mean_pixel_images: int = 256
+
+
 class GLCICTrainer(InpaintingTrainer):
     """Trains the completion network and the global+local discriminator in three phases.
 
-    Options (`TrainConfig.options`): `optimizer` ("adadelta" or "adam"), `mse_region` ("hole"
-    or "image"), `mse_weight`, `adv_weight`, `local_size` (the local crop side; scaled from the
-    discriminator preset when the image size differs), `discriminator_preset`,
-    `discriminator_overrides` (dict), `mean_pixel_images` (how many images the mean pixel is
-    measured on).
+    Options: `GLCICOptions`.
     """
 
     segment_kind = "phase"
     num_segments = 3
     default_segment_fractions = (0.18, 0.02, 0.8)
     loss_names = _GENERATOR_TERMS + _DISCRIMINATOR_TERMS
-    DEFAULTS = {
-        "paper": {
-            "image_size": 256,
-            "batch_size": 96,
-            "steps": 500_000,
-            "masks": "rect:96-128",
-            "resize_short_side": [256, 384],
-            "learning_rate": 1.0,
-            "d_learning_rate": 1.0,
-            "phase_fractions": [0.18, 0.02, 0.8],
-            "log_every": 500,
-            "checkpoint_every": 5000,
-            "val_batch_size": 8,
-            "options": {
-                "optimizer": "adadelta",
-                "mse_region": "hole",
-                "mse_weight": 1.0,
-                "adv_weight": 0.0004,
-                "discriminator_preset": "paper",
-                "mean_pixel_images": 256,
-            },
-        },
-        # Seed 001: 64 px images, (20-25)-pixel holes, 28 px local crops, whole-image MSE, the
-        # best phase split 0.2/0.5/0.3 and MSE:ADV = 10:1. Its base batch size is not stated
-        # (256 was a variant it tried): 64 is our choice.
-        "seed001": {
-            "image_size": 64,
-            "batch_size": 64,
-            "steps": 50_000,
-            "masks": "rect:20-25",
-            "learning_rate": 1.0,
-            "d_learning_rate": 1.0,
-            "phase_fractions": [0.2, 0.5, 0.3],
-            "log_every": 200,
-            "checkpoint_every": 2000,
-            "val_batch_size": 8,
-            "options": {
-                "optimizer": "adadelta",
-                "mse_region": "image",
-                "mse_weight": 10.0,
-                "adv_weight": 1.0,
-                "discriminator_preset": "seed001",
-                "mean_pixel_images": 256,
-            },
-        },
-        "tiny": {
-            "image_size": 64,
-            "batch_size": 4,
-            "steps": 90,
-            "masks": "rect:16-28",
-            "learning_rate": 1e-3,
-            "d_learning_rate": 1e-4,
-            "phase_fractions": [0.4, 0.2, 0.4],
-            "log_every": 10,
-            "checkpoint_every": 30,
-            "val_batch_size": 4,
-            "options": {
-                "optimizer": "adam",
-                "mse_region": "hole",
-                "mse_weight": 1.0,
-                "adv_weight": 0.01,
-                "discriminator_preset": "tiny",
-                "mean_pixel_images": 32,
-            },
-        },
-    }
+    Options = GLCICOptions
 
     @classmethod
     def finalize_config(cls, config):
         """Measures the training data's mean pixel when the generator config lacks one."""
         if "mean_pixel" in config.generator_overrides:
             return config
-        count = int(config.options.get("mean_pixel_images", 256))
+        count = cls.Options.parse(config.options, config.model).mean_pixel_images
         dataset = pipeline.build_dataset(
             config.data,
             config.image_size,
@@ -140,18 +100,18 @@ class GLCICTrainer(InpaintingTrainer):
         return type(config).from_dict(dict(config.to_dict(), generator_overrides=overrides))
 
     @classmethod
-    def create(cls, generator, config, vgg=None):
-        options = config.options
-        preset = options.get("discriminator_preset", config.preset)
-        preset_config = _discriminator_preset(preset)
-        overrides = dict(options.get("discriminator_overrides", {}))
+    def discriminator_overrides(cls, config):
+        """The discriminator at the run's image size, its local crop scaled to match."""
+        options = cls.Options.parse(config.options, config.model)
+        preset = registry.get_preset(config.model, cls.discriminator_preset(config))
+        preset_config = preset["discriminators"]["global_local"]
+        overrides = dict(options.discriminator_overrides)
         overrides.setdefault("image_size", config.image_size)
-        local_size = options.get("local_size") or round(
+        local_size = options.local_size or round(
             preset_config["local_size"] * config.image_size / preset_config["image_size"]
         )
         overrides.setdefault("local_size", local_size)
-        discriminator = registry.build_discriminator("glcic", preset, **overrides)
-        return cls(generator, config, vgg=vgg, discriminator=discriminator)
+        return {"global_local": overrides}
 
     def build_optimizers(self):
         return {
@@ -162,7 +122,7 @@ class GLCICTrainer(InpaintingTrainer):
         }
 
     def _optimizer(self, rate, name):
-        kind = self.options.get("optimizer", "adadelta")
+        kind = self.options.optimizer
         if kind == "adadelta":
             optimizer = keras.optimizers.Adadelta(
                 learning_rate=rate, rho=0.9, epsilon=1e-6, name=f"{name}_adadelta"
@@ -176,25 +136,15 @@ class GLCICTrainer(InpaintingTrainer):
     def optimizer_targets(self):
         return {
             "generator_optimizer": self.generator.trainable_variables,
-            "discriminator_optimizer": self.discriminator.trainable_variables,
+            "discriminator_optimizer": self.discriminators["global_local"].trainable_variables,
         }
 
     def _discriminate(self, images, boxes):
-        return self.discriminator({"images": images, "boxes": boxes}, training=True)["logits"]
+        discriminator = self.discriminators["global_local"]
+        return discriminator({"images": images, "boxes": boxes}, training=True)["logits"]
 
     def _mse(self, images, raw, hole_masks):
-        return losses.masked_mse(
-            images, raw, hole_masks, region=self.options.get("mse_region", "hole")
-        )
-
-    def _discriminator_terms(self, images, completed, boxes):
-        real_logits = self._discriminate(images, boxes)
-        fake_logits = self._discriminate(tf.stop_gradient(completed), boxes)
-        return {
-            "d_loss": losses.bce_d_loss(real_logits, fake_logits, from_logits=True),
-            "d_real_prob": tf.reduce_mean(tf.sigmoid(real_logits)),
-            "d_fake_prob": tf.reduce_mean(tf.sigmoid(fake_logits)),
-        }
+        return losses.masked_mse(images, raw, hole_masks, region=self.options.mse_region)
 
     def train_step(self, data):
         images, hole_masks, boxes = data["images"], data["masks"], data["boxes"]
@@ -202,46 +152,36 @@ class GLCICTrainer(InpaintingTrainer):
         g_optimizer = self.optimizers["generator_optimizer"]
         d_optimizer = self.optimizers["discriminator_optimizer"]
         g_variables = self.generator.trainable_variables
-        d_variables = self.discriminator.trainable_variables
-        terms = {}
+        d_variables = self.discriminators["global_local"].trainable_variables
 
-        if self.segment == 1:
-            with tf.GradientTape() as tape:
-                outputs = self.as_float32(self.generator(inputs, training=True))
-                terms["mse"] = self._mse(images, outputs["raw"], hole_masks)
-                terms["total"] = terms["mse"]
-                scaled = self.scaled_loss(terms["total"], g_optimizer)
-            self.apply_gradients(tape, scaled, g_variables, g_optimizer)
-        elif self.segment == 2:
+        def discriminate(batch):
+            return self._discriminate(batch, boxes)
+
+        if self.segment == 2:
             outputs = self.as_float32(self.generator(inputs, training=False))
-            with tf.GradientTape() as tape:
-                terms.update(self._discriminator_terms(images, outputs["inpainted"], boxes))
-                scaled = self.scaled_loss(terms["d_loss"], d_optimizer)
-            self.apply_gradients(tape, scaled, d_variables, d_optimizer)
-        else:
-            with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-                outputs = self.as_float32(self.generator(inputs, training=True))
+            terms = self.discriminator_step(
+                discriminate, images, outputs["inpainted"], d_optimizer, d_variables
+            )
+            return self.update_trackers(terms)
+        terms = {}
+        with tf.GradientTape() as tape:
+            outputs = self.as_float32(self.generator(inputs, training=True))
+            terms["mse"] = self._mse(images, outputs["raw"], hole_masks)
+            terms["total"] = terms["mse"]
+            if self.segment == 3:
+                # The discriminator is updated first, then the completion network against it
+                # (the order of GLCIC-PyTorch's phase 3).
                 completed = outputs["inpainted"]
-                terms.update(self._discriminator_terms(images, completed, boxes))
-                d_scaled = self.scaled_loss(terms["d_loss"], d_optimizer)
-                terms["mse"] = self._mse(images, outputs["raw"], hole_masks)
-                terms["adversarial"] = losses.bce_g_loss(
-                    self._discriminate(completed, boxes), from_logits=True
+                terms.update(
+                    self.discriminator_step(
+                        discriminate, images, completed, d_optimizer, d_variables
+                    )
                 )
+                terms["adversarial"] = losses.bce_g_loss(discriminate(completed), from_logits=True)
                 terms["total"] = (
-                    self.options.get("mse_weight", 1.0) * terms["mse"]
-                    + self.options.get("adv_weight", 0.0004) * terms["adversarial"]
+                    self.options.mse_weight * terms["mse"]
+                    + self.options.adv_weight * terms["adversarial"]
                 )
-                g_scaled = self.scaled_loss(terms["total"], g_optimizer)
-            self.apply_gradients(d_tape, d_scaled, d_variables, d_optimizer)
-            self.apply_gradients(g_tape, g_scaled, g_variables, g_optimizer)
+            scaled = self.scaled_loss(terms["total"], g_optimizer)
+        self.apply_gradients(tape, scaled, g_variables, g_optimizer)
         return self.update_trackers(terms)
-
-
-def _discriminator_preset(preset):
-    if preset not in glcic.DISCRIMINATOR_PRESETS:
-        raise ValueError(
-            f"Unknown GLCIC discriminator preset '{preset}': expected one of "
-            f"{', '.join(sorted(glcic.DISCRIMINATOR_PRESETS))}."
-        )
-    return glcic.DISCRIMINATOR_PRESETS[preset]

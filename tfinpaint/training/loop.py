@@ -13,8 +13,7 @@ inside the right stage or phase.
 """
 
 import dataclasses
-import functools
-import json
+import inspect
 import os
 import shutil
 import time
@@ -67,40 +66,61 @@ def prepare_config(config, explicit_names=None):
             config_lib.load_config(config_path), config, explicit_names
         )
     trainer_cls = family.load("trainer")
-    if config.preset not in trainer_cls.DEFAULTS:
-        raise ValueError(
-            f"Unknown preset '{config.preset}' for model '{config.model}': expected one of "
-            f"{', '.join(sorted(trainer_cls.DEFAULTS))}."
-        )
-    config = config.resolve(trainer_cls.DEFAULTS[config.preset])
+    config = config.resolve(registry.get_preset(config.model, config.preset)["training"])
     config.validate()
+    trainer_cls.Options.parse(config.options, config.model)
+    registry.generator_config(config.model, config.preset, **config.generator_overrides)
     schedule_bounds(config, trainer_cls)
-    _check_data(config)
+    _check_data(config, trainer_cls)
     _check_image_size(config)
     if trainer_cls.uses_vgg:
         losses.resolve_vgg_weights(config.vgg_weights)
     return config, family, trainer_cls
 
 
-def _check_data(config):
-    """Checks the image source and the mask spec (cheap: lists files, parses the spec)."""
+def _check_data(config, trainer_cls):
+    """Checks the image source and every segment's mask spec (cheap: lists files, parses)."""
     if sources.source_kind(config.data) != "tfds":
         sources.list_image_files(config.data)
-    masks.make_mask_fns(
-        config.masks, config.image_size, training=True, irregular_polarity=config.irregular_polarity
+    for segment in range(1, trainer_cls.num_segments + 1):
+        arguments = dataset_arguments(config, trainer_cls, segment)
+        masks.make_mask_fns(
+            arguments["masks"],
+            arguments["image_size"],
+            training=True,
+            irregular_polarity=config.irregular_polarity,
+        )
+
+
+def dataset_arguments(config, trainer_cls, segment=1):
+    """`pipeline.build_dataset` keyword arguments for `segment` of the run `config`.
+
+    The run's settings, then whatever the family changes for that segment
+    (`trainer_cls.segment_data_overrides`: masks, image_size, augment, ...).
+    """
+    arguments = dict(
+        source=config.data,
+        image_size=config.image_size,
+        batch_size=config.batch_size,
+        masks=config.masks,
+        with_gradients=trainer_cls.with_gradients,
+        training=True,
+        **_dataset_kwargs(config),
     )
-
-
-@functools.lru_cache(maxsize=8)
-def _size_multiple(model, preset, overrides_json):
-    """The input-size multiple of a generator, read by building it once per process."""
-    generator = registry.build_generator(model, preset, **json.loads(overrides_json))
-    return getattr(generator, "size_multiple", 1)
+    overrides = trainer_cls.segment_data_overrides(config, segment)
+    accepted = inspect.signature(pipeline.build_dataset).parameters
+    unknown = sorted(set(overrides) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"{trainer_cls.__name__}.segment_data_overrides gives {', '.join(unknown)}, which "
+            "build_dataset does not take."
+        )
+    arguments.update(overrides)
+    return arguments
 
 
 def _check_image_size(config):
-    overrides = json.dumps(config.generator_overrides, sort_keys=True)
-    multiple = _size_multiple(config.model, config.preset, overrides)
+    multiple = registry.size_multiple(config.model, config.preset, **config.generator_overrides)
     if config.image_size % multiple:
         raise ValueError(
             f"--image_size={config.image_size} is not a multiple of {multiple}, which the "
@@ -297,8 +317,6 @@ def open_run(config, explicit_names=None):
         )
         vgg = _build_vgg(trainer_cls, config) if trainer_cls.uses_vgg else None
         trainer = trainer_cls.create(generator, config, vgg=vgg)
-        trainer.compile(jit_compile=config.jit_compile)
-        trainer.build_optimizer_variables()
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         segment_var = tf.Variable(1, dtype=tf.int64, trainable=False, name="segment")
 
@@ -423,29 +441,14 @@ def run_training(config, explicit_names=None):
                 continue
             trainer.start_segment(segment)
             segment_var.assign(segment)
-            overrides = trainer.segment_data_overrides(segment)
             # A fresh start and a resume at step N draw different (but reproducible) data.
-            data_seed = config.seed * 1_000_003 + step
-            dataset = pipeline.build_dataset(
-                config.data,
-                config.image_size,
-                config.batch_size,
-                masks=overrides.get("masks", config.masks),
-                seed=data_seed,
-                with_gradients=trainer_cls.with_gradients,
-                training=True,
-                **_dataset_kwargs(config),
-            )
+            arguments = dataset_arguments(config, trainer_cls, segment)
+            dataset = pipeline.build_dataset(seed=config.seed * 1_000_003 + step, **arguments)
             iterator = iter(strategy.experimental_distribute_dataset(dataset))
-            train_functions = {}  # One compiled function per kind of step (see step_kind).
             trainer.reset_metrics()
             interval_start, interval_steps = time.perf_counter(), 0
             while step < end:
-                trainer.kind = trainer.step_kind(step - start)
-                if trainer.kind not in train_functions:
-                    trainer.make_train_function(force=True)
-                    train_functions[trainer.kind] = trainer.train_function
-                outputs = train_functions[trainer.kind](iterator)
+                outputs = trainer.run_step(iterator, step - start)
                 step += 1
                 _check_finite(outputs, step, kind, segment, manager)
                 interval_steps += 1

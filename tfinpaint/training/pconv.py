@@ -8,17 +8,32 @@ moments carry over from stage 1 (only the rate changes). Stage lengths come from
 gives no step counts).
 """
 
+import dataclasses
+
 import tensorflow as tf
 
 from tfinpaint import losses
-from tfinpaint.training.trainer import InpaintingTrainer
+from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
+
+
+@dataclasses.dataclass
+class PConvOptions(TrainerOptions):
+    """PConv training options.
+
+    Attributes:
+        finetune_learning_rate: float. Stage 2's learning rate (the paper's 5e-5).
+        loss_weights: dict or None. Overrides of PConvLoss' weights ("valid", "hole",
+            "perceptual", "style", "tv"); None keeps the paper's 1, 6, 0.05, 120, 0.1.
+    """
+
+    finetune_learning_rate: float = 5e-5
+    loss_weights: dict | None = None
 
 
 class PConvTrainer(InpaintingTrainer):
     """Trains the PConv U-Net with L_valid + 6 L_hole + 0.05 L_perc + 120 L_style + 0.1 L_tv.
 
-    Options (`TrainConfig.options`): `finetune_learning_rate` (stage 2, default 5e-5) and
-    `loss_weights` (a dict overriding PConvLoss' weights).
+    Options: `PConvOptions`.
     """
 
     segment_kind = "stage"
@@ -28,35 +43,11 @@ class PConvTrainer(InpaintingTrainer):
     vgg_arch = "vgg16"
     vgg_layers = losses.VGG16_POOL_LAYERS
     loss_names = ("total", "valid", "hole", "tv", "perceptual", "style_out", "style_comp")
-    DEFAULTS = {
-        "paper": {
-            "image_size": 512,
-            "batch_size": 6,
-            "steps": 600_000,
-            "masks": "freeform",
-            "learning_rate": 2e-4,
-            "log_every": 200,
-            "checkpoint_every": 2000,
-            "val_batch_size": 6,
-            "options": {"finetune_learning_rate": 5e-5},
-        },
-        "tiny": {
-            "image_size": 64,
-            "batch_size": 4,
-            "steps": 1000,
-            "masks": "freeform",
-            # A network this small learns faster than the paper's rate allows in a demo.
-            "learning_rate": 1e-3,
-            "log_every": 50,
-            "checkpoint_every": 250,
-            "val_batch_size": 4,
-            "options": {"finetune_learning_rate": 2.5e-4},
-        },
-    }
+    Options = PConvOptions
 
     def __init__(self, generator, config, vgg=None, **kwargs):
         super().__init__(generator, config, vgg=vgg, **kwargs)
-        self.loss_fn = losses.PConvLoss(vgg, weights=self.options.get("loss_weights"))
+        self.loss_fn = losses.PConvLoss(vgg, weights=self.options.loss_weights)
 
     def active_loss_names(self):
         if self.vgg is None:
@@ -67,9 +58,7 @@ class PConvTrainer(InpaintingTrainer):
         super().start_segment(segment)
         finetune = segment == 2
         self.generator.set_encoder_batchnorm_frozen(finetune)
-        rate = (
-            self.options["finetune_learning_rate"] if finetune else self.train_config.learning_rate
-        )
+        rate = self.options.finetune_learning_rate if finetune else self.train_config.learning_rate
         self.optimizers["generator_optimizer"].learning_rate.assign(rate)
 
     def train_step(self, data):

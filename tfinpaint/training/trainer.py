@@ -2,27 +2,82 @@
 
 Follows the keras-io GAN guide ("Customizing what happens in fit()"): the trainer holds the
 networks and their optimizers, keeps one `keras.metrics.Mean` tracker per loss term, takes one
-`tf.GradientTape` per network, and applies gradients with `optimizer.apply`. The run loop
-(`tfinpaint.training.loop`) drives it with `make_train_function()`, one step at a time, so stage
-and phase boundaries fall on exact steps.
+`tf.GradientTape` per network, and applies gradients with `optimizer.apply`.
+
+The trainer owns its driving (STYLE.md rule 12): `InpaintingTrainer.create(generator, config)`
+builds the discriminators (through the registry), the optimizers and their slots;
+`start_segment(n)` enters stage/phase n; `run_step(iterator, step_in_segment)` runs one step of
+the kind the family declares for that position, with one compiled function per kind. The run
+loop, the benchmark and the tests all drive it through these three calls.
 
 Families subclass `InpaintingTrainer` and set:
 - `segment_kind` ("stage", "phase" or None), `num_segments`, `default_segment_fractions`;
-- `DEFAULTS`: per preset, the run settings the family trains with (image size, batch size,
-  steps, masks, learning rates, logging intervals, family options);
-- `loss_names`: the logged loss terms (each gets a tracker);
-- `build_optimizers()`, `train_step(data)`, and where needed `start_segment(segment)`,
-  `segment_data_overrides(segment)` and `checkpoint_objects()`.
+- `step_kinds` (the labels `step_kind()` returns, declared, e.g. ("generator",
+  "discriminator")) and `step_kind(step_in_segment)` where a segment alternates networks;
+- `Options`: a dataclass of the family's typed options with their defaults (the preset table's
+  `training.options` overrides some per preset; unknown names are refused before any work);
+- `loss_names`, `build_optimizers()`, `optimizer_targets()`, `train_step(data)`, and where
+  needed `discriminator_overrides(config)`, `start_segment(segment)`,
+  `segment_data_overrides(segment)` and `finalize_config(config)`.
 
-The current stage/phase is Python state (`self.segment`) read when `train_step` is traced:
-`start_segment` clears the compiled train function so that the next step retraces with the new
-segment's networks, optimizers and frozen layers. The loop saves it in every checkpoint.
+The current stage/phase (`self.segment`) and step kind (`self.kind`) are Python state read when
+`train_step` is traced; the loop saves the segment in every checkpoint.
 """
+
+import dataclasses
+import typing
 
 import keras
 import tensorflow as tf
 
 from tfinpaint import losses
+from tfinpaint.models import registry
+
+
+@dataclasses.dataclass
+class TrainerOptions:
+    """Typed family options (`TrainConfig.options`, `--options='{...}'`): a family subclasses
+    this dataclass; each field is one option, its default the family-wide one."""
+
+    @classmethod
+    def parse(cls, values, family=""):
+        """An instance from a dict of option values; one-sentence ValueError on bad input."""
+        values = dict(values or {})
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            valid = ", ".join(sorted(fields)) or "none"
+            raise ValueError(
+                f"Unknown {family + ' ' if family else ''}option"
+                f"{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} in --options: valid "
+                f"options are {valid}."
+            )
+        hints = typing.get_type_hints(cls)
+        for name, value in values.items():
+            values[name] = _check_type(name, value, hints[name], family)
+        return cls(**values)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _check_type(name, value, hint, family):
+    """`value` converted to the option's type (ints are floats where a float is wanted)."""
+    allowed = typing.get_args(hint) or (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    for kind in allowed:
+        origin = typing.get_origin(kind) or kind
+        if origin is not type(None) and isinstance(value, origin):
+            if origin is int and isinstance(value, bool):
+                continue
+            return value
+    names = " or ".join(getattr(k, "__name__", str(k)) for k in allowed)
+    raise ValueError(
+        f"The {family + ' ' if family else ''}option {name} takes {names}, got {value!r}."
+    )
 
 
 class InpaintingTrainer(keras.Model):
@@ -33,39 +88,106 @@ class InpaintingTrainer(keras.Model):
         config: TrainConfig. The resolved run configuration.
         vgg: tfinpaint.losses.VGGFeatures or None. The frozen feature extractor for perceptual
             losses, or None when they are dropped (`--vgg_weights=none`).
-        discriminator: keras.Model or None.
+        discriminators: dict of name -> keras.Model, or None. The family's discriminators as
+            `tfinpaint.models.build_discriminators` makes them.
+
+    Use `create()`, which also builds the discriminators, compiles and creates the optimizer
+    slots, rather than the constructor.
     """
 
     segment_kind = None
     num_segments = 1
     default_segment_fractions = (1.0,)
+    step_kinds = (None,)
     uses_vgg = False
     vgg_arch = "vgg16"
     vgg_layers = ()
     with_gradients = False
     loss_names = ("total",)
-    DEFAULTS = {}
+    Options = TrainerOptions
 
-    def __init__(self, generator, config, vgg=None, discriminator=None, **kwargs):
+    def __init__(self, generator, config, vgg=None, discriminators=None, **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
-        self.discriminator = discriminator
+        self.discriminators = dict(discriminators or {})
         self.vgg = vgg
         self.train_config = config
-        self.options = dict(config.options)
+        self.options = self.Options.parse(config.options, config.model)
         self.segment = 1
-        self.kind = None
+        self.kind = self.step_kinds[0]
+        self._step_functions = {}
         self.loss_trackers = {
             name: keras.metrics.Mean(name=name) for name in self.active_loss_names()
         }
         self.optimizers = self.build_optimizers()
 
+    # --- Driving ------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, generator, config, vgg=None, jit_compile=None):
+        """Builds the trainer ready to step: discriminators, optimizers and their slots.
+
+        Call it inside the distribution strategy's scope (the loop does).
+
+        Args:
+            generator: keras.Model. The family's generator.
+            config: TrainConfig. The resolved run configuration.
+            vgg: tfinpaint.losses.VGGFeatures or None.
+            jit_compile: bool or None. XLA for the step functions (None: `config.jit_compile`).
+        """
+        discriminators = registry.build_discriminators(
+            config.model, cls.discriminator_preset(config), **cls.discriminator_overrides(config)
+        )
+        trainer = cls(generator, config, vgg=vgg, discriminators=discriminators)
+        trainer.compile(jit_compile=config.jit_compile if jit_compile is None else jit_compile)
+        trainer.build_optimizer_variables()
+        return trainer
+
+    def start_segment(self, segment):
+        """Switches to `segment` (1-based); its steps are traced anew on first use."""
+        self.segment = segment
+        self._step_functions = {}
+
+    def segment_step_kinds(self, segment):
+        """The step kinds `segment` runs (all declared kinds unless a family says otherwise)."""
+        del segment
+        return self.step_kinds
+
+    def step_function(self, kind):
+        """The compiled train function of step kind `kind` in the current segment.
+
+        Each kind gets its own function, traced on first use in a segment (`train_step` reads
+        `self.kind` while tracing). Alternating with a `tf.cond` instead would put optimizer
+        updates inside control flow, which MirroredStrategy does not allow.
+        """
+        if kind not in self.step_kinds:
+            raise ValueError(
+                f"{type(self).__name__} has no step kind {kind!r}: it declares {self.step_kinds}."
+            )
+        self.kind = kind
+        function = self._step_functions.get(kind)
+        if function is None:
+            self.make_train_function(force=True)
+            function = self._step_functions[kind] = self.train_function
+        return function
+
+    def run_step(self, iterator, step_in_segment=0):
+        """Runs step `step_in_segment` (0-based, in the segment) of its kind; its outputs."""
+        return self.step_function(self.step_kind(step_in_segment))(iterator)
+
     # --- Hooks for families -------------------------------------------------------------
 
     @classmethod
-    def create(cls, generator, config, vgg=None):
-        """Builds the trainer and whatever else it trains (discriminators) for `config`."""
-        return cls(generator, config, vgg=vgg)
+    def discriminator_preset(cls, config):
+        """The preset the discriminators are built from (an option may name another)."""
+        options = cls.Options.parse(config.options, config.model)
+        return getattr(options, "discriminator_preset", None) or config.preset
+
+    @classmethod
+    def discriminator_overrides(cls, config):
+        """{discriminator name: constructor kwargs} this run changes from the preset's."""
+        del config
+        return {}
 
     @classmethod
     def finalize_config(cls, config):
@@ -88,26 +210,21 @@ class InpaintingTrainer(keras.Model):
         """Returns {name: optimizer}; built inside the strategy scope by the loop."""
         return {"generator_optimizer": self.make_optimizer(self.train_config.learning_rate)}
 
-    def start_segment(self, segment):
-        """Switches to `segment` (1-based) and forces the train function to be retraced."""
-        self.segment = segment
-        self.train_function = None
-
     def step_kind(self, step_in_segment):
-        """What step `step_in_segment` (0-based, within the current segment) trains.
+        """Which of `step_kinds` step `step_in_segment` (0-based, in the segment) trains.
 
         Families that alternate networks step by step (the cascade model's 10 generator then
         5 discriminator batches) return a label per step; `train_step` reads `self.kind` when
-        traced, and the loop keeps one compiled train function per label. Alternating with a
-        `tf.cond` instead would put optimizer updates inside control flow, which
-        MirroredStrategy does not allow. The default: one kind of step, None.
+        traced. The default: the one declared kind.
         """
         del step_in_segment
-        return None
+        return self.step_kinds[0]
 
-    def segment_data_overrides(self, segment):
-        """build_dataset keyword overrides for `segment` (e.g. another mask spec)."""
-        del segment
+    @classmethod
+    def segment_data_overrides(cls, config, segment):
+        """`build_dataset` keyword overrides for `segment` (masks, image_size, augment, ...)
+        of the run `config`; checked, with the run's data settings, before any work."""
+        del config, segment
         return {}
 
     def checkpoint_objects(self):
@@ -117,9 +234,13 @@ class InpaintingTrainer(keras.Model):
         variable sits under its own object's name whatever containers its layers use.
         """
         objects = {"generator": self.generator, **self.optimizers}
-        if self.discriminator is not None:
-            objects["discriminator"] = self.discriminator
+        for name, discriminator in self.discriminators.items():
+            objects[f"discriminator_{name}"] = discriminator
         return objects
+
+    def optimizer_targets(self):
+        """{optimizer name: the variables it trains}."""
+        return {"generator_optimizer": self.generator.trainable_variables}
 
     # --- Shared machinery ---------------------------------------------------------------
 
@@ -138,8 +259,19 @@ class InpaintingTrainer(keras.Model):
                 bad.append(name)
         return bad
 
-    def make_optimizer(self, learning_rate, name=None, **kwargs):
-        """Adam wrapped for loss scaling when the global policy is mixed precision."""
+    def make_optimizer(self, learning_rate, name=None, clip_norm=None, **kwargs):
+        """Adam, wrapped for loss scaling when the global policy is mixed precision.
+
+        Args:
+            learning_rate: float.
+            name: str or None.
+            clip_norm: float or None. Clip each update's gradients to this global norm
+                (Keras' `global_clipnorm`, applied after loss-scale unscaling; DeepGIN clips
+                at 3).
+            **kwargs: further `keras.optimizers.Adam` arguments.
+        """
+        if clip_norm is not None:
+            kwargs["global_clipnorm"] = float(clip_norm)
         optimizer = keras.optimizers.Adam(learning_rate=learning_rate, name=name, **kwargs)
         return self.wrap_optimizer(optimizer)
 
@@ -159,10 +291,6 @@ class InpaintingTrainer(keras.Model):
             optimizer = self.optimizers[name]
             if not optimizer.built:
                 optimizer.build(variables)
-
-    def optimizer_targets(self):
-        """{optimizer name: the variables it trains}."""
-        return {"generator_optimizer": self.generator.trainable_variables}
 
     def compile(self, jit_compile=False):
         super().compile(optimizer=next(iter(self.optimizers.values())), jit_compile=jit_compile)
@@ -188,6 +316,47 @@ class InpaintingTrainer(keras.Model):
     def apply_gradients(tape, scaled_loss, variables, optimizer):
         gradients = tape.gradient(scaled_loss, variables)
         optimizer.apply(gradients, variables)
+
+    def discriminator_step(self, discriminate, real, fake, optimizer, variables, loss="bce"):
+        """One discriminator update on real images against (stopped) fakes; its loss terms.
+
+        The step every GAN family shares: logits of `discriminate(real)` and
+        `discriminate(stop_gradient(fake))`, the loss, one tape, one update.
+
+        Args:
+            discriminate: callable image batch -> logits (the family's discriminator call,
+                with `training=True` so spectral norm runs its power iteration).
+            real: tensor. Real images (or what the discriminator takes for them).
+            fake: tensor. Completed images.
+            optimizer: the discriminator's optimizer (gradient clipping, if any, is its
+                `global_clipnorm`: see `make_optimizer`).
+            variables: list. The variables trained.
+            loss: str. "bce" (logits through a sigmoid) or "hinge".
+
+        Returns:
+            dict with `d_loss`, `d_real_prob` and `d_fake_prob` (for "hinge": the mean logits,
+            `d_real_logit` and `d_fake_logit`).
+        """
+        with tf.GradientTape() as tape:
+            real_logits = tf.cast(discriminate(real), tf.float32)
+            fake_logits = tf.cast(discriminate(tf.stop_gradient(fake)), tf.float32)
+            if loss == "bce":
+                terms = {
+                    "d_loss": losses.bce_d_loss(real_logits, fake_logits, from_logits=True),
+                    "d_real_prob": tf.reduce_mean(tf.sigmoid(real_logits)),
+                    "d_fake_prob": tf.reduce_mean(tf.sigmoid(fake_logits)),
+                }
+            elif loss == "hinge":
+                terms = {
+                    "d_loss": losses.hinge_d_loss(real_logits, fake_logits),
+                    "d_real_logit": tf.reduce_mean(real_logits),
+                    "d_fake_logit": tf.reduce_mean(fake_logits),
+                }
+            else:
+                raise ValueError(f"Unknown discriminator loss '{loss}': expected bce or hinge.")
+            scaled = self.scaled_loss(terms["d_loss"], optimizer)
+        self.apply_gradients(tape, scaled, variables, optimizer)
+        return terms
 
     def update_trackers(self, losses):
         """Feeds the loss terms computed this step to their trackers; returns their results.
