@@ -145,7 +145,7 @@ def _json_object(flag):
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}.")
+        sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
     values = {field: flag.value for field, flag in _FIELDS.items()}
     explicit = [field for field, flag in _FIELDS.items() if flag.present]
     for field, (flag, kind) in _NUMBER_LISTS.items():
@@ -161,7 +161,10 @@ def main(argv):
         prepare_config(train_config, explicit_names=explicit)
     except ValueError as error:  # Bad settings: one sentence before any work, no traceback.
         sys.exit(f"Error: {error}")
-    summary = run_training(train_config, explicit_names=explicit)
+    try:
+        summary = run_training(train_config, explicit_names=explicit)
+    except ValueError as error:  # Bad input found once the data is read: still one sentence.
+        sys.exit(f"Error: {error}")
     logging.info("Finished at step %d in %s.", summary["step"], summary["workdir"])
     first, last = summary["first_val_psnr_hole"], summary["last_val_psnr_hole"]
     if first is not None:
