@@ -31,8 +31,17 @@ class CascadeTrainer(InpaintingTrainer):
 
     Options (`TrainConfig.options`): `loss_weights` ({"adversarial", "feature",
     "reconstruction"}), `generator_batches` and `discriminator_batches` (the alternation),
-    `stage2_masks` (the stage-2 mask spec), `discriminator_preset`.
+    `stage2_masks` (the stage-2 mask spec), `discriminator_preset`. `OPTIONS` lists them;
+    other keys are refused before training starts.
     """
+
+    OPTIONS = {
+        "loss_weights": "Dict of loss weights: adversarial, feature, reconstruction.",
+        "generator_batches": "Generator steps per alternation cycle (10).",
+        "discriminator_batches": "Discriminator steps per alternation cycle (5).",
+        "stage2_masks": "Mask spec of stage 2 (default rect:0.5-1).",
+        "discriminator_preset": "Preset of the stage-1 and stage-2 discriminators.",
+    }
 
     segment_kind = "stage"
     num_segments = 2
@@ -42,6 +51,7 @@ class CascadeTrainer(InpaintingTrainer):
     vgg_layers = losses.VGG19_CASCADE_LAYERS
     loss_names = _GENERATOR_TERMS + _DISCRIMINATOR_TERMS
     DEFAULT_LOSS_WEIGHTS = {"adversarial": 0.01, "feature": 1.0, "reconstruction": 1.0}
+    LOSS_WEIGHT_NAMES = tuple(DEFAULT_LOSS_WEIGHTS)
     DEFAULTS = {
         "paper": {
             "image_size": 256,

@@ -9,6 +9,7 @@ all N and sum to 1.
 """
 
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -115,6 +116,16 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
+        for name in ("learning_rate", "d_learning_rate"):
+            _check_rate(f"--{name}", getattr(self, name))
+        for name, value in self.options.items():
+            if name.endswith("learning_rate"):
+                _check_rate(f"--options {name}", value)
+        if os.path.exists(self.workdir) and not os.path.isdir(self.workdir):
+            raise ValueError(
+                f"--workdir={self.workdir} is an existing file; expected a directory (new, or a "
+                "run to resume)."
+            )
         if self.strategy not in ("auto", "default", "mirrored", "multiworker"):
             raise ValueError(
                 f"--strategy must be one of auto, default, mirrored, multiworker; got "
@@ -127,6 +138,80 @@ class TrainConfig:
             )
 
 
+def _check_rate(name, value):
+    """A learning rate must be a positive finite number (None: the family has no such rate)."""
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+
+
+def _unknown_keys_message(what, unknown, valid):
+    names = ", ".join(repr(name) for name in unknown)
+    return (
+        f"Unknown {what} {names}; expected keys from: {', '.join(sorted(valid))}."
+        if valid
+        else f"Unknown {what} {names}; this family takes none."
+    )
+
+
+def check_options(config, trainer_cls):
+    """Refuses `--options` keys the family's trainer does not read (`trainer_cls.OPTIONS`).
+
+    A `loss_weights` dict is checked against the family's loss weight names too, where the
+    trainer declares them (`LOSS_WEIGHT_NAMES`).
+    """
+    valid = getattr(trainer_cls, "OPTIONS", {})
+    unknown = sorted(set(config.options) - set(valid))
+    if unknown:
+        raise ValueError(
+            _unknown_keys_message(f"--options key(s) for model '{config.model}':", unknown, valid)
+        )
+    weight_names = getattr(trainer_cls, "LOSS_WEIGHT_NAMES", None)
+    loss_weights = config.options.get("loss_weights")
+    if loss_weights is not None:
+        if not isinstance(loss_weights, dict):
+            raise ValueError(
+                f"--options loss_weights must be a JSON object of loss weights, got "
+                f"{loss_weights!r}."
+            )
+        if weight_names is not None:
+            unknown = sorted(set(loss_weights) - set(weight_names))
+            if unknown:
+                raise ValueError(
+                    _unknown_keys_message("--options loss_weights name(s)", unknown, weight_names)
+                )
+
+
+def check_generator_overrides(config, generator_cls):
+    """Refuses `--generator_config` keys that the generator's constructor does not take."""
+    parameters = inspect.signature(generator_cls.__init__).parameters
+    valid = [
+        name
+        for name, parameter in parameters.items()
+        if name != "self"
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    ]
+    unknown = sorted(set(config.generator_overrides) - set(valid))
+    if unknown:
+        raise ValueError(
+            _unknown_keys_message(
+                f"--generator_config key(s) for {generator_cls.__name__}:", unknown, valid
+            )
+        )
+
+
+def check_family_settings(config, family, trainer_cls):
+    """The `--options` and `--generator_config` checks (run before any work)."""
+    check_options(config, trainer_cls)
+    check_generator_overrides(config, family.load("generator"))
+
+
 def save_config(config, path):
     """Writes config.json atomically (a kill never leaves a half-written file)."""
     tmp_path = path + ".tmp"
@@ -137,8 +222,16 @@ def save_config(config, path):
 
 
 def load_config(path):
-    with open(path, encoding="utf-8") as f:
-        return TrainConfig.from_dict(json.load(f))
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error}); expected the config.json of a training run."
+        ) from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} holds {type(values).__name__}; expected a JSON object.")
+    return TrainConfig.from_dict(values)
 
 
 def merge_for_resume(saved, given, explicit_names):
@@ -161,7 +254,7 @@ def merge_for_resume(saved, given, explicit_names):
             values[name] = new_value
         elif name != "workdir" and new_value != values.get(name):
             raise ValueError(
-                f"The workdir {saved.workdir} holds a run with {name}={values.get(name)!r}, "
+                f"The workdir {given.workdir} holds a run with {name}={values.get(name)!r}, "
                 f"but {name}={new_value!r} was given: use a new --workdir, or drop the flag "
                 f"to resume (only {', '.join(RESUMABLE_OVERRIDES)} may change on resume)."
             )

@@ -37,8 +37,19 @@ class GLCICTrainer(InpaintingTrainer):
     or "image"), `mse_weight`, `adv_weight`, `local_size` (the local crop side; scaled from the
     discriminator preset when the image size differs), `discriminator_preset`,
     `discriminator_overrides` (dict), `mean_pixel_images` (how many images the mean pixel is
-    measured on).
+    measured on). `OPTIONS` lists them; other keys are refused before training starts.
     """
+
+    OPTIONS = {
+        "optimizer": "Optimizer of both networks: 'adadelta' (the paper) or 'adam'.",
+        "mse_region": "Where the MSE is taken: 'hole' (the paper) or 'image' (seed 001).",
+        "mse_weight": "Weight of the MSE term in phase 3.",
+        "adv_weight": "Weight of the adversarial BCE term in phase 3 (paper: 0.0004).",
+        "local_size": "Side of the local discriminator's crop in px (default: scaled preset).",
+        "discriminator_preset": "Preset of the global+local discriminator.",
+        "discriminator_overrides": "Dict of discriminator constructor overrides.",
+        "mean_pixel_images": "How many training images the mean pixel is measured on.",
+    }
 
     segment_kind = "phase"
     num_segments = 3

@@ -74,6 +74,7 @@ def prepare_config(config, explicit_names=None):
         )
     config = config.resolve(trainer_cls.DEFAULTS[config.preset])
     config.validate()
+    config_lib.check_family_settings(config, family, trainer_cls)
     schedule_bounds(config, trainer_cls)
     _check_data(config)
     _check_image_size(config)

@@ -17,9 +17,16 @@ from tfinpaint.training.trainer import InpaintingTrainer
 class PConvTrainer(InpaintingTrainer):
     """Trains the PConv U-Net with L_valid + 6 L_hole + 0.05 L_perc + 120 L_style + 0.1 L_tv.
 
-    Options (`TrainConfig.options`): `finetune_learning_rate` (stage 2, default 5e-5) and
-    `loss_weights` (a dict overriding PConvLoss' weights).
+    Options (`TrainConfig.options`, `--options`; `OPTIONS` lists them, other keys are refused):
+    `finetune_learning_rate` (stage 2, default 5e-5) and `loss_weights` (a dict overriding
+    PConvLoss' weights, names in `LOSS_WEIGHT_NAMES`).
     """
+
+    OPTIONS = {
+        "finetune_learning_rate": "Stage-2 (fine-tuning) learning rate, a positive float.",
+        "loss_weights": "Dict overriding PConvLoss weights: valid, hole, perceptual, style, tv.",
+    }
+    LOSS_WEIGHT_NAMES = tuple(losses.PConvLoss.DEFAULT_WEIGHTS)
 
     segment_kind = "stage"
     num_segments = 2
