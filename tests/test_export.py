@@ -18,6 +18,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 from tfinpaint import export, inference
+from tfinpaint.data import sources
 from tfinpaint.models import registry
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -131,6 +132,29 @@ def test_serve_bytes_round_trip(generators, saved_models, name):
         serve_bytes(
             image_bytes=tf.constant(image_bytes[:1]), mask_bytes=tf.constant(mask_bytes[1:])
         )
+
+
+def test_serve_bytes_jpeg_pixels_and_transparent_masks_match_the_command_line(
+    saved_models, tmp_path
+):
+    """JPEG known pixels equal OpenCV's decode (what tools/inpaint.py reads), and an RGBA mask
+    follows `read_hole_mask`'s rule: transparent pixels are never holes."""
+    serve_bytes = saved_models("cascade").signatures["serve_bytes"]
+    photo = cv2.resize(cv2.imread(os.path.join(sources.samples_folder(), "chelsea.png")), (61, 47))
+    ok, jpeg = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    assert ok
+    rgba = np.zeros((47, 61, 4), np.uint8)  # Opaque white rectangle on a transparent ground.
+    rgba[10:30, 20:50] = 255
+    outputs = serve_bytes(
+        image_bytes=tf.constant([jpeg.tobytes()]), mask_bytes=tf.constant([_png(rgba)])
+    )
+    decoded = cv2.imdecode(np.frombuffer(outputs["inpainted_bytes"].numpy()[0], np.uint8), 1)
+    (tmp_path / "mask.png").write_bytes(_png(rgba))
+    holes = inference.read_hole_mask(str(tmp_path / "mask.png"))
+    assert holes.sum() == 20 * 30
+    command_line = sources.decode_image_bytes(jpeg.tobytes())[..., ::-1]
+    np.testing.assert_array_equal(decoded[~holes], command_line[~holes])
+    assert not np.array_equal(decoded[holes], command_line[holes])
 
 
 def test_saved_model_refuses_existing_exports_and_inputs(generators, tmp_path):

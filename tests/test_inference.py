@@ -171,7 +171,13 @@ def test_bad_inputs_raise_one_clear_sentence():
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         inference.inpaint(generator, image[..., :2], hole_mask)
     with pytest.raises(ValueError, match="dtype"):
-        inference.inpaint(generator, image.astype(np.uint16), hole_mask)
+        inference.inpaint(generator, image.astype(np.int32), hole_mask)
+    # uint16 (16-bit files) is supported: known pixels stay exact at full depth.
+    image16 = image.astype(np.uint16) * 257 + 3
+    result16 = inference.inpaint(generator, image16, hole_mask)
+    holes = np.asarray(hole_mask) >= 0.5
+    assert result16.dtype == np.uint16
+    np.testing.assert_array_equal(result16[~holes], image16[~holes])
 
 
 def test_telea_poisson_postprocessing_keeps_known_pixels(generators):

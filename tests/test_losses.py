@@ -463,8 +463,14 @@ def test_resolve_vgg_weights(tmp_path):
     assert losses.resolve_vgg_weights("None") is None
     assert losses.resolve_vgg_weights("imagenet") == "imagenet"
     path = tmp_path / "vgg.weights.h5"
-    path.write_bytes(b"")
+    import h5py
+
+    h5py.File(path, "w").close()
     assert losses.resolve_vgg_weights(path) == str(path)
+    not_hdf5 = tmp_path / "notes.h5"
+    not_hdf5.write_text("not HDF5")
+    with pytest.raises(ValueError, match="not a readable HDF5 file"):
+        losses.resolve_vgg_weights(not_hdf5)
     with pytest.raises(ValueError, match="missing.h5"):
         losses.resolve_vgg_weights(str(tmp_path / "missing.h5"))
     with pytest.raises(ValueError, match="not an existing file"):

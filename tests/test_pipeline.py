@@ -181,22 +181,32 @@ def test_corrupt_file_is_skipped_in_the_pipeline(folder, tmp_path, caplog):
     list_file = tmp_path / "list.txt"
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
-    list_file.write_text(f"{folder}/photo_0.jpg\nbad.jpg\n{folder}/photo_1.png\nmissing.png\n")
+    list_file.write_text(f"{folder}/photo_0.jpg\nbad.jpg\n{folder}/photo_1.png\n")
     with caplog.at_level(logging.WARNING):
         batches = list(pipeline.build_dataset(str(list_file), _SIZE, 4, training=False))
     assert [len(batch["images"]) for batch in batches] == [2]
     messages = " ".join(record.getMessage() for record in caplog.records)
-    assert f"Skipping unreadable image {bad}" in messages
-    assert "missing.png (2 skipped so far)" in messages
+    assert f"Skipping unreadable image {bad} (1 skipped so far)" in messages
+    # A listed file that does not exist is refused before any work, not skipped.
+    list_file.write_text(f"{folder}/photo_0.jpg\nbad.jpg\nmissing.png\n")
+    with pytest.raises(ValueError, match=r"1 of 3 listed files are missing, first: .*missing"):
+        pipeline.build_dataset(str(list_file), _SIZE, 4, training=False)
 
 
 def test_all_unreadable_source_raises_instead_of_spinning(tmp_path):
     (tmp_path / "a.png").write_bytes(b"junk")
     (tmp_path / "b.jpg").write_bytes(b"junk")
+    # Refused when the dataset is built, before tf.data runs anything.
+    with pytest.raises(ValueError, match=r"No decodable image in .* \(2 files tried\)"):
+        pipeline.build_dataset(str(tmp_path), _SIZE, 2)
+    # Files that break after that check still stop the pipeline instead of spinning.
+    (tmp_path / "c.png").write_bytes(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1])
     for cache_decoded in (True, False):
         dataset = pipeline.build_dataset(str(tmp_path), _SIZE, 2, cache_decoded=cache_decoded)
-        with pytest.raises(tf.errors.OpError, match="All 2 images of source"):
+        (tmp_path / "c.png").write_bytes(b"junk")
+        with pytest.raises(tf.errors.OpError, match="All 3 images of source"):
             next(iter(dataset))
+        (tmp_path / "c.png").write_bytes(cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1])
 
 
 def test_samples_source():

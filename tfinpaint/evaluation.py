@@ -8,6 +8,7 @@ al., ECCV 2018) and over all images.
 """
 
 import collections
+import os
 
 import numpy as np
 
@@ -48,6 +49,11 @@ def evaluate(
         of METRIC_NAMES) and `summary` ({bucket name or "all": {method: {metric: mean,
         "count": n}}}).
     """
+    for name, value in (("image_size", image_size), ("batch_size", batch_size)):
+        if not _is_positive_int(value):
+            raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
+    if num_images is not None and not _is_positive_int(num_images):
+        raise ValueError(f"--num_images must be a positive integer (or unset), got {num_images!r}.")
     multiple = size_multiple(generator)
     if image_size % multiple:
         raise ValueError(
@@ -92,6 +98,36 @@ def evaluate(
             if num_images is not None and len(records) >= num_images:
                 return {"records": records, "summary": summarize(records)}
     return {"records": records, "summary": summarize(records)}
+
+
+def _is_positive_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
+
+def check_output_json(path):
+    """Checks, before any work, that the JSON report can be written at `path`.
+
+    A missing parent folder is created (as `--output_json=reports/eval.json` suggests); an
+    existing file or folder at `path`, or a parent that is a file, is refused.
+
+    Raises:
+        ValueError: one sentence naming the path.
+    """
+    if os.path.lexists(path):
+        raise ValueError(f"{path} exists; choose another --output_json.")
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"Cannot create the folder of --output_json={path} ({error.strerror}); expected a "
+            "path in a writable folder."
+        ) from None
+    if not os.access(parent, os.W_OK):
+        raise ValueError(
+            f"The folder {parent} of --output_json={path} is not writable; expected a path in a "
+            "writable folder."
+        )
 
 
 def summarize(records):

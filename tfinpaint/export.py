@@ -9,10 +9,13 @@ SavedModel signatures (built with `keras.export.ExportArchive`, Keras 3's docume
 - `serving_default`: `images` float32 (B, H, W, 3) in [0, 1] and `masks` float32 (B, H, W, 1),
   1 = hole, any batch and size -> `{"inpainted": (B, H, W, 3) float32}`.
 - `serve_bytes`: `image_bytes` and `mask_bytes`, tf.string (B,), encoded PNG/JPEG/BMP/GIF
-  (decoded with `tf.io.decode_image`: gray is repeated to RGB, alpha composited on white; the mask
-  is taken to grayscale and binarised at 0.5, white = hole), images of one request may differ in
-  size -> `{"inpainted_bytes": (B,) PNG strings}`. The `_bytes` suffixes make TF Serving's REST API
-  read and write `{"b64": ...}` values.
+  (decoded with TensorFlow: gray is repeated to RGB, alpha composited on white; JPEGs with
+  OpenCV's IDCT, so their pixels equal the command line's, but EXIF orientation is NOT applied;
+  the mask is taken to grayscale with its alpha composited on black, so transparent pixels are
+  never holes, and binarised at 0.5, white = hole), images of one request may differ in size ->
+  `{"inpainted_bytes": (B,) PNG strings}`. Known pixels of the output PNG equal the decoded
+  input pixels (for a JPEG: its decoded pixels, not some original before compression). The
+  `_bytes` suffixes make TF Serving's REST API read and write `{"b64": ...}` values.
 
 TFLite (`export_tflite`): converted from a SavedModel of one fixed-size signature
 (`tf.lite.TFLiteConverter.from_saved_model`; `from_keras_model` fails on Keras 3) with builtin
@@ -119,18 +122,49 @@ def inpaint_graph(generator, images, hole_masks):
     return tf.where(holes, raw, images)
 
 
+def _decode_color_alpha(data):
+    """Encoded bytes -> ((H, W, 3) float32 RGB in [0, 1], (H, W, 1) alpha in [0, 1]).
+
+    JPEGs are decoded with the IDCT OpenCV uses (INTEGER_ACCURATE), so their pixels equal the
+    command line's (`tools/inpaint.py` decodes with OpenCV); TF's default fast IDCT differs by
+    up to ~18 levels. EXIF orientation is not applied (TensorFlow has no op for it).
+    """
+
+    def jpeg():
+        decoded = tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
+        return tf.image.convert_image_dtype(decoded, tf.float32), tf.ones_like(
+            tf.cast(decoded[..., :1], tf.float32)
+        )
+
+    def other():
+        image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
+        channels = tf.shape(image)[-1]
+        color = tf.cond(
+            channels < 3, lambda: tf.tile(image[..., :1], [1, 1, 3]), lambda: image[..., :3]
+        )
+        alpha = tf.cond(  # Gray + alpha or RGBA: the last channel is alpha.
+            channels % 2 == 0, lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1])
+        )
+        return color, alpha
+
+    color, alpha = tf.cond(tf.io.is_jpeg(data), jpeg, other)
+    return tf.ensure_shape(color, (None, None, 3)), tf.ensure_shape(alpha, (None, None, 1))
+
+
 def _decode_rgb(data):
     """Encoded image bytes -> (H, W, 3) float32 RGB in [0, 1] (gray repeated, alpha on white)."""
-    image = tf.io.decode_image(data, channels=0, dtype=tf.float32, expand_animations=False)
-    channels = tf.shape(image)[-1]
-    color = tf.cond(
-        channels < 3, lambda: tf.tile(image[..., :1], [1, 1, 3]), lambda: image[..., :3]
-    )
-    alpha = tf.cond(  # Gray + alpha or RGBA: the last channel is alpha.
-        channels % 2 == 0, lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1])
-    )
-    rgb = color * alpha + (1.0 - alpha)  # Exactly `color` where opaque.
-    return tf.ensure_shape(rgb, (None, None, 3))
+    color, alpha = _decode_color_alpha(data)
+    return color * alpha + (1.0 - alpha)  # Exactly `color` where opaque.
+
+
+def _decode_hole_mask(data):
+    """Encoded mask bytes -> (H, W, 1) float32 gray, white = hole, alpha composited on black.
+
+    The rule of `tfinpaint.inference.read_hole_mask` for white-hole masks: transparent pixels
+    are never holes, opaque ones follow their colour (binarised at 0.5 by `inpaint_graph`).
+    """
+    color, alpha = _decode_color_alpha(data)
+    return tf.image.rgb_to_grayscale(color) * alpha
 
 
 def _bytes_fn(generator):
@@ -143,7 +177,7 @@ def _bytes_fn(generator):
 
         def inpaint_one(pair):
             image = _decode_rgb(pair[0])
-            hole_mask = tf.image.rgb_to_grayscale(_decode_rgb(pair[1]))
+            hole_mask = _decode_hole_mask(pair[1])
             with tf.control_dependencies(
                 [
                     tf.debugging.assert_equal(
@@ -185,6 +219,26 @@ def _tensor_fn(generator):
 # --- Output paths ----------------------------------------------------------------------------
 
 
+# Files and folders of a training run that an export must never replace (the run's own model).
+RUN_FILES = (
+    "config.json",
+    "generator.json",
+    "generator.weights.h5",
+    "checkpoints",
+    "logs",
+    "samples",
+    "metrics.jsonl",
+)
+
+
+def protected_paths(source, files=()):
+    """`source`, the `files` a load read and, for a run directory, its `RUN_FILES`."""
+    paths = [source, *files]
+    if source and os.path.isdir(source):
+        paths += [os.path.join(source, name) for name in RUN_FILES]
+    return paths
+
+
 def check_output_path(output, inputs=(), overwrite=False):
     """Raises ValueError unless `output` may be written.
 
@@ -197,12 +251,21 @@ def check_output_path(output, inputs=(), overwrite=False):
         if not path:
             continue
         input_real = os.path.realpath(path)
-        if os.path.commonpath([output_real, input_real]) == output_real:
+        same = False
+        if os.path.exists(output) and os.path.exists(path):
+            same = os.path.samefile(output, path)  # A hard link is the input too.
+        if same or os.path.commonpath([output_real, input_real]) == output_real:
             raise ValueError(
                 f"The output {output} is or contains the input {path}; choose another output."
             )
     if os.path.lexists(output) and not overwrite:
         raise ValueError(f"{output} already exists; pass --overwrite to replace it.")
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _replace(tmp_path, output):
@@ -251,6 +314,8 @@ def export_saved_model(generator, output, version=None, overwrite=False, inputs=
     tmp_path = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.tmp-", dir=parent)
     try:
         archive.write_out(tmp_path, verbose=False)
+        # mkdtemp creates the folder 0700; a TF Serving process of another user must read it.
+        os.chmod(tmp_path, 0o777 & ~_umask())
         _replace(tmp_path, output)
     finally:
         if os.path.exists(tmp_path):
@@ -408,6 +473,7 @@ def export_tflite(generator, output, image_size, quantize="none", overwrite=Fals
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(content)
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates it 0600.
         os.replace(tmp_path, output)
     finally:
         if os.path.exists(tmp_path):

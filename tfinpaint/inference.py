@@ -6,8 +6,9 @@ Checkpoints). `inpaint(generator, image, hole_mask)` takes one HxWx3 image of an
 the network on it (reflect-padded to the generator's size multiple, tiled, or downscaled) and
 returns an image of the same size and dtype whose known pixels are exactly the input's.
 
-The file helpers (`read_image`, `read_hole_mask`, `write_image`, `plan_jobs`) are what
-`tools/inpaint.py` runs: every check on the paths happens in `plan_jobs`, before any work.
+The file helpers (`read_image`, `read_hole_mask`, `write_image`, `plan_jobs`, `check_jobs`)
+are what `tools/inpaint.py` runs: every check on the paths happens in `plan_jobs` and every
+image/mask pair is read once by `check_jobs`, before anything is written.
 
 Example:
 ```python
@@ -20,6 +21,7 @@ result = inference.inpaint(generator, image_uint8, hole_mask, strategy="tile", m
 import glob
 import json
 import os
+import tempfile
 
 import cv2
 import numpy as np
@@ -35,12 +37,14 @@ __all__ = [
     "MASK_POLARITIES",
     "POSTPROCESSING",
     "STRATEGIES",
+    "check_jobs",
     "inpaint",
     "inpaint_file",
     "load_generator",
     "plan_jobs",
     "read_hole_mask",
     "read_image",
+    "same_file",
     "size_multiple",
     "write_image",
 ]
@@ -202,7 +206,7 @@ def inpaint(
 
     Args:
         generator: a tfinpaint generator (`keras.Model` called with `images` and `masks`).
-        image: array (H, W, 3), uint8 or float in [0, 1]. Any H and W.
+        image: array (H, W, 3), uint8, uint16 or float in [0, 1]. Any H and W.
         hole_mask: array (H, W) or (H, W, 1); bool or numbers, hole where >= 0.5.
         strategy: str. How the network sees the image:
             - "pad": the whole image at once, reflect-padded at the bottom and right to the
@@ -224,7 +228,7 @@ def inpaint(
 
     Returns:
         Array of the shape and dtype of `image`: hole pixels from the network (rounded for
-        uint8, clipped to [0, 1] for float), every other pixel exactly the input's.
+        uint8 and uint16, clipped to [0, 1] for float), every other pixel exactly the input's.
 
     Raises:
         ValueError: a bad image, a mask of another size (naming both sizes), an unknown
@@ -233,11 +237,24 @@ def inpaint(
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"Received an image of shape {image.shape}; expected (H, W, 3).")
-    if image.dtype != np.uint8 and not np.issubdtype(image.dtype, np.floating):
+    if image.dtype not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
         raise ValueError(
-            f"Received an image of dtype {image.dtype}; expected uint8 or float in [0, 1]."
+            f"Received an image of dtype {image.dtype}; expected uint8, uint16 or float in [0, 1]."
         )
     holes = _binary_holes(hole_mask, image.shape[:2])
+    if image.dtype == np.uint16:  # Run in float; only hole pixels are converted back.
+        filled = inpaint(
+            generator,
+            image.astype(np.float32) / 65535.0,
+            holes,
+            strategy=strategy,
+            max_size=max_size,
+            tile_overlap=tile_overlap,
+            postprocess=postprocess,
+        )
+        result = image.copy()
+        result[holes] = np.clip(np.rint(filled[holes] * 65535.0), 0, 65535).astype(np.uint16)
+        return result
     if strategy not in STRATEGIES:
         raise ValueError(f"Received strategy={strategy!r}; expected one of {STRATEGIES}.")
     if postprocess not in POSTPROCESSING:
@@ -378,11 +395,52 @@ def _run_resized(generator, pixels, holes, multiple, max_size):
 # --- Files -----------------------------------------------------------------------------------
 
 
-def read_image(path):
-    """Reads any image OpenCV decodes as (H, W, 3) uint8 RGB (16-bit, gray, alpha converted
-    like the data pipeline: `tfinpaint.data.sources.decode_image_bytes`)."""
-    with open(path, "rb") as image_file:
-        data = image_file.read()
+def _read_bytes(path):
+    try:
+        with open(path, "rb") as image_file:
+            return image_file.read()
+    except OSError as error:
+        raise ValueError(
+            f"Cannot read {path} ({error.strerror}); expected a readable file."
+        ) from None
+
+
+def _decode_unchanged(data):
+    """OpenCV's decode keeping depth and alpha, or None for JPEGs (decoded with their EXIF
+    rotation by `sources.decode_image_bytes`) and undecodable bytes."""
+    if not data or data[:2] == b"\xff\xd8":
+        return None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    return image if image is not None and image.size else None
+
+
+def _to_rgb16(image):
+    """A 16-bit OpenCV array (gray, gray+alpha, BGR or BGRA) as (H, W, 3) uint16 RGB; alpha is
+    composited on white, like `sources.to_rgb8` does for 8-bit images."""
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[2] in (2, 4):
+        alpha = image[:, :, -1:].astype(np.float64) / 65535.0
+        color = image[:, :, :-1].astype(np.float64)
+        image = np.rint(color * alpha + 65535.0 * (1.0 - alpha)).astype(np.uint16)
+    if image.shape[2] == 1:
+        return np.ascontiguousarray(np.repeat(image, 3, axis=2))
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+def read_image(path, keep_16bit=False):
+    """Reads any image OpenCV decodes as (H, W, 3) RGB.
+
+    8-bit RGB by default (16-bit, gray, alpha converted like the data pipeline:
+    `tfinpaint.data.sources.decode_image_bytes`). With `keep_16bit=True` a 16-bit file (PNG,
+    TIFF) comes back as uint16 with its values unchanged, so that `tools/inpaint.py` can write
+    its known pixels back exactly.
+    """
+    data = _read_bytes(path)
+    if keep_16bit:
+        image = _decode_unchanged(data)
+        if image is not None and image.dtype == np.uint16:
+            return _to_rgb16(image)
     try:
         return sources.decode_image_bytes(data)
     except ValueError as error:
@@ -392,25 +450,65 @@ def read_image(path):
 def read_hole_mask(path, polarity="hole_white"):
     """Reads a mask image as an (H, W) bool array of holes.
 
-    The file is converted like any image (16-bit, alpha composited on white), taken to
-    grayscale and binarised at 0.5: with "hole_white" light pixels are holes, with "hole_black"
-    dark ones.
+    The file is taken to grayscale and binarised at 0.5: with "hole_white" light pixels are
+    holes, with "hole_black" dark ones. A mask with an alpha channel (RGBA, gray + alpha) is
+    first composited over the *no-hole* colour (black for "hole_white", white for
+    "hole_black"): transparent pixels are never holes, opaque pixels follow the colour rule,
+    and a half-transparent pixel is a hole only if its composite is still past 0.5 (for
+    "hole_white", gray x alpha >= 0.5). 16-bit masks are read at full depth.
     """
     if polarity not in MASK_POLARITIES:
         raise ValueError(f"Received polarity={polarity!r}; expected one of {MASK_POLARITIES}.")
+    raw = _decode_unchanged(_read_bytes(path))
+    if raw is not None and raw.ndim == 3 and raw.shape[2] in (2, 4):
+        scale = 65535.0 if raw.dtype == np.uint16 else 255.0 if raw.dtype == np.uint8 else 1.0
+        color, alpha = raw[:, :, :-1], raw[:, :, -1].astype(np.float32) / scale
+        gray = color[:, :, 0] if color.shape[2] == 1 else cv2.cvtColor(color, cv2.COLOR_BGR2GRAY)
+        no_hole = 0.0 if polarity == "hole_white" else 1.0
+        value = gray.astype(np.float32) / scale * alpha + no_hole * (1.0 - alpha)
+        return value >= 0.5 if polarity == "hole_white" else value < 0.5
     gray = cv2.cvtColor(read_image(path), cv2.COLOR_RGB2GRAY)
     light = gray >= 128  # 0.5 of the 8-bit range (127.5), on integers.
     return light if polarity == "hole_white" else ~light
 
 
+# Formats OpenCV writes at 16 bits per channel; others get 8-bit output.
+_16BIT_EXTENSIONS = (".png", ".tif", ".tiff")
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_image(path, image):
-    """Writes an (H, W, 3) uint8 RGB array in the format of the path's extension."""
+    """Writes an (H, W, 3) RGB array, uint8 or uint16, in the format of the path's extension.
+
+    uint16 is written at 16 bits to PNG and TIFF, and rounded to 8 bits for other formats. The
+    file is written beside its destination and renamed into place, so an existing file (or
+    another name of the same file, a hard link) is never written into, and it gets the
+    permissions of the user's umask.
+    """
     if not cv2.haveImageWriter(path):
         raise ValueError(f"Cannot write {path}: OpenCV has no writer for its extension.")
+    extension = os.path.splitext(path)[1]
+    if image.dtype == np.uint16 and extension.lower() not in _16BIT_EXTENSIONS:
+        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    if not cv2.imwrite(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise ValueError(f"OpenCV failed to write {path}.")
+    fd, tmp_path = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.tmp-", suffix=extension, dir=folder
+    )
+    os.close(fd)
+    try:
+        if not cv2.imwrite(tmp_path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+            raise ValueError(f"OpenCV failed to write {path}.")
+        os.chmod(tmp_path, 0o666 & ~_umask())
+        os.replace(tmp_path, path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
 
 
 def _list_folder(folder, what):
@@ -435,8 +533,26 @@ def _list_folder(folder, what):
     return by_stem
 
 
-def _same_file(a, b):
-    return os.path.realpath(a) == os.path.realpath(b)
+def same_file(a, b):
+    """True when `a` and `b` name one file: the same path, or the same device and inode (a hard
+    link or a bind mount of the input)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # One of them does not exist (yet).
+        return False
+
+
+def _check_writable(path):
+    """Raises unless `path` can be created: its nearest existing ancestor is a writable folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise ValueError(f"Cannot write {path}: {folder} is a file, not a folder.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"Cannot write {path}: the folder {folder} is not writable.")
 
 
 def plan_jobs(image, mask, output, overwrite=False):
@@ -481,10 +597,13 @@ def plan_jobs(image, mask, output, overwrite=False):
         jobs = [(image, mask, output)]
         inputs = [image, mask]
     for _, _, out_path in jobs:
-        if any(_same_file(out_path, path) for path in inputs):
+        if any(same_file(out_path, path) for path in inputs):
             raise ValueError(f"The output {out_path} is an input file; choose another output.")
         if not cv2.haveImageWriter(out_path):
             raise ValueError(f"Cannot write {out_path}: OpenCV has no writer for its extension.")
+        if os.path.isdir(out_path):
+            raise ValueError(f"The output {out_path} is a folder; expected a file path.")
+        _check_writable(out_path)
     existing = [out for _, _, out in jobs if os.path.exists(out)]
     if existing and not overwrite:
         shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
@@ -495,18 +614,52 @@ def plan_jobs(image, mask, output, overwrite=False):
     return jobs
 
 
-def inpaint_file(generator, image_path, mask_path, output_path, polarity="hole_white", **kwargs):
-    """Reads an image and its mask, inpaints (`inpaint` keyword arguments) and writes the result.
-
-    Returns:
-        The fraction of hole pixels.
-    """
-    image = read_image(image_path)
-    holes = read_hole_mask(mask_path, polarity)
+def _read_pair(image_path, mask_path, polarity):
+    image = read_image(image_path, keep_16bit=True)
+    try:
+        holes = read_hole_mask(mask_path, polarity)
+    except ValueError as error:
+        message = str(error)
+        raise ValueError(message if mask_path in message else f"{mask_path}: {message}") from None
     if holes.shape != image.shape[:2]:
         raise ValueError(
             f"The mask {mask_path} is {holes.shape[0]}x{holes.shape[1]} (HxW) but the image "
             f"{image_path} is {image.shape[0]}x{image.shape[1]}; expected the same size."
         )
+    return image, holes
+
+
+def check_jobs(jobs, polarity="hole_white"):
+    """Reads every (image, mask) pair of `plan_jobs` once, before anything is written.
+
+    Raises:
+        ValueError: naming how many pairs are bad and the first problem (an undecodable image
+            or mask, or a mask whose size differs from its image's).
+    """
+    problems = []
+    for image_path, mask_path, _ in jobs:
+        try:
+            _read_pair(image_path, mask_path, polarity)
+        except ValueError as error:
+            problems.append(str(error).rstrip("."))
+    if problems:
+        if len(jobs) == 1:
+            raise ValueError(problems[0] + ".")
+        raise ValueError(
+            f"{len(problems)} of {len(jobs)} image/mask pairs cannot be inpainted, so nothing "
+            f"was written; first: {problems[0]}."
+        )
+
+
+def inpaint_file(generator, image_path, mask_path, output_path, polarity="hole_white", **kwargs):
+    """Reads an image and its mask, inpaints (`inpaint` keyword arguments) and writes the result.
+
+    16-bit images are inpainted and written at 16 bits (PNG, TIFF), so their known pixels come
+    back exactly too.
+
+    Returns:
+        The fraction of hole pixels.
+    """
+    image, holes = _read_pair(image_path, mask_path, polarity)
     write_image(output_path, inpaint(generator, image, holes, **kwargs))
     return float(holes.mean())

@@ -307,7 +307,7 @@ def resolve_vgg_weights(value):
         loss terms; `VGGFeatures` uses a random initialisation, for tests only).
 
     Raises:
-        ValueError: for a path that does not exist.
+        ValueError: for a path that does not exist or is not an HDF5 file.
     """
     if value is None:
         return None
@@ -324,6 +324,17 @@ def resolve_vgg_weights(value):
     if not os.path.isfile(value):
         raise ValueError(
             f"vgg_weights got {value!r}, which is not an existing file; expected 'imagenet', "
+            "'none' or the path of a VGG weights file (.h5)."
+        )
+    import h5py  # Imported here: Keras' own dependency, needed only for a weights path.
+
+    try:
+        is_hdf5 = h5py.is_hdf5(value)
+    except OSError:  # Unreadable (permissions): say so in the same sentence as a bad format.
+        is_hdf5 = False
+    if not is_hdf5:
+        raise ValueError(
+            f"vgg_weights got {value!r}, which is not a readable HDF5 file; expected 'imagenet', "
             "'none' or the path of a VGG weights file (.h5)."
         )
     return value

@@ -12,12 +12,12 @@ from --seed, so two evaluations see the same holes.
 """
 
 import json
-import os
 import sys
 
 from absl import app, flags
 
 from tfinpaint import evaluation, inference
+from tfinpaint.data import sources
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory to evaluate.")
 _CHECKPOINT = flags.DEFINE_string(
@@ -49,12 +49,18 @@ _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Also write every record
 
 def main(argv):
     if len(argv) > 1:
-        sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}.")
+        sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
     if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
         sys.exit("Error: give exactly one of --workdir and --checkpoint.")
-    if _OUTPUT_JSON.value and os.path.exists(_OUTPUT_JSON.value):
-        sys.exit(f"Error: {_OUTPUT_JSON.value} exists; choose another --output_json.")
+    for flag in (_IMAGE_SIZE, _NUM_IMAGES):
+        if flag.value is not None and flag.value < 1:
+            sys.exit(f"Error: --{flag.name} must be a positive integer, got {flag.value}.")
+    if _BATCH_SIZE.value < 1:
+        sys.exit(f"Error: --batch_size must be a positive integer, got {_BATCH_SIZE.value}.")
     try:
+        if _OUTPUT_JSON.value:
+            evaluation.check_output_json(_OUTPUT_JSON.value)
+        sources.check_source(_DATA.value)
         generator, info = inference.load_generator(
             _WORKDIR.value or _CHECKPOINT.value, with_info=True
         )

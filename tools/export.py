@@ -57,7 +57,7 @@ def _check_flags():
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}.")
+        sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
     _check_flags()
     source = _WORKDIR.value or _CHECKPOINT.value
     output = _OUTPUT.value
@@ -66,9 +66,10 @@ def main(argv):
             sys.exit(f"Error: --version must be a positive integer, got {_VERSION.value}.")
         output = os.path.join(output, str(_VERSION.value))
     try:
-        export.check_output_path(output, [source], _OVERWRITE.value)
+        export.check_output_path(output, export.protected_paths(source), _OVERWRITE.value)
         generator, info = inference.load_generator(source, with_info=True)
-        inputs = [source, *info["files"]]
+        inputs = export.protected_paths(source, info["files"])
+        export.check_output_path(output, inputs, _OVERWRITE.value)
         if _FORMAT.value == "saved_model":
             path = export.export_saved_model(
                 generator, _OUTPUT.value, _VERSION.value, _OVERWRITE.value, inputs

@@ -11,10 +11,11 @@ Usage:
       --mask=masks/ --output=out/ --strategy=tile --max_size=512 --postprocess=telea_poisson
 
 --checkpoint takes a generator.json or its .weights.h5 (or a checkpoint prefix of a run).
-Outputs are never written over an input, nor over existing files unless --overwrite.
+Outputs are never written over an input (compared by path and by device and inode, so a hard
+link counts), nor over existing files unless --overwrite. Every image/mask pair is read and
+checked (decodable, same size) before anything is written. 16-bit images give 16-bit output.
 """
 
-import os
 import sys
 import time
 
@@ -55,7 +56,7 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing output file
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}.")
+        sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
     if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
         sys.exit("Error: pass exactly one of --workdir and --checkpoint.")
     if _STRATEGY.value != "pad" and _MAX_SIZE.value is None:
@@ -64,11 +65,15 @@ def main(argv):
         sys.exit("Error: --max_size applies to --strategy=tile or resize, not pad.")
     try:
         jobs = inference.plan_jobs(_IMAGE.value, _MASK.value, _OUTPUT.value, _OVERWRITE.value)
+        # Every pair is read before anything is written: a corrupt file or a size mismatch
+        # stops the run with nothing half done.
+        inference.check_jobs(jobs, _MASK_POLARITY.value)
         generator, info = inference.load_generator(
             _WORKDIR.value or _CHECKPOINT.value, with_info=True
         )
-        model_files = {os.path.realpath(path) for path in info["files"]}
-        if any(os.path.realpath(output) in model_files for _, _, output in jobs):
+        if any(
+            inference.same_file(output, path) for _, _, output in jobs for path in info["files"]
+        ):
             sys.exit("Error: an output path is one of the model's files; choose another output.")
     except ValueError as error:
         sys.exit(f"Error: {error}")

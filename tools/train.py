@@ -145,7 +145,7 @@ def _json_object(flag):
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}.")
+        sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
     values = {field: flag.value for field, flag in _FIELDS.items()}
     explicit = [field for field, flag in _FIELDS.items() if flag.present]
     for field, (flag, kind) in _NUMBER_LISTS.items():
@@ -163,7 +163,8 @@ def main(argv):
         sys.exit(f"Error: {error}")
     try:
         summary = run_training(train_config, explicit_names=explicit)
-    except (ValueError, TrainingStopped) as error:  # Unreadable checkpoints, NaN losses.
+    except (ValueError, TrainingStopped) as error:  # Unreadable checkpoints, NaN losses,
+        # bad input found once the data is read: still one sentence.
         sys.exit(f"Error: {error}")
     logging.info("Finished at step %d in %s.", summary["step"], summary["workdir"])
     first, last = summary["first_val_psnr_hole"], summary["last_val_psnr_hole"]

@@ -17,9 +17,13 @@ images with an alpha channel composited on white (what an image viewer shows; tr
 pixels often hold arbitrary colours that would otherwise leak into the training data). The
 pipeline decodes "plain" JPEGs (`is_plain_jpeg`) with TensorFlow instead, only around the crop
 it needs, with the same pixels. A file that cannot be read is skipped with one warning naming
-it; it never stops an epoch.
+it; it never stops an epoch. Sources are checked before any work (`list_image_files`,
+`check_source`): a single image, a non-text file, a list naming missing files, a folder or list
+with no decodable image and an unknown TFDS name are refused in one sentence.
 """
 
+import difflib
+import functools
 import logging
 import os
 import threading
@@ -78,6 +82,7 @@ def source_kind(source):
     if source.startswith(_TFDS_PREFIX):
         if not source[len(_TFDS_PREFIX) :].strip():
             raise ValueError(f"Received source={source!r}; expected 'tfds:NAME' with a name.")
+        _check_tfds_name(_tfds_name(source))
         return "tfds"
     if os.path.isdir(source):
         return "folder"
@@ -104,10 +109,12 @@ def list_image_files(source):
             the file's order) or "samples".
 
     Returns:
-        A list of absolute paths, never empty.
+        A list of absolute paths, never empty, of which at least one decodes (others may be
+        corrupt: the pipeline skips them with a warning).
 
     Raises:
-        ValueError: the source is missing, a `tfds:` source, or holds no images.
+        ValueError: the source is missing, a `tfds:` source, a single image file rather than a
+            folder or list, holds no images, lists missing files, or holds no decodable image.
     """
     kind = source_kind(source)
     source = os.fspath(source)
@@ -140,23 +147,120 @@ def list_image_files(source):
                 f"No images found in folder {source} (searched recursively for "
                 f"{', '.join(IMAGE_EXTENSIONS)} files, any letter case)."
             )
-        return sorted(os.path.abspath(path) for path in paths)
-    # A list file: one path per line.
+        paths = sorted(os.path.abspath(path) for path in paths)
+        _check_decodable(paths, source)
+        return paths
+    paths = _read_list_file(source)
+    missing = [path for path in paths if not os.path.isfile(path)]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} of {len(paths)} listed files are missing, first: {missing[0]} "
+            f"(listed in {source}); expected existing image paths, relative ones resolved "
+            "against the list file's folder."
+        )
+    _check_decodable(paths, source)
+    return paths
+
+
+def _read_list_file(source):
+    """The paths a list file names, after checking that it is a text list and not an image."""
+    with open(source, "rb") as list_file:
+        data = list_file.read()
+    extension = os.path.splitext(source)[1].lower()
+    expected = (
+        "expected a folder of images, a text file listing image paths (one per line), "
+        "'tfds:NAME' or 'samples'"
+    )
+    if _looks_like_image(data):
+        raise ValueError(f"Image source {source} is a single image file; {expected}.")
+    if extension in IMAGE_EXTENSIONS + (".gif", ".tif", ".tiff"):
+        raise ValueError(
+            f"Image source {source} has an image extension ({extension}) but is not a readable "
+            f"image; {expected}."
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"Image source {source} is not a UTF-8 text file; {expected}.") from None
     folder = os.path.dirname(os.path.abspath(source))
     paths = []
-    with open(source, encoding="utf-8") as list_file:
-        for line in list_file:
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            path = os.path.expanduser(line)
-            paths.append(os.path.normpath(os.path.join(folder, path)))
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        path = os.path.expanduser(line)
+        paths.append(os.path.normpath(os.path.join(folder, path)))
     if not paths:
         raise ValueError(
             f"No image paths listed in {source}; expected one image path per line (blank "
             "lines and # comments are ignored)."
         )
     return paths
+
+
+# Leading bytes of the image formats people pass where a list or folder is expected.
+_IMAGE_MAGICS = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"BM",
+    b"GIF8",
+    b"II*\x00",
+    b"MM\x00*",
+)
+
+
+def _looks_like_image(data):
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return True
+    # "BM" alone is a plausible start of a text line; a BMP also records its own file size.
+    if data[:2] == b"BM":
+        return len(data) >= 6 and int.from_bytes(data[2:6], "little") == len(data)
+    return any(data.startswith(magic) for magic in _IMAGE_MAGICS)
+
+
+def check_source(source):
+    """Checks an image source before any work; returns its kind (see `source_kind`).
+
+    What `list_image_files` checks for folders and list files, and for `tfds:NAME` that the
+    name is a known TFDS dataset.
+
+    Raises:
+        ValueError: one sentence naming the source and what is expected.
+    """
+    kind = source_kind(source)
+    if kind in ("folder", "list"):
+        list_image_files(source)
+    return kind
+
+
+def _check_decodable(paths, source):
+    """Raises unless one of `paths` decodes (tried in order: usually the first one does)."""
+    for path in paths:
+        try:
+            read_image(path)
+        except (OSError, ValueError, cv2.error):
+            continue
+        return
+    raise ValueError(
+        f"No decodable image in {os.fspath(source)} ({len(paths)} files tried); expected PNG, "
+        "JPEG, BMP or WEBP images."
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _check_tfds_name(name):
+    """Raises unless `name` (maybe with /config and :version) is a registered TFDS dataset."""
+    import tensorflow_datasets as tfds  # Imported here: slow, and only needed for tfds:.
+
+    base = name.split(":")[0].split("/")[0]
+    known = tfds.list_builders(with_community_datasets=False)
+    if base in known:
+        return
+    close = difflib.get_close_matches(base, known, n=3, cutoff=0.6)
+    hint = f" (close names: {', '.join(close)})" if close else ""
+    raise ValueError(
+        f"Unknown TFDS dataset {name!r}{hint}; expected a name from tfds.list_builders()."
+    )
 
 
 def to_rgb8(image):
@@ -436,10 +540,12 @@ def encoded_image_dataset(source, *, data_dir=None, split=None, training=True, s
     try:
         builder = tfds.builder(name, data_dir=data_dir)
     except Exception as error:  # tfds raises its own not-found error types.
+        # Its message lists every dataset (hundreds of lines): one sentence instead.
+        message = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
         raise ValueError(
-            f"Unknown TFDS dataset {name!r} in source {source!r}; expected a name from "
-            f"tfds.list_builders() ({type(error).__name__}: {error})."
-        ) from error
+            f"Cannot load TFDS dataset {name!r} of source {source!r} ({type(error).__name__}: "
+            f"{message}); expected a name from tfds.list_builders()."
+        ) from None
     features = builder.info.features
     if "image" not in features:
         raise ValueError(

@@ -142,25 +142,32 @@ def get_preset(name, preset="paper"):
     return entry
 
 
-def check_arguments(cls, arguments, what):
+def unknown_keys_message(what, unknown, valid):
+    """One sentence naming unknown keys and the valid ones (shared by every such check)."""
+    names = ", ".join(repr(name) for name in unknown)
+    if not valid:
+        return f"Unknown {what} {names}; this family takes none."
+    return f"Unknown {what} {names}; expected keys from: {', '.join(sorted(valid))}."
+
+
+def check_arguments(cls, arguments, what="argument(s)"):
     """Raises a one-sentence ValueError for keys of `arguments` that `cls()` does not take."""
     parameters = inspect.signature(cls.__init__).parameters
-    accepted = sorted(
-        name for name, p in parameters.items() if name != "self" and p.kind != p.VAR_KEYWORD
-    )
-    accepted += ["name", "trainable", "dtype"]  # keras.Model arguments every network takes.
-    unknown = sorted(set(arguments) - set(accepted))
+    valid = {
+        name
+        for name, p in parameters.items()
+        if name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+    valid |= {"name", "trainable", "dtype"}  # keras.Model arguments every network takes.
+    unknown = sorted(set(arguments) - valid)
     if unknown:
-        raise ValueError(
-            f"Unknown {what} argument{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
-            f"expected some of {', '.join(sorted(set(accepted)))}."
-        )
+        raise ValueError(unknown_keys_message(f"{what} for {cls.__name__}:", unknown, valid))
 
 
 def generator_config(name, preset="paper", **overrides):
     """The generator's constructor arguments for `preset`, with `overrides` applied."""
     generator_cls = get_family(name).load("generator")
-    check_arguments(generator_cls, overrides, f"{name} generator")
+    check_arguments(generator_cls, overrides)
     config = get_preset(name, preset)["generator"]
     config.update(overrides)
     return config
@@ -203,6 +210,6 @@ def build_discriminators(name, preset="paper", **overrides):
     for key, target in family.discriminators.items():
         cls = _import(target)
         arguments = dict(overrides.get(key, {}))
-        check_arguments(cls, arguments, f"{name} {key} discriminator")
+        check_arguments(cls, arguments, f"{key} discriminator argument(s)")
         networks[key] = cls(**{**configs.get(key, {}), **arguments, "name": key})
     return networks

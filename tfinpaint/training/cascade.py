@@ -66,6 +66,12 @@ class CascadeTrainer(InpaintingTrainer):
     loss_names = _GENERATOR_TERMS + _DISCRIMINATOR_TERMS
     Options = CascadeOptions
     DEFAULT_LOSS_WEIGHTS = {"adversarial": 0.01, "feature": 1.0, "reconstruction": 1.0}
+    LOSS_WEIGHT_NAMES = tuple(DEFAULT_LOSS_WEIGHTS)
+    # Grappler's remapper fuses Conv2D + BiasAdd + Add + LeakyRelu in the generator's residual
+    # blocks although the gradient's LeakyReluGrad still reads the fused-away Add, then fails
+    # for the whole graph ("remapper failed: ... fanout ... exist for missing node") and prints
+    # an error line per trace. It optimises nothing here, so it is switched off.
+    grappler_options = {"remapping": False}
 
     def __init__(self, generator, config, vgg=None, discriminators=None, **kwargs):
         super().__init__(generator, config, vgg=vgg, discriminators=discriminators, **kwargs)

@@ -13,6 +13,8 @@ import json
 import math
 import os
 
+from tfinpaint.models import registry
+
 # Settings a resumed run may change; anything else must match the run's config.json.
 RESUMABLE_OVERRIDES = ("steps", "log_every", "checkpoint_every", "sample_every", "keep_checkpoints")
 
@@ -115,6 +117,16 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
+        for name in ("learning_rate", "d_learning_rate"):
+            _check_rate(f"--{name}", getattr(self, name))
+        for name, value in self.options.items():
+            if name.endswith("learning_rate"):
+                _check_rate(f"--options {name}", value)
+        if os.path.exists(self.workdir) and not os.path.isdir(self.workdir):
+            raise ValueError(
+                f"--workdir={self.workdir} is an existing file; expected a directory (new, or a "
+                "run to resume)."
+            )
         if self.strategy not in ("auto", "default", "mirrored", "multiworker"):
             raise ValueError(
                 f"--strategy must be one of auto, default, mirrored, multiworker; got "
@@ -127,6 +139,47 @@ class TrainConfig:
             )
 
 
+def _check_rate(name, value):
+    """A learning rate must be a positive finite number (None: the family has no such rate)."""
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+
+
+def check_options(config, trainer_cls):
+    """Refuses `--options` the family's trainer does not take (its `Options` dataclass) or of
+    the wrong type, and `loss_weights` names outside the family's `LOSS_WEIGHT_NAMES`."""
+    loss_weights = config.options.get("loss_weights")
+    if loss_weights is not None and not isinstance(loss_weights, dict):
+        raise ValueError(
+            f"--options loss_weights must be a JSON object of loss weights, got {loss_weights!r}."
+        )
+    trainer_cls.Options.parse(config.options, config.model)
+    weight_names = trainer_cls.LOSS_WEIGHT_NAMES
+    if loss_weights and weight_names is not None:
+        unknown = sorted(set(loss_weights) - set(weight_names))
+        if unknown:
+            raise ValueError(
+                registry.unknown_keys_message(
+                    "--options loss_weights name(s)", unknown, weight_names
+                )
+            )
+
+
+def check_family_settings(config, family, trainer_cls):
+    """The `--options` and `--generator_config` checks (run before any work)."""
+    check_options(config, trainer_cls)
+    registry.check_arguments(
+        family.load("generator"), config.generator_overrides, what="--generator_config key(s)"
+    )
+
+
 def save_config(config, path):
     """Writes config.json atomically (a kill never leaves a half-written file)."""
     tmp_path = path + ".tmp"
@@ -137,8 +190,16 @@ def save_config(config, path):
 
 
 def load_config(path):
-    with open(path, encoding="utf-8") as f:
-        return TrainConfig.from_dict(json.load(f))
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = json.load(f)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{path} is not valid JSON ({error}); expected the config.json of a training run."
+        ) from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} holds {type(values).__name__}; expected a JSON object.")
+    return TrainConfig.from_dict(values)
 
 
 def merge_for_resume(saved, given, explicit_names):
@@ -161,7 +222,7 @@ def merge_for_resume(saved, given, explicit_names):
             values[name] = new_value
         elif name != "workdir" and new_value != values.get(name):
             raise ValueError(
-                f"The workdir {saved.workdir} holds a run with {name}={values.get(name)!r}, "
+                f"The workdir {given.workdir} holds a run with {name}={values.get(name)!r}, "
                 f"but {name}={new_value!r} was given: use a new --workdir, or drop the flag "
                 f"to resume (only {', '.join(RESUMABLE_OVERRIDES)} may change on resume)."
             )

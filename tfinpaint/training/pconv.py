@@ -36,6 +36,8 @@ class PConvTrainer(InpaintingTrainer):
     Options: `PConvOptions`.
     """
 
+    LOSS_WEIGHT_NAMES = tuple(losses.PConvLoss.DEFAULT_WEIGHTS)
+
     segment_kind = "stage"
     num_segments = 2
     default_segment_fractions = (0.75, 0.25)

@@ -46,11 +46,10 @@ class TrainerOptions:
         fields = {field.name: field for field in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(fields))
         if unknown:
-            valid = ", ".join(sorted(fields)) or "none"
             raise ValueError(
-                f"Unknown {family + ' ' if family else ''}option"
-                f"{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} in --options: valid "
-                f"options are {valid}."
+                registry.unknown_keys_message(
+                    f"--options key(s) for model '{family}':", unknown, fields
+                )
             )
         hints = typing.get_type_hints(cls)
         for name, value in values.items():
@@ -105,6 +104,10 @@ class InpaintingTrainer(keras.Model):
     with_gradients = False
     loss_names = ("total",)
     Options = TrainerOptions
+    LOSS_WEIGHT_NAMES = None  # Names `options.loss_weights` may set (None: no such option).
+    # tf.config.optimizer experimental options the family's train steps need (process-wide,
+    # set by `create`).
+    grappler_options = {}
 
     def __init__(self, generator, config, vgg=None, discriminators=None, **kwargs):
         super().__init__(**kwargs)
@@ -135,6 +138,8 @@ class InpaintingTrainer(keras.Model):
             vgg: tfinpaint.losses.VGGFeatures or None.
             jit_compile: bool or None. XLA for the step functions (None: `config.jit_compile`).
         """
+        if cls.grappler_options:
+            tf.config.optimizer.set_experimental_options(cls.grappler_options)
         discriminators = registry.build_discriminators(
             config.model, cls.discriminator_preset(config), **cls.discriminator_overrides(config)
         )
