@@ -292,7 +292,7 @@ def test_discriminator_errors():
         registry.build_discriminators("cascade", "tiny", stage_3={})
     with pytest.raises(ValueError, match="preset"):
         registry.build_discriminators("cascade", "huge")
-    with pytest.raises(ValueError, match="Unknown cascade stage_1 discriminator argument"):
+    with pytest.raises(ValueError, match="Unknown stage_1 discriminator argument"):
         registry.build_discriminators("cascade", "tiny", stage_1={"depth": 3})
 
 

@@ -240,7 +240,7 @@ def test_tflite_matches_keras_with_builtin_ops(generators, tmp_path, name, quant
 
 def test_tflite_pads_sizes_that_are_no_multiple(generators, tmp_path):
     name = _MODELS[0]
-    multiple = inference.size_multiple(generators[name])
+    multiple = generators[name].size_multiple
     height, width = 2 * multiple + 3, 3 * multiple - 5
     path = str(tmp_path / "odd.tflite")
     result = export.export_tflite(generators[name], path, (height, width))
@@ -255,7 +255,7 @@ def test_tflite_pads_sizes_that_are_no_multiple(generators, tmp_path):
 @pytest.mark.parametrize("name", _MODELS)
 def test_paper_preset_tflite_matches_keras(tmp_path, name):
     generator = registry.build_generator(name, "paper")
-    side = max(256, inference.size_multiple(generator))
+    side = max(256, generator.size_multiple)
     path = str(tmp_path / f"{name}.tflite")
     result = export.export_tflite(generator, path, side)
     images, masks = _batch(1, side, side, seed=9)

@@ -103,7 +103,7 @@ def test_generator_rejects_sizes_not_multiple_of_4():
         ({"mean_pixel": [0.5, 0.5, 2.0]}, "mean_pixel"),
         ({"base_filters": 7}, "base_filters"),
         ({"dilation_rates": [2, 0]}, "dilation_rates"),
-        ({"filters": 8}, "Unknown glcic generator argument filters"),
+        ({"filters": 8}, "Unknown argument.*GLCICCompletionNetwork: 'filters'"),
     ],
 )
 def test_generator_argument_errors(kwargs, message):

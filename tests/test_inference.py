@@ -81,7 +81,7 @@ def test_inpaint_any_size_keeps_size_dtype_and_known_pixels(generators, name, st
 @pytest.mark.parametrize("name", _MODELS)
 def test_pad_equals_the_generator_on_a_multiple_size(generators, name):
     generator = generators[name]
-    side = 4 * inference.size_multiple(generator)
+    side = 4 * generator.size_multiple
     rng = np.random.default_rng(1)
     image = rng.random((side, side, 3), dtype=np.float32)
     hole_mask = np.zeros((side, side, 1), np.float32)

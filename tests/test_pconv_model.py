@@ -160,7 +160,7 @@ def test_indivisible_size_raises(height, width):
     model = registry.build_generator("pconv", "tiny")
     images = np.zeros((1, height, width, 3), "float32")
     masks = np.zeros((1, height, width, 1), "float32")
-    message = f"size {height}x{width}; expected height and width divisible by 16"
+    message = f"size {height}x{width}; expected a height and width divisible by 16"
     with pytest.raises(ValueError, match=message):
         model({"images": images, "masks": masks})
     with pytest.raises(ValueError, match=message):

@@ -14,7 +14,6 @@ import numpy as np
 
 from tfinpaint import metrics, postprocess
 from tfinpaint.data import pipeline
-from tfinpaint.inference import size_multiple
 
 BASELINES = ("telea", "ns")
 METRIC_NAMES = ("psnr", "ssim", "l1", "psnr_hole", "ssim_hole", "l1_hole")
@@ -54,7 +53,7 @@ def evaluate(
             raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
     if num_images is not None and not _is_positive_int(num_images):
         raise ValueError(f"--num_images must be a positive integer (or unset), got {num_images!r}.")
-    multiple = size_multiple(generator)
+    multiple = generator.size_multiple
     if image_size % multiple:
         raise ValueError(
             f"--image_size={image_size} is not a multiple of {multiple}, which this generator "

@@ -43,8 +43,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint.inference import size_multiple
-
 __all__ = [
     "QUANTIZATIONS",
     "ConversionError",
@@ -98,7 +96,7 @@ def inpaint_graph(generator, images, hole_masks):
         float32 tensor (B, H, W, 3): the raw output clipped to [0, 1] in the holes, `images`
         (exactly) elsewhere.
     """
-    multiple = size_multiple(generator)
+    multiple = generator.size_multiple
     holes = hole_masks >= 0.5
     static_size = tuple(images.shape[1:3])
     if None not in static_size:  # Fixed size (TFLite): constant indices, or no padding at all.

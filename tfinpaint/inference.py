@@ -45,7 +45,6 @@ __all__ = [
     "read_hole_mask",
     "read_image",
     "same_file",
-    "size_multiple",
     "write_image",
 ]
 
@@ -59,18 +58,6 @@ _WEIGHTS_SUFFIX = ".weights.h5"
 
 
 # --- Loading ---------------------------------------------------------------------------------
-
-
-def size_multiple(generator):
-    """Height and width multiple that `generator` needs (its `size_multiple`, else 1).
-
-    The cascade generator calls it `pyramid_multiple`; both names are read.
-    """
-    for attribute in ("size_multiple", "pyramid_multiple"):
-        value = getattr(generator, attribute, None)
-        if value:
-            return int(value)
-    return 1
 
 
 def load_generator(path, with_info=False):
@@ -259,7 +246,7 @@ def inpaint(
         raise ValueError(f"Received strategy={strategy!r}; expected one of {STRATEGIES}.")
     if postprocess not in POSTPROCESSING:
         raise ValueError(f"Received postprocess={postprocess!r}; expected one of {POSTPROCESSING}.")
-    multiple = size_multiple(generator)
+    multiple = generator.size_multiple
     if strategy == "pad":
         if max_size is not None:
             raise ValueError(

@@ -164,7 +164,7 @@ def check_arguments(cls, arguments, what="argument(s)"):
         raise ValueError(unknown_keys_message(f"{what} for {cls.__name__}:", unknown, valid))
 
 
-def generator_config(name, preset="paper", **overrides):
+def generator_config(name, /, preset="paper", **overrides):
     """The generator's constructor arguments for `preset`, with `overrides` applied."""
     generator_cls = get_family(name).load("generator")
     check_arguments(generator_cls, overrides)
@@ -173,13 +173,13 @@ def generator_config(name, preset="paper", **overrides):
     return config
 
 
-def build_generator(name, preset="paper", **overrides):
+def build_generator(name, /, preset="paper", **overrides):
     """Builds the generator of family `name` at `preset`, with constructor `overrides`."""
     generator_cls = get_family(name).load("generator")
     return generator_cls(**generator_config(name, preset, **overrides))
 
 
-def size_multiple(name, preset="paper", **overrides):
+def size_multiple(name, /, preset="paper", **overrides):
     """Input sides the generator of `name` at `preset` needs to divide, from its config alone."""
     generator_cls = get_family(name).load("generator")
     return generator_cls.size_multiple_for(generator_config(name, preset, **overrides))
