@@ -288,3 +288,182 @@ def run_generator_test(model, batch, training=False, seed=0):
             err_msg=f"hole pixels of the inputs changed output {key!r}",
         )
     return outputs
+
+
+def _variables_of(obj):
+    if isinstance(obj, keras.optimizers.Optimizer):
+        return list(obj.variables)
+    return list(obj.weights)
+
+
+def _trainable_snapshot(obj):
+    if isinstance(obj, keras.optimizers.Optimizer):
+        return []
+    return [_to_numpy(v).copy() for v in obj.trainable_weights]
+
+
+def _trainer_batch(trainer_cls, image_size, batch_size, seed=0):
+    from tfinpaint.data import gradients  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(size=(batch_size, image_size, image_size, 3)).astype("float32")
+    masks = np.zeros((batch_size, image_size, image_size, 1), "float32")
+    y0, x0, y1, x1 = image_size // 4, image_size // 4, 3 * image_size // 4, 3 * image_size // 4
+    masks[:, y0:y1, x0:x1] = 1.0
+    batch = {
+        "images": images,
+        "masks": masks,
+        "boxes": np.array([[y0, x0, y1, x1]] * batch_size, "int32"),
+    }
+    if trainer_cls.with_gradients:
+        batch["gradients"] = _to_numpy(gradients.sobel_gradients(images))
+    return batch
+
+
+def _build_trainer(family, config, seed, strategy=None):
+    import tensorflow as tf  # noqa: PLC0415
+
+    from tfinpaint.models import registry  # noqa: PLC0415
+
+    trainer_cls = registry.get_family(family).load("trainer")
+    strategy = strategy or tf.distribute.get_strategy()
+    keras.utils.set_random_seed(seed)
+    with strategy.scope():
+        generator = registry.build_generator(family, config.preset, **config.generator_overrides)
+        return trainer_cls.create(generator, config)
+
+
+def run_trainer_test(
+    family,
+    expected_changes,
+    image_size=32,
+    batch_size=2,
+    options=None,
+    generator_overrides=None,
+    parity=True,
+    parity_tolerance=1e-5,
+):
+    """Checks a family's trainer through its public protocol; returns what each step changed.
+
+    Args:
+        family: str. A registered family (its "tiny" preset is used, VGG terms dropped).
+        expected_changes: dict (segment, step kind) -> set of the checkpoint object names
+            (`trainer.checkpoint_objects()`, networks only) whose trainable variables a step of
+            that kind changes; every segment and declared step kind must be listed.
+        image_size, batch_size: int. The synthetic batch.
+        options: dict or None. `TrainConfig.options` overrides.
+        generator_overrides: dict or None. Generator constructor overrides.
+        parity: bool. Also check that one step of each kind of the first segment under a
+            2-replica MirroredStrategy gives the single-device weights (needs networks without batch
+            statistics: BatchNorm normalises per replica).
+        parity_tolerance: float. Absolute tolerance of that comparison.
+
+    Checked: `create` builds the networks, optimizers and slots; for each segment and each
+    declared step kind, one `step_function(kind)` call returns finite losses and changes
+    exactly the expected networks (the others stay bit-identical); `run_step` picks the kind
+    `step_kind` names; a checkpoint of every network and optimizer restores into freshly
+    built objects, every variable equal; the MirroredStrategy parity.
+    """
+    import tensorflow as tf  # noqa: PLC0415
+
+    from tfinpaint import checkpointing  # noqa: PLC0415
+    from tfinpaint.models import registry  # noqa: PLC0415
+    from tfinpaint.training.config import TrainConfig  # noqa: PLC0415
+
+    trainer_cls = registry.get_family(family).load("trainer")
+    config = TrainConfig(
+        model=family,
+        preset="tiny",
+        workdir="",
+        image_size=image_size,
+        batch_size=batch_size,
+        vgg_weights="none",
+        options=dict(options or {}),
+        generator_overrides=dict(generator_overrides or {}),
+    ).resolve(registry.get_preset(family, "tiny")["training"])
+    config.validate()
+    batch = _trainer_batch(trainer_cls, image_size, batch_size)
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+
+    trainer = _build_trainer(family, config, seed=0)
+    assert set(trainer.step_kinds) >= set(kind for _, kind in expected_changes)
+    networks = {
+        name: obj
+        for name, obj in trainer.checkpoint_objects().items()
+        if not isinstance(obj, keras.optimizers.Optimizer)
+    }
+    listed = set()
+    changes = {}
+    for segment in range(1, trainer_cls.num_segments + 1):
+        trainer.start_segment(segment)
+        for kind in trainer.segment_step_kinds(segment):
+            listed.add((segment, kind))
+            before = {name: _trainable_snapshot(obj) for name, obj in networks.items()}
+            outputs = trainer.step_function(kind)(iter(dataset))
+            for name, value in outputs.items():
+                assert np.all(np.isfinite(_to_numpy(value))), (segment, kind, name)
+            changed = set()
+            for name, obj in networks.items():
+                after = _trainable_snapshot(obj)
+                if any(not np.array_equal(a, b) for a, b in zip(before[name], after)):
+                    changed.add(name)
+            changes[(segment, kind)] = changed
+    assert listed == set(expected_changes), f"steps {sorted(listed, key=str)}"
+    assert changes == expected_changes, changes
+
+    # run_step follows step_kind: the first step of each segment is of kind step_kind(0).
+    trainer.start_segment(1)
+    trainer.run_step(iter(dataset), 0)
+    assert trainer.kind == trainer.step_kind(0)
+
+    # Checkpoint round trip into fresh objects (another seed, so nothing matches by chance).
+    objects = trainer.checkpoint_objects()
+    with tempfile.TemporaryDirectory() as directory:
+        prefix = tf.train.Checkpoint(
+            **{name: checkpointing.VariablesByPath(obj) for name, obj in objects.items()}
+        ).write(os.path.join(directory, "ckpt-1"))
+        fresh = _build_trainer(family, config, seed=1)
+        fresh_objects = fresh.checkpoint_objects()
+        assert sorted(fresh_objects) == sorted(objects)
+        checkpointing.restore_networks(prefix, fresh_objects)
+        for name, obj in objects.items():
+            for a, b in zip(_variables_of(obj), _variables_of(fresh_objects[name]), strict=True):
+                np.testing.assert_array_equal(
+                    _to_numpy(a), _to_numpy(b), err_msg=f"{name} {a.path}"
+                )
+
+    if parity:
+        devices = tf.config.list_logical_devices("CPU")
+        assert len(devices) >= 2, "conftest.py splits the CPU into two logical devices"
+        mirrored = tf.distribute.MirroredStrategy(
+            [d.name for d in devices[:2]],
+            cross_device_ops=tf.distribute.ReductionToOneDevice(),
+        )
+        # The first segment's steps, one of each kind (later segments reuse the machinery).
+        results = []
+        for strategy in (None, mirrored):
+            trainer = _build_trainer(family, config, seed=2, strategy=strategy)
+            trainer.start_segment(1)
+            strategy = strategy or tf.distribute.get_strategy()
+            iterator = iter(strategy.experimental_distribute_dataset(dataset))
+            for kind in trainer.segment_step_kinds(1):
+                trainer.step_function(kind)(iterator)
+            results.append(
+                {
+                    name: [_to_numpy(v) for v in obj.trainable_weights]
+                    for name, obj in networks_of(trainer).items()
+                }
+            )
+        for name, values in results[0].items():
+            for a, b in zip(values, results[1][name], strict=True):
+                np.testing.assert_allclose(a, b, atol=parity_tolerance, err_msg=name)
+    return changes
+
+
+def networks_of(trainer):
+    """The trainer's checkpointed networks (no optimizers), by checkpoint name."""
+    return {
+        name: obj
+        for name, obj in trainer.checkpoint_objects().items()
+        if not isinstance(obj, keras.optimizers.Optimizer)
+    }

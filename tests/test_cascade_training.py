@@ -2,6 +2,7 @@
 discriminator, and the generator/discriminator alternation."""
 
 import tensorflow as tf
+from harness import run_trainer_test
 
 from tfinpaint.models import registry
 from tfinpaint.training import reporting
@@ -59,3 +60,18 @@ def test_stage_two_uses_larger_holes_and_the_alternation_is_ten_to_five():
     kinds = [trainer.step_kind(i) for i in range(30)]
     assert kinds[:10] == ["generator"] * 10 and kinds[10:15] == ["discriminator"] * 5
     assert kinds[15:] == kinds[:15]
+
+
+def test_cascade_trainer_protocol():
+    # A generator step calls its stage's discriminator with training=True, and Keras'
+    # SpectralNormalization then writes W / sigma into the kernel: the discriminator of the
+    # stage changes (normalised, not trained); the other stage's stays bit-identical.
+    run_trainer_test(
+        "cascade",
+        {
+            (1, "generator"): {"generator", "discriminator_stage_1"},
+            (1, "discriminator"): {"discriminator_stage_1"},
+            (2, "generator"): {"generator", "discriminator_stage_2"},
+            (2, "discriminator"): {"discriminator_stage_2"},
+        },
+    )

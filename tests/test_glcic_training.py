@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import run_trainer_test
 
 from tfinpaint.models import registry
 from tfinpaint.training import reporting
@@ -117,3 +118,16 @@ def test_each_phase_updates_only_its_networks(phase, generator_changes, discrimi
     assert any(d_changed) == discriminator_changes
     if not generator_changes:  # BatchNorm statistics included
         assert not any(g_changed)
+
+
+def test_glcic_trainer_protocol():
+    run_trainer_test(
+        "glcic",
+        {
+            (1, None): {"generator"},
+            (2, None): {"discriminator_global_local"},
+            (3, None): {"generator", "discriminator_global_local"},
+        },
+        image_size=64,
+        parity=False,  # Both networks normalise with BatchNorm, whose statistics are per replica.
+    )

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import run_trainer_test
 
 from tfinpaint import checkpointing
 from tfinpaint.models import registry
@@ -324,3 +325,12 @@ def test_cli_trains_the_gan_families(tmp_path, model, schedule):
     records = reporting.read_metrics(workdir / "metrics.jsonl")
     assert [r["step"] for r in records][-1] == 4 and records[-1][kind] in (2, 3)
     assert (workdir / "generator.json").exists()
+
+
+def test_pconv_trainer_protocol():
+    # BatchNorm normalises per replica, so the parity check runs without it.
+    run_trainer_test(
+        "pconv",
+        {(1, None): {"generator"}, (2, None): {"generator"}},
+        generator_overrides={"use_batch_norm": False},
+    )
