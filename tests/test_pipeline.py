@@ -1,5 +1,6 @@
 """Tests for tfinpaint.data.pipeline (build_dataset and its data ops) and data.preview."""
 
+import hashlib
 import io
 import logging
 
@@ -478,3 +479,174 @@ def test_preview_grid_and_save(folder, tmp_path):
     assert cv2.imread(str(output)).shape[0] == 10
     with pytest.raises(ValueError, match="expected at least 'images' and 'masks'"):
         preview.preview_grid({"images": batch["images"]})
+
+
+# === Augmentation (the `augment` ops and build_dataset's hook) ===
+
+
+def _dihedral(image):
+    """The 8 flips and 90-degree rotations of an (H, W, C) array (square H = W)."""
+    return [np.rot90(base, k) for base in (image, image[:, ::-1]) for k in range(4)]
+
+
+def _which(result, candidates):
+    matches = [i for i, candidate in enumerate(candidates) if np.array_equal(result, candidate)]
+    assert matches, "the result is none of the expected transforms"
+    return matches[0]
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_random_rot90_is_one_of_four_rotations(run):
+    image = _coordinate_image(8, 8)
+    rotations = [np.rot90(image, k) for k in range(4)]
+    drawn = set()
+    for seed in range(16):
+
+        def op(example, seed=seed):
+            return pipeline.random_rot90(example, tf.constant([seed, 4]))
+
+        result = run(op, {"images": image})["images"]
+        assert result.shape == image.shape and result.dtype == np.uint8
+        drawn.add(_which(result, rotations))
+        np.testing.assert_array_equal(run(op, {"images": image})["images"], result)
+    assert drawn == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_random_polyphase_is_a_strided_slice(run):
+    image = _coordinate_image(16, 12)
+    phases = [image[dy::2, dx::2] for dy in (0, 1) for dx in (0, 1)]
+    drawn = set()
+    for seed in range(16):
+
+        def op(example, seed=seed):
+            return pipeline.random_polyphase(example, tf.constant([seed, 5]))
+
+        result = run(op, {"images": image})["images"]
+        assert result.shape == (8, 6, 3) and result.dtype == np.uint8
+        drawn.add(_which(result, phases))
+    assert drawn == {0, 1, 2, 3}
+    # Odd sides: every phase keeps floor(side / 2) rows and columns.
+    odd = run(lambda e: pipeline.random_polyphase(e, tf.constant([0, 5])), {"images": image[:15]})
+    assert odd["images"].shape == (7, 6, 3)
+
+
+def test_augment_ops_give_the_same_draws_eagerly_and_in_map():
+    image = _coordinate_image(10, 10)
+    for name, op in pipeline.AUGMENT_OPS.items():
+        for seed in range(6):
+
+            def seeded(example, op=op, seed=seed):
+                return op(example, tf.constant([seed, 6]))
+
+            eager, mapped = _eager(seeded, {"images": image}), _in_map(seeded, {"images": image})
+            np.testing.assert_array_equal(eager["images"], mapped["images"], err_msg=name)
+
+
+def test_parse_augment():
+    assert pipeline.parse_augment("rot90,polyphase,flip") == ("rot90", "polyphase", "flip")
+    assert pipeline.parse_augment(" flip , rot90 ") == ("flip", "rot90")
+    assert pipeline.parse_augment(["polyphase"]) == ("polyphase",)
+    for nothing in (None, "", " ", (), []):
+        assert pipeline.parse_augment(nothing) == ()
+    assert pipeline.AUGMENT_OPS["flip"] is pipeline.random_flip
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"augment": "flip,rotate"}, "unknown op 'rotate'; expected .*flip, rot90, polyphase"),
+        ({"augment": "flip,,rot90"}, "unknown op ''"),
+        ({"augment": ["Flip"]}, "unknown op 'Flip'"),
+        ({"augment": "flip,rot90,flip"}, "flip is listed more than once"),
+        ({"augment": 90}, "augment=90; expected None or op names"),
+        ({"augment": ["flip", 1]}, "augment=\\['flip', 1\\]"),
+        ({"augment": "flip", "flip": True}, "would flip twice"),
+        (
+            {"augment": "polyphase", "resize_short_side": (40, 80)},
+            "polyphase crop side \\(64\\) <= low",
+        ),
+    ],
+)
+def test_bad_augment_raises_before_any_work(tmp_path, kwargs, message):
+    # A missing source would raise too: the augment error comes first, before any listing.
+    arguments = {"source": str(tmp_path / "nowhere"), "image_size": _SIZE, "batch_size": 2}
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        pipeline.build_dataset(**arguments)
+
+
+def test_augment_none_leaves_the_stream_byte_identical(tmp_path):
+    # Digest of the first three batches, recorded with the pipeline before `augment` existed
+    # (PNG patterns, rect masks: stateless TF ops only, so the bytes are platform-stable).
+    for index, (height, width) in enumerate([(40, 56), (48, 48), (36, 60)]):
+        rows, columns, channels = np.mgrid[0:height, 0:width, 0:3]
+        image = ((rows * 7 + columns * 3 + channels * 50 + index * 20) % 256).astype(np.uint8)
+        assert cv2.imwrite(str(tmp_path / f"pattern_{index}.png"), image[:, :, ::-1])
+    digests = set()
+    for augment in ({}, {"augment": None}, {"augment": ""}, {"augment": ()}):
+        dataset = pipeline.build_dataset(str(tmp_path), _SIZE, 2, masks="rect", seed=11, **augment)
+        digest = hashlib.sha256()
+        for batch in dataset.take(3):
+            for key in sorted(batch):
+                digest.update(key.encode())
+                digest.update(batch[key].numpy().tobytes())
+        digests.add(digest.hexdigest())
+    assert digests == {"c84abcf7e0610e9f6b7da32818454c3228a577c334f1c5de982ced2a6c95fc73"}
+
+
+def test_augment_transforms_images_only_and_gradients_follow(folder):
+    # Same seed: crops and masks keep their seeds, so the augmented images are flips and
+    # rotations of the plain ones, and masks and boxes are unchanged.
+    def batches(**kwargs):
+        dataset = pipeline.build_dataset(folder, _SIZE, 4, seed=12, with_gradients=True, **kwargs)
+        return [{k: v.numpy() for k, v in batch.items()} for batch in dataset.take(2)]
+
+    plain, augmented = batches(flip=False), batches(augment="flip,rot90")
+    drawn = set()
+    for before, after in zip(plain, augmented):
+        np.testing.assert_array_equal(before["masks"], after["masks"])
+        np.testing.assert_array_equal(before["boxes"], after["boxes"])
+        for image, transformed in zip(before["images"], after["images"]):
+            drawn.add(_which(transformed, _dihedral(image)))
+        expected = sobel_gradients(after["images"]).numpy()
+        np.testing.assert_allclose(after["gradients"], expected, atol=1e-5)
+    assert len(drawn) > 2
+
+
+@pytest.mark.parametrize("training, cache_decoded", [(True, None), (True, False), (False, None)])
+def test_polyphase_in_the_pipeline_is_a_phase_of_the_2x_crop(folder, training, cache_decoded):
+    def first(image_size, **kwargs):
+        return _first_batch(
+            pipeline.build_dataset(
+                folder,
+                image_size,
+                4,
+                seed=13,
+                flip=False,
+                training=training,
+                cache_decoded=cache_decoded,
+                **kwargs,
+            )
+        )
+
+    twice, polyphase = first(2 * _SIZE), first(_SIZE, augment="polyphase", with_gradients=True)
+    assert polyphase["images"].shape == (4, _SIZE, _SIZE, 3)
+    for crop, phase in zip(twice["images"], polyphase["images"]):
+        _which(phase, [crop[dy::2, dx::2] for dy in (0, 1) for dx in (0, 1)])
+    expected = sobel_gradients(polyphase["images"]).numpy()
+    np.testing.assert_allclose(polyphase["gradients"], expected, atol=1e-5)
+
+
+def test_augment_is_reproducible_with_seed(folder):
+    def build(seed):
+        return pipeline.build_dataset(
+            folder, _SIZE, 3, masks="each:rect,ca", seed=seed, augment="rot90,polyphase,flip"
+        )
+
+    first = [{k: v.numpy() for k, v in batch.items()} for batch in build(14).take(3)]
+    again = [{k: v.numpy() for k, v in batch.items()} for batch in build(14).take(3)]
+    for batch, repeated in zip(first, again):
+        assert batch["images"].shape == (3, _SIZE, _SIZE, 3)
+        _assert_batches_equal(batch, repeated)
+    assert not np.array_equal(first[0]["images"], _first_batch(build(15))["images"])

@@ -7,11 +7,11 @@
 - `boxes`     (B, 4) int32, each hole's bounding box [y0, x0, y1, x1], end-exclusive;
 - `gradients` (B, S, S, 2) float32, Sobel x and y of the unmasked ground truth (when asked).
 
-Every step is a small pure function on a dict (decode, crop, flip, to_float, add_mask,
-add_gradients), usable eagerly or inside `Dataset.map`. Randomness is stateless: each sample's
-crop, flip and mask come from seeds derived from (seed, position in the stream), so a given seed
-reproduces the same batches however many threads run the maps, and every sample of a batch
-draws its own mask.
+Every step is a small pure function on a dict (decode, crop, flip, the `augment` ops, to_float,
+add_mask, add_gradients), usable eagerly or inside `Dataset.map`. Randomness is stateless: each
+sample's crop, flip, augmentation and mask come from seeds derived from (seed, position in the
+stream), so a given seed reproduces the same batches however many threads run the maps, and
+every sample of a batch draws its own mask.
 """
 
 import numbers
@@ -37,6 +37,9 @@ SMALL_SOURCE_SIZE = 200
 
 # Second word of the base stateless seed; a constant so that equal seeds give equal streams.
 _SEED_SALT = 0x1A9E
+# The `augment` ops draw from their own seed stream, so that asking for augmentation leaves
+# every sample's crop, flip and mask seeds (and augment=None the whole stream) unchanged.
+_AUGMENT_SALT = 0x0A06
 _INT32_MAX = 2**31 - 1
 # Extra pixels decoded around a JPEG crop window (one suffices for libjpeg's upsampling).
 _JPEG_CROP_MARGIN = 2
@@ -236,6 +239,99 @@ def random_flip(example, seed):
     return example
 
 
+def random_rot90(example, seed):
+    """Data op: rotates `images` by k * 90 degrees counter-clockwise, k uniform in {0, 1, 2, 3}.
+
+    Like `np.rot90(images, k)` on the (H, W) axes (`tf.image.rot90`). The pipeline's crops are
+    square, so the shape stays; on a non-square image an odd k swaps height and width.
+
+    Args:
+        example: dict with `images` (H, W, C), any dtype.
+        seed: int tensor (2,). Stateless seed of k.
+    """
+    example = dict(example)
+    images = tf.convert_to_tensor(example["images"])
+    k = tf.random.stateless_uniform([], seed, minval=0, maxval=4, dtype=tf.int32)
+    example["images"] = tf.image.rot90(images, k)
+    return example
+
+
+def random_polyphase(example, seed):
+    """Data op: 2x polyphase sub-sampling, keeping one random phase `images[dy::2, dx::2]`.
+
+    DeepGIN (SPEC.md section 4, from the authors' code) resizes to 512 and then keeps a random
+    one of the four 2x polyphase components to train at 256: (dy, dx) uniform in {0, 1}^2,
+    plain decimation with no anti-alias filter, so the sub-image keeps the full-resolution
+    texture. `build_dataset` crops at 2 * image_size when this op is asked for.
+
+    Args:
+        example: dict with `images` (H, W, C), any dtype; H and W even (odd sides drop their
+            last row or column, so every phase has the same shape).
+        seed: int tensor (2,). Stateless seed of (dy, dx).
+
+    Returns:
+        The dict with `images` (H // 2, W // 2, C), same dtype.
+    """
+    example = dict(example)
+    images = tf.convert_to_tensor(example["images"])
+    dy, dx = tf.unstack(tf.random.stateless_uniform([2], seed, minval=0, maxval=2, dtype=tf.int32))
+    half = tf.shape(images)[:2] // 2
+    # The explicit end keeps floor(H / 2) rows for either phase of an odd side too.
+    subsampled = images[dy : dy + 2 * half[0] : 2, dx : dx + 2 * half[1] : 2]
+    height, width, channels = images.shape
+    example["images"] = tf.ensure_shape(
+        subsampled,
+        [None if height is None else height // 2, None if width is None else width // 2, channels],
+    )
+    return example
+
+
+# The `augment` ops by spec name: each is op(example, seed) on the uint8 crop.
+AUGMENT_OPS = {"flip": random_flip, "rot90": random_rot90, "polyphase": random_polyphase}
+
+
+def parse_augment(augment):
+    """Parses an `augment` spec into a tuple of op names from AUGMENT_OPS, in order.
+
+    Args:
+        augment: None, a comma-separated str ("rot90,polyphase,flip") or a sequence of names.
+            None, "" and an empty sequence mean no augmentation.
+
+    Raises:
+        ValueError: an unknown, empty or repeated op name, or not a str or sequence of str.
+    """
+    valid = ", ".join(AUGMENT_OPS)
+    if augment is None:
+        return ()
+    if isinstance(augment, str):
+        names = [name.strip() for name in augment.split(",")] if augment.strip() else []
+    elif isinstance(augment, (tuple, list)) and all(isinstance(name, str) for name in augment):
+        names = [name.strip() for name in augment]
+    else:
+        raise ValueError(
+            f"Received augment={augment!r}; expected None or op names from {valid}, as a "
+            "comma-separated str or a list."
+        )
+    for name in names:
+        if name not in AUGMENT_OPS:
+            raise ValueError(
+                f"Received augment={augment!r}: unknown op {name!r}; expected a comma-separated "
+                f"list of {valid}."
+            )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(
+            f"Received augment={augment!r}: {', '.join(repeated)} is listed more than once; "
+            "name each op at most once."
+        )
+    return tuple(names)
+
+
+def _crop_size(image_size, augment_ops):
+    # Polyphase halves the crop, so it is taken at twice the requested size.
+    return 2 * image_size if "polyphase" in augment_ops else image_size
+
+
 def to_float(example):
     """Data op: converts uint8 `images` to float32 in [0, 1] (float images are only cast)."""
     example = dict(example)
@@ -286,6 +382,7 @@ def _validate_arguments(
     drop_remainder,
     cache_decoded,
     num_parallel_calls,
+    augment_ops,
 ):
     _validate_int("image_size", image_size, minimum=2)
     _validate_int("batch_size", batch_size)
@@ -294,6 +391,7 @@ def _validate_arguments(
         raise ValueError(f"Received masks={masks!r}; expected a mask spec such as 'freeform'.")
     if seed is not None:
         _validate_int("seed", seed, minimum=0)
+    crop_size = _crop_size(image_size, augment_ops)
     if resize_short_side is not None:
         valid = (
             isinstance(resize_short_side, (tuple, list))
@@ -302,15 +400,21 @@ def _validate_arguments(
                 isinstance(v, numbers.Integral) and not isinstance(v, bool)
                 for v in resize_short_side
             )
-            and image_size <= resize_short_side[0] <= resize_short_side[1]
+            and crop_size <= resize_short_side[0] <= resize_short_side[1]
         )
         if not valid:
+            crop = "the crop side" if crop_size == image_size else "the 2x polyphase crop side"
             raise ValueError(
                 f"Received resize_short_side={resize_short_side!r}; expected (low, high) "
-                f"integers with image_size ({image_size}) <= low <= high."
+                f"integers with {crop} ({crop_size}) <= low <= high."
             )
     for name, value in (("flip", flip), ("drop_remainder", drop_remainder)):
         _validate_optional_bool(name, value)
+    if flip and "flip" in augment_ops:
+        raise ValueError(
+            "Received flip=True and an augment spec naming 'flip', which would flip twice; "
+            "drop one (with 'flip' in augment, flip defaults to off)."
+        )
     _validate_optional_bool("cache_decoded", cache_decoded)
     if repeat is not None and not isinstance(repeat, bool):
         _validate_int("repeat", repeat)
@@ -347,6 +451,7 @@ def build_dataset(
     irregular_polarity="hole_white",
     cache_decoded=None,
     num_parallel_calls=tf.data.AUTOTUNE,
+    augment=None,
 ):
     """Builds the training or evaluation `tf.data.Dataset` of images, hole masks and gradients.
 
@@ -370,7 +475,8 @@ def build_dataset(
             length in this inclusive range before cropping (GLCIC: (256, 384) for S=256). At
             evaluation the midpoint (low + high) // 2 is used. Default: images smaller than S
             are scaled up to S, larger ones are cropped at their own scale.
-        flip: bool or None. Random left-right flips; default `training`.
+        flip: bool or None. Random left-right flips; default `training`, or off when
+            `augment` names "flip" (True then raises: it would flip twice).
         repeat: None, bool or int. Number of passes (True: forever); default forever when
             training, once otherwise. At evaluation every pass repeats the same masks.
         shuffle_buffer: int. Buffer of the shuffle of encoded TFDS examples. File paths and
@@ -383,6 +489,18 @@ def build_dataset(
         cache_decoded: bool or None. Keep decoded images in memory; default True for sources
             with fewer than SMALL_SOURCE_SIZE images.
         num_parallel_calls: int. Parallelism of the maps; default tf.data.AUTOTUNE.
+        augment: None, str or sequence of str. Image augmentation ops applied in the given
+            order (`parse_augment`), each once at most: "flip" (`random_flip`, left-right with
+            probability 1/2), "rot90" (`random_rot90`, k * 90 degrees, k uniform in 0..3) and
+            "polyphase" (`random_polyphase`: the crop is taken at 2S and one of its four 2x
+            polyphase phases `[dy::2, dx::2]` kept, so images are still S x S). DeepGIN's
+            (SPEC.md section 4): "rot90,polyphase,flip" with resize_short_side=(2S, 2S).
+            They act on each uint8 crop after it is cut (and after `flip`), before the
+            conversion to float, so `gradients` are of the augmented images; masks are drawn
+            independently and never augmented. Draws are stateless per sample and per op, from
+            a stream separate from the crops' and masks' (their seeds do not change); they
+            apply at evaluation too (the same draws on every pass). Default None: none, and
+            the stream is exactly that of a build without this argument.
 
     Returns:
         A `tf.data.Dataset` of dicts `images` (B, S, S, 3) float32 in [0, 1], `masks`
@@ -395,7 +513,9 @@ def build_dataset(
     Example:
         >>> ds = build_dataset("samples", 256, 16, masks="freeform", with_gradients=True)
         >>> batch = next(iter(ds))  # batch["images"]: (16, 256, 256, 3)
+        >>> ds = build_dataset("samples", 256, 4, masks="deepgin", augment="rot90,polyphase,flip")
     """
+    augment_ops = parse_augment(augment)
     _validate_arguments(
         source,
         image_size,
@@ -409,8 +529,10 @@ def build_dataset(
         drop_remainder,
         cache_decoded,
         num_parallel_calls,
+        augment_ops,
     )
     image_size, batch_size = int(image_size), int(batch_size)
+    crop_size = _crop_size(image_size, augment_ops)
     if resize_short_side is not None:
         resize_short_side = (int(resize_short_side[0]), int(resize_short_side[1]))
     mask_fns = mask_lib.make_mask_fns(
@@ -422,7 +544,8 @@ def build_dataset(
         # Training without a seed still derives everything from one number, drawn here.
         seed = int.from_bytes(os.urandom(4), "little") >> 1 if training else 0
     seed = int(seed)
-    flip = training if flip is None else flip
+    if flip is None:
+        flip = training and "flip" not in augment_ops
     drop_remainder = training if drop_remainder is None else drop_remainder
     if repeat is None or repeat is True:
         repeat_count = -1 if (training or repeat is True) else 1
@@ -441,6 +564,10 @@ def build_dataset(
 
     base_seed = tf.constant([seed, _SEED_SALT], tf.int64)
     num_seeds = 2 + num_mask_fns  # crop, flip, one per mask function
+    augment_base_seed = tf.constant([seed, _AUGMENT_SALT], tf.int64)
+    # One seed per registered op (not per listed op): an op draws the same for a sample
+    # whichever other ops are listed with it.
+    augment_rows = {name: row for row, name in enumerate(AUGMENT_OPS)}
     eval_short_side = None
     if resize_short_side is not None:
         eval_short_side = (resize_short_side[0] + resize_short_side[1]) // 2
@@ -450,23 +577,29 @@ def build_dataset(
         if cache_decoded:
             example = {"images": example["images"]}
             if training:
-                example = random_crop(example, image_size, seeds[0], resize_short_side)
+                example = random_crop(example, crop_size, seeds[0], resize_short_side)
             else:
-                example = center_crop(example, image_size, eval_short_side)
+                example = center_crop(example, crop_size, eval_short_side)
         elif training:
             example = decode_and_random_crop(
-                example, image_size, seeds[0], resize_short_side, reader=reader
+                example, crop_size, seeds[0], resize_short_side, reader=reader
             )
         else:
-            example = decode_and_center_crop(example, image_size, eval_short_side, reader=reader)
+            example = decode_and_center_crop(example, crop_size, eval_short_side, reader=reader)
         example["seeds"] = seeds
+        if augment_ops:
+            example["augment_seeds"] = _sample_seeds(augment_base_seed, index, len(AUGMENT_OPS))
         return example
 
     def mask_stage(example):
         seeds = example["seeds"]
+        augment_seeds = example.get("augment_seeds")
         example = {"images": example["images"]}
         if flip:
             example = random_flip(example, seeds[1])
+        # On the uint8 crop (cheaper than float), before masks and gradients exist.
+        for name in augment_ops:
+            example = AUGMENT_OPS[name](example, augment_seeds[augment_rows[name]])
         example = to_float(example)
         if num_mask_fns == 1:
             return add_mask(example, mask_fns[0], seeds[2])
