@@ -252,7 +252,13 @@ def random_rot90(example, seed):
     example = dict(example)
     images = tf.convert_to_tensor(example["images"])
     k = tf.random.stateless_uniform([], seed, minval=0, maxval=4, dtype=tf.int32)
-    example["images"] = tf.image.rot90(images, k)
+    if images.dtype == tf.uint8:
+        # oneDNN's uint8 transpose logs an error line ("supports DT_UINT8 only on platforms
+        # with AVX-512", int32 alike) even where it falls back correctly; float32 is quiet.
+        rotated = tf.cast(tf.image.rot90(tf.cast(images, tf.float32), k), tf.uint8)
+    else:
+        rotated = tf.image.rot90(images, k)
+    example["images"] = rotated
     return example
 
 

@@ -83,6 +83,7 @@ def _check_data(config, trainer_cls):
         sources.list_image_files(config.data)
     for segment in range(1, trainer_cls.num_segments + 1):
         arguments = dataset_arguments(config, trainer_cls, segment)
+        pipeline.parse_augment(arguments.get("augment"))
         masks.make_mask_fns(
             arguments["masks"],
             arguments["image_size"],
