@@ -91,3 +91,32 @@ def _import_tensorflow_quietly():
 
 
 _import_tensorflow_quietly()
+
+# Subpackages and modules reachable as attributes (`tfinpaint.models.build_generator(...)`
+# after `import tfinpaint`), imported on first use so that the package import stays light.
+_SUBMODULES = (
+    "benchmark",
+    "checkpointing",
+    "data",
+    "evaluation",
+    "export",
+    "inference",
+    "layers",
+    "losses",
+    "metrics",
+    "models",
+    "postprocess",
+    "training",
+)
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_SUBMODULES))
