@@ -37,15 +37,12 @@ class CascadeOptions(TrainerOptions):
         generator_batches: int. Generator steps per cycle (the paper's 10).
         discriminator_batches: int. Discriminator steps per cycle (the paper's 5).
         stage2_masks: str. The mask spec of stage 2 (sides U[0.5, 1] of the image).
-        discriminator_preset: str or None. The preset the discriminators are built from (None:
-            the run's preset).
     """
 
     loss_weights: dict | None = None
     generator_batches: int = 10
     discriminator_batches: int = 5
     stage2_masks: str = "rect:0.5-1"
-    discriminator_preset: str | None = None
 
 
 class CascadeTrainer(InpaintingTrainer):

@@ -43,8 +43,6 @@ class GLCICOptions(TrainerOptions):
         adv_weight: float. Weight of the adversarial term in phase 3 (the paper's alpha).
         local_size: int or None. Side of the local discriminator's crop; None scales the
             discriminator preset's to the training image size.
-        discriminator_preset: str or None. The preset the discriminator is built from (None:
-            the run's preset).
         discriminator_overrides: dict. `GLCICDiscriminator` arguments replacing the preset's.
         mean_pixel_images: int. How many training images the mean pixel is measured on.
     """
@@ -54,7 +52,6 @@ class GLCICOptions(TrainerOptions):
     mse_weight: float = 1.0
     adv_weight: float = 0.0004
     local_size: int | None = None
-    discriminator_preset: str | None = None
     discriminator_overrides: dict = dataclasses.field(default_factory=dict)
     mean_pixel_images: int = 256
 

@@ -37,7 +37,14 @@ from tfinpaint.models import registry
 @dataclasses.dataclass
 class TrainerOptions:
     """Typed family options (`TrainConfig.options`, `--options='{...}'`): a family subclasses
-    this dataclass; each field is one option, its default the family-wide one."""
+    this dataclass; each field is one option, its default the family-wide one.
+
+    Attributes:
+        discriminator_preset: str or None. The preset the family's discriminators are built
+            from (None: the run's preset).
+    """
+
+    discriminator_preset: str | None = None
 
     @classmethod
     def parse(cls, values, family=""):
@@ -185,8 +192,7 @@ class InpaintingTrainer(keras.Model):
     @classmethod
     def discriminator_preset(cls, config):
         """The preset the discriminators are built from (an option may name another)."""
-        options = cls.Options.parse(config.options, config.model)
-        return getattr(options, "discriminator_preset", None) or config.preset
+        return cls.Options.parse(config.options, config.model).discriminator_preset or config.preset
 
     @classmethod
     def discriminator_overrides(cls, config):
