@@ -1,0 +1,227 @@
+"""Train-step timing: steps/s, images/s and FLOPs of a family's real train step.
+
+The trainer is driven through its public protocol, as `tfinpaint.training.loop.run_training`
+drives it (`create`, `start_segment`, `segment_step_kinds`, `step_function(kind)`), for every
+stage/phase and step kind the family declares, on one synthetic in-memory batch
+(`Dataset.from_tensors(batch).repeat()`), so that data loading is not measured.
+"""
+
+import os
+import statistics
+import time
+
+import keras
+import tensorflow as tf
+
+from tfinpaint import losses
+from tfinpaint.benchmark.checks import check_image_sizes, check_positive, resolve_models
+from tfinpaint.benchmark.flops import count_flops, flops_fields
+from tfinpaint.benchmark.machine import peak_gflop_per_s
+from tfinpaint.benchmark.timing import percentile, sync, synthetic_batch
+from tfinpaint.models import registry
+from tfinpaint.training import config as config_lib
+
+JIT_CHOICES = {"both": (False, True), "off": (False,), "on": (True,)}
+# "random": the family's VGG with random weights (`weights=None`), so the perceptual terms are
+# computed (their cost is real) without downloading the ImageNet weights.
+VGG_RANDOM = "random"
+
+
+def _check_vgg_weights(value):
+    if value != VGG_RANDOM:
+        losses.resolve_vgg_weights(value)
+
+
+def train_step_config(model, preset="paper", image_size=None, batch_size=None, jit_compile=False):
+    """The TrainConfig a run of `model` at `preset` would train with, resolved and checked."""
+    config = config_lib.TrainConfig(
+        model=model,
+        workdir="",  # Nothing is written.
+        preset=preset,
+        image_size=image_size,
+        batch_size=batch_size,
+        jit_compile=jit_compile,
+        vgg_weights="none",
+    ).resolve(registry.get_preset(model, preset)["training"])
+    config.validate()
+    return config
+
+
+def plan_train_step(
+    models,
+    preset="paper",
+    image_sizes=None,
+    batch_size=None,
+    jit_compile="both",
+    steps=5,
+    warmup=1,
+    vgg_weights="none",
+    segments=None,
+):
+    """Checks the settings of a train-step benchmark and returns its jobs.
+
+    Each job is a dict of `benchmark_train_step` keyword arguments, one per (model, image
+    size, jit setting). Image and batch sizes default to the preset's training settings.
+
+    Raises:
+        ValueError: one sentence naming the bad setting and what is expected.
+    """
+    models = resolve_models(models)
+    if jit_compile not in JIT_CHOICES:
+        raise ValueError(f"--jit_compile must be both, on or off, got '{jit_compile}'.")
+    check_positive("steps", steps)
+    check_positive("warmup", warmup, minimum=0)
+    if batch_size is not None:
+        check_positive("batch_size", batch_size)
+    _check_vgg_weights(vgg_weights)
+    jobs = []
+    for model in models:
+        trainer_cls = registry.get_family(model).load("trainer")
+        if segments:
+            wrong = [s for s in segments if not 1 <= s <= trainer_cls.num_segments]
+            if wrong:
+                raise ValueError(
+                    f"--segments={','.join(map(str, segments))} does not fit model '{model}', "
+                    f"which trains in {trainer_cls.num_segments} "
+                    f"{trainer_cls.segment_kind or 'stage'}s numbered from 1."
+                )
+        configs = [
+            train_step_config(model, preset, image_size, batch_size)
+            for image_size in image_sizes or [None]
+        ]
+        check_image_sizes(model, preset, [config.image_size for config in configs])
+        for config in configs:
+            for jit in JIT_CHOICES[jit_compile]:
+                jobs.append(
+                    dict(
+                        model=model,
+                        preset=preset,
+                        image_size=config.image_size,
+                        batch_size=config.batch_size,
+                        jit_compile=jit,
+                        steps=steps,
+                        warmup=warmup,
+                        vgg_weights=vgg_weights,
+                        segments=list(segments) if segments else None,
+                    )
+                )
+    return jobs
+
+
+def _make_vgg(trainer_cls, vgg_weights):
+    """The trainer's VGG for `vgg_weights` ("none", "random", "imagenet" or a file), or None."""
+    if not trainer_cls.uses_vgg:
+        return None
+    if vgg_weights == VGG_RANDOM:
+        return trainer_cls.make_vgg(None)
+    weights = losses.resolve_vgg_weights(vgg_weights)
+    return None if weights is None else trainer_cls.make_vgg(weights)
+
+
+def benchmark_train_step(
+    model,
+    preset="paper",
+    image_size=None,
+    batch_size=None,
+    jit_compile=False,
+    steps=5,
+    warmup=1,
+    vgg_weights="none",
+    segments=None,
+    count=True,
+    seed=0,
+):
+    """Times the family's train step for each stage/phase and step kind.
+
+    The trainer is built as `run_training` builds it (no distribution strategy: the default
+    one), and fed a `tf.data.Dataset.from_tensors(batch).repeat()` of one synthetic batch.
+    GLCIC's mean pixel is not measured from data (the generator's default is kept): it changes a
+    constant, not the work.
+
+    Args:
+        model: str. A registered family.
+        preset: str. The model and training preset.
+        image_size, batch_size: int or None (the preset's training settings).
+        jit_compile: bool. Compile the train step with XLA (`trainer.compile(jit_compile=...)`).
+        steps: int. Timed steps per step kind.
+        warmup: int. Untimed steps after the first (which traces and compiles the step).
+        vgg_weights: "none" (the VGG terms are dropped, as with `--vgg_weights=none`), "random"
+            (the family's VGG with random weights: the terms' cost without the download),
+            "imagenet" or a weights file.
+        segments: list of int or None. Stages/phases to time (all by default).
+        count: bool. Count the step's FLOPs with `count_flops` (traces the step once more).
+        seed: int. Seeds the networks' initialisation and the synthetic batch.
+
+    Returns:
+        list of dicts, one per (segment, step kind): the settings, `segment_kind` ("stage",
+        "phase" or None), `segment`, `step_kind` (None, "generator" or "discriminator"),
+        `jit_compile_effective` (what Keras kept), `first_call_s` (trace + compile + one step),
+        `step_ms_median`, `step_ms_p90`, `steps_per_s`, `images_per_s` (from the median),
+        `cpu_ms_per_step` (process CPU time, all threads), `gflops_per_step`,
+        `pruned_gflops_per_step` (built by the gradient code but pruned by TF), `gflop_per_s`,
+        `peak_gflop_per_s`, `peak_fraction`, `flops_method` and `load_average`.
+    """
+    config = train_step_config(model, preset, image_size, batch_size, jit_compile)
+    trainer_cls = registry.get_family(model).load("trainer")
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    generator = registry.build_generator(model, preset, **config.generator_overrides)
+    vgg = _make_vgg(trainer_cls, vgg_weights)
+    trainer = trainer_cls.create(generator, config, vgg=vgg)
+
+    batch = synthetic_batch(
+        config.image_size, config.batch_size, with_gradients=trainer_cls.with_gradients, seed=seed
+    )
+    strategy = tf.distribute.get_strategy()
+    iterator = iter(
+        strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat())
+    )
+    peak = peak_gflop_per_s()
+    records = []
+    for segment in segments or range(1, trainer_cls.num_segments + 1):
+        trainer.start_segment(segment)
+        for kind in trainer.segment_step_kinds(segment):
+            train_function = trainer.step_function(kind)
+            load = os.getloadavg()[0]
+            start = time.perf_counter()
+            sync(train_function(iterator))
+            first_call_s = time.perf_counter() - start
+            for _ in range(warmup):
+                sync(train_function(iterator))
+            times = []
+            cpu_start = time.process_time()
+            for _ in range(steps):
+                start = time.perf_counter()
+                sync(train_function(iterator))
+                times.append(time.perf_counter() - start)
+            cpu_seconds = time.process_time() - cpu_start
+            median = statistics.median(times)
+            record = {
+                "what": "train_step",
+                "model": model,
+                "preset": preset,
+                "image_size": config.image_size,
+                "batch_size": config.batch_size,
+                "segment_kind": trainer_cls.segment_kind,
+                "segment": segment,
+                "step_kind": kind,
+                "jit_compile": jit_compile,
+                "jit_compile_effective": bool(trainer.jit_compile),
+                "vgg_weights": vgg_weights if vgg is not None else "none",
+                "steps": steps,
+                "warmup": warmup,
+                "first_call_s": first_call_s,
+                "step_ms_median": 1000.0 * median,
+                "step_ms_p90": 1000.0 * percentile(times, 90),
+                "steps_per_s": 1.0 / median,
+                "images_per_s": config.batch_size / median,
+                "cpu_ms_per_step": 1000.0 * cpu_seconds / steps,
+                "load_average": load,
+            }
+            if count:
+                flops = count_flops(trainer.train_step, batch)
+                record["gflops_per_step"] = flops["flops"] / 1e9
+                record["pruned_gflops_per_step"] = flops["pruned_flops"] / 1e9
+                record.update(flops_fields(flops, median, peak))
+            records.append(record)
+    return records
