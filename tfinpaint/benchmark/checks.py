@@ -5,6 +5,8 @@ any work.
 """
 
 from tfinpaint.models import registry
+from tfinpaint.training import config as config_lib
+from tfinpaint.training import loop
 
 
 def resolve_models(names):
@@ -41,10 +43,9 @@ def check_positive(name, value, minimum=1):
 
 
 def check_image_sizes(model, preset, image_sizes):
-    multiple = registry.size_multiple(model, preset)
+    """Refuses the sizes the `preset` generator of `model` cannot take, as training does."""
     for image_size in image_sizes:
-        if image_size % multiple:
-            raise ValueError(
-                f"--image_size={image_size} is not a multiple of {multiple}, which the {model} "
-                f"'{preset}' generator needs."
-            )
+        # The loop's check reads the model, preset and generator overrides of a TrainConfig.
+        loop.check_image_size(
+            config_lib.TrainConfig(model=model, workdir="", preset=preset, image_size=image_size)
+        )

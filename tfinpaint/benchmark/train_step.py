@@ -6,20 +6,23 @@ stage/phase and step kind the family declares, on one synthetic in-memory batch
 (`Dataset.from_tensors(batch).repeat()`), so that data loading is not measured.
 """
 
+import dataclasses
 import os
 import statistics
+import tempfile
 import time
 
 import keras
 import tensorflow as tf
 
 from tfinpaint import losses
-from tfinpaint.benchmark.checks import check_image_sizes, check_positive, resolve_models
+from tfinpaint.benchmark.checks import check_positive, resolve_models
 from tfinpaint.benchmark.flops import count_flops, flops_fields
 from tfinpaint.benchmark.machine import peak_gflop_per_s
 from tfinpaint.benchmark.timing import percentile, sync, synthetic_batch
 from tfinpaint.models import registry
 from tfinpaint.training import config as config_lib
+from tfinpaint.training import loop
 
 JIT_CHOICES = {"both": (False, True), "off": (False,), "on": (True,)}
 # "random": the family's VGG with random weights (`weights=None`), so the perceptual terms are
@@ -32,19 +35,31 @@ def _check_vgg_weights(value):
         losses.resolve_vgg_weights(value)
 
 
-def train_step_config(model, preset="paper", image_size=None, batch_size=None, jit_compile=False):
-    """The TrainConfig a run of `model` at `preset` would train with, resolved and checked."""
-    config = config_lib.TrainConfig(
-        model=model,
-        workdir="",  # Nothing is written.
-        preset=preset,
-        image_size=image_size,
-        batch_size=batch_size,
-        jit_compile=jit_compile,
-        vgg_weights="none",
-    ).resolve(registry.get_preset(model, preset)["training"])
-    config.validate()
-    return config
+def train_step_config(
+    model, preset="paper", image_size=None, batch_size=None, jit_compile=False, vgg_weights="none"
+):
+    """The TrainConfig a run of `model` at `preset` would train with, checked as training does.
+
+    `loop.prepare_config` resolves the preset's training defaults and runs the training checks
+    (settings, schedule, mask specs, image size, VGG weights). The data it checks is the bundled
+    "samples", which costs a file listing: the benchmark feeds a synthetic batch. Its workdir is
+    an empty temporary folder because prepare_config resumes the run whose config.json a workdir
+    holds, and a benchmark resumes nothing. "random" VGG weights are checked as "none":
+    `loop.build_vgg(..., random_weights=True)` makes them.
+    """
+    with tempfile.TemporaryDirectory(prefix="tfinpaint_benchmark_") as workdir:
+        config = config_lib.TrainConfig(
+            model=model,
+            workdir=workdir,
+            preset=preset,
+            data="samples",
+            image_size=image_size,
+            batch_size=batch_size,
+            jit_compile=jit_compile,
+            vgg_weights="none" if vgg_weights == VGG_RANDOM else vgg_weights,
+        )
+        config, _, _ = loop.prepare_config(config, explicit_names=[])
+    return dataclasses.replace(config, workdir="")  # Nothing is written.
 
 
 def plan_train_step(
@@ -85,12 +100,10 @@ def plan_train_step(
                     f"which trains in {trainer_cls.num_segments} "
                     f"{trainer_cls.segment_kind or 'stage'}s numbered from 1."
                 )
-        configs = [
-            train_step_config(model, preset, image_size, batch_size)
-            for image_size in image_sizes or [None]
-        ]
-        check_image_sizes(model, preset, [config.image_size for config in configs])
-        for config in configs:
+        for image_size in image_sizes or [None]:
+            config = train_step_config(
+                model, preset, image_size, batch_size, vgg_weights=vgg_weights
+            )
             for jit in JIT_CHOICES[jit_compile]:
                 jobs.append(
                     dict(
@@ -106,16 +119,6 @@ def plan_train_step(
                     )
                 )
     return jobs
-
-
-def _make_vgg(trainer_cls, vgg_weights):
-    """The trainer's VGG for `vgg_weights` ("none", "random", "imagenet" or a file), or None."""
-    if not trainer_cls.uses_vgg:
-        return None
-    if vgg_weights == VGG_RANDOM:
-        return trainer_cls.make_vgg(None)
-    weights = losses.resolve_vgg_weights(vgg_weights)
-    return None if weights is None else trainer_cls.make_vgg(weights)
 
 
 def benchmark_train_step(
@@ -161,12 +164,18 @@ def benchmark_train_step(
         `pruned_gflops_per_step` (built by the gradient code but pruned by TF), `gflop_per_s`,
         `peak_gflop_per_s`, `peak_fraction`, `flops_method` and `load_average`.
     """
-    config = train_step_config(model, preset, image_size, batch_size, jit_compile)
+    config = train_step_config(model, preset, image_size, batch_size, jit_compile, vgg_weights)
     trainer_cls = registry.get_family(model).load("trainer")
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     generator = registry.build_generator(model, preset, **config.generator_overrides)
-    vgg = _make_vgg(trainer_cls, vgg_weights)
+    random_vgg = vgg_weights == VGG_RANDOM
+    # Without VGG weights the loop is not asked for a VGG: it would warn that the terms are
+    # dropped once per job, between the table's rows (the table's heading says so already).
+    wants_vgg = random_vgg or losses.resolve_vgg_weights(config.vgg_weights) is not None
+    vgg = None
+    if trainer_cls.uses_vgg and wants_vgg:
+        vgg = loop.build_vgg(trainer_cls, config, random_weights=random_vgg)
     trainer = trainer_cls.create(generator, config, vgg=vgg)
 
     batch = synthetic_batch(
