@@ -7,12 +7,9 @@ does not raise the high-water mark.
 """
 
 import json
-import os
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import keras
 import tensorflow as tf
@@ -20,7 +17,7 @@ import tensorflow as tf
 from tfinpaint.benchmark.checks import check_image_sizes, check_positive, resolve_models
 from tfinpaint.benchmark.flops import count_flops, flops_fields
 from tfinpaint.benchmark.machine import peak_gflop_per_s
-from tfinpaint.benchmark.timing import percentile, synthetic_batch
+from tfinpaint.benchmark.timing import synthetic_batch, time_calls
 from tfinpaint.models import registry
 
 INFERENCE_MODES = ("eager", "function", "xla")
@@ -138,22 +135,10 @@ def benchmark_inference(
     if gpus:
         tf.config.experimental.reset_memory_stats("GPU:0")
     baseline_rss = _rss_mib()
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    call(inputs).numpy()
-    first_call_s = time.perf_counter() - start
-    for _ in range(warmup):
-        call(inputs).numpy()
-    times = []
-    cpu_start = time.process_time()
-    for _ in range(runs):
-        start = time.perf_counter()
-        call(inputs).numpy()
-        times.append(time.perf_counter() - start)
-    cpu_seconds = time.process_time() - cpu_start
+    timed = time_calls(lambda: call(inputs).numpy(), warmup, runs)
     peak_rss = _rss_mib()
     gpu_peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20 if gpus else None
-    median = statistics.median(times)
+    median = timed["median_s"]
     record = {
         "what": "inference",
         "model": model,
@@ -164,15 +149,15 @@ def benchmark_inference(
         "runs": runs,
         "warmup": warmup,
         "params": int(generator.count_params()),
-        "first_call_s": first_call_s,
+        "first_call_s": timed["first_call_s"],
         "latency_ms_median": 1000.0 * median,
-        "latency_ms_p90": 1000.0 * percentile(times, 90),
+        "latency_ms_p90": 1000.0 * timed["p90_s"],
         "images_per_s": batch_size / median,
-        "cpu_ms_per_image": 1000.0 * cpu_seconds / (runs * batch_size),
+        "cpu_ms_per_image": 1000.0 * timed["cpu_s"] / (runs * batch_size),
         "baseline_rss_mib": baseline_rss,
         "peak_rss_mib": peak_rss,
         "gpu_peak_mib": gpu_peak,
-        "load_average": load,
+        "load_average": timed["load_average"],
         "isolated": False,
     }
     if count:

@@ -4,6 +4,10 @@ Figures on a shared machine move with the load: the median (not the mean) and th
 percentile are reported, beside the process CPU time.
 """
 
+import os
+import statistics
+import time
+
 import numpy as np
 import tensorflow as tf
 
@@ -40,5 +44,33 @@ def sync(outputs):
             value.numpy()
 
 
-def percentile(values, q):
-    return float(np.percentile(np.asarray(values, np.float64), q))
+def time_calls(call, warmup, runs):
+    """Times `call()`: a first call (it traces and compiles), `warmup` untimed ones, `runs` timed.
+
+    `call` must wait for its results (`sync`): TF runs ops asynchronously.
+
+    Returns:
+        dict with `first_call_s`, `median_s` and `p90_s` of the timed calls, `cpu_s` (the
+        process CPU time of all of them, all threads) and `load_average` (the 1-minute load
+        average before the first call).
+    """
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    call()
+    first_call_s = time.perf_counter() - start
+    for _ in range(warmup):
+        call()
+    times = []
+    cpu_start = time.process_time()
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    cpu_seconds = time.process_time() - cpu_start
+    return {
+        "first_call_s": first_call_s,
+        "median_s": statistics.median(times),
+        "p90_s": float(np.percentile(np.asarray(times, np.float64), 90)),
+        "cpu_s": cpu_seconds,
+        "load_average": load,
+    }

@@ -7,10 +7,7 @@ stage/phase and step kind the family declares, on one synthetic in-memory batch
 """
 
 import dataclasses
-import os
-import statistics
 import tempfile
-import time
 
 import keras
 import tensorflow as tf
@@ -19,7 +16,7 @@ from tfinpaint import losses
 from tfinpaint.benchmark.checks import check_positive, resolve_models
 from tfinpaint.benchmark.flops import count_flops, flops_fields
 from tfinpaint.benchmark.machine import peak_gflop_per_s
-from tfinpaint.benchmark.timing import percentile, sync, synthetic_batch
+from tfinpaint.benchmark.timing import sync, synthetic_batch, time_calls
 from tfinpaint.models import registry
 from tfinpaint.training import config as config_lib
 from tfinpaint.training import loop
@@ -191,20 +188,8 @@ def benchmark_train_step(
         trainer.start_segment(segment)
         for kind in trainer.segment_step_kinds(segment):
             train_function = trainer.step_function(kind)
-            load = os.getloadavg()[0]
-            start = time.perf_counter()
-            sync(train_function(iterator))
-            first_call_s = time.perf_counter() - start
-            for _ in range(warmup):
-                sync(train_function(iterator))
-            times = []
-            cpu_start = time.process_time()
-            for _ in range(steps):
-                start = time.perf_counter()
-                sync(train_function(iterator))
-                times.append(time.perf_counter() - start)
-            cpu_seconds = time.process_time() - cpu_start
-            median = statistics.median(times)
+            timed = time_calls(lambda step=train_function: sync(step(iterator)), warmup, steps)
+            median = timed["median_s"]
             record = {
                 "what": "train_step",
                 "model": model,
@@ -219,13 +204,13 @@ def benchmark_train_step(
                 "vgg_weights": vgg_weights if vgg is not None else "none",
                 "steps": steps,
                 "warmup": warmup,
-                "first_call_s": first_call_s,
+                "first_call_s": timed["first_call_s"],
                 "step_ms_median": 1000.0 * median,
-                "step_ms_p90": 1000.0 * percentile(times, 90),
+                "step_ms_p90": 1000.0 * timed["p90_s"],
                 "steps_per_s": 1.0 / median,
                 "images_per_s": config.batch_size / median,
-                "cpu_ms_per_step": 1000.0 * cpu_seconds / steps,
-                "load_average": load,
+                "cpu_ms_per_step": 1000.0 * timed["cpu_s"] / steps,
+                "load_average": timed["load_average"],
             }
             if count:
                 flops = count_flops(trainer.train_step, batch)
