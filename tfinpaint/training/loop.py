@@ -71,7 +71,7 @@ def prepare_config(config, explicit_names=None):
     config_lib.check_family_settings(config, family, trainer_cls)
     schedule_bounds(config, trainer_cls)
     _check_data(config, trainer_cls)
-    _check_image_size(config)
+    check_image_size(config)
     if trainer_cls.uses_vgg:
         losses.resolve_vgg_weights(config.vgg_weights)
     return config, family, trainer_cls
@@ -119,7 +119,8 @@ def dataset_arguments(config, trainer_cls, segment=1):
     return arguments
 
 
-def _check_image_size(config):
+def check_image_size(config):
+    """Refuses an image size the generator of `config` (model, preset, overrides) cannot take."""
     multiple = registry.size_multiple(config.model, config.preset, **config.generator_overrides)
     if config.image_size % multiple:
         raise ValueError(
@@ -149,7 +150,14 @@ def schedule_bounds(config, trainer_cls):
     )
 
 
-def _build_vgg(trainer_cls, config):
+def build_vgg(trainer_cls, config, random_weights=False):
+    """The family's VGG for `config.vgg_weights`, or None when they are "none".
+
+    `random_weights=True` builds it randomly initialised instead (`make_vgg(None)`): the
+    benchmark times the VGG loss terms that way without downloading the ImageNet weights.
+    """
+    if random_weights:
+        return trainer_cls.make_vgg(None)
     weights = losses.resolve_vgg_weights(config.vgg_weights)
     if weights is None:
         logging.warning(
@@ -315,7 +323,7 @@ def open_run(config, explicit_names=None):
         generator = registry.build_generator(
             config.model, config.preset, **config.generator_overrides
         )
-        vgg = _build_vgg(trainer_cls, config) if trainer_cls.uses_vgg else None
+        vgg = build_vgg(trainer_cls, config) if trainer_cls.uses_vgg else None
         trainer = trainer_cls.create(generator, config, vgg=vgg)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         segment_var = tf.Variable(1, dtype=tf.int64, trainable=False, name="segment")
