@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import checkpointing
+from tfinpaint import checkpointing, imageops
 from tfinpaint import postprocess as postprocess_lib
 from tfinpaint.data import sources
 from tfinpaint.models import registry
@@ -228,7 +228,7 @@ def inpaint(
         raise ValueError(
             f"Received an image of dtype {image.dtype}; expected uint8, uint16 or float in [0, 1]."
         )
-    holes = _binary_holes(hole_mask, image.shape[:2])
+    holes = imageops.binary_holes(hole_mask, image.shape)
     if image.dtype == np.uint16:  # Run in float; only hole pixels are converted back.
         filled = inpaint(
             generator,
@@ -239,9 +239,7 @@ def inpaint(
             tile_overlap=tile_overlap,
             postprocess=postprocess,
         )
-        result = image.copy()
-        result[holes] = np.clip(np.rint(filled[holes] * 65535.0), 0, 65535).astype(np.uint16)
-        return result
+        return imageops.paste_holes(image, holes, imageops.from_unit_float(filled, np.uint16))
     if strategy not in STRATEGIES:
         raise ValueError(f"Received strategy={strategy!r}; expected one of {STRATEGIES}.")
     if postprocess not in POSTPROCESSING:
@@ -272,52 +270,21 @@ def inpaint(
         raw = _run_resized(generator, pixels, holes, multiple, max_size)
     else:
         raw = _run_padded(generator, pixels, holes, multiple)
-    result = _paste_holes(image, holes, raw)
+    result = imageops.paste_holes(image, holes, imageops.from_unit_float(raw, image.dtype))
     if postprocess == "telea_poisson":
         result = postprocess_lib.telea_poisson_blend(result, holes)
     return result
 
 
-def _binary_holes(hole_mask, image_size):
-    hole_mask = np.asarray(hole_mask)
-    if hole_mask.ndim == 3 and hole_mask.shape[-1] == 1:
-        hole_mask = hole_mask[..., 0]
-    if hole_mask.ndim != 2:
-        raise ValueError(
-            f"Received a hole mask of shape {hole_mask.shape}; expected (H, W) or (H, W, 1)."
-        )
-    if hole_mask.shape != tuple(image_size):
-        raise ValueError(
-            f"The hole mask is {hole_mask.shape[0]}x{hole_mask.shape[1]} (HxW) but the image is "
-            f"{image_size[0]}x{image_size[1]}; expected a mask of the image's size."
-        )
-    if hole_mask.dtype == bool:
-        return hole_mask
-    return hole_mask >= 0.5
-
-
-def _paste_holes(image, holes, raw):
-    result = image.copy()
-    if image.dtype == np.uint8:
-        result[holes] = np.clip(np.rint(raw[holes] * 255.0), 0, 255).astype(np.uint8)
-    else:
-        result[holes] = np.clip(raw[holes], 0.0, 1.0).astype(image.dtype)
-    return result
-
-
 def _run_padded(generator, pixels, holes, multiple):
     """Raw network output (H, W, 3) float32 for one image, reflect-padded to `multiple`."""
-    height, width = holes.shape
-    pad = ((0, -height % multiple), (0, -width % multiple))
-    # Reflected borders look like image content; the mask is reflected with them, so no hole
-    # pixel is ever presented to the network as known.
-    images = np.pad(pixels, pad + ((0, 0),), mode="reflect")
-    hole_masks = np.pad(holes.astype(np.float32), pad, mode="reflect")
-    outputs = generator(
-        {"images": images[None], "masks": hole_masks[None, :, :, None]}, training=False
+    images, size = imageops.reflect_pad_to_multiple(pixels[None], multiple)
+    hole_masks, _ = imageops.reflect_pad_to_multiple(
+        holes[None, :, :, None].astype(np.float32), multiple
     )
-    raw = np.asarray(tf.cast(outputs["raw"], tf.float32))[0]
-    return raw[:height, :width]
+    outputs = generator({"images": images, "masks": hole_masks}, training=False)
+    raw = imageops.crop_to_size(tf.cast(outputs["raw"], tf.float32), size)
+    return np.asarray(raw)[0]
 
 
 def _tile_starts(size, tile, overlap):
