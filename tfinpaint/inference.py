@@ -21,7 +21,6 @@ result = inference.inpaint(generator, image_uint8, hole_mask, strategy="tile", m
 import glob
 import json
 import os
-import tempfile
 
 import cv2
 import numpy as np
@@ -30,6 +29,7 @@ import tensorflow as tf
 from tfinpaint import checkpointing, imageops
 from tfinpaint import postprocess as postprocess_lib
 from tfinpaint.data import sources
+from tfinpaint.data.imageio import write_image
 from tfinpaint.models import registry
 from tfinpaint.models.saving import load_saved_generator
 
@@ -424,45 +424,6 @@ def read_hole_mask(path, polarity="hole_white"):
     gray = cv2.cvtColor(read_image(path), cv2.COLOR_RGB2GRAY)
     light = gray >= 128  # 0.5 of the 8-bit range (127.5), on integers.
     return light if polarity == "hole_white" else ~light
-
-
-# Formats OpenCV writes at 16 bits per channel; others get 8-bit output.
-_16BIT_EXTENSIONS = (".png", ".tif", ".tiff")
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_image(path, image):
-    """Writes an (H, W, 3) RGB array, uint8 or uint16, in the format of the path's extension.
-
-    uint16 is written at 16 bits to PNG and TIFF, and rounded to 8 bits for other formats. The
-    file is written beside its destination and renamed into place, so an existing file (or
-    another name of the same file, a hard link) is never written into, and it gets the
-    permissions of the user's umask.
-    """
-    if not cv2.haveImageWriter(path):
-        raise ValueError(f"Cannot write {path}: OpenCV has no writer for its extension.")
-    extension = os.path.splitext(path)[1]
-    if image.dtype == np.uint16 and extension.lower() not in _16BIT_EXTENSIONS:
-        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.tmp-", suffix=extension, dir=folder
-    )
-    os.close(fd)
-    try:
-        if not cv2.imwrite(tmp_path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            raise ValueError(f"OpenCV failed to write {path}.")
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
 
 
 def _list_folder(folder, what):
