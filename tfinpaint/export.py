@@ -43,6 +43,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfinpaint import imageops
+
 __all__ = [
     "QUANTIZATIONS",
     "ConversionError",
@@ -70,20 +72,6 @@ class ConversionError(RuntimeError):
 # --- The graph both formats share ------------------------------------------------------------
 
 
-def _reflect_indices(size, padded_size):
-    """Indices that reflect-pad an axis of `size` to `padded_size` at its end (numpy's
-    `mode="reflect"`, which `tfinpaint.inference` uses, with any amount of padding)."""
-    period = tf.maximum(2 * (size - 1), 1)
-    index = tf.range(padded_size) % period
-    return tf.where(index < size, index, period - index)
-
-
-def _pad_to_multiple(tensor, height, width, padded_height, padded_width):
-    rows = _reflect_indices(height, padded_height)
-    cols = _reflect_indices(width, padded_width)
-    return tf.gather(tf.gather(tensor, rows, axis=1), cols, axis=2)
-
-
 def inpaint_graph(generator, images, hole_masks):
     """The exported computation: pad, run the generator, crop, keep the known pixels.
 
@@ -98,25 +86,10 @@ def inpaint_graph(generator, images, hole_masks):
     """
     multiple = generator.size_multiple
     holes = hole_masks >= 0.5
-    static_size = tuple(images.shape[1:3])
-    if None not in static_size:  # Fixed size (TFLite): constant indices, or no padding at all.
-        height, width = (int(side) for side in static_size)
-        padded_height, padded_width = height + -height % multiple, width + -width % multiple
-        needs_padding = (padded_height, padded_width) != (height, width)
-    else:
-        shape = tf.shape(images)
-        height, width = shape[1], shape[2]
-        padded_height = height + (multiple - height % multiple) % multiple
-        padded_width = width + (multiple - width % multiple) % multiple
-        needs_padding = multiple > 1
-    net_images, net_masks = images, tf.cast(holes, tf.float32)
-    if needs_padding:
-        net_images = _pad_to_multiple(images, height, width, padded_height, padded_width)
-        net_masks = _pad_to_multiple(net_masks, height, width, padded_height, padded_width)
+    net_images, size = imageops.reflect_pad_to_multiple(images, multiple)
+    net_masks, _ = imageops.reflect_pad_to_multiple(tf.cast(holes, tf.float32), multiple)
     raw = generator({"images": net_images, "masks": net_masks}, training=False)["raw"]
-    raw = tf.clip_by_value(tf.cast(raw, tf.float32), 0.0, 1.0)
-    if needs_padding:
-        raw = raw[:, :height, :width, :]
+    raw = imageops.crop_to_size(tf.clip_by_value(tf.cast(raw, tf.float32), 0.0, 1.0), size)
     return tf.where(holes, raw, images)
 
 

@@ -21,15 +21,15 @@ result = inference.inpaint(generator, image_uint8, hole_mask, strategy="tile", m
 import glob
 import json
 import os
-import tempfile
 
 import cv2
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import checkpointing
+from tfinpaint import checkpointing, imageops
 from tfinpaint import postprocess as postprocess_lib
 from tfinpaint.data import sources
+from tfinpaint.data.imageio import write_image
 from tfinpaint.models import registry
 from tfinpaint.models.saving import load_saved_generator
 
@@ -228,7 +228,7 @@ def inpaint(
         raise ValueError(
             f"Received an image of dtype {image.dtype}; expected uint8, uint16 or float in [0, 1]."
         )
-    holes = _binary_holes(hole_mask, image.shape[:2])
+    holes = imageops.binary_holes(hole_mask, image.shape)
     if image.dtype == np.uint16:  # Run in float; only hole pixels are converted back.
         filled = inpaint(
             generator,
@@ -239,9 +239,7 @@ def inpaint(
             tile_overlap=tile_overlap,
             postprocess=postprocess,
         )
-        result = image.copy()
-        result[holes] = np.clip(np.rint(filled[holes] * 65535.0), 0, 65535).astype(np.uint16)
-        return result
+        return imageops.paste_holes(image, holes, imageops.from_unit_float(filled, np.uint16))
     if strategy not in STRATEGIES:
         raise ValueError(f"Received strategy={strategy!r}; expected one of {STRATEGIES}.")
     if postprocess not in POSTPROCESSING:
@@ -272,52 +270,21 @@ def inpaint(
         raw = _run_resized(generator, pixels, holes, multiple, max_size)
     else:
         raw = _run_padded(generator, pixels, holes, multiple)
-    result = _paste_holes(image, holes, raw)
+    result = imageops.paste_holes(image, holes, imageops.from_unit_float(raw, image.dtype))
     if postprocess == "telea_poisson":
         result = postprocess_lib.telea_poisson_blend(result, holes)
     return result
 
 
-def _binary_holes(hole_mask, image_size):
-    hole_mask = np.asarray(hole_mask)
-    if hole_mask.ndim == 3 and hole_mask.shape[-1] == 1:
-        hole_mask = hole_mask[..., 0]
-    if hole_mask.ndim != 2:
-        raise ValueError(
-            f"Received a hole mask of shape {hole_mask.shape}; expected (H, W) or (H, W, 1)."
-        )
-    if hole_mask.shape != tuple(image_size):
-        raise ValueError(
-            f"The hole mask is {hole_mask.shape[0]}x{hole_mask.shape[1]} (HxW) but the image is "
-            f"{image_size[0]}x{image_size[1]}; expected a mask of the image's size."
-        )
-    if hole_mask.dtype == bool:
-        return hole_mask
-    return hole_mask >= 0.5
-
-
-def _paste_holes(image, holes, raw):
-    result = image.copy()
-    if image.dtype == np.uint8:
-        result[holes] = np.clip(np.rint(raw[holes] * 255.0), 0, 255).astype(np.uint8)
-    else:
-        result[holes] = np.clip(raw[holes], 0.0, 1.0).astype(image.dtype)
-    return result
-
-
 def _run_padded(generator, pixels, holes, multiple):
     """Raw network output (H, W, 3) float32 for one image, reflect-padded to `multiple`."""
-    height, width = holes.shape
-    pad = ((0, -height % multiple), (0, -width % multiple))
-    # Reflected borders look like image content; the mask is reflected with them, so no hole
-    # pixel is ever presented to the network as known.
-    images = np.pad(pixels, pad + ((0, 0),), mode="reflect")
-    hole_masks = np.pad(holes.astype(np.float32), pad, mode="reflect")
-    outputs = generator(
-        {"images": images[None], "masks": hole_masks[None, :, :, None]}, training=False
+    images, size = imageops.reflect_pad_to_multiple(pixels[None], multiple)
+    hole_masks, _ = imageops.reflect_pad_to_multiple(
+        holes[None, :, :, None].astype(np.float32), multiple
     )
-    raw = np.asarray(tf.cast(outputs["raw"], tf.float32))[0]
-    return raw[:height, :width]
+    outputs = generator({"images": images, "masks": hole_masks}, training=False)
+    raw = imageops.crop_to_size(tf.cast(outputs["raw"], tf.float32), size)
+    return np.asarray(raw)[0]
 
 
 def _tile_starts(size, tile, overlap):
@@ -457,45 +424,6 @@ def read_hole_mask(path, polarity="hole_white"):
     gray = cv2.cvtColor(read_image(path), cv2.COLOR_RGB2GRAY)
     light = gray >= 128  # 0.5 of the 8-bit range (127.5), on integers.
     return light if polarity == "hole_white" else ~light
-
-
-# Formats OpenCV writes at 16 bits per channel; others get 8-bit output.
-_16BIT_EXTENSIONS = (".png", ".tif", ".tiff")
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_image(path, image):
-    """Writes an (H, W, 3) RGB array, uint8 or uint16, in the format of the path's extension.
-
-    uint16 is written at 16 bits to PNG and TIFF, and rounded to 8 bits for other formats. The
-    file is written beside its destination and renamed into place, so an existing file (or
-    another name of the same file, a hard link) is never written into, and it gets the
-    permissions of the user's umask.
-    """
-    if not cv2.haveImageWriter(path):
-        raise ValueError(f"Cannot write {path}: OpenCV has no writer for its extension.")
-    extension = os.path.splitext(path)[1]
-    if image.dtype == np.uint16 and extension.lower() not in _16BIT_EXTENSIONS:
-        image = ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(
-        prefix=f".{os.path.basename(path)}.tmp-", suffix=extension, dir=folder
-    )
-    os.close(fd)
-    try:
-        if not cv2.imwrite(tmp_path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-            raise ValueError(f"OpenCV failed to write {path}.")
-        os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
 
 
 def _list_folder(folder, what):

@@ -13,6 +13,8 @@ and dtype whose known pixels are exactly the input's.
 import cv2
 import numpy as np
 
+from tfinpaint import imageops
+
 __all__ = ["opencv_inpaint", "telea_poisson_blend"]
 
 _METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -42,7 +44,7 @@ def opencv_inpaint(image, hole_mask, method="telea", radius=3):
     if method not in _METHODS:
         raise ValueError(f"Received method={method!r}, expected one of {sorted(_METHODS)}.")
     image = np.asarray(image)
-    holes = _binary_holes(hole_mask, image.shape)
+    holes = imageops.binary_holes(hole_mask, image.shape)
     if not holes.any():
         return image.copy()
     mask_u8 = holes.astype(np.uint8) * 255
@@ -62,7 +64,7 @@ def opencv_inpaint(image, hole_mask, method="telea", radius=3):
             axis=-1,
         )
         filled = (filled / 255.0).reshape(image.shape).astype(image.dtype)
-    return _paste_holes(image, filled, holes)
+    return imageops.paste_holes(image, holes, filled)
 
 
 def telea_poisson_blend(image, hole_mask, telea_radius=1):
@@ -102,7 +104,7 @@ def telea_poisson_blend(image, hole_mask, telea_radius=1):
     >>> out = telea_poisson_blend(inpainted_uint8, hole_mask)
     """
     image = np.asarray(image)
-    holes = _binary_holes(hole_mask, image.shape)
+    holes = imageops.binary_holes(hole_mask, image.shape)
     if not holes.any():
         return image.copy()
     if image.ndim == 2 or image.shape[-1] == 1:
@@ -134,22 +136,7 @@ def telea_poisson_blend(image, hole_mask, telea_radius=1):
     else:
         result = (blended.astype(np.float32) / 255.0).astype(image.dtype)
     result = result[..., :1] if rgb is not image else result
-    return _paste_holes(image, result.reshape(image.shape), holes)
-
-
-def _binary_holes(hole_mask, image_shape):
-    """Returns an (H, W) bool array of holes, checking the size against the image."""
-    hole_mask = np.asarray(hole_mask)
-    if hole_mask.ndim == 3 and hole_mask.shape[-1] == 1:
-        hole_mask = hole_mask[..., 0]
-    if hole_mask.ndim != 2 or hole_mask.shape != tuple(image_shape[:2]):
-        raise ValueError(
-            f"Received a hole mask of shape {hole_mask.shape} for an image of shape "
-            f"{tuple(image_shape)}, expected (H, W) or (H, W, 1) with the image's H and W."
-        )
-    if hole_mask.dtype == bool:
-        return hole_mask
-    return hole_mask >= 0.5
+    return imageops.paste_holes(image, holes, result.reshape(image.shape))
 
 
 def _to_uint8(image):
@@ -159,11 +146,4 @@ def _to_uint8(image):
         raise ValueError(
             f"Received an image of dtype {image.dtype}, expected uint8 or float in [0, 1]."
         )
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
-
-
-def _paste_holes(image, filled, holes):
-    """Known pixels from `image`, hole pixels from `filled` (same shape and dtype)."""
-    out = image.copy()
-    out[holes] = filled[holes]
-    return out
+    return imageops.from_unit_float(image, np.uint8)

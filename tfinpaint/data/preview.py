@@ -4,11 +4,9 @@ One row per sample: the image, its hole mask (white = hole), the masked image (h
 with white), and the magnitudes |d/dx| and |d/dy| of its Sobel gradients.
 """
 
-import os
-
-import cv2
 import numpy as np
 
+from tfinpaint.data import imageio
 from tfinpaint.data.gradients import opencv_sobel_gradients
 
 _DISPLAY_PERCENTILE = 99.0
@@ -82,16 +80,12 @@ def preview_grid(batch, num_samples=None, gap=4):
 
 
 def save_png(path, image, overwrite=False):
-    """Writes an RGB uint8 array as a PNG, creating parent folders; returns the path.
+    """Writes an RGB uint8 grid, creating parent folders; returns the path (a str).
+
+    The format follows the extension (PNG for `.png`); `imageio.write_image` does the writing,
+    atomically.
 
     Raises:
         ValueError: `path` exists and `overwrite` is False, or the file cannot be written.
     """
-    path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise ValueError(f"Output {path} already exists; expected a new path or overwrite=True.")
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    if not cv2.imwrite(path, np.ascontiguousarray(image[..., ::-1])):
-        raise ValueError(f"Could not write {path}; expected a writable path ending in .png.")
-    return path
+    return imageio.write_image(path, image, overwrite=overwrite)

@@ -9,9 +9,10 @@ import json
 import math
 import os
 
-import cv2
 import numpy as np
 import tensorflow as tf
+
+from tfinpaint.data import imageio
 
 
 def _jsonable(value):
@@ -63,13 +64,8 @@ def sample_grid(images, hole_masks, raw, inpainted):
     return (np.clip(grid, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def write_png(path, rgb_uint8):
-    """Writes an RGB uint8 array as PNG, atomically (temp file, then rename)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp_path = path + ".tmp.png"
-    if not cv2.imwrite(tmp_path, cv2.cvtColor(rgb_uint8, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"Could not write the image {path}.")
-    os.replace(tmp_path, path)
+# Sample grids are written by the package's one image writer (atomic, RGB, by extension).
+write_png = imageio.write_image
 
 
 class TensorBoardWriter:
