@@ -19,7 +19,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from tfinpaint import export, inference
 from tfinpaint.data import sources
-from tfinpaint.models import registry
+from tfinpaint.models import InpaintingGenerator, registry
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _MODELS = registry.list_models()
@@ -272,11 +272,18 @@ class _PatchesLayer(keras.layers.Layer):
         return tf.reduce_mean(patches, axis=-1, keepdims=True) * tf.ones_like(images)
 
 
+class LayerGenerator(InpaintingGenerator):
+    """A generator whose raw output is `raw_fn(images, hole_masks)` (a layer under test)."""
+
+    def __init__(self, raw_fn, **kwargs):
+        inputs = InpaintingGenerator.make_inputs()
+        super().__init__(inputs, raw_fn(inputs["images"], inputs["masks"]), **kwargs)
+
+
 def test_tflite_names_ops_without_builtin_and_never_adds_flex(tmp_path):
-    images = keras.Input((None, None, 3), name="images")
-    masks = keras.Input((None, None, 1), name="masks")
-    raw = _PatchesLayer(name="contextual_patches")(images)
-    generator = keras.Model({"images": images, "masks": masks}, {"raw": raw, "inpainted": raw})
+    generator = LayerGenerator(
+        lambda images, masks: _PatchesLayer(name="contextual_patches")(images)
+    )
     with pytest.raises(
         export.ConversionError, match="ExtractImagePatches.*no TFLite builtin.*contextual_patches"
     ):
@@ -292,10 +299,7 @@ class _TinyEpsilonLayer(keras.layers.Layer):
 
 
 def test_tflite_refuses_a_float16_model_that_outputs_nan(tmp_path):
-    images = keras.Input((None, None, 3), name="images")
-    masks = keras.Input((None, None, 1), name="masks")
-    raw = _TinyEpsilonLayer()([images, masks])
-    generator = keras.Model({"images": images, "masks": masks}, {"raw": raw, "inpainted": raw})
+    generator = LayerGenerator(lambda images, masks: _TinyEpsilonLayer()([images, masks]))
     assert (
         export.export_tflite(generator, str(tmp_path / "a.tflite"), 16)["probe_max_abs_error"]
         < 1e-6
