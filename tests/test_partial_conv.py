@@ -17,7 +17,9 @@ def reference_partial_conv(x, hole_mask, kernel, bias, strides, padding, dilatio
     """Partial convolution by explicit loops over windows (float64).
 
     Zero padding for "same" follows TensorFlow: total = max((out - 1) * stride + extent - size, 0),
-    with total // 2 before and the rest (the extra one) after. Padded positions are holes.
+    with total // 2 before and the rest (the extra one) after. "symmetric" follows NVIDIA's
+    `nn.Conv2d(padding=p)`: p = (k - 1) * d // 2 on both sides, out = (size + 2p - extent) //
+    stride + 1. Padded positions are holes (the mask is padded with validity 0).
     Returns (y, new_hole_mask, count) with count the number of valid mask entries per window.
     """
     x = x.astype(np.float64)
@@ -31,6 +33,11 @@ def reference_partial_conv(x, hole_mask, kernel, bias, strides, padding, dilatio
         pad_h = max((out_h - 1) * strides[0] + extent_h - height, 0)
         pad_w = max((out_w - 1) * strides[1] + extent_w - width, 0)
         pads = ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0))
+    elif padding == "symmetric":
+        pad_h, pad_w = (kernel_h - 1) * dilation[0] // 2, (kernel_w - 1) * dilation[1] // 2
+        out_h = (height + 2 * pad_h - extent_h) // strides[0] + 1
+        out_w = (width + 2 * pad_w - extent_w) // strides[1] + 1
+        pads = ((0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0))
     else:
         out_h = (height - extent_h) // strides[0] + 1
         out_w = (width - extent_w) // strides[1] + 1
@@ -79,6 +86,26 @@ CASES = {
     "k3_s2_valid": {"kernel_size": 3, "strides": 2, "padding": "valid"},
     "k3_d2_valid": {"kernel_size": 3, "padding": "valid", "dilation_rate": (2, 1)},
     "k3_s1_same_no_bias": {"kernel_size": 3, "padding": "same", "use_bias": False},
+    # NVIDIA / PConv-Keras padding: stride 2 on even sizes is where it differs from "same".
+    "k3_s2_symmetric_even_size": {"kernel_size": 3, "strides": 2, "padding": "symmetric"},
+    "k5_s2_symmetric_even_size": {"kernel_size": 5, "strides": 2, "padding": "symmetric"},
+    "k7_s2_symmetric_even_size": {"kernel_size": 7, "strides": 2, "padding": "symmetric"},
+    "k7x3_s2_symmetric_odd_size": {
+        "kernel_size": (7, 3),
+        "strides": 2,
+        "padding": "symmetric",
+        "input_size": (13, 11),
+    },
+    "k3_s1_symmetric": {"kernel_size": 3, "padding": "symmetric"},
+    "k4x3_s1_symmetric_even_kernel": {"kernel_size": (4, 3), "padding": "symmetric"},
+    "k3_d2_symmetric": {"kernel_size": 3, "padding": "symmetric", "dilation_rate": 2},
+    "k2x3_d3x2_symmetric": {"kernel_size": (2, 3), "padding": "symmetric", "dilation_rate": (3, 2)},
+    "k5_s2_symmetric_no_bias": {
+        "kernel_size": 5,
+        "strides": 2,
+        "padding": "symmetric",
+        "use_bias": False,
+    },
 }
 
 
@@ -86,8 +113,9 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_matches_numpy_reference(case, multi_channel):
     kwargs = dict(filters=5, multi_channel=multi_channel, **CASES[case])
+    height, width = kwargs.pop("input_size", (12, 14))
     x, hole_mask = _random_case(
-        len(case), height=12, width=14, channels=4, multi_channel=multi_channel
+        len(case), height=height, width=width, channels=4, multi_channel=multi_channel
     )
     layer = PartialConv2D(**kwargs)
     layer.build([x.shape, hole_mask.shape])
@@ -120,6 +148,45 @@ def test_matches_numpy_reference(case, multi_channel):
     empty = count == 0
     assert np.all(y[empty] == 0.0), "windows without valid input must give exactly 0"
     assert np.all(new_hole[empty] == 1.0) and np.all(new_hole[~empty] == 0.0)
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5, 7])
+@pytest.mark.parametrize("strides", [1, 2])
+@pytest.mark.parametrize("height, width", [(12, 14), (13, 11), (12, 11)])
+def test_symmetric_padding_size_and_agreement_with_same(kernel_size, strides, height, width):
+    # For odd k, output size floor((H + 2p - (k - 1) - 1) / s) + 1 = ceil(H / s), as "same".
+    x, hole_mask = _random_case(kernel_size, height, width, 3, multi_channel=False)
+    symmetric = PartialConv2D(4, kernel_size, strides=strides, padding="symmetric")
+    same = PartialConv2D(4, kernel_size, strides=strides, padding="same")
+    y_symmetric, hole_symmetric = symmetric([x, hole_mask])
+    same([x, hole_mask])
+    same.set_weights(symmetric.get_weights())
+    y_same, hole_same = same([x, hole_mask])
+    expected_size = (math.ceil(height / strides), math.ceil(width / strides))
+    assert tuple(y_symmetric.shape[1:3]) == tuple(hole_symmetric.shape[1:3]) == expected_size
+    y_symmetric, y_same = (
+        keras.ops.convert_to_numpy(y_symmetric),
+        keras.ops.convert_to_numpy(y_same),
+    )
+    # Identical pads at stride 1 and on odd sizes; "same" pads only bottom/right at stride 2 on
+    # an even size, which moves its sampling grid by one pixel along that axis.
+    if strides == 1 or (height % 2 == 1 and width % 2 == 1):
+        np.testing.assert_allclose(y_symmetric, y_same, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(hole_symmetric, hole_same)
+    else:
+        assert np.abs(y_symmetric - y_same).max() > 1e-3
+
+
+def test_symmetric_padding_uses_an_explicit_pad_only_where_same_differs():
+    def explicit_pads(**kwargs):
+        layer = PartialConv2D(2, **kwargs, padding="symmetric")
+        return layer._explicit_pads()
+
+    assert explicit_pads(kernel_size=3) is None  # "same" pads 1 + 1 already.
+    assert explicit_pads(kernel_size=3, dilation_rate=2) is None
+    assert explicit_pads(kernel_size=3, strides=2) == (1, 1)
+    assert explicit_pads(kernel_size=(7, 5), strides=2) == (3, 2)
+    assert explicit_pads(kernel_size=(4, 3)) == (1, 1)  # "same" would pad 1 + 2 rows.
 
 
 @pytest.mark.parametrize("multi_channel", [False, True], ids=["single", "multi"])
@@ -205,8 +272,9 @@ def test_epsilon_defaults():
     assert layer32.get_config()["epsilon"] is None
 
 
-def test_inside_tf_function_with_dynamic_shapes():
-    layer = PartialConv2D(6, 3, strides=2)
+@pytest.mark.parametrize("padding", ["same", "symmetric"])
+def test_inside_tf_function_with_dynamic_shapes(padding):
+    layer = PartialConv2D(6, 3, strides=2, padding=padding)
 
     @tf.function(
         input_signature=[
@@ -266,6 +334,11 @@ def test_config_round_trip():
     assert restored.get_config() == config
     assert isinstance(restored.kernel_initializer, keras.initializers.HeNormal)
 
+    symmetric = PartialConv2D(4, 5, strides=2, padding="Symmetric")
+    config = symmetric.get_config()
+    assert config["padding"] == "symmetric"
+    assert PartialConv2D.from_config(config).get_config() == config
+
 
 @pytest.mark.parametrize(
     "init_kwargs, expected_shapes",
@@ -282,8 +355,12 @@ def test_config_round_trip():
             },
             [(2, 12, 12, 4), (2, 12, 12, 1)],
         ),
+        (
+            {"filters": 8, "kernel_size": 5, "strides": 2, "padding": "symmetric"},
+            [(2, 8, 8, 8), (2, 8, 8, 1)],
+        ),
     ],
-    ids=["single_stride2", "multi_channel", "dilated_valid_no_bias"],
+    ids=["single_stride2", "multi_channel", "dilated_valid_no_bias", "symmetric_stride2"],
 )
 def test_layer_harness(init_kwargs, expected_shapes):
     multi_channel = init_kwargs.get("multi_channel", False)

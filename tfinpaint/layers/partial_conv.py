@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 _HALF_PRECISION_DTYPES = ("float16", "bfloat16")
+_PADDINGS = ("same", "valid", "symmetric")
 
 
 def _is_positive_int(value):
@@ -54,9 +55,16 @@ class PartialConv2D(keras.layers.Layer):
         filters: int. Number of output channels.
         kernel_size: int or pair of ints. Height and width of the convolution window.
         strides: int or pair of ints. Strides of the convolution. Defaults to 1.
-        padding: string. `"same"` (TensorFlow semantics: for even padding totals the extra row
-            and column go to the bottom and right) or `"valid"`. Defaults to `"same"`. Padded
-            positions count as holes.
+        padding: string. `"same"` (TensorFlow semantics: for odd padding totals the extra row
+            and column go to the bottom and right), `"valid"`, or `"symmetric"`:
+            `p = (k - 1) * d // 2` zeros on each side of each axis, as NVIDIA's layer (PyTorch
+            `padding=k // 2`) and PConv-Keras pad, so that ported weights sample the same grid.
+            Its output size is `floor((H + 2p - d(k - 1) - 1) / s) + 1`, which for odd `k` is
+            `ceil(H / s)`, as with `"same"`. For odd `k` the two modes are identical at stride
+            1 and at stride 2 on odd sizes; at stride 2 on even sizes `"same"` pads nothing at
+            the top/left, so its windows sit one pixel lower and further right. Padded
+            positions count as holes in every mode (the count is NVIDIA's
+            `F.conv2d(mask, ones, padding=p)`). Defaults to `"same"`.
         dilation_rate: int or pair of ints. Dilation of the window; cannot exceed 1 together with
             strides above 1 (a TensorFlow limitation). Defaults to 1.
         use_bias: bool. Whether to add a bias after the re-scaling. Defaults to `True`.
@@ -112,9 +120,10 @@ class PartialConv2D(keras.layers.Layer):
             )
         filters = int(filters)
         padding_name = padding.lower() if isinstance(padding, str) else padding
-        if padding_name not in ("same", "valid"):
+        if padding_name not in _PADDINGS:
             raise ValueError(
-                f"PartialConv2D received padding={padding!r}; expected 'same' or 'valid'."
+                f"PartialConv2D received padding={padding!r}; expected 'same', 'valid' or "
+                "'symmetric'."
             )
         kernel_size = _normalize_pair(kernel_size, "kernel_size")
         strides = _normalize_pair(strides, "strides")
@@ -214,12 +223,45 @@ class PartialConv2D(keras.layers.Layer):
             return float(self.epsilon)
         return 1e-6 if self.compute_dtype in _HALF_PRECISION_DTYPES else 1e-8
 
+    def _symmetric_pads(self):
+        """Per-axis zeros on each side for `padding="symmetric"`: `(k - 1) * d // 2`."""
+        return tuple((k - 1) * d // 2 for k, d in zip(self.kernel_size, self.dilation_rate))
+
+    def _explicit_pads(self):
+        """The pads to apply before a "valid" convolution, or `None` to convolve directly.
+
+        At stride 1 with an even `(k - 1) * d`, TensorFlow's "same" pads `(k - 1) * d // 2` on
+        each side, so "symmetric" needs no separate pad op there (the PConv decoder's case).
+        """
+        if self.padding != "symmetric":
+            return None
+        pads = self._symmetric_pads()
+        if all(
+            s == 1 and (k - 1) * d == 2 * p
+            for s, k, d, p in zip(self.strides, self.kernel_size, self.dilation_rate, pads)
+        ):
+            return None
+        return pads
+
+    def _conv_padding(self):
+        if self.padding != "symmetric":
+            return self.padding
+        return "valid" if self._explicit_pads() is not None else "same"
+
+    def _pad(self, inputs):
+        pads = self._explicit_pads()
+        if pads is None:
+            return inputs
+        pad_h, pad_w = pads
+        # Zeros: for the features, and for the validity mask, where they make the pad a hole.
+        return ops.pad(inputs, ((0, 0), (pad_h, pad_h), (pad_w, pad_w), (0, 0)))
+
     def _conv(self, inputs, kernel):
         return ops.conv(
-            inputs,
+            self._pad(inputs),
             kernel,
             strides=self.strides,
-            padding=self.padding,
+            padding=self._conv_padding(),
             data_format="channels_last",
             dilation_rate=self.dilation_rate,
         )
