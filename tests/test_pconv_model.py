@@ -53,21 +53,24 @@ def test_paper_preset_parameter_count():
     model = registry.build_generator("pconv", "paper")  # Built only: no forward pass at 512 px.
     trainable = _num_params(model.trainable_weights)
     non_trainable = _num_params(model.non_trainable_weights)
+    # NVIDIA's layer keeps every conv bias (holes are re-masked to 0 after it, so BN does not
+    # cancel it): 32,848,849 kernel weights + 5,507 biases + 10,880 BN gamma/beta.
+    assert PRESETS["paper"]["generator"]["use_bias_with_batch_norm"] is True
     assert trainable == _expected_trainable_params(
-        PRESETS["paper"]["generator"], bias_with_batch_norm=False
+        PRESETS["paper"]["generator"], bias_with_batch_norm=True
     )
-    # 32,848,849 kernel weights + 67 biases + 10,880 BN gamma/beta (SPEC: "≈ 32.85 M";
-    # the issue: "~32.86 M trainable").
-    assert trainable == 32_859_796
-    assert abs(trainable - 32.86e6) < 0.005e6
+    assert trainable == 32_865_236
+    assert abs(trainable - 32.87e6) < 0.005e6  # README: "32.87 M".
     assert non_trainable == 10_880  # BN moving mean/variance: 2 * (2,944 + 2,496).
     assert model.depth == 8 and model.size_multiple == 256
     assert len(model.encoder_batch_norms) == 7 and len(model.decoder_batch_norms) == 7
+    assert all(layer.use_bias for layer in model.encoder_convs + model.decoder_convs)
 
-    with_biases = registry.build_generator("pconv", "paper", use_bias_with_batch_norm=True)
-    assert _num_params(with_biases.trainable_weights) == 32_865_236
-    assert _num_params(with_biases.trainable_weights) == _expected_trainable_params(
-        PRESETS["paper"]["generator"], bias_with_batch_norm=True
+    # Without the biases before BatchNorm only the first encoder and last decoder conv keep one.
+    without_biases = registry.build_generator("pconv", "paper", use_bias_with_batch_norm=False)
+    assert _num_params(without_biases.trainable_weights) == 32_859_796
+    assert _num_params(without_biases.trainable_weights) == _expected_trainable_params(
+        PRESETS["paper"]["generator"], bias_with_batch_norm=False
     )
 
 
@@ -77,9 +80,13 @@ def test_paper_preset_architecture():
     assert [layer.kernel_size[0] for layer in encoder] == [7, 5, 5, 3, 3, 3, 3, 3]
     assert [layer.filters for layer in encoder] == [64, 128, 256, 512, 512, 512, 512, 512]
     assert all(layer.strides == (2, 2) for layer in encoder)
+    # NVIDIA's padding, so that ported weights sample the same stride-2 grid.
+    assert model.padding == "symmetric"
+    assert all(layer.padding == "symmetric" for layer in encoder)
     decoder = [model.get_layer(f"decoder_pconv_{i}") for i in range(1, 9)]
     assert [layer.filters for layer in decoder] == [512, 512, 512, 512, 256, 128, 64, 3]
     assert all(layer.kernel_size == (3, 3) and layer.strides == (1, 1) for layer in decoder)
+    assert all(layer.padding == "symmetric" for layer in decoder)
     # Decoder input channels: upsampled features + skip of the same scale (image at the end).
     assert [layer.kernel.shape[2] for layer in decoder] == [
         1024,
@@ -103,6 +110,24 @@ def test_tiny_generator_contract(size, decoder_mask_mode):
     model = registry.build_generator("pconv", "tiny", decoder_mask_mode=decoder_mask_mode)
     outputs = run_generator_test(model, _batch(size, seed=size))
     assert set(outputs) == {"raw", "inpainted"}
+
+
+def test_symmetric_padding_generator_contract_and_grid():
+    # The tiny preset keeps "same"; the paper's "symmetric" at tiny sizes.
+    assert registry.build_generator("pconv", "tiny").padding == "same"
+    symmetric = registry.build_generator("pconv", "tiny", padding="symmetric")
+    outputs = run_generator_test(symmetric, _batch(64, seed=8))
+    assert set(outputs) == {"raw", "inpainted"}
+    run_generator_test(symmetric, _batch(64, seed=9), training=True)
+    # Same weights, same sizes, but a one-pixel shift of the encoder's stride-2 grid.
+    same = registry.build_generator("pconv", "tiny", padding="same")
+    same.set_weights(symmetric.get_weights())
+    batch = _batch(64, seed=10)
+    assert np.abs(same(batch)["raw"] - symmetric(batch)["raw"]).max() > 1e-3
+    # The encoder pads each side explicitly; the stride-1 decoder equals "same".
+    encoder = symmetric.get_layer("encoder_pconv_1")
+    assert encoder.padding == "symmetric" and encoder._explicit_pads() == (3, 3)
+    assert symmetric.get_layer("decoder_pconv_1")._explicit_pads() is None
 
 
 def test_tiny_generator_contract_in_training_mode_and_mixed_precision():
@@ -186,6 +211,8 @@ def test_bad_inputs_raise():
         ({"decoder_mask_mode": "max"}, "decoder_mask_mode='max'"),
         ({"encoder_filters": [8, 0, 32, 32]}, "encoder_filters"),
         ({"encoder_filters": 8}, "expected a list of ints"),
+        ({"padding": "valid"}, "padding='valid'"),
+        ({"padding": "symmetric", "decoder_kernel_size": 4}, "odd decoder_kernel_size"),
     ],
 )
 def test_bad_config_raises(overrides, message):
@@ -238,16 +265,21 @@ def test_encoder_batchnorm_freezing():
 
 def test_config_round_trip_and_weights_h5(tmp_path):
     model = registry.build_generator(
-        "pconv", "tiny", decoder_mask_mode="union", name="pconv_generator"
+        "pconv", "tiny", decoder_mask_mode="union", padding="symmetric", name="pconv_generator"
     )
     config = model.get_config()
     assert config["decoder_mask_mode"] == "union" and config["name"] == "pconv_generator"
+    assert config["padding"] == "symmetric"
     assert {key: config[key] for key in PRESETS["tiny"]["generator"]} == PRESETS["tiny"][
         "generator"
     ]
     config = json.loads(json.dumps(config))  # What generator.json holds.
     restored = PConvUNet.from_config(config)
     assert json.loads(json.dumps(restored.get_config())) == config
+    assert restored.get_layer("encoder_pconv_1").padding == "symmetric"
+    # Configs written before the padding option existed load with TensorFlow's "same".
+    legacy = {key: value for key, value in config.items() if key != "padding"}
+    assert PConvUNet.from_config(legacy).padding == "same"
 
     batch = _batch(64, seed=6)
     model(batch, training=True)  # Move the BN statistics away from their initial values.
@@ -269,3 +301,21 @@ def test_keras_file_save_and_load(tmp_path):
     assert isinstance(loaded.get_layer("encoder_pconv_1"), PartialConv2D)
     for key in ("raw", "inpainted"):
         np.testing.assert_array_equal(loaded(batch)[key], expected[key])
+
+
+def test_symmetric_padding_exports_to_tflite_with_builtin_ops(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tfinpaint import export
+
+    keras.utils.set_random_seed(0)
+    model = registry.build_generator("pconv", "tiny", padding="symmetric")
+    path = str(tmp_path / "pconv_symmetric.tflite")
+    result = export.export_tflite(model, path, 64)
+    assert all(not op.startswith(("CUSTOM", "Flex")) for op in result["ops"]), result["ops"]
+    assert "PAD" in result["ops"] or "PADV2" in result["ops"]  # The explicit symmetric pads.
+    batch = _batch(64, batch_size=1, seed=11)
+    got = Interpreter(model_path=path).get_signature_runner("serving_default")(**batch)
+    expected = np.clip(model(batch)["inpainted"], 0.0, 1.0)
+    assert np.abs(got["inpainted"] - expected).max() < 1e-3
+    assert result["probe_max_abs_error"] < 1e-3

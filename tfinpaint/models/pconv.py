@@ -15,12 +15,16 @@ from tfinpaint.models.base import InpaintingGenerator
 # discriminators' (none: PConv trains with a supervised loss only) and the training defaults
 # (`TrainConfig` fields and the trainer's `options`, see tfinpaint.training.pconv).
 PRESETS = {
-    # The paper's network for 512x512 inputs (Liu et al. 2018, appendix, table of layers).
+    # The paper's network for 512x512 inputs (Liu et al. 2018, appendix, table of layers), with
+    # NVIDIA's symmetric padding and a bias on every convolution, so that weights ported from
+    # NVIDIA's partialconv or PConv-Keras give the same outputs: 32,865,236 trainable parameters.
     "paper": {
         "generator": {
             "encoder_filters": [64, 128, 256, 512, 512, 512, 512, 512],
             "encoder_kernel_sizes": [7, 5, 5, 3, 3, 3, 3, 3],
             "decoder_filters": [512, 512, 512, 512, 256, 128, 64, 3],
+            "padding": "symmetric",
+            "use_bias_with_batch_norm": True,
         },
         "discriminators": {},
         "training": {
@@ -35,7 +39,9 @@ PRESETS = {
             "options": {"finetune_learning_rate": 5e-5},
         },
     },
-    # Same shape of network at depth 4: seconds on a CPU at 64x64, for tests and demos.
+    # Same shape of network at depth 4: seconds on a CPU at 64x64, for tests and demos. It keeps
+    # the constructor defaults ("same" padding, no bias before BN): nothing is ported into it,
+    # and runs trained with it stay comparable.
     "tiny": {
         "generator": {
             "encoder_filters": [8, 16, 32, 32],
@@ -59,6 +65,8 @@ PRESETS = {
 }
 
 _DECODER_MASK_MODES = ("channelwise", "union")
+# "valid" would shrink every level and break the skip concatenations.
+_PADDINGS = ("same", "symmetric")
 
 
 def _check_int_list(name, values, minimum=1):
@@ -96,12 +104,19 @@ class PConvUNet(InpaintingGenerator):
       (identical across channels) is reduced back to one channel. With `"union"` the
       concatenation is valid where either half is valid (hole = min of the two hole masks) and
       the convolution is single-channel: cheaper, but the zeros of the hole half count as valid.
-    - Convolution biases (`use_bias_with_batch_norm`). A bias followed by BatchNorm is cancelled
-      by the mean subtraction, so by default only the first encoder layer and the last decoder
-      layer (the two without BN) have one, as in common PyTorch reimplementations. Paper preset:
-      32,859,796 trainable parameters (32,848,849 conv kernel weights + 67 biases + 10,880 BN
-      gamma/beta), plus 10,880 non-trainable BN moving statistics. With
-      `use_bias_with_batch_norm=True` every conv has a bias: 32,865,236 trainable.
+    - Padding (`padding`). `"same"` is TensorFlow's: at stride 2 on even sizes it pads only the
+      bottom/right, so the encoder samples a grid one pixel off NVIDIA's (PyTorch
+      `padding=k // 2`) and PConv-Keras's. `"symmetric"` pads `(k - 1) // 2` on each side as
+      they do (see `PartialConv2D`); the paper preset uses it. Output sizes are the same in both
+      modes (the decoder's stride-1 convolutions are identical in both).
+    - Convolution biases (`use_bias_with_batch_norm`). A bias followed by BatchNorm would be
+      cancelled by the mean subtraction, but a partial convolution re-masks its holes to 0 after
+      the bias, so the bias survives BN there; NVIDIA's layer keeps it, and so does the paper
+      preset: 32,865,236 trainable parameters (32,848,849 conv kernel weights + 5,507 biases +
+      10,880 BN gamma/beta), plus 10,880 non-trainable BN moving statistics. By default (and
+      in the tiny preset) only the first encoder layer and the last decoder layer (the two
+      without BN) have a bias, as in common PyTorch reimplementations: 32,859,796 trainable
+      (67 biases) at the paper's sizes.
     - BatchNorm momentum 0.9 and epsilon 1e-5 (PyTorch's defaults, which the reference uses).
     - Ranges. Images enter in [0, 1] and are not re-mapped; the last layer is linear, so `raw`
       is unbounded (near [0, 1] once trained); clip it for display, not for losses.
@@ -122,7 +137,10 @@ class PConvUNet(InpaintingGenerator):
         use_batch_norm: bool. BatchNorm after encoder layers 2..depth and decoder levels
             1..depth-1. Defaults to `True`.
         use_bias_with_batch_norm: bool. Give a bias to convolutions followed by BatchNorm too.
-            Defaults to `False`.
+            Defaults to `False` (`True` in the paper preset).
+        padding: string. Padding of every partial convolution: `"same"` (TensorFlow's) or
+            `"symmetric"` (NVIDIA's; needs an odd `decoder_kernel_size`). Defaults to `"same"`
+            (`"symmetric"` in the paper preset).
         decoder_mask_mode: string. `"channelwise"` or `"union"` (see above). Defaults to
             `"channelwise"`.
         batch_norm_momentum: float. Momentum of the moving statistics. Defaults to 0.9.
@@ -162,6 +180,7 @@ class PConvUNet(InpaintingGenerator):
         decoder_mask_mode="channelwise",
         batch_norm_momentum=0.9,
         batch_norm_epsilon=1e-5,
+        padding="same",
         dtype=None,
         **kwargs,
     ):
@@ -186,6 +205,16 @@ class PConvUNet(InpaintingGenerator):
                 f"PConvUNet received decoder_mask_mode={decoder_mask_mode!r}; expected one of "
                 f"{_DECODER_MASK_MODES}."
             )
+        if padding not in _PADDINGS:
+            raise ValueError(
+                f"PConvUNet received padding={padding!r}; expected one of {_PADDINGS}."
+            )
+        if padding == "symmetric" and decoder_kernel_size % 2 == 0:
+            # Stride 1 with (k - 1) // 2 on each side would lose a row and a column per level.
+            raise ValueError(
+                f"PConvUNet received decoder_kernel_size={decoder_kernel_size} with "
+                "padding='symmetric'; expected an odd decoder_kernel_size (or padding='same')."
+            )
         channelwise = decoder_mask_mode == "channelwise"
 
         def batch_norm(name):
@@ -206,7 +235,7 @@ class PConvUNet(InpaintingGenerator):
                     filters,
                     kernel_size,
                     strides=2,
-                    padding="same",
+                    padding=padding,
                     use_bias=use_bias_with_batch_norm or not has_batch_norm,
                     name=f"encoder_pconv_{index + 1}",
                     dtype=dtype,
@@ -230,7 +259,7 @@ class PConvUNet(InpaintingGenerator):
                     filters,
                     decoder_kernel_size,
                     strides=1,
-                    padding="same",
+                    padding=padding,
                     use_bias=use_bias_with_batch_norm or not has_batch_norm,
                     multi_channel=channelwise,
                     name=f"decoder_pconv_{index + 1}",
@@ -298,6 +327,7 @@ class PConvUNet(InpaintingGenerator):
         self.decoder_mask_mode = decoder_mask_mode
         self.batch_norm_momentum = batch_norm_momentum
         self.batch_norm_epsilon = batch_norm_epsilon
+        self.padding = padding
 
     @property
     def depth(self):
@@ -335,6 +365,7 @@ class PConvUNet(InpaintingGenerator):
                 "decoder_mask_mode": self.decoder_mask_mode,
                 "batch_norm_momentum": self.batch_norm_momentum,
                 "batch_norm_epsilon": self.batch_norm_epsilon,
+                "padding": self.padding,
             }
         )
         return config
