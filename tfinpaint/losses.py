@@ -7,8 +7,10 @@ combine the terms and log each one by name.
 - Reconstruction: `hole_l1` / `valid_l1` (PConv, Liu et al. ECCV 2018, eq. 1-2; also DeepGIN's L1),
   `hole_normalised_l1` / `hole_normalised_mse` (cascade generator), `masked_mse` (GLCIC, Iizuka
   et al. 2017, eq. 1), `hole_feature_loss` (cascade generator's masked VGG feature loss).
-- VGG features: `VGGFeatures`, `vgg_preprocess`, `resolve_vgg_weights` and the layer lists of each
-  family (`VGG16_POOL_LAYERS`, `VGG19_CASCADE_LAYERS`, `VGG19_DEEPGIN_LAYERS`).
+- VGG features: `VGGFeatures`, `vgg_preprocess`, `resolve_vgg_weights`, `resolve_vgg_flavour`
+  and the layer lists of each family (`VGG16_POOL_LAYERS`, `VGG19_CASCADE_LAYERS`,
+  `VGG19_DEEPGIN_LAYERS`). Two input conventions ("flavours", `VGG_FLAVOURS`): Keras' Caffe
+  weights and torchvision's (converted by `tfinpaint.vgg_convert` / `tools/convert_vgg.py`).
 - Perceptual and style: `perceptual_loss`, `gram_matrix`, `style_loss` (Gatys et al. 2016 /
   Johnson et al. 2016 as used by PConv and DeepGIN).
 - Total variation: `tv_loss_dilated_hole` (PConv eq. 7), `tv_loss_squared` (DeepGIN).
@@ -59,6 +61,20 @@ DEEPGIN_VGG_INPUT_SIZE = 224
 # The per-channel means (B, G, R order, 0-255 scale) that Keras' VGG16/VGG19 ImageNet weights
 # were trained with: `keras.applications.vgg16.preprocess_input(x, mode="caffe")`.
 IMAGENET_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+# torchvision's ImageNet normalisation (R, G, B order, [0, 1] scale): `(x - mean) / std`.
+IMAGENET_TORCH_RGB_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_TORCH_RGB_STD = (0.229, 0.224, 0.225)
+
+# The input convention a set of VGG weights was trained with. "keras_caffe": Keras' ImageNet
+# weights (converted from the original Caffe models), BGR on the 0-255 scale minus the mean pixel.
+# "torchvision": torchvision's weights (NVIDIA's PConv loss, PConv-Keras, DeepGIN), RGB on [0, 1]
+# normalised by the ImageNet mean and std. "auto" (`resolve_vgg_flavour`) takes the weights'.
+VGG_FLAVOURS = ("keras_caffe", "torchvision")
+VGG_FLAVOUR_AUTO = "auto"
+# HDF5 root attributes that `tfinpaint.vgg_convert` writes into a converted weights file; a file
+# without them holds Keras-layout weights of the "keras_caffe" flavour.
+VGG_FLAVOUR_ATTR = "tfinpaint_vgg_flavour"
+VGG_ARCH_ATTR = "tfinpaint_vgg_arch"
 
 _VGG_BUILDERS = {"vgg16": "VGG16", "vgg19": "VGG19"}
 
@@ -340,23 +356,99 @@ def resolve_vgg_weights(value):
     return value
 
 
-def vgg_preprocess(images):
-    """Maps [0, 1] RGB images to the input Keras' ImageNet VGG weights expect ("caffe" mode).
+def vgg_weights_info(weights):
+    """The flavour and architecture recorded in a VGG weights source.
 
-    `x = 255 * images`, channels reversed RGB -> BGR, then the ImageNet mean pixel
-    (B, G, R) = (103.939, 116.779, 123.68) subtracted; no scaling by the standard deviation. This is
-    `keras.applications.vgg16.preprocess_input(255 * images)`, the convention the Keras VGG16 /
-    VGG19 weights (converted from the original Caffe models) were trained with; the PyTorch
-    "torch" normalisation used by the papers' code is a different convention for different weights.
+    Args:
+        weights: a value returned by `resolve_vgg_weights`: `"imagenet"`, a path, or None.
+
+    Returns:
+        dict with `flavour` (`"keras_caffe"` for "imagenet" and for files without a record,
+        `"torchvision"` for files written by `tfinpaint.vgg_convert`, None for random weights)
+        and `arch` (`"vgg16"`, `"vgg19"`, or None when not recorded).
+    """
+    if weights is None:
+        return {"flavour": None, "arch": None}
+    if weights == "imagenet":
+        return {"flavour": "keras_caffe", "arch": None}
+    import h5py  # Imported here: Keras' own dependency, needed only for a weights path.
+
+    with h5py.File(weights, "r") as f:
+        attrs = dict(f.attrs)
+    info = {}
+    for key, attr in (("flavour", VGG_FLAVOUR_ATTR), ("arch", VGG_ARCH_ATTR)):
+        value = attrs.get(attr)
+        info[key] = value.decode() if isinstance(value, bytes) else value
+    if info["flavour"] is None:
+        info["flavour"] = "keras_caffe"
+    elif info["flavour"] not in VGG_FLAVOURS:
+        raise ValueError(
+            f"vgg_weights {weights!r} records the VGG flavour {info['flavour']!r}; expected one "
+            f"of {', '.join(VGG_FLAVOURS)} (rewrite it with tools/convert_vgg.py)."
+        )
+    return info
+
+
+def resolve_vgg_flavour(flavour, weights):
+    """The input normalisation for `weights`: the `vgg_flavour` option checked against them.
+
+    Args:
+        flavour: str. `"auto"` (the flavour the weights record), `"keras_caffe"` or
+            `"torchvision"`.
+        weights: a value returned by `resolve_vgg_weights` (`"imagenet"`, a path or None).
+
+    Returns:
+        `"keras_caffe"` or `"torchvision"`. With `"auto"`: the weights' flavour, or
+        `"keras_caffe"` for random weights (`weights=None`), which take either flavour.
+
+    Raises:
+        ValueError: for an unknown flavour, or one that contradicts the weights' (features of
+            weights fed the other normalisation are meaningless).
+    """
+    if flavour not in (VGG_FLAVOUR_AUTO, *VGG_FLAVOURS):
+        raise ValueError(
+            f"vgg_flavour got {flavour!r}; expected one of {VGG_FLAVOUR_AUTO}, "
+            f"{', '.join(VGG_FLAVOURS)}."
+        )
+    recorded = vgg_weights_info(weights)["flavour"]
+    if flavour == VGG_FLAVOUR_AUTO:
+        return recorded or "keras_caffe"
+    if recorded is not None and flavour != recorded:
+        raise ValueError(
+            f"vgg_flavour={flavour!r} contradicts the VGG weights {weights!r}, which are "
+            f"{recorded} weights; expected 'auto' or {recorded!r}."
+        )
+    return flavour
+
+
+def vgg_preprocess(images, flavour="keras_caffe"):
+    """Maps [0, 1] RGB images to the input that VGG weights of `flavour` expect.
+
+    - `"keras_caffe"` (Keras' ImageNet weights, converted from the original Caffe models):
+      `x = 255 * images`, channels reversed RGB -> BGR, then the ImageNet mean pixel
+      (B, G, R) = (103.939, 116.779, 123.68) subtracted; no division by a standard deviation.
+      This is `keras.applications.vgg16.preprocess_input(255 * images)`.
+    - `"torchvision"` (torchvision's weights, used by the papers' PyTorch code):
+      `(images - (0.485, 0.456, 0.406)) / (0.229, 0.224, 0.225)` on RGB, i.e. torchvision's
+      `transforms.Normalize` with the ImageNet mean and std.
 
     Args:
         images: (..., 3) tensor of RGB values in [0, 1].
+        flavour: str. `"keras_caffe"` or `"torchvision"` (`VGG_FLAVOURS`).
 
     Returns:
         float32 tensor of the same shape.
     """
-    images = _f32(images) * 255.0
-    bgr = ops.flip(images, axis=-1)
+    images = _f32(images)
+    if flavour == "torchvision":
+        mean = ops.convert_to_tensor(IMAGENET_TORCH_RGB_MEAN, "float32")
+        std = ops.convert_to_tensor(IMAGENET_TORCH_RGB_STD, "float32")
+        return (images - mean) / std
+    if flavour != "keras_caffe":
+        raise ValueError(
+            f"vgg_preprocess got flavour={flavour!r}; expected one of {', '.join(VGG_FLAVOURS)}."
+        )
+    bgr = ops.flip(images * 255.0, axis=-1)
     return bgr - ops.convert_to_tensor(IMAGENET_CAFFE_BGR_MEAN, "float32")
 
 
@@ -366,15 +458,29 @@ class VGGFeatures(keras.Model):
 
     Wraps `keras.applications.VGG16/VGG19(include_top=False)` and returns the outputs of the named
     layers, in the order given. Inputs are [0, 1] RGB images; the model optionally resizes them
-    (bilinear, half-pixel centres, no antialiasing), then applies `vgg_preprocess` (Keras' "caffe"
-    ImageNet normalisation: RGB -> BGR, mean pixel subtracted on the 0-255 scale). The VGG runs
-    only as deep as the deepest requested layer. All variables are float32 and frozen, and the
+    (bilinear, half-pixel centres, no antialiasing), then applies `vgg_preprocess` of its
+    flavour: Keras' "caffe" ImageNet normalisation (RGB -> BGR, mean pixel subtracted on the 0-255
+    scale) for Keras' weights, torchvision's `(x - mean) / std` on [0, 1] RGB for weights
+    converted from torchvision (`tools/convert_vgg.py`). The VGG runs only as deep as the deepest
+    requested layer. All variables are float32 and frozen, and the
     features are computed in float32 whatever the global dtype policy (mixed precision).
 
     Layer names are Keras' (`block3_pool`, `block4_conv2`, ...); Keras' VGG convolutions include
     their ReLU, so `blockK_convN` is the paper's reluK_N. Append `"_preact"` to a convolution's
     name (e.g. `"block5_conv1_preact"`, DeepGIN's conv5_1) for its output before the ReLU: the
     layer's own kernel and bias without the activation.
+
+    Feature scale of the two flavours. The same weights fed Caffe's input (0-255, mean-subtracted)
+    instead of torchvision's ((x - mean) / std, std ~0.226) see inputs ~255 * 0.226 = 58 times
+    larger, and a VGG with ReLUs carries that scale through. Measured with the same random
+    torchvision-initialised weights (He normal, zero biases) on uniform random 4 x 128 x 128 x 3
+    images, keras_caffe / torchvision: mean |feature| x55.5 to x57.1 (VGG16 pool1-3: 55.8, 56.5,
+    55.5; VGG19 DeepGIN layers: 56.7, 56.8, 57.1, 56.6, 56.8), perceptual L1 x55 to x58, Gram
+    entries x3080 to x3260 and style L1 x2760 to x3280: the style term scales with the square.
+    So PConv's 0.05 / 120 (tuned on torchvision features) weigh Caffe-preprocessed features of
+    the same network ~56x / ~3000x more. Pretrained Keras (Caffe) and torchvision weights are
+    different networks, which absorb part of the input scale; their ratio was not measured here
+    (no pretrained weights offline).
 
     Args:
         arch: str. `"vgg16"` or `"vgg19"`.
@@ -385,6 +491,10 @@ class VGGFeatures(keras.Model):
             initialisation (tests only).
         input_size: optional int or (height, width). Resize inputs to this size first (DeepGIN
             uses 224); `None` keeps the input size.
+        flavour: str. The input normalisation: `"auto"` (default: the one the weights record,
+            see `resolve_vgg_flavour`; `"keras_caffe"` for "imagenet", for Keras' files and for
+            random weights), `"keras_caffe"` or `"torchvision"`. A flavour that contradicts the
+            weights' is refused.
 
     Call:
         images: (B, H, W, 3) tensor in [0, 1], any float dtype.
@@ -397,7 +507,13 @@ class VGGFeatures(keras.Model):
     """
 
     def __init__(
-        self, arch="vgg16", layers=VGG16_POOL_LAYERS, weights="imagenet", input_size=None, **kwargs
+        self,
+        arch="vgg16",
+        layers=VGG16_POOL_LAYERS,
+        weights="imagenet",
+        input_size=None,
+        flavour=VGG_FLAVOUR_AUTO,
+        **kwargs,
     ):
         kwargs["dtype"] = "float32"
         kwargs.setdefault("name", f"{arch}_features" if isinstance(arch, str) else None)
@@ -419,6 +535,13 @@ class VGGFeatures(keras.Model):
         self.arch = arch
         self.layer_names = tuple(layers)
         self.weights_source = resolve_vgg_weights(weights)
+        self.flavour = resolve_vgg_flavour(flavour, self.weights_source)
+        recorded_arch = vgg_weights_info(self.weights_source)["arch"]
+        if recorded_arch is not None and recorded_arch != arch:
+            raise ValueError(
+                f"VGGFeatures got arch={arch!r} and the weights {self.weights_source!r}, which "
+                f"hold a {recorded_arch}; expected weights of a {arch}."
+            )
         self.input_size = input_size
 
         # === Layers ===
@@ -465,7 +588,7 @@ class VGGFeatures(keras.Model):
         x = _f32(images)
         if self.input_size is not None:
             x = ops.image.resize(x, self.input_size, interpolation="bilinear")
-        x = vgg_preprocess(x)
+        x = vgg_preprocess(x, self.flavour)
         taps = {}
         wanted = set(self.layer_names)
         for layer in self._chain:
@@ -490,6 +613,7 @@ class VGGFeatures(keras.Model):
                 "layers": list(self.layer_names),
                 "weights": self.weights_source,
                 "input_size": self.input_size,
+                "flavour": self.flavour,
             }
         )
         return config

@@ -72,9 +72,24 @@ def prepare_config(config, explicit_names=None):
     schedule_bounds(config, trainer_cls)
     _check_data(config, trainer_cls)
     check_image_size(config)
-    if trainer_cls.uses_vgg:
-        losses.resolve_vgg_weights(config.vgg_weights)
+    check_vgg_settings(config, trainer_cls)
     return config, family, trainer_cls
+
+
+def check_vgg_settings(config, trainer_cls):
+    """Checks `--vgg_weights` and the `vgg_flavour` option; returns the run's VGG flavour.
+
+    Returns None for families without VGG terms, which refuse a `vgg_flavour` other than auto.
+    """
+    flavour = trainer_cls.Options.parse(config.options, config.model).vgg_flavour
+    if not trainer_cls.uses_vgg:
+        if flavour != losses.VGG_FLAVOUR_AUTO:
+            raise ValueError(
+                f"--options vgg_flavour={flavour!r} applies to models with VGG loss terms; "
+                f"model '{config.model}' has none, so drop it."
+            )
+        return None
+    return losses.resolve_vgg_flavour(flavour, losses.resolve_vgg_weights(config.vgg_weights))
 
 
 def _check_data(config, trainer_cls):
@@ -156,8 +171,9 @@ def build_vgg(trainer_cls, config, random_weights=False):
     `random_weights=True` builds it randomly initialised instead (`make_vgg(None)`): the
     benchmark times the VGG loss terms that way without downloading the ImageNet weights.
     """
+    flavour = check_vgg_settings(config, trainer_cls)
     if random_weights:
-        return trainer_cls.make_vgg(None)
+        return trainer_cls.make_vgg(None, flavour)
     weights = losses.resolve_vgg_weights(config.vgg_weights)
     if weights is None:
         logging.warning(
@@ -165,7 +181,18 @@ def build_vgg(trainer_cls, config, random_weights=False):
             "dropped for this run."
         )
         return None
-    return trainer_cls.make_vgg(weights)
+    tuned = trainer_cls.vgg_tuned_flavour
+    if tuned is not None and flavour != tuned:
+        logging.warning(
+            "The %s loss weights were tuned on %s VGG features, but --vgg_weights=%s gives %s "
+            "features, whose magnitudes differ (see VGGFeatures' docstring); convert torchvision "
+            "weights with tools/convert_vgg.py for the paper's balance of terms.",
+            config.model,
+            tuned,
+            config.vgg_weights,
+            flavour,
+        )
+    return trainer_cls.make_vgg(weights, flavour)
 
 
 def _validation_batch(config, trainer_cls):

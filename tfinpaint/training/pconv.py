@@ -33,7 +33,8 @@ class PConvOptions(TrainerOptions):
 class PConvTrainer(InpaintingTrainer):
     """Trains the PConv U-Net with L_valid + 6 L_hole + 0.05 L_perc + 120 L_style + 0.1 L_tv.
 
-    Options: `PConvOptions`.
+    Options: `PConvOptions` (with the base `vgg_flavour`: "auto" takes the `--vgg_weights`'
+    flavour, so weights converted by tools/convert_vgg.py get torchvision's normalisation).
     """
 
     LOSS_WEIGHT_NAMES = tuple(losses.PConvLoss.DEFAULT_WEIGHTS)
@@ -44,6 +45,8 @@ class PConvTrainer(InpaintingTrainer):
     uses_vgg = True
     vgg_arch = "vgg16"
     vgg_layers = losses.VGG16_POOL_LAYERS
+    # NVIDIA's loss and PConv-Keras use torchvision's VGG16; 0.05 and 120 were tuned on it.
+    vgg_tuned_flavour = "torchvision"
     loss_names = ("total", "valid", "hole", "tv", "perceptual", "style_out", "style_comp")
     Options = PConvOptions
 

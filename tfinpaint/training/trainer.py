@@ -42,9 +42,14 @@ class TrainerOptions:
     Attributes:
         discriminator_preset: str or None. The preset the family's discriminators are built
             from (None: the run's preset).
+        vgg_flavour: str. Input normalisation of the VGG loss features (families with
+            `uses_vgg`): "auto" (the flavour the `--vgg_weights` record: "torchvision" for a
+            file from tools/convert_vgg.py, "keras_caffe" for "imagenet" and Keras' files),
+            "keras_caffe" or "torchvision"; a flavour that contradicts the weights is refused.
     """
 
     discriminator_preset: str | None = None
+    vgg_flavour: str = "auto"
 
     @classmethod
     def parse(cls, values, family=""):
@@ -108,6 +113,9 @@ class InpaintingTrainer(keras.Model):
     uses_vgg = False
     vgg_arch = "vgg16"
     vgg_layers = ()
+    # The VGG flavour the family's loss weights were tuned on (None: no preference); the loop
+    # warns when a run's VGG features are of the other flavour.
+    vgg_tuned_flavour = None
     with_gradients = False
     loss_names = ("total",)
     Options = TrainerOptions
@@ -209,9 +217,11 @@ class InpaintingTrainer(keras.Model):
         return config
 
     @classmethod
-    def make_vgg(cls, weights):
+    def make_vgg(cls, weights, flavour=losses.VGG_FLAVOUR_AUTO):
         """The frozen VGG feature extractor of this family's perceptual terms."""
-        return losses.VGGFeatures(arch=cls.vgg_arch, layers=cls.vgg_layers, weights=weights)
+        return losses.VGGFeatures(
+            arch=cls.vgg_arch, layers=cls.vgg_layers, weights=weights, flavour=flavour
+        )
 
     def active_loss_names(self):
         """The loss terms this run logs (families drop VGG terms when `vgg` is None)."""
