@@ -24,6 +24,8 @@ setup(
         "tensorflow-datasets>=4.9,<5",
         "absl-py>=1.4,<3",
         "scikit-image>=0.22,<1",
+        # DeepFill v2 strokes are drawn with Pillow, as the reference draws them (masks.py).
+        "pillow>=10,<14",
     ],
     extras_require={
         "test": [

@@ -10,15 +10,17 @@ discriminator crops around.
 Kinds and the papers they come from:
 
 - `rect`: one rectangle (GLCIC 96-128 px; cascade U[low, 1]; DeepGIN 30-70 % per side).
-- `freeform`: DeepFill v2 brush strokes (Yu et al., ICCV 2019), `freeform:box` adds its box.
+- `freeform`: DeepFill v2 brush strokes (Yu et al., ICCV 2019), `freeform:box` adds its box,
+  `freeform:scaled` scales the stroke widths with the image size (not the reference).
 - `ca`: the AIM 2020 / DeepGIN cellular-automata masks.
 - `thin`, `medium`, `thick`: the LaMa evaluation presets (Suvorov et al., WACV 2022).
 - `irregular:DIR`: PNG files such as the NVIDIA irregular mask set (Liu et al., ECCV 2018).
 - `mixed:` a weighted choice per sample; `each:` / `deepgin` several masks per image.
 
-Rectangles are pure TensorFlow. Everything else is drawn with OpenCV inside
-`tf.numpy_function` from `np.random.default_rng(seed)`: SPEC's speed note measured a dense TF
-stroke rasteriser at ~15 masks/s against ~1000/s for a cv2 loop.
+Rectangles are pure TensorFlow. Everything else is drawn with OpenCV (DeepFill v2 strokes with
+Pillow, as the reference draws them) inside `tf.numpy_function` from
+`np.random.default_rng(seed)`: SPEC's speed note measured a dense TF stroke rasteriser at ~15
+masks/s against ~1000/s for a cv2 loop.
 
 Example:
 
@@ -35,14 +37,18 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 import tensorflow as tf
+from PIL import Image, ImageDraw
 
 SPEC_GRAMMAR = """Mask spec grammar (the `masks=` argument of the data pipeline):
 
   rect                 one rectangle, each side U[0.25, 0.5] of the image side, uniform position
   rect:LOW-HIGH        sides in [LOW, HIGH]: numbers <= 1 are fractions of the image side
                        (rect:0.2-1, rect:0.3-0.7), integers > 1 are pixels (rect:96-128)
-  freeform             DeepFill v2 brush strokes (widths scaled by image_size / 256)
-  freeform:box         the same strokes OR a DeepFill v2 random box
+  freeform             DeepFill v2 brush strokes, 12-39 px wide at every image_size as in the
+                       reference: mean hole ratio about 0.44 at 64 px, 0.15 at 256, 0.085 at 512
+  freeform:box         the same strokes OR a DeepFill v2 random box (half the image side)
+  freeform:scaled      stroke widths scaled by image_size / 256 (not the reference: every size
+                       then covers about as much as 256 px does); freeform:box+scaled for both
   ca                   cellular automata (AIM 2020 / DeepGIN), mean hole ratio about 0.5
   thin | medium | thick
                        LaMa presets (lengths and widths scaled by image_size / 256), <= 50 % hole
@@ -58,11 +64,12 @@ KIND inside mixed: and each: is any of the simple kinds above (not mixed, each o
 POLARITIES = ("hole_white", "hole_black")
 
 _VALID_SPECS_TEXT = (
-    "one of rect, rect:LOW-HIGH, freeform, freeform:box, ca, thin, medium, thick, irregular:DIR, "
-    "mixed:KIND=W,..., each:KIND,... or deepgin"
+    "one of rect, rect:LOW-HIGH, freeform[:box|scaled|box+scaled], ca, thin, medium, thick, "
+    "irregular:DIR, mixed:KIND=W,..., each:KIND,... or deepgin"
 )
 _SIMPLE_KINDS_TEXT = (
-    "rect, rect:LOW-HIGH, freeform, freeform:box, ca, thin, medium, thick or irregular:DIR"
+    "rect, rect:LOW-HIGH, freeform[:box|scaled|box+scaled], ca, thin, medium, thick or "
+    "irregular:DIR"
 )
 _DEEPGIN_KINDS = ("rect:0.3-0.7", "freeform", "ca")
 _MIN_IMAGE_SIZE = 8
@@ -81,6 +88,8 @@ _FREEFORM_MIN_WIDTH, _FREEFORM_MAX_WIDTH = 12, 40  # int(U[12, 40)) -> 12..39 px
 # (`random_bbox` with height = width = 128, `bbox2mask` with max_delta = 32).
 _FREEFORM_BOX_FRACTION = 0.5
 _FREEFORM_BOX_MAX_SHRINK = 16
+# Options of `freeform:`, in the order `_kind_text` writes them.
+_FREEFORM_OPTIONS = ("box", "scaled")
 
 # Cellular automata (AIM 2020 / DeepGIN).
 _CA_SCALES = (1, 2, 4, 8)
@@ -176,6 +185,19 @@ def _parse_rect_range(spec, option):
     raise error
 
 
+def _parse_freeform_options(spec, option):
+    """Returns (with_box, scaled_widths) for `freeform[:OPTION[+OPTION]]`."""
+    if option is None:
+        return (False, False)
+    names = option.split("+")
+    if not all(name in _FREEFORM_OPTIONS for name in names) or len(set(names)) < len(names):
+        raise ValueError(
+            f"Mask spec {spec!r} has bad freeform options {option!r}; expected freeform, "
+            "freeform:box, freeform:scaled or freeform:box+scaled."
+        )
+    return ("box" in names, "scaled" in names)
+
+
 def _parse_simple(spec, text):
     """Parses one simple kind into (kind, option); `spec` is the whole string, for errors."""
     kind, colon, option = text.strip().partition(":")
@@ -183,8 +205,8 @@ def _parse_simple(spec, text):
         if not colon:
             return ("rect", (*_DEFAULT_RECT_RANGE, False))
         return ("rect", _parse_rect_range(spec, option.strip()))
-    if kind == "freeform" and (not colon or option == "box"):
-        return ("freeform", bool(colon))
+    if kind == "freeform":
+        return ("freeform", _parse_freeform_options(spec, option.strip() if colon else None))
     if kind in ("ca", "thin", "medium", "thick") and not colon:
         return (kind, None)
     if kind == "irregular" and option.strip():
@@ -331,13 +353,34 @@ def _rect_generator(image_size, low, high, in_pixels):
 # === DeepFill v2 free-form strokes ===
 
 
-def _draw_freeform(rng, size, with_box):
+def _draw_stroke(draw, vertices, width):
+    """One DeepFill v2 stroke: a `width`-wide polyline with a round joint at every vertex.
+
+    Drawn with Pillow, as the reference does (`ImageDraw.line(width=w)` plus an ellipse of
+    bounding box v +- w // 2 per vertex), because OpenCV cannot draw the same stroke:
+    `cv2.polylines(thickness=w)` is w + 1 px wide for even w and w + 2 px for odd w (only odd
+    widths exist; its caps are round): on the same 1500 seeds at 256 px its strokes covered
+    0.154 of the image against Pillow's 0.150. Pillow's wide line is exactly w px across a
+    horizontal or vertical segment, and it is fast enough (~0.1 ms a mask at 256 px).
+    """
+    draw.line(vertices, fill=1, width=width)
+    half = width // 2
+    for x, y in vertices:
+        draw.ellipse((x - half, y - half, x + half, y + half), fill=1)
+
+
+def _draw_freeform(rng, size, with_box, scaled_widths=False):
     """DeepFill v2 `brush_stroke_mask`, with H and W kept apart and the flips actually done.
 
-    The reference's widths are pixels at 256 px; they are scaled by size / 256 so that a 64 px
-    mask looks like a 256 px one shrunk (the vertex spacing already scales through r).
+    The widths are the reference's 12-39 px at every image size, so the hole ratio falls with
+    the size as in DeepFill v2 (about 0.44 at 64 px, 0.15 at 256 px, 0.085 at 512 px: the
+    vertex spacing r grows with the image, the width does not). `scaled_widths=True`
+    (`freeform:scaled`) multiplies them by size / 256 instead, so that every size looks like a
+    256 px mask resized; that is not the reference. The optional box is a fraction of the image
+    either way.
     """
-    hole = np.zeros((size, size), np.uint8)
+    image = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(image)
     scale = size / _FREEFORM_REFERENCE_SIZE
     radius = math.sqrt(size * size + size * size) / 8
     for _ in range(rng.integers(_FREEFORM_MIN_STROKES, _FREEFORM_MAX_STROKES + 1)):
@@ -347,7 +390,9 @@ def _draw_freeform(rng, size, with_box):
         angles = rng.uniform(angle_min, angle_max, num_vertices)
         angles[::2] = 2 * math.pi - angles[::2]  # turn the other way on even vertices
         lengths = np.clip(rng.normal(radius, radius / 2, num_vertices), 0, 2 * radius)
-        width = _scaled(int(rng.uniform(_FREEFORM_MIN_WIDTH, _FREEFORM_MAX_WIDTH)), scale)
+        width = int(rng.uniform(_FREEFORM_MIN_WIDTH, _FREEFORM_MAX_WIDTH))
+        if scaled_widths:
+            width = _scaled(width, scale)
         x, y = int(rng.integers(size)), int(rng.integers(size))
         vertices = [(x, y)]
         # Sequential because every vertex is clipped to the image before the next step.
@@ -355,9 +400,8 @@ def _draw_freeform(rng, size, with_box):
             x = int(min(max(x + length * math.cos(angle), 0), size - 1))
             y = int(min(max(y + length * math.sin(angle), 0), size - 1))
             vertices.append((x, y))
-        cv2.polylines(hole, [np.array(vertices, np.int32)], False, 1, thickness=width)
-        for vertex in vertices:
-            cv2.circle(hole, vertex, width // 2, 1, thickness=-1)
+        _draw_stroke(draw, vertices, width)
+    hole = np.array(image)  # a writable copy: the box below is drawn into it
     if rng.random() < 0.5:
         hole = hole[:, ::-1]
     if rng.random() < 0.5:
@@ -560,7 +604,10 @@ def _simple_generator(kind, image_size, training, irregular_polarity):
             )
         return _rect_generator(size, low, high, in_pixels)
     if name == "freeform":
-        return _numpy_generator(lambda rng: _draw_freeform(rng, size, with_box=option))
+        with_box, scaled_widths = option
+        return _numpy_generator(
+            lambda rng: _draw_freeform(rng, size, with_box, scaled_widths=scaled_widths)
+        )
     if name == "ca":
         return _numpy_generator(lambda rng: _draw_ca(rng, size))
     if name in _LAMA_PRESETS:
@@ -620,7 +667,8 @@ def _kind_text(kind):
         low, high, _ = option
         return f"rect:{low}-{high}"
     if name == "freeform":
-        return "freeform:box" if option else "freeform"
+        options = [text for text, on in zip(_FREEFORM_OPTIONS, option) if on]
+        return ":".join(["freeform", "+".join(options)]) if options else "freeform"
     if name == "irregular":
         return f"irregular:{option}"
     return name
