@@ -40,7 +40,7 @@ _STEPS = flags.DEFINE_integer("steps", None, "Total training steps (preset defau
 _MASKS = flags.DEFINE_string(
     "masks",
     None,
-    "Mask spec: rect[:LOW-HIGH], freeform, ca, thin|medium|thick, irregular:DIR, "
+    "Mask spec: rect[:LOW-HIGH], freeform[:scaled], ca, thin|medium|thick, irregular:DIR, "
     "mixed:KIND=W,..., each:KIND,..., deepgin (preset default).",
 )
 _IRREGULAR_POLARITY = flags.DEFINE_enum(
