@@ -281,10 +281,56 @@ def test_pyramid_discriminator_averages_two_independent_branches():
         if a.shape == b.shape
     )
     images = _batch(32)["images"]
-    half = _numpy(keras.layers.AveragePooling2D(2)(images))  # the half-size pyramid level
+    half = _nearest_numpy(images, 2)  # the half-size pyramid level: nearest, as the paper
     expected = (_numpy(branch_0(images)) + _numpy(branch_1(half))) / 2.0
     np.testing.assert_allclose(_numpy(discriminator(images)), expected, atol=1e-6)
     assert not np.allclose(_numpy(branch_0(images)), _numpy(branch_1(half)))
+
+
+def test_pyramid_discriminator_average_option_pools_2x2():
+    discriminator = CascadePyramidDiscriminator(widths=(8, 16), downsampling="average")
+    assert discriminator.get_config()["downsampling"] == "average"
+    branch_0, branch_1 = discriminator.branches
+    images = _batch(32)["images"]
+    # numpy 2x2 box filter: (B, 16, 2, 16, 2, 3) averaged over the cell axes.
+    half = images.reshape(2, 16, 2, 16, 2, 3).mean(axis=(2, 4))
+    expected = (_numpy(branch_0(images)) + _numpy(branch_1(half))) / 2.0
+    np.testing.assert_allclose(_numpy(discriminator(images)), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="downsampling"):
+        CascadePyramidDiscriminator(widths=(8, 16), downsampling="bilinear")
+
+
+def _nearest_numpy(images, factor):
+    """Nearest-neighbour downsampling from its definition: output pixel i samples the input at
+    the half-pixel-centre coordinate floor((i + 0.5) * factor)."""
+    height, width = images.shape[1] // factor, images.shape[2] // factor
+    rows = np.floor((np.arange(height) + 0.5) * factor).astype(int)
+    cols = np.floor((np.arange(width) + 0.5) * factor).astype(int)
+    return images[:, rows][:, :, cols]
+
+
+def test_every_generator_downsampling_is_nearest_neighbour(tiny_generator):
+    # Seed 000, section 3.1: resolution changes use nearest-neighbour scaling. The pyramid
+    # levels are nearest-downsampled copies of the network input, and each level's stride-2
+    # stem convolution equals its stride-1 convolution followed by nearest x1/2 downsampling.
+    batch = _batch(32)
+    images, masks = batch["images"], batch["masks"]
+    network_input = np.concatenate([(images * 2 - 1) * (1 - masks), masks], axis=-1)
+    for level in range(len(tiny_generator.level_widths)):
+        factor = 2**level
+        pyramid = tiny_generator.get_layer(f"pyramid_{level}")
+        level_input = _numpy(pyramid(network_input))
+        np.testing.assert_array_equal(level_input, _nearest_numpy(network_input, factor))
+        stem = tiny_generator.get_layer(f"level_{level}_stem")
+        kernel, bias = (_numpy(w) for w in stem.weights)
+        dense = _numpy(
+            tf.nn.leaky_relu(
+                tf.nn.conv2d(level_input, kernel, strides=1, padding="SAME") + bias, alpha=0.2
+            )
+        )
+        np.testing.assert_allclose(
+            _numpy(stem(level_input)), _nearest_numpy(dense, 2), rtol=1e-5, atol=1e-5
+        )
 
 
 def test_discriminator_errors():

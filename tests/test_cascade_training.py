@@ -1,6 +1,9 @@
 """The cascade model's two-stage training: stage switch, fresh stage-2 optimizers and
 discriminator, and the generator/discriminator alternation."""
 
+import keras
+import numpy as np
+import pytest
 import tensorflow as tf
 from harness import run_trainer_test
 
@@ -75,3 +78,42 @@ def test_cascade_trainer_protocol():
             (2, "discriminator"): {"discriminator_stage_2"},
         },
     )
+
+
+class _Recording:
+    """Stands in for a discriminator: calls it and records its logits."""
+
+    def __init__(self, discriminator):
+        self.discriminator = discriminator
+        self.trainable_variables = discriminator.trainable_variables
+        self.logits = []
+
+    def __call__(self, images, training=False):
+        logits = self.discriminator(images, training=training)
+        self.logits.append(np.asarray(logits, np.float64))
+        return logits
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_discriminator_loss_is_half_the_bce(stage):
+    # Seed 000: L_adv(tau) = -1/2 [E log D(X) + E log(1 - D(G(X)))].
+    keras.utils.set_random_seed(0)
+    config = TrainConfig(
+        model="cascade", preset="tiny", workdir="unused", batch_size=2, vgg_weights="none"
+    ).resolve(registry.get_preset("cascade", "tiny")["training"])
+    assert config.options["d_loss_scale"] == 0.5
+    trainer = CascadeTrainer.create(registry.build_generator("cascade", "tiny"), config)
+    trainer.start_segment(stage)
+    trainer.kind = "discriminator"
+    recording = _Recording(trainer.discriminators[f"stage_{stage}"])
+    trainer.discriminators[f"stage_{stage}"] = recording
+    rng = np.random.default_rng(0)
+    masks = np.zeros((2, 64, 64, 1), np.float32)
+    masks[:, 8:40, 16:48] = 1
+    batch = {"images": rng.random((2, 64, 64, 3)).astype(np.float32), "masks": masks}
+    outputs = trainer.train_step({name: tf.constant(value) for name, value in batch.items()})
+    real_logits, fake_logits = recording.logits
+    reference_bce = -np.mean(np.log(1 / (1 + np.exp(-real_logits)))) - np.mean(
+        np.log(1 - 1 / (1 + np.exp(-fake_logits)))
+    )
+    np.testing.assert_allclose(float(outputs["d_loss"][0]), 0.5 * reference_bce, rtol=1e-5)

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 from harness import run_trainer_test
 
+from tfinpaint import losses
 from tfinpaint.models import registry
 from tfinpaint.training import reporting
 from tfinpaint.training.config import TrainConfig
@@ -92,35 +93,196 @@ def _changed(before, model):
     return [not np.array_equal(a, w.numpy()) for a, w in zip(before, model.weights)]
 
 
-@pytest.mark.parametrize(
-    "phase, generator_changes, discriminator_changes",
-    [(1, True, False), (2, False, True), (3, True, True)],
-)
-def test_each_phase_updates_only_its_networks(phase, generator_changes, discriminator_changes):
-    keras.utils.set_random_seed(1)
-    config = _config("unused").resolve(registry.get_preset("glcic", "tiny")["training"])
-    generator = registry.build_generator("glcic", "tiny")
-    trainer = GLCICTrainer.create(generator, config)
-    trainer.start_segment(phase)
+def _batch():
     rng = np.random.default_rng(0)
     holes = np.zeros((2, 64, 64, 1), np.float32)
     holes[:, 10:30, 20:40] = 1
-    batch = {
+    return {
         "images": rng.random((2, 64, 64, 3)).astype(np.float32),
         "masks": holes,
         "boxes": np.array([[10, 20, 30, 40]] * 2, np.int32),
     }
+
+
+def _trainer(phase, preset="tiny", **options):
+    keras.utils.set_random_seed(1)
+    config = _config("unused", options=options).resolve(
+        registry.get_preset("glcic", preset)["training"]
+    )
+    generator = registry.build_generator("glcic", "tiny")
+    trainer = GLCICTrainer.create(generator, config)
+    trainer.start_segment(phase)
+    return trainer
+
+
+@pytest.mark.parametrize(
+    "phase, generator_trained, generator_statistics, discriminator_changes",
+    [(1, True, True, False), (2, False, True, True), (3, True, True, True)],
+)
+def test_each_phase_updates_only_its_networks(
+    phase, generator_trained, generator_statistics, discriminator_changes
+):
+    # Phase 2 runs the completion network in training mode, as GLCIC-PyTorch does: its
+    # BatchNorm moving statistics move while its trainable weights stay put.
+    trainer = _trainer(phase)
+    generator = trainer.generator
     discriminator = trainer.discriminators["global_local"]
     g_before, d_before = _all_weights(generator), _all_weights(discriminator)
-    trainer.run_step(iter(tf.data.Dataset.from_tensors(batch)))
+    trainer.run_step(iter(tf.data.Dataset.from_tensors(_batch())))
     g_changed, d_changed = _changed(g_before, generator), _changed(d_before, discriminator)
-    assert any(g_changed) == generator_changes
+    trainable = {id(w) for w in generator.trainable_weights}
+    g_trained = [c for c, w in zip(g_changed, generator.weights) if id(w) in trainable]
+    g_statistics = [c for c, w in zip(g_changed, generator.weights) if id(w) not in trainable]
+    assert any(g_trained) == generator_trained
+    assert any(g_statistics) == generator_statistics
     assert any(d_changed) == discriminator_changes
-    if not generator_changes:  # BatchNorm statistics included
-        assert not any(g_changed)
+
+
+def _recording_discriminate(trainer):
+    """Replaces the trainer's discriminator call with one recording (boxes, logits)."""
+    calls = []
+    original = trainer._discriminate
+
+    def discriminate(images, boxes):
+        logits = original(images, boxes)
+        calls.append((np.asarray(boxes), np.asarray(logits)))
+        return logits
+
+    trainer._discriminate = discriminate
+    return calls
+
+
+def _reference_bce(real_logits, fake_logits):
+    """-mean(log sigmoid(real)) - mean(log(1 - sigmoid(fake))), in float64."""
+    real = 1.0 / (1.0 + np.exp(-real_logits.astype(np.float64)))
+    fake = 1.0 / (1.0 + np.exp(-fake_logits.astype(np.float64)))
+    return -np.mean(np.log(real)) - np.mean(np.log(1.0 - fake))
+
+
+@pytest.mark.parametrize("phase", [2, 3])
+def test_real_images_are_cropped_at_an_independent_random_box(phase):
+    trainer = _trainer(phase)
+    calls = _recording_discriminate(trainer)
+    batch = _batch()
+    trainer.train_step({name: tf.constant(value) for name, value in batch.items()})
+    (real_boxes, _), (fake_boxes, _) = calls[:2]  # discriminator_step: real, then fake
+    np.testing.assert_array_equal(fake_boxes, batch["boxes"])
+    local = trainer.discriminators["global_local"].local_size
+    assert real_boxes.shape == (2, 4)
+    np.testing.assert_array_equal(real_boxes[:, 2:] - real_boxes[:, :2], local)
+    assert real_boxes.min() >= 0 and real_boxes.max() <= 64
+    # The box drawer is uniform over every position inside the image, whatever the holes.
+    draws = trainer.random_local_boxes(20_000).numpy()
+    corners = draws[:, :2]
+    assert corners.min() == 0 and corners.max() == 64 - local
+    np.testing.assert_allclose(corners.mean(axis=0), (64 - local) / 2, atol=0.3)
+    counts = np.bincount(corners[:, 0], minlength=64 - local + 1)
+    expected = len(draws) / (64 - local + 1)
+    assert np.all(np.abs(counts - expected) < 6 * np.sqrt(expected))
+    assert abs(np.corrcoef(corners[:, 0], corners[:, 1])[0, 1]) < 0.05
+
+
+def test_phase_two_runs_the_completion_network_in_training_mode():
+    trainer = _trainer(2)
+    calls = []
+    original = trainer._discriminate
+    trainer._discriminate = lambda images, boxes: (
+        calls.append(np.asarray(images)) or original(images, boxes)
+    )
+    batch = _batch()
+    inputs = {"images": batch["images"], "masks": batch["masks"]}
+    expected = {
+        mode: np.asarray(trainer.generator(inputs, training=mode)["inpainted"])
+        for mode in (True, False)
+    }
+    trainer.train_step({name: tf.constant(value) for name, value in batch.items()})
+    fakes = calls[1]
+    np.testing.assert_allclose(fakes, expected[True], atol=1e-5)
+    assert not np.allclose(fakes, expected[False], atol=1e-3)
+
+
+@pytest.mark.parametrize("alpha_scale", [True, False])
+def test_phase_three_discriminator_loss_alpha_scale(alpha_scale):
+    trainer = _trainer(3, d_loss_alpha_scale=alpha_scale, adv_weight=0.25)
+    calls = _recording_discriminate(trainer)
+    batch = _batch()
+    outputs = trainer.train_step({name: tf.constant(value) for name, value in batch.items()})
+    (_, real_logits), (_, fake_logits) = calls[:2]
+    expected = _reference_bce(real_logits, fake_logits) * (0.25 if alpha_scale else 1.0)
+    np.testing.assert_allclose(float(outputs["d_loss"][0]), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "region, normalisation", [("hole", "all_elements"), ("hole", "hole"), ("image", "all_elements")]
+)
+def test_completion_mse_normalisation_matches_numpy(region, normalisation):
+    rng = np.random.default_rng(3)
+    y_true = rng.random((2, 8, 8, 3)).astype(np.float32)
+    y_pred = rng.random((2, 8, 8, 3)).astype(np.float32)
+    hole = np.zeros((2, 8, 8, 1), np.float32)
+    hole[0, 1:4, 2:7] = 1
+    hole[1, 5:8, 0:3] = 1
+    squared = (hole * (y_pred - y_true)).astype(np.float64) ** 2
+    if region == "image":
+        expected = np.mean((y_pred - y_true).astype(np.float64) ** 2)
+    elif normalisation == "all_elements":  # GLCIC-PyTorch: mean over all B*H*W*C elements
+        expected = squared.sum() / squared.size
+    else:  # divided by the hole elements (B*H*W hole pixels x C channels)
+        expected = squared.sum() / (hole.sum() * 3)
+    value = losses.glcic_completion_mse(y_true, y_pred, hole, region, normalisation)
+    np.testing.assert_allclose(float(value), expected, rtol=1e-6)
+
+
+def test_phase_one_mse_uses_the_configured_normalisation():
+    batch = _batch()
+    inputs = {"images": batch["images"], "masks": batch["masks"]}
+    hole_fraction = batch["masks"].mean()
+    values = {}
+    for normalisation in ("all_elements", "hole"):
+        trainer = _trainer(1, mse_normalisation=normalisation)
+        raw = np.asarray(trainer.generator(inputs, training=True)["raw"], np.float64)
+        squared = (batch["masks"] * (raw - batch["images"])) ** 2
+        outputs = trainer.train_step({name: tf.constant(value) for name, value in batch.items()})
+        values[normalisation] = float(outputs["mse"][0])
+        denominator = squared.size if normalisation == "all_elements" else batch["masks"].sum() * 3
+        np.testing.assert_allclose(values[normalisation], squared.sum() / denominator, rtol=1e-5)
+    np.testing.assert_allclose(values["all_elements"], values["hole"] * hole_fraction, rtol=1e-5)
+
+
+def test_mse_options_are_checked():
+    with pytest.raises(ValueError, match="mse_normalisation to 'all_elements'"):
+        GLCICTrainer.Options.parse({"mse_region": "image", "mse_normalisation": "hole"}, "glcic")
+    with pytest.raises(ValueError, match="mse_normalisation must be"):
+        GLCICTrainer.Options.parse({"mse_normalisation": "pixels"}, "glcic")
+
+
+def test_paper_preset_follows_the_reference():
+    options = GLCICTrainer.Options.parse(
+        registry.get_preset("glcic", "paper")["training"]["options"], "glcic"
+    )
+    assert options.mse_normalisation == "all_elements" and options.d_loss_alpha_scale
+    assert options.adv_weight == 0.0004
+
+
+def test_seed001_fills_holes_with_black(tmp_path):
+    # The preset fixes the fill: finalize_config must not measure (it would fail on this data).
+    config = TrainConfig(
+        model="glcic", preset="seed001", workdir=str(tmp_path), data=str(tmp_path / "missing")
+    )
+    assert GLCICTrainer.finalize_config(config) is config
+    generator = registry.build_generator("glcic", "seed001")
+    assert generator.mean_pixel == [0.0, 0.0, 0.0]
+    batch = _batch()
+    network_input = np.asarray(generator.get_layer("input_fill")([batch["images"], batch["masks"]]))
+    holes = batch["masks"][..., 0] == 1
+    assert np.all(network_input[..., :3][holes] == 0.0)  # black in [0, 1]
+    np.testing.assert_array_equal(network_input[..., :3][~holes], batch["images"][~holes])
+    np.testing.assert_array_equal(network_input[..., 3:], batch["masks"])
 
 
 def test_glcic_trainer_protocol():
+    # The harness compares trainable weights: phase 2 moves the completion network's BatchNorm
+    # moving statistics (training mode, as the reference) but not its trainable weights.
     run_trainer_test(
         "glcic",
         {

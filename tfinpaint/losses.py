@@ -906,3 +906,44 @@ def bce_g_loss(fake_outputs, *, from_logits):
         float32 scalar.
     """
     return _sum_over_scales(fake_outputs, lambda x: ops.mean(_neg_log_sigmoid(x, from_logits)))
+
+
+def glcic_completion_mse(y_true, y_pred, hole_mask, region="hole", normalisation="all_elements"):
+    """GLCIC's completion loss with a choice of normalisation (Iizuka et al. 2017, eq. 1).
+
+    The paper writes a sum, `||M_c * (C(x, M_c) - x)||^2`; GLCIC-PyTorch takes
+    `mse_loss(output * mask, x * mask)`, the mean of the masked squared error over **all**
+    B*H*W*C elements (`normalisation="all_elements"`), which is the paper's sum divided by a
+    constant. `normalisation="hole"` divides the same sum by the number of hole elements
+    instead (`masked_mse(..., region="hole")`): with 96-128 px holes in 256 px images that is
+    about 5x larger, so a given adversarial weight acts about 5x weaker against it.
+    `region="image"` (seed 001's variant) is the plain mean over every element and takes only
+    `normalisation="all_elements"`.
+
+    Args:
+        y_true: (B, H, W, C) tensor. Ground truth.
+        y_pred: (B, H, W, C) tensor. Completion network output.
+        hole_mask: (B, H, W, 1) tensor, 1 = hole.
+        region: str. "hole" or "image".
+        normalisation: str. "all_elements" (GLCIC-PyTorch) or "hole".
+
+    Returns:
+        float32 scalar.
+    """
+    if normalisation not in ("all_elements", "hole"):
+        raise ValueError(
+            f"glcic_completion_mse got normalisation={normalisation!r}; expected "
+            "'all_elements' or 'hole'."
+        )
+    if region == "image" and normalisation == "hole":
+        raise ValueError(
+            "glcic_completion_mse got region='image' with normalisation='hole'; the whole-image "
+            "MSE is a mean over all elements: use normalisation='all_elements'."
+        )
+    if region == "hole" and normalisation == "all_elements":
+        _check_rank4(y_true, "y_true", "glcic_completion_mse")
+        _check_same_shape(y_true, y_pred, "glcic_completion_mse")
+        _check_hole_mask(hole_mask, "glcic_completion_mse")
+        # (B, H, W, 1) * (B, H, W, C): the mean runs over all B*H*W*C elements.
+        return ops.mean(ops.square(_f32(hole_mask) * (_f32(y_pred) - _f32(y_true))))
+    return masked_mse(y_true, y_pred, hole_mask, region=region)

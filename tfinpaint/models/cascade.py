@@ -38,7 +38,7 @@ PRESETS = {
         # branch (the paper gives no widths; a discriminator a few times the generator's size).
         "discriminators": {
             "stage_1": {"widths": (32, 64, 128, 128, 128)},
-            "stage_2": {"widths": (32, 64, 128, 128, 128)},
+            "stage_2": {"widths": (32, 64, 128, 128, 128), "downsampling": "nearest"},
         },
         "training": {
             "image_size": 256,
@@ -54,6 +54,7 @@ PRESETS = {
                 "generator_batches": 10,
                 "discriminator_batches": 5,
                 "stage2_masks": "rect:0.5-1",
+                "d_loss_scale": 0.5,
                 "discriminator_preset": "paper",
             },
         },
@@ -66,7 +67,10 @@ PRESETS = {
             "fusion_depths": (1, 1),
             "num_cd_blocks": 1,
         },
-        "discriminators": {"stage_1": {"widths": (8, 16)}, "stage_2": {"widths": (8, 16)}},
+        "discriminators": {
+            "stage_1": {"widths": (8, 16)},
+            "stage_2": {"widths": (8, 16), "downsampling": "nearest"},
+        },
         "training": {
             "image_size": 64,
             "batch_size": 4,
@@ -81,6 +85,7 @@ PRESETS = {
                 "generator_batches": 10,
                 "discriminator_batches": 5,
                 "stage2_masks": "rect:0.5-1",
+                "d_loss_scale": 0.5,
                 "discriminator_preset": "tiny",
             },
         },
@@ -106,11 +111,16 @@ class CascadeGenerator(InpaintingGenerator):
 
     1. The model zeroes the hole pixels itself: X' = (2X - 1) * (1 - M) (holes become 0 in
        [-1, 1], i.e. mid-grey) and stacks the mask: [X', M] (4 channels).
-    2. Pyramid: level l is [X', M] downsampled by 2^l with nearest neighbours (l = 0..L-1).
+    2. Pyramid: level l is [X', M] downsampled by 2^l with nearest neighbours (l = 0..L-1;
+       `NearestDownsample2D` keeps pixel 2^l / 2 of each 2^l x 2^l cell, the one
+       half-pixel-centre nearest resizing picks).
     3. Extraction, independently per level: a 3x3 stride-2 convolution (the level's one
-       downsampling) to `level_widths[l]` channels, then `extractor_depths[l]`
-       `SeparableResidualBlock`s; at every level but the highest, `num_cd_blocks` `CDBlock`s.
-       Level l features therefore live at 1 / 2^(l+1) of the input resolution.
+       downsampling; a stride-2 "same" convolution equals the stride-1 one followed by that
+       nearest-neighbour x1/2 downsampling, so it is the paper's "nearest-neighbor scaling"
+       without computing the discarded positions) to `level_widths[l]` channels, then
+       `extractor_depths[l]` `SeparableResidualBlock`s; at every level but the highest,
+       `num_cd_blocks` `CDBlock`s. Level l features therefore live at 1 / 2^(l+1) of the
+       input resolution.
     4. Fusion from the lowest resolution to the highest: at each level l from L-2 down to 0,
        `FuseBlock(level_widths[l])` merges the running features into level l's features,
        followed by `fusion_depths[l]` `SeparableResidualBlock`s and, except at level 0 (too
@@ -368,16 +378,20 @@ class CascadePyramidDiscriminator(keras.Model):
 
     Reference: Shatokhin, "Cascaded neural networks for image inpainting", section 3.4, Fig.
     5b (after pix2pixHD's multi-scale discriminator, Wang et al. 2018). Level l sees the image
-    average-pooled by 2^l (2x2 box filter for the paper's 2 levels: the full image and the
-    half-size one) and goes through its own `CascadeDiscriminator` branch (own weights, named
-    `branch_{l}`); the output is the mean of the branches' logits (the paper averages the
-    branches' predictions; averaging logits keeps the loss in logit space).
+    downsampled by 2^l (the paper's 2 levels: the full image and the half-size one) and goes
+    through its own `CascadeDiscriminator` branch (own weights, named `branch_{l}`); the output
+    is the mean of the branches' logits (the paper averages the branches' predictions; averaging
+    logits keeps the loss in logit space). The downsampling is nearest-neighbour by default, as
+    the paper changes resolutions everywhere ("nearest-neighbor scaling", section 3.1);
+    `downsampling="average"` (a 2^l box filter, pix2pixHD's choice) is the option.
 
     Args:
         widths: tuple of ints. Residual block widths of every branch (see
             `CascadeDiscriminator`).
         activation: str. Keras activation. Defaults to "leaky_relu" (slope 0.2).
         num_levels: int. Pyramid levels / branches. Defaults to 2 (the paper).
+        downsampling: str. "nearest" (the paper; `NearestDownsample2D`) or "average"
+            (`AveragePooling2D`). Neither has weights, so checkpoints load under both.
         **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, ...).
 
     Call inputs: images (B, H, W, 3) in [0, 1], H and W >= 2^(len(widths) + num_levels - 1).
@@ -390,18 +404,27 @@ class CascadePyramidDiscriminator(keras.Model):
     """
 
     def __init__(
-        self, widths=(32, 64, 128, 128, 128), activation="leaky_relu", num_levels=2, **kwargs
+        self,
+        widths=(32, 64, 128, 128, 128),
+        activation="leaky_relu",
+        num_levels=2,
+        downsampling="nearest",
+        **kwargs,
     ):
         widths = tuple(int(width) for width in widths)
         num_levels = int(num_levels)
         if num_levels < 1:
             raise ValueError(f"Received num_levels={num_levels}; expected an int >= 1.")
+        if downsampling not in ("nearest", "average"):
+            raise ValueError(
+                f"Received downsampling={downsampling!r}; expected 'nearest' or 'average'."
+            )
 
         # === Layers ===
-        poolers = [
-            keras.layers.AveragePooling2D(2**level, name=f"pyramid_{level}")
-            for level in range(1, num_levels)
-        ]
+        pool_cls = (
+            NearestDownsample2D if downsampling == "nearest" else keras.layers.AveragePooling2D
+        )
+        poolers = [pool_cls(2**level, name=f"pyramid_{level}") for level in range(1, num_levels)]
         branches = [
             CascadeDiscriminator(widths, activation=activation, name=f"branch_{level}")
             for level in range(num_levels)
@@ -418,6 +441,7 @@ class CascadePyramidDiscriminator(keras.Model):
         self.widths = widths
         self.activation = activation
         self.num_levels = num_levels
+        self.downsampling = downsampling
         self.branches = branches
 
     def get_config(self):
@@ -427,6 +451,7 @@ class CascadePyramidDiscriminator(keras.Model):
             "widths": self.widths,
             "activation": self.activation,
             "num_levels": self.num_levels,
+            "downsampling": self.downsampling,
         }
 
     @classmethod

@@ -108,7 +108,9 @@ class GLCICCompletionNetwork(InpaintingGenerator):
         dilation_rates: sequence of ints. Dilations of the middle dilated convolutions.
         mean_pixel: sequence of 3 floats in [0, 1]. Mean RGB pixel used to fill holes and centre
             the input; the trainer computes it from the training data and saves it in the
-            config. Default: ImageNet's mean `(0.485, 0.456, 0.406)`.
+            config (unless the preset sets one). Default: ImageNet's mean
+            `(0.485, 0.456, 0.406)`. `(0, 0, 0)` fills the holes with black and leaves the
+            image uncentred (seed 001's input, its preset's value).
         **kwargs: `keras.Model` arguments (`name`, `trainable`, ...).
 
     Call arguments:
@@ -424,8 +426,11 @@ PRESETS = {
             "options": {
                 "optimizer": "adadelta",
                 "mse_region": "hole",
+                # GLCIC-PyTorch's normalisation and its alpha-scaled phase-3 D loss.
+                "mse_normalisation": "all_elements",
                 "mse_weight": 1.0,
                 "adv_weight": 0.0004,
+                "d_loss_alpha_scale": True,
                 "discriminator_preset": "paper",
                 "mean_pixel_images": 256,
             },
@@ -433,9 +438,15 @@ PRESETS = {
     },
     # Seed 001: 64 px images, (20-25)-pixel holes, 28 px local crops, whole-image MSE, the
     # best phase split 0.2/0.5/0.3 and MSE:ADV = 10:1. Its base batch size is not stated
-    # (256 was a variant it tried): 64 is our choice.
+    # (256 was a variant it tried): 64 is our choice. Seed 001 feeds "a picture with a black
+    # patch": mean_pixel (0, 0, 0) fills the holes with black and leaves the image uncentred
+    # (the trainer does not measure a mean pixel when the preset sets one).
     "seed001": {
-        "generator": {"base_filters": 64, "dilation_rates": [2, 4, 8, 16]},
+        "generator": {
+            "base_filters": 64,
+            "dilation_rates": [2, 4, 8, 16],
+            "mean_pixel": [0.0, 0.0, 0.0],
+        },
         "discriminators": {
             "global_local": {
                 "image_size": 64,
@@ -460,8 +471,10 @@ PRESETS = {
             "options": {
                 "optimizer": "adadelta",
                 "mse_region": "image",
+                "mse_normalisation": "all_elements",
                 "mse_weight": 10.0,
                 "adv_weight": 1.0,
+                "d_loss_alpha_scale": False,
                 "discriminator_preset": "seed001",
                 "mean_pixel_images": 256,
             },
@@ -493,8 +506,10 @@ PRESETS = {
             "options": {
                 "optimizer": "adam",
                 "mse_region": "hole",
+                "mse_normalisation": "all_elements",
                 "mse_weight": 1.0,
                 "adv_weight": 0.01,
+                "d_loss_alpha_scale": False,
                 "discriminator_preset": "tiny",
                 "mean_pixel_images": 32,
             },

@@ -11,9 +11,16 @@ Generator loss: `l_adv * BCE(D(G), real)` (the non-saturating form of the paper'
 log(1 - D(G))) + `l_feat * sum_j ||M * (phi_j(X_rec) - phi_j(X))||^2` over VGG19 relu1_2 ...
 relu5_2 with M resized to each feature map and normalised by the hole area + `l_rec *
 ||M * (X_rec - X)||_1` normalised by the hole area. The paper gives no weights: 0.01, 1 and 1
-are our choice. Discriminator loss: binary cross-entropy. Adam at 1e-4 for both networks is our
-choice too (the paper names Adam only). Stage lengths: `--stage_steps=N1` or
-`--stage_fractions=a,b` (our default 0.75, 0.25).
+are our choice. Discriminator loss: binary cross-entropy times 1/2, as the paper writes it
+(`-1/2 [E log D(X) + E log(1 - D(G(X)))]`; option `d_loss_scale`). Adam at 1e-4 for both
+networks is our choice too (the paper names Adam only); Adam's update barely depends on a
+constant loss factor, so the 1/2 mainly sets the logged `d_loss` on the paper's scale.
+
+Resolution changes follow the paper's nearest-neighbour scaling (section 3.1): the generator's
+pyramid and upsamplings are nearest, its per-level stride-2 convolutions equal a convolution
+followed by nearest x1/2 downsampling, and the stage-2 discriminator's half-size level is
+nearest-downsampled too (`CascadePyramidDiscriminator(downsampling="average")` is the option).
+Stage lengths: `--stage_steps=N1` or `--stage_fractions=a,b` (our default 0.75, 0.25).
 """
 
 import dataclasses
@@ -37,12 +44,15 @@ class CascadeOptions(TrainerOptions):
         generator_batches: int. Generator steps per cycle (the paper's 10).
         discriminator_batches: int. Discriminator steps per cycle (the paper's 5).
         stage2_masks: str. The mask spec of stage 2 (sides U[0.5, 1] of the image).
+        d_loss_scale: float. Factor on the discriminator's binary cross-entropy (the paper's
+            1/2).
     """
 
     loss_weights: dict | None = None
     generator_batches: int = 10
     discriminator_batches: int = 5
     stage2_masks: str = "rect:0.5-1"
+    d_loss_scale: float = 0.5
 
 
 class CascadeTrainer(InpaintingTrainer):
@@ -146,6 +156,7 @@ class CascadeTrainer(InpaintingTrainer):
                 completed,
                 self.optimizers[f"discriminator_optimizer_{stage}"],
                 discriminator.trainable_variables,
+                scale=self.options.d_loss_scale,
             )
         else:
             optimizer = self.optimizers[f"generator_optimizer_{stage}"]

@@ -338,11 +338,21 @@ class InpaintingTrainer(keras.Model):
         gradients = tape.gradient(scaled_loss, variables)
         optimizer.apply(gradients, variables)
 
-    def discriminator_step(self, discriminate, real, fake, optimizer, variables, loss="bce"):
+    def discriminator_step(
+        self,
+        discriminate,
+        real,
+        fake,
+        optimizer,
+        variables,
+        loss="bce",
+        scale=1.0,
+        discriminate_real=None,
+    ):
         """One discriminator update on real images against (stopped) fakes; its loss terms.
 
         The step every GAN family shares: logits of `discriminate(real)` and
-        `discriminate(stop_gradient(fake))`, the loss, one tape, one update.
+        `discriminate(stop_gradient(fake))`, the loss times `scale`, one tape, one update.
 
         Args:
             discriminate: callable image batch -> logits (the family's discriminator call,
@@ -353,13 +363,19 @@ class InpaintingTrainer(keras.Model):
                 `global_clipnorm`: see `make_optimizer`).
             variables: list. The variables trained.
             loss: str. "bce" (logits through a sigmoid) or "hinge".
+            scale: float or scalar tensor. Factor on the loss before differentiation (the
+                cascade paper's 1/2 in front of its BCE, GLCIC-PyTorch's alpha in phase 3);
+                the returned `d_loss` is the scaled one, the loss actually minimised.
+            discriminate_real: callable or None. The call for the real batch where it differs
+                from the fakes' (GLCIC crops real images at their own box); None: `discriminate`.
 
         Returns:
             dict with `d_loss`, `d_real_prob` and `d_fake_prob` (for "hinge": the mean logits,
             `d_real_logit` and `d_fake_logit`).
         """
+        discriminate_real = discriminate_real or discriminate
         with tf.GradientTape() as tape:
-            real_logits = tf.cast(discriminate(real), tf.float32)
+            real_logits = tf.cast(discriminate_real(real), tf.float32)
             fake_logits = tf.cast(discriminate(tf.stop_gradient(fake)), tf.float32)
             if loss == "bce":
                 terms = {
@@ -375,6 +391,7 @@ class InpaintingTrainer(keras.Model):
                 }
             else:
                 raise ValueError(f"Unknown discriminator loss '{loss}': expected bce or hinge.")
+            terms["d_loss"] = terms["d_loss"] * tf.cast(scale, tf.float32)
             scaled = self.scaled_loss(terms["d_loss"], optimizer)
         self.apply_gradients(tape, scaled, variables, optimizer)
         return terms
