@@ -51,7 +51,7 @@ def check_inception_weights(weights):
         return text.lower()
     if not os.path.isfile(text):
         raise ValueError(
-            f"--inception_weights={text} is not a file; expected none, imagenet, random or the "
+            f"--inception_weights={text} is not a file; expected none, imagenet or the "
             f"path of an InceptionV3 weights file (e.g. Keras's {_KERAS_WEIGHTS_FILE})."
         )
     return text
