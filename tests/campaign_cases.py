@@ -191,6 +191,11 @@ def build_inputs(root, trained_run):
         f.write("# nothing\n\n")
     with open(path("vgg_not_hdf5.h5"), "w") as f:
         f.write("not an HDF5 file\n")
+    # A fixed mask set for evaluate.py --mask_dir (as tools/make_masks.py writes, no manifest).
+    for index in range(2):
+        hole_mask = np.zeros((32, 32), np.uint8)
+        hole_mask[4 + 8 * index : 20 + 8 * index, 6:26] = 255
+        cv2.imwrite(path("mask_set_32", f"{index:05d}.png"), hole_mask)
     # Runs: a copy of the trained PConv run (cases may point other models at it), one with a
     # broken config.json, and an empty workdir.
     shutil.copytree(trained_run, path("pconv_run_copy"))
@@ -1033,6 +1038,66 @@ def _evaluate_cases():
             check="json_records",
             path="{out}/new/dir/eval.json",
             count=2,
+        ),
+        _e("score_unknown", *src, ok_data, "--score=int16"),
+        _e("ssim_unknown", *src, ok_data, "--ssim=box"),
+        _e("plot_not_png", *src, ok_data, "--plot={out}/plot.jpg", match=r"does not end in \.png"),
+        _e("plot_exists", *src, ok_data, "--plot={inputs}/photo.png", match="exists"),
+        _e("mask_dir_missing", *src, ok_data, "--mask_dir={inputs}/nowhere", match="not a folder"),
+        _e(
+            "mask_dir_without_png",
+            *src,
+            ok_data,
+            "--mask_dir={inputs}/data_noimages",
+            match="holds no PNG",
+        ),
+        _e(
+            "mask_dir_wrong_size",
+            *src,
+            ok_data,
+            "--mask_dir={inputs}/pairs_ok/masks",
+            match="is 48x40 but the images are 32x32",
+        ),
+        _e(
+            "mask_dir_with_masks",
+            *src,
+            ok_data,
+            "--mask_dir={inputs}/mask_set_32",
+            "--masks=rect",
+            match="not both",
+        ),
+        _e(
+            "mask_dir_fewer_masks_than_num_images",
+            *src,
+            ok_data,
+            "--mask_dir={inputs}/mask_set_32",
+            "--num_images=3",
+            match="holds 2 masks",
+        ),
+        _e(
+            "inception_weights_missing_file",
+            *src,
+            ok_data,
+            "--inception_weights={inputs}/nowhere.h5",
+            match="is not a file; expected none, imagenet",
+        ),
+        _e(
+            "inception_weights_not_hdf5",
+            *src,
+            ok_data,
+            "--inception_weights={inputs}/vgg_not_hdf5.h5",
+            match="Cannot load --inception_weights=",
+        ),
+        _e("inception_weights_random", *src, ok_data, "--inception_weights=random"),
+        _ok(
+            "mask_dir_with_plot",
+            *src,
+            ok_data,
+            "--mask_dir={inputs}/mask_set_32",
+            "--plot={out}/plots/eval.png",
+            "--score=float",
+            check="exists",
+            path="{out}/plots/eval.png",
         ),
         _ok(
             "list_file_with_telea",

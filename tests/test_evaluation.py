@@ -5,10 +5,14 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tfinpaint import evaluation, metrics
+from tfinpaint.data import mask_sets
+from tfinpaint.data.masks import make_mask_fns
 from tfinpaint.models import build_generator, save_generator
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -20,8 +24,9 @@ def generator():
 
 
 def test_records_and_summary(generator):
-    result = evaluation.evaluate(generator, "samples", 32, masks="rect:0.2-0.6", num_images=5,
-                                 batch_size=2)
+    result = evaluation.evaluate(
+        generator, "samples", 32, masks="rect:0.2-0.6", num_images=5, batch_size=2
+    )
     records = result["records"]
     assert len(records) == 5
     for record in records:
@@ -51,13 +56,160 @@ def test_tool_on_a_saved_generator(generator, tmp_path):
     json_path = save_generator(generator, "pconv", "tiny", str(tmp_path), extra={"image_size": 32})
     output = tmp_path / "eval.json"
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "evaluate.py"), f"--checkpoint={json_path}",
-         "--data=samples", "--num_images=3", "--baselines=telea", f"--output_json={output}"],
-        capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "evaluate.py"),
+            f"--checkpoint={json_path}",
+            "--data=samples",
+            "--num_images=3",
+            "--baselines=telea",
+            f"--output_json={output}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| all | model | 3 |" in result.stdout and "| all | telea | 3 |" in result.stdout
     assert len(json.loads(output.read_text())["records"]) == 3
     again = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "evaluate.py"), f"--checkpoint={json_path}",
-         f"--output_json={output}"], capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "evaluate.py"),
+            f"--checkpoint={json_path}",
+            f"--output_json={output}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert again.returncode != 0 and "exists" in again.stderr
+
+
+def _run_tool(name, *args):
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "tools", name), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_tools_make_masks_then_evaluate_against_them(generator, tmp_path):
+    json_path = save_generator(generator, "pconv", "tiny", str(tmp_path), extra={"image_size": 32})
+    mask_dir, plot, output = (
+        tmp_path / "masks",
+        tmp_path / "plots" / "eval.png",
+        tmp_path / "e.json",
+    )
+    made = _run_tool(
+        "make_masks.py", "--masks=rect:0.2-0.6", "--image_size=32", "--num=3", "--seed=5",
+        f"--output={mask_dir}",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert "Wrote 3 masks of rect:0.2-0.6 at 32 px" in made.stdout
+    manifest = json.loads((mask_dir / "manifest.json").read_text())
+    result = _run_tool(
+        "evaluate.py", f"--checkpoint={json_path}", "--data=samples", "--baselines=",
+        f"--mask_dir={mask_dir}", f"--plot={plot}", "--score=float", "--ssim=skimage_default",
+        f"--output_json={output}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "3 images, float scoring, skimage_default SSIM" in result.stdout
+    report = json.loads(output.read_text())
+    assert [r["hole_ratio"] for r in report["records"]] == pytest.approx(manifest["hole_ratios"])
+    assert cv2.imread(str(plot)) is not None
+
+
+def test_mask_set_round_trip(tmp_path):
+    folder = tmp_path / "set"
+    manifest = mask_sets.write_mask_set("rect:0.2-0.6", 32, 4, seed=3, output_dir=str(folder))
+    assert sorted(os.listdir(folder)) == [
+        "00000.png",
+        "00001.png",
+        "00002.png",
+        "00003.png",
+        "manifest.json",
+    ]
+    assert json.loads((folder / "manifest.json").read_text()) == manifest
+    assert (manifest["spec"], manifest["seed"], manifest["image_size"]) == ("rect:0.2-0.6", 3, 32)
+    # The files are exactly what make_mask_fns draws from the seeds [seed, i].
+    mask_fn = make_mask_fns("rect:0.2-0.6", 32, training=False)[0]
+    expected = np.stack([mask_fn(tf.constant([3, i], tf.int64))["masks"].numpy() for i in range(4)])
+    read = mask_sets.MaskSet(str(folder), 32).read(range(4))
+    np.testing.assert_array_equal(read, expected)
+    np.testing.assert_allclose(manifest["hole_ratios"], expected.mean(axis=(1, 2, 3)), atol=1e-6)
+    with pytest.raises(ValueError, match="never overwritten"):
+        mask_sets.write_mask_set("rect", 32, 2, output_dir=str(folder))
+    with pytest.raises(ValueError, match="is 32x32 but the images are 64x64"):
+        mask_sets.MaskSet(str(folder), 64)
+    with pytest.raises(ValueError, match="draws 3 masks per image"):
+        mask_sets.write_mask_set("deepgin", 32, 2, output_dir=str(tmp_path / "other"))
+    assert not (tmp_path / "other").exists()
+
+
+def test_mask_dir_quantized_scoring_and_plot(generator, tmp_path):
+    folder = str(tmp_path / "set")
+    manifest = mask_sets.write_mask_set("rect:0.2-0.6", 32, 3, seed=1, output_dir=folder)
+    result = evaluation.evaluate(
+        generator, "samples", 32, mask_dir=folder, batch_size=2, baselines=["telea"]
+    )
+    # Image i is scored with mask i, and the set's size caps the evaluation.
+    assert [r["hole_ratio"] for r in result["records"]] == pytest.approx(manifest["hole_ratios"])
+    assert result["settings"]["scoring"] == "uint8"
+    assert result["settings"]["masks"] == f"mask_dir:{folder}"
+    raw = evaluation.evaluate(
+        generator,
+        "samples",
+        32,
+        mask_dir=folder,
+        batch_size=2,
+        baselines=["telea"],
+        quantize=False,
+        ssim_variant="skimage_default",
+    )
+    assert raw["settings"] == dict(
+        result["settings"], scoring="float", ssim_variant="skimage_default"
+    )
+    # The untrained model's output leaves [0, 1]: clipping moves it towards the truth (which is
+    # in [0, 1]) and rounding moves it by at most 1/510, so the 8-bit error is never larger.
+    quantized_l1 = np.array([r["model"]["l1_hole"] for r in result["records"]])
+    raw_l1 = np.array([r["model"]["l1_hole"] for r in raw["records"]])
+    assert np.all(quantized_l1 <= raw_l1 + 1 / 510) and np.any(quantized_l1 != raw_l1)
+    with pytest.raises(ValueError, match="holds 3 masks"):
+        evaluation.evaluate(generator, "samples", 32, mask_dir=folder, num_images=5)
+    path = str(tmp_path / "plot.png")
+    image = evaluation.plot_summary(result["summary"], path)
+    assert cv2.imread(path).shape == image.shape and image.shape[0] > 300
+    # Not blank: the model's bars (first colour) are drawn.
+    assert np.any(np.all(image == evaluation._COLOURS[0], axis=-1))
+
+
+def test_fid_in_evaluate(generator, monkeypatch):
+    # FID on with a stand-in extractor (the real InceptionV3 is tested once, in test_fid.py).
+    from tfinpaint import fid
+
+    class Extractor:
+        def __call__(self, batch, training=False):
+            pooled = np.asarray(batch).reshape(len(batch), -1, 3)[:, ::997].reshape(len(batch), -1)
+            return pooled[:, :8]
+
+    monkeypatch.setattr(fid, "build_inception", lambda weights: Extractor())
+    result = evaluation.evaluate(
+        generator,
+        "samples",
+        32,
+        masks="rect:0.2-0.6",
+        num_images=4,
+        batch_size=2,
+        baselines=["telea"],
+        inception_weights="random",
+    )
+    assert set(result["fid"]) == {"model", "telea"}
+    assert all(np.isfinite(v) and v > -1e-6 for v in result["fid"].values())
+    assert "FID" in evaluation.format_fid(result["fid"])
+    with pytest.raises(ValueError, match="at least 2 images"):
+        evaluation.evaluate(generator, "samples", 32, num_images=1, inception_weights="random")

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from skimage import metrics as skmetrics
 
 from tfinpaint import metrics
@@ -31,6 +32,7 @@ def test_psnr_matches_skimage(pair):
 def test_ssim_matches_skimage(pair):
     truth, noisy, _ = pair
     ours = metrics.ssim(truth, noisy).numpy()
+    np.testing.assert_allclose(ours, metrics.ssim(truth, noisy, variant="gaussian").numpy())
     for i in range(2):
         expected = skmetrics.structural_similarity(
             truth[i],
@@ -42,6 +44,45 @@ def test_ssim_matches_skimage(pair):
             use_sample_covariance=False,
         )
         assert ours[i] == pytest.approx(expected, abs=1e-4)
+    # ... and tf.image.ssim, whose defaults are the same filter.
+    expected = tf.image.ssim(tf.constant(truth), tf.constant(noisy), max_val=1.0).numpy()
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
+
+
+def test_ssim_skimage_default_variant_matches_skimage_defaults(pair):
+    truth, noisy, _ = pair
+    ours = metrics.ssim(truth, noisy, variant="skimage_default").numpy()
+    gaussian = metrics.ssim(truth, noisy).numpy()
+    for i in range(2):
+        expected = skmetrics.structural_similarity(
+            truth[i], noisy[i], data_range=1.0, channel_axis=-1
+        )
+        assert ours[i] == pytest.approx(expected, abs=1e-4)
+        assert abs(ours[i] - gaussian[i]) > 1e-3  # the two variants really differ
+    # Single-channel images too (skimage without channel_axis).
+    gray_truth, gray_noisy = truth[:1, ..., :1], noisy[:1, ..., :1]
+    expected = skmetrics.structural_similarity(
+        gray_truth[0, ..., 0], gray_noisy[0, ..., 0], data_range=1.0
+    )
+    assert metrics.ssim(gray_truth, gray_noisy, variant="skimage_default").numpy()[0] == (
+        pytest.approx(expected, abs=1e-4)
+    )
+
+
+def test_ssim_variant_checks():
+    with pytest.raises(ValueError, match="Unknown SSIM variant 'box'"):
+        metrics.ssim(np.zeros((1, 16, 16, 3)), np.zeros((1, 16, 16, 3)), variant="box")
+    # The 7x7 window accepts 8x8 images that the 11x11 one refuses.
+    value = metrics.ssim(np.zeros((1, 8, 8, 3)), np.zeros((1, 8, 8, 3)), variant="skimage_default")
+    assert value.numpy()[0] == pytest.approx(1.0)
+
+
+def test_quantize_is_what_an_8_bit_file_holds():
+    values = np.array([-0.2, 0.0, 0.5, 1.0 / 510 - 1e-4, 0.999, 1.3], np.float32)
+    quantized = metrics.quantize(values)
+    np.testing.assert_allclose(quantized * 255, np.round(quantized * 255), atol=1e-4)
+    np.testing.assert_allclose(quantized, [0, 0, 128 / 255, 0, 1, 1], atol=1e-6)
+    assert quantized.dtype == np.float32
 
 
 def test_hole_only_metrics_use_hole_pixels(pair):

@@ -4,19 +4,27 @@ For each image of a source (centre crops, deterministic masks: the pipeline's ev
 the generator's `inpainted` output and the OpenCV Telea and Navier-Stokes fills are scored with
 PSNR, SSIM and L1 error, over the whole image and over the hole only, then averaged per
 hole-ratio bucket ((0.01, 0.1], ..., (0.5, 0.6], the NVIDIA irregular-mask protocol of Liu et
-al., ECCV 2018) and over all images.
+al., ECCV 2018) and over all images; optionally FID over all images (`tfinpaint.fid`).
+
+To compare with published numbers the defaults follow the papers' protocol: outputs are scored
+as the saved 8-bit images would be (`quantize=True`: clipped to [0, 1] and rounded to 1/255),
+SSIM is Wang et al.'s Gaussian one (`metrics.SSIM_VARIANTS`), and a fixed mask set
+(`mask_dir`, written by `tools/make_masks.py`) gives every method the same holes.
 """
 
 import collections
 import os
 
+import cv2
 import numpy as np
 
 from tfinpaint import metrics, postprocess
-from tfinpaint.data import pipeline
+from tfinpaint.data import mask_sets, pipeline
 
 BASELINES = ("telea", "ns")
 METRIC_NAMES = ("psnr", "ssim", "l1", "psnr_hole", "ssim_hole", "l1_hole")
+# The spec the pipeline draws with when `mask_dir` replaces its masks (cheap; never scored).
+_PLACEHOLDER_MASKS = "rect"
 
 
 def evaluate(
@@ -28,6 +36,11 @@ def evaluate(
     batch_size=8,
     baselines=BASELINES,
     seed=0,
+    *,
+    quantize=True,
+    ssim_variant="gaussian",
+    mask_dir=None,
+    inception_weights=None,
     **dataset_kwargs,
 ):
     """Scores `generator` (and the OpenCV baselines) on `source`.
@@ -36,17 +49,32 @@ def evaluate(
         generator: keras.Model. A tfinpaint generator.
         source: str. Any `build_dataset` source (folder, list file, tfds:NAME, "samples").
         image_size: int. Side of the centre crops; a multiple of the generator's size_multiple.
-        masks: str. Mask spec (e.g. "irregular:DIR" for the NVIDIA test masks).
-        num_images: int or None. Stop after this many images (None: the whole source).
+        masks: str. Mask spec (e.g. "irregular:DIR" for the NVIDIA test masks: each image gets
+            a file chosen by its seed). Ignored when `mask_dir` is given.
+        num_images: int or None. Stop after this many images (None: the whole source, or the
+            whole mask set with `mask_dir`).
         batch_size: int. Images per generator call.
         baselines: sequence of "telea" / "ns".
-        seed: int. Seed of the evaluation masks.
+        seed: int. Seed of the evaluation masks (unused with `mask_dir`).
+        quantize: bool. True (default): score every output, and the ground truth, as saved
+            8-bit images (`metrics.quantize`), as papers do; False: the raw float outputs.
+        ssim_variant: str. A key of `metrics.SSIM_VARIANTS` ("gaussian" or "skimage_default").
+        mask_dir: str or None. A fixed mask set (`mask_sets.MaskSet`): the i-th image of the
+            source (in its evaluation order) is scored with the i-th mask file.
+        inception_weights: None, "none", "imagenet", "random" or a weights file path. Not
+            None/"none": also compute FID of each method's outputs against the ground truth
+            over all images (`tfinpaint.fid`).
         **dataset_kwargs: passed to `build_dataset` (data_dir, split, irregular_polarity...).
 
     Returns:
         dict with `records` (one dict per image: `hole_ratio`, `bucket`, and per method a dict
-        of METRIC_NAMES) and `summary` ({bucket name or "all": {method: {metric: mean,
-        "count": n}}}).
+        of METRIC_NAMES), `summary` ({bucket name or "all": {method: {metric: mean,
+        "count": n}}}), `settings` (scoring, SSIM variant, masks, Inception weights) and, with
+        FID, `fid` ({method: value}).
+
+    Raises:
+        ValueError: one sentence for any bad argument, before any image is scored (the ImageNet
+            weights are fetched first, too).
     """
     for name, value in (("image_size", image_size), ("batch_size", batch_size)):
         if not _is_positive_int(value):
@@ -62,12 +90,44 @@ def evaluate(
     for name in baselines:
         if name not in BASELINES:
             raise ValueError(f"Unknown baseline '{name}': expected one of {', '.join(BASELINES)}.")
+    if ssim_variant not in metrics.SSIM_VARIANTS:
+        raise ValueError(
+            f"Unknown SSIM variant '{ssim_variant}': expected one of "
+            f"{', '.join(metrics.SSIM_VARIANTS)}."
+        )
+    mask_set = None
+    if mask_dir is not None:
+        mask_set = mask_sets.MaskSet(
+            mask_dir, image_size, dataset_kwargs.get("irregular_polarity", "hole_white")
+        )
+        if num_images is not None and num_images > len(mask_set):
+            raise ValueError(
+                f"--num_images={num_images} but --mask_dir={mask_dir} holds {len(mask_set)} "
+                "masks; expected at most one image per mask."
+            )
+        num_images = num_images or len(mask_set)
+        masks = _PLACEHOLDER_MASKS
+    extractor = None
+    weights = _fid().check_inception_weights(inception_weights)
+    if weights is not None:
+        if num_images is not None and num_images < 2:
+            raise ValueError(f"FID needs at least 2 images, got --num_images={num_images}.")
+        extractor = _fid().build_inception(weights)
     dataset = pipeline.build_dataset(
         source, image_size, batch_size, masks=masks, seed=seed, training=False, **dataset_kwargs
     )
     records = []
+    features = collections.defaultdict(list)
     for batch in dataset:
         images, hole_masks = batch["images"].numpy(), batch["masks"].numpy()
+        if num_images is not None:
+            images = images[: num_images - len(records)]
+            hole_masks = hole_masks[: len(images)]
+        if mask_set is not None:
+            hole_masks = mask_set.read(range(len(records), len(records) + len(images)))
+        if quantize:
+            # A resized crop is not on the 1/255 grid; the saved ground truth would be.
+            images = metrics.quantize(images)
         outputs = {
             "model": np.asarray(
                 generator({"images": images, "masks": hole_masks}, training=False)["inpainted"],
@@ -81,10 +141,16 @@ def evaluate(
                     for image, holes in zip(images, hole_masks)
                 ]
             )
+        if quantize:
+            outputs = {name: metrics.quantize(output) for name, output in outputs.items()}
         scores = {
-            name: metrics.evaluate_batch(images, output, hole_masks)
+            name: metrics.evaluate_batch(images, output, hole_masks, ssim_variant)
             for name, output in outputs.items()
         }
+        if extractor is not None:
+            features["real"].append(_fid().inception_features(extractor, images))
+            for name, output in outputs.items():
+                features[name].append(_fid().inception_features(extractor, output))
         ratios = scores["model"]["hole_ratio"]
         for i, ratio in enumerate(ratios):
             record = {
@@ -94,9 +160,40 @@ def evaluate(
             for name, values in scores.items():
                 record[name] = {metric: float(values[metric][i]) for metric in METRIC_NAMES}
             records.append(record)
-            if num_images is not None and len(records) >= num_images:
-                return {"records": records, "summary": summarize(records)}
-    return {"records": records, "summary": summarize(records)}
+        if num_images is not None and len(records) >= num_images:
+            break
+    result = {
+        "records": records,
+        "summary": summarize(records),
+        "settings": {
+            "scoring": "uint8" if quantize else "float",
+            "ssim_variant": ssim_variant,
+            "masks": f"mask_dir:{mask_dir}" if mask_set is not None else masks,
+            "seed": None if mask_set is not None else seed,
+            "inception_weights": weights or "none",
+        },
+    }
+    if extractor is not None:
+        result["fid"] = _fid_by_method(features)
+    return result
+
+
+def _fid():
+    # Imported on demand: keras.applications is only needed when FID is asked for.
+    from tfinpaint import fid
+
+    return fid
+
+
+def _fid_by_method(features):
+    """{method: FID against the ground truth}; NaN with fewer than 2 images."""
+    real = np.concatenate(features.pop("real"))
+    if len(real) < 2:
+        return {name: float("nan") for name in features}
+    return {
+        name: _fid().frechet_distance_from_features(real, np.concatenate(chunks))
+        for name, chunks in features.items()
+    }
 
 
 def _is_positive_int(value):
@@ -112,19 +209,26 @@ def check_output_json(path):
     Raises:
         ValueError: one sentence naming the path.
     """
+    check_output_path(path, "output_json")
+
+
+def check_output_path(path, flag, suffix=None):
+    """`check_output_json` for any report flag (`--plot`), optionally requiring a suffix."""
+    if suffix is not None and not path.lower().endswith(suffix):
+        raise ValueError(f"--{flag}={path} does not end in {suffix}; expected a {suffix} path.")
     if os.path.lexists(path):
-        raise ValueError(f"{path} exists; choose another --output_json.")
+        raise ValueError(f"{path} exists; choose another --{flag}.")
     parent = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(parent, exist_ok=True)
     except OSError as error:
         raise ValueError(
-            f"Cannot create the folder of --output_json={path} ({error.strerror}); expected a "
+            f"Cannot create the folder of --{flag}={path} ({error.strerror}); expected a "
             "path in a writable folder."
         ) from None
     if not os.access(parent, os.W_OK):
         raise ValueError(
-            f"The folder {parent} of --output_json={path} is not writable; expected a path in a "
+            f"The folder {parent} of --{flag}={path} is not writable; expected a path in a "
             "writable folder."
         )
 
@@ -150,10 +254,21 @@ def summarize(records):
     return summary
 
 
+def _ordered_buckets(summary):
+    order = [metrics.bucket_name(i) for i in range(len(metrics.HOLE_RATIO_BUCKETS))]
+    return [b for b in order + ["other", "all"] if b in summary]
+
+
+def format_fid(fid_values):
+    """One markdown line: the FID of every method (lower is better)."""
+    return "FID (InceptionV3, all images, lower is better): " + ", ".join(
+        f"{method} {value:.2f}" for method, value in fid_values.items()
+    )
+
+
 def format_summary(summary):
     """A markdown table: one row per bucket and method, the hole-only and whole-image metrics."""
-    order = [metrics.bucket_name(i) for i in range(len(metrics.HOLE_RATIO_BUCKETS))]
-    buckets = [b for b in order + ["other", "all"] if b in summary]
+    buckets = _ordered_buckets(summary)
     lines = [
         "| hole ratio | method | images | PSNR hole | SSIM hole | L1 hole | PSNR | SSIM | L1 |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -166,3 +281,84 @@ def format_summary(summary):
                 f"{values['ssim']:.4f} | {values['l1']:.4f} |"
             )
     return "\n".join(lines)
+
+
+# === Plot ===
+
+# BGR colours of the methods' bars, in order (model first), then cycled.
+_COLOURS = ((180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 103, 148))
+_PANEL_WIDTH, _PANEL_HEIGHT = 640, 360
+_MARGIN_LEFT, _MARGIN_RIGHT, _MARGIN_TOP, _MARGIN_BOTTOM = 60, 20, 40, 60
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def plot_summary(summary, path, panels=(("psnr", "PSNR (dB)"), ("ssim", "SSIM"))):
+    """Writes a PNG bar chart of `summary`: one panel per metric, bars per bucket and method.
+
+    Drawn with OpenCV (matplotlib is not a dependency). Buckets are the hole-ratio buckets
+    present plus "all"; methods are the summary's (model first, then the baselines). Panels
+    default to the whole-image PSNR and SSIM, the numbers papers tabulate per bucket.
+
+    Args:
+        summary: dict. `evaluate(...)["summary"]`.
+        path: str. PNG file to write.
+        panels: sequence of (metric name, axis title).
+
+    Returns:
+        The image written, (H, W, 3) uint8 BGR.
+    """
+    buckets = _ordered_buckets(summary)
+    methods = list(summary[buckets[0]]) if buckets else []
+    rows = [_draw_panel(summary, buckets, methods, metric, title) for metric, title in panels]
+    legend = np.full((30, _PANEL_WIDTH, 3), 255, np.uint8)
+    x = _MARGIN_LEFT
+    for index, method in enumerate(methods):
+        colour = _COLOURS[index % len(_COLOURS)]
+        cv2.rectangle(legend, (x, 10), (x + 14, 24), colour, -1)
+        cv2.putText(legend, method, (x + 20, 23), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        x += 40 + 9 * len(method)
+    image = np.concatenate([legend] + rows, axis=0)
+    if not cv2.imwrite(path, image):
+        raise ValueError(f"Could not write the plot {path}; expected a writable .png path.")
+    return image
+
+
+def _draw_panel(summary, buckets, methods, metric, title):
+    image = np.full((_PANEL_HEIGHT, _PANEL_WIDTH, 3), 255, np.uint8)
+    values = np.array(
+        [[summary[b][m][metric] for m in methods] for b in buckets], np.float64
+    ).reshape(len(buckets), len(methods))
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) * 1.1 if finite.size and finite.max() > 0 else 1.0
+    left, right = _MARGIN_LEFT, _PANEL_WIDTH - _MARGIN_RIGHT
+    upper, lower = _MARGIN_TOP, _PANEL_HEIGHT - _MARGIN_BOTTOM
+    black, grey = (0, 0, 0), (200, 200, 200)
+
+    def y_of(value):
+        return int(round(lower - (lower - upper) * min(max(value, 0.0), top) / top))
+
+    for tick in np.linspace(0.0, top, 5):
+        y = y_of(tick)
+        cv2.line(image, (left, y), (right, y), grey, 1)
+        label = f"{tick:.1f}" if top > 2 else f"{tick:.2f}"
+        cv2.putText(image, label, (5, y + 4), _FONT, 0.4, black, 1, cv2.LINE_AA)
+    cv2.line(image, (left, lower), (right, lower), black, 1)
+    cv2.line(image, (left, upper), (left, lower), black, 1)
+    cv2.putText(image, title, (left, upper - 15), _FONT, 0.55, black, 1, cv2.LINE_AA)
+    group = (right - left) / max(len(buckets), 1)
+    bar = group * 0.8 / max(len(methods), 1)
+    for b, bucket in enumerate(buckets):
+        x0 = left + b * group + group * 0.1
+        for m in range(len(methods)):
+            if np.isfinite(values[b, m]):
+                x = int(round(x0 + m * bar))
+                colour = _COLOURS[m % len(_COLOURS)]
+                cv2.rectangle(
+                    image, (x, y_of(values[b, m])), (x + max(int(bar) - 1, 1), lower), colour, -1
+                )
+        count = summary[bucket][methods[0]]["count"] if methods else 0
+        for line, text in enumerate((bucket, f"n={count}")):
+            cv2.putText(
+                image, text, (int(x0), lower + 18 + 16 * line), _FONT, 0.38, black, 1, cv2.LINE_AA
+            )
+    return image

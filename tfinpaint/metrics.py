@@ -6,6 +6,19 @@ covers hole pixels only; an image whose mask has no hole gets NaN there (so aver
 it with `nanmean`). Hole-ratio buckets follow the NVIDIA irregular-mask protocol (Liu et al.,
 ECCV 2018): (0.01, 0.1], (0.1, 0.2], ..., (0.5, 0.6].
 
+SSIM comes in two variants, because published numbers use both and they differ by a few
+hundredths:
+
+- `"gaussian"` (the default): Wang et al. (2004) as written, an 11x11 Gaussian window
+  (sigma 1.5) and population statistics. Equal to `tf.image.ssim` and to scikit-image's
+  `structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+  data_range=1)`.
+- `"skimage_default"`: scikit-image's defaults, `structural_similarity(data_range=1)`: a 7x7
+  uniform window and sample (N - 1) covariances.
+
+`quantize` turns float outputs into what a saved 8-bit PNG holds (clip to [0, 1], round to
+1/255), the images papers score.
+
 This module imports no other tfinpaint package.
 """
 
@@ -15,10 +28,27 @@ import tensorflow as tf
 # The NVIDIA irregular mask set's hole-ratio buckets: (low, high].
 HOLE_RATIO_BUCKETS = ((0.01, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6))
 
-_SSIM_WINDOW_SIZE = 11
-_SSIM_SIGMA = 1.5
 _SSIM_K1 = 0.01
 _SSIM_K2 = 0.03
+# variant -> (window side, Gaussian sigma or None for a uniform window, sample covariance).
+SSIM_VARIANTS = {
+    "gaussian": (11, 1.5, False),
+    "skimage_default": (7, None, True),
+}
+
+
+def quantize(images):
+    """What an 8-bit image file holds: `images` clipped to [0, 1] and rounded to k / 255.
+
+    Args:
+        images: array of floats, nominally in [0, 1].
+
+    Returns:
+        float32 numpy array of the same shape.
+    """
+    return (np.round(np.clip(np.asarray(images, np.float32), 0.0, 1.0) * 255.0) / 255.0).astype(
+        np.float32
+    )
 
 
 def _as_float(images):
@@ -64,55 +94,76 @@ def psnr(y_true, y_pred, hole_mask=None, max_val=1.0):
     return 10.0 * tf.math.log(max_val**2 / error) / tf.math.log(10.0)
 
 
-def _gaussian_kernel(num_channels):
-    coords = np.arange(_SSIM_WINDOW_SIZE, dtype=np.float64) - (_SSIM_WINDOW_SIZE - 1) / 2.0
-    g = np.exp(-(coords**2) / (2.0 * _SSIM_SIGMA**2))
+def _check_ssim_variant(variant):
+    if variant not in SSIM_VARIANTS:
+        raise ValueError(
+            f"Unknown SSIM variant {variant!r}; expected one of {', '.join(SSIM_VARIANTS)}."
+        )
+    return SSIM_VARIANTS[variant]
+
+
+def _window_kernel(num_channels, window_size, sigma):
+    """Depthwise (k, k, C, 1) averaging window: Gaussian, or uniform when `sigma` is None."""
+    if sigma is None:
+        g = np.ones(window_size, np.float64)
+    else:
+        coords = np.arange(window_size, dtype=np.float64) - (window_size - 1) / 2.0
+        g = np.exp(-(coords**2) / (2.0 * sigma**2))
     g /= g.sum()
     kernel = np.outer(g, g).astype(np.float32)
-    # Depthwise: one window per channel, (k, k, C, 1).
     return tf.constant(np.tile(kernel[:, :, None, None], (1, 1, num_channels, 1)))
 
 
-def ssim_map(y_true, y_pred, max_val=1.0):
-    """The SSIM map (B, H-10, W-10, C) of Wang et al. (2004): 11x11 Gaussian window, sigma 1.5.
+def ssim_map(y_true, y_pred, max_val=1.0, variant="gaussian"):
+    """The SSIM map (B, H-k+1, W-k+1, C) of Wang et al. (2004), k the window side.
 
-    Computed over the 'valid' region like `tf.image.ssim` and scikit-image's
-    `structural_similarity(gaussian_weights=True, use_sample_covariance=False)`.
+    Computed over the 'valid' region, as `tf.image.ssim` and scikit-image (which crops the
+    border before averaging) do. `variant` is one of SSIM_VARIANTS (see the module docstring):
+    "gaussian" (11x11, sigma 1.5, population statistics) or "skimage_default" (7x7 uniform,
+    sample covariance).
     """
+    window_size, sigma, sample_covariance = _check_ssim_variant(variant)
     y_true, y_pred = _as_float(y_true), _as_float(y_pred)
-    kernel = _gaussian_kernel(y_true.shape[-1])
+    kernel = _window_kernel(y_true.shape[-1], window_size, sigma)
 
     def blur(x):
         return tf.nn.depthwise_conv2d(x, kernel, strides=[1, 1, 1, 1], padding="VALID")
 
     c1 = (_SSIM_K1 * max_val) ** 2
     c2 = (_SSIM_K2 * max_val) ** 2
+    # scikit-image's use_sample_covariance: unbiased N / (N - 1) over the window's N pixels.
+    norm = window_size**2 / (window_size**2 - 1.0) if sample_covariance else 1.0
     mu_true, mu_pred = blur(y_true), blur(y_pred)
-    var_true = blur(y_true * y_true) - mu_true**2
-    var_pred = blur(y_pred * y_pred) - mu_pred**2
-    covariance = blur(y_true * y_pred) - mu_true * mu_pred
+    var_true = norm * (blur(y_true * y_true) - mu_true**2)
+    var_pred = norm * (blur(y_pred * y_pred) - mu_pred**2)
+    covariance = norm * (blur(y_true * y_pred) - mu_true * mu_pred)
     numerator = (2.0 * mu_true * mu_pred + c1) * (2.0 * covariance + c2)
     denominator = (mu_true**2 + mu_pred**2 + c1) * (var_true + var_pred + c2)
     return numerator / denominator
 
 
-def ssim(y_true, y_pred, hole_mask=None, max_val=1.0):
+def ssim(y_true, y_pred, hole_mask=None, max_val=1.0, variant="gaussian"):
     """Structural similarity per image (B,), averaged over the SSIM map.
 
-    With `hole_mask`, the map is averaged over windows centred on hole pixels (the mask is
-    cropped to the map's valid region). Images must be at least 11x11.
+    `variant="gaussian"` (default) equals `tf.image.ssim` and scikit-image's
+    `structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+    data_range=1)`; `variant="skimage_default"` equals `structural_similarity(data_range=1)`
+    (7x7 uniform window, sample covariance). With `hole_mask`, the map is averaged over windows
+    centred on hole pixels (the mask is cropped to the map's valid region). Images must be at
+    least as large as the window (11x11, or 7x7).
     """
+    window_size = _check_ssim_variant(variant)[0]
     y_true = _as_float(y_true)
     height, width = y_true.shape[1], y_true.shape[2]
-    if height is not None and width is not None and min(height, width) < _SSIM_WINDOW_SIZE:
+    if height is not None and width is not None and min(height, width) < window_size:
         raise ValueError(
-            f"SSIM needs images of at least {_SSIM_WINDOW_SIZE}x{_SSIM_WINDOW_SIZE} pixels, "
+            f"SSIM needs images of at least {window_size}x{window_size} pixels, "
             f"got {height}x{width}."
         )
-    values = ssim_map(y_true, y_pred, max_val)
+    values = ssim_map(y_true, y_pred, max_val, variant)
     weights = tf.ones_like(values)
     if hole_mask is not None:
-        half = _SSIM_WINDOW_SIZE // 2
+        half = window_size // 2
         cropped = _as_float(hole_mask)[:, half:-half, half:-half, :]
         weights = tf.broadcast_to(cropped, tf.shape(values))
     return _weighted_mean(values, weights)
@@ -139,14 +190,14 @@ def bucket_name(index):
     return f"({low:.2f}, {high:.2f}]"
 
 
-def evaluate_batch(y_true, y_pred, hole_mask):
-    """All metrics for one batch, as a dict of (B,) numpy arrays (hole-only ones prefixed)."""
+def evaluate_batch(y_true, y_pred, hole_mask, ssim_variant="gaussian"):
+    """All metrics for one batch, as a dict of (B,) numpy arrays (hole-only ones suffixed)."""
     return {
         "hole_ratio": hole_ratio(hole_mask).numpy(),
         "psnr": psnr(y_true, y_pred).numpy(),
-        "ssim": ssim(y_true, y_pred).numpy(),
+        "ssim": ssim(y_true, y_pred, variant=ssim_variant).numpy(),
         "l1": l1_error(y_true, y_pred).numpy(),
         "psnr_hole": psnr(y_true, y_pred, hole_mask).numpy(),
-        "ssim_hole": ssim(y_true, y_pred, hole_mask).numpy(),
+        "ssim_hole": ssim(y_true, y_pred, hole_mask, variant=ssim_variant).numpy(),
         "l1_hole": l1_error(y_true, y_pred, hole_mask).numpy(),
     }

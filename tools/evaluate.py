@@ -4,19 +4,27 @@ Usage:
   python tools/evaluate.py --workdir=runs/pconv_tiny --data=samples --masks=freeform
   python tools/evaluate.py --checkpoint=checkpoints/pconv.json --data=/data/places2/val \
       --masks=irregular:/data/nvidia_test_masks --image_size=512 --output_json=eval.json
+  # A fixed mask set (tools/make_masks.py), a plot and FID with a local weights file:
+  python tools/evaluate.py --workdir=runs/pconv --data=/data/places2/val --image_size=256 \
+      --mask_dir=masks/thick_256 --plot=eval.png \
+      --inception_weights=inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5
 
 Prints PSNR, SSIM and L1 error (hole only and whole image) per hole-ratio bucket
 ((0.01, 0.1], ..., (0.5, 0.6]) and over all images, for the model and each baseline. Images are
 centre crops of --image_size (default: the training size); masks are drawn deterministically
-from --seed, so two evaluations see the same holes.
+from --seed, so two evaluations see the same holes, or read from --mask_dir (image i, in the
+source's order, with mask file i). Outputs are scored as saved 8-bit images by default
+(--score=uint8), as papers do; SSIM is the Gaussian one of tf.image.ssim (--ssim). FID is off
+unless --inception_weights names the weights.
 """
 
 import json
+import os
 import sys
 
 from absl import app, flags
 
-from tfinpaint import evaluation, inference
+from tfinpaint import evaluation, inference, metrics
 from tfinpaint.data import sources
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory to evaluate.")
@@ -45,6 +53,35 @@ _BASELINES = flags.DEFINE_list(
     "OpenCV baselines to score beside the model (telea, ns; empty: none).",
 )
 _OUTPUT_JSON = flags.DEFINE_string("output_json", None, "Also write every record and the summary.")
+_SCORE = flags.DEFINE_enum(
+    "score",
+    "uint8",
+    ["uint8", "float"],
+    "uint8: score outputs as saved 8-bit images (clip to [0, 1], round to 1/255), as papers do; "
+    "float: the raw float outputs.",
+)
+_SSIM = flags.DEFINE_enum(
+    "ssim",
+    "gaussian",
+    list(metrics.SSIM_VARIANTS),
+    "gaussian: 11x11 Gaussian window, sigma 1.5 (tf.image.ssim; skimage with "
+    "gaussian_weights=True, use_sample_covariance=False); skimage_default: skimage's defaults "
+    "(7x7 uniform window, sample covariance).",
+)
+_MASK_DIR = flags.DEFINE_string(
+    "mask_dir",
+    None,
+    "A fixed mask set (tools/make_masks.py): image i gets mask file i. Replaces --masks.",
+)
+_PLOT = flags.DEFINE_string(
+    "plot", None, "Also write a PNG bar chart of PSNR and SSIM per hole-ratio bucket."
+)
+_INCEPTION_WEIGHTS = flags.DEFINE_string(
+    "inception_weights",
+    "none",
+    "FID: none (skip, default), imagenet (Keras's weights, downloaded once) or the path of an "
+    "InceptionV3 notop weights file.",
+)
 
 
 def main(argv):
@@ -57,9 +94,22 @@ def main(argv):
             sys.exit(f"Error: --{flag.name} must be a positive integer, got {flag.value}.")
     if _BATCH_SIZE.value < 1:
         sys.exit(f"Error: --batch_size must be a positive integer, got {_BATCH_SIZE.value}.")
+    if _MASK_DIR.value and flags.FLAGS["masks"].present:
+        sys.exit("Error: give --masks or --mask_dir, not both (--mask_dir replaces --masks).")
+    if _INCEPTION_WEIGHTS.value.strip().lower() == "random":
+        sys.exit(
+            "Error: --inception_weights=random gives meaningless FIDs; expected none, imagenet "
+            "or a weights file."
+        )
     try:
         if _OUTPUT_JSON.value:
             evaluation.check_output_json(_OUTPUT_JSON.value)
+        if _PLOT.value:
+            evaluation.check_output_path(_PLOT.value, "plot", suffix=".png")
+        if _OUTPUT_JSON.value and _PLOT.value:
+            same = os.path.abspath(_OUTPUT_JSON.value) == os.path.abspath(_PLOT.value)
+            if same:
+                sys.exit("Error: --output_json and --plot name the same file.")
         sources.check_source(_DATA.value)
         generator, info = inference.load_generator(
             _WORKDIR.value or _CHECKPOINT.value, with_info=True
@@ -77,18 +127,29 @@ def main(argv):
             data_dir=_DATA_DIR.value,
             split=_SPLIT.value,
             irregular_polarity=_IRREGULAR_POLARITY.value,
+            quantize=_SCORE.value == "uint8",
+            ssim_variant=_SSIM.value,
+            mask_dir=_MASK_DIR.value,
+            inception_weights=_INCEPTION_WEIGHTS.value,
         )
     except ValueError as error:
         sys.exit(f"Error: {error}")
+    settings = result["settings"]
     print(
-        f"{info['model']} ({info['preset']}) on {_DATA.value}, masks {_MASKS.value}, "
-        f"{image_size} px, {len(result['records'])} images:"
+        f"{info['model']} ({info['preset']}) on {_DATA.value}, masks {settings['masks']}, "
+        f"{image_size} px, {len(result['records'])} images, {settings['scoring']} scoring, "
+        f"{settings['ssim_variant']} SSIM:"
     )
     print(evaluation.format_summary(result["summary"]))
+    if "fid" in result:
+        print(evaluation.format_fid(result["fid"]))
     if _OUTPUT_JSON.value:
         with open(_OUTPUT_JSON.value, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1)
         print(f"Records: {_OUTPUT_JSON.value}")
+    if _PLOT.value and result["records"]:
+        evaluation.plot_summary(result["summary"], _PLOT.value)
+        print(f"Plot: {_PLOT.value}")
 
 
 if __name__ == "__main__":

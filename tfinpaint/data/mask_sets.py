@@ -1,0 +1,193 @@
+"""Fixed evaluation mask sets: N masks of a spec and seed saved as PNG files, read back in order.
+
+Published inpainting numbers are computed against a fixed set of mask files (the NVIDIA
+irregular masks, LaMa's `gen_mask_dataset.py` output), so that every method sees the same holes.
+`write_mask_set` draws masks with `masks.make_mask_fns` (the generators that training and
+`build_dataset` use; mask i from the seed `[seed, i]`, as `masks.hole_ratio_stats`), and writes
+them as `00000.png`, `00001.png`, ... (uint8, hole = 255, i.e. `hole_white`) beside a
+`manifest.json` recording the spec, seed, size, polarity and every hole ratio. `MaskSet` reads
+such a folder (or any folder of PNG masks) back: file i, in sorted name order, is the i-th
+mask, so `evaluation.evaluate(..., mask_dir=DIR)` pairs the i-th image with the i-th mask.
+
+Example:
+
+    write_mask_set("thick", 256, num_masks=2000, seed=0, output_dir="masks/thick_256")
+    mask_set = MaskSet("masks/thick_256", image_size=256)
+    hole_masks = mask_set.read(range(8))  # (8, 256, 256, 1) float32, 1 = hole
+"""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from tfinpaint.data import masks as mask_lib
+
+MANIFEST = "manifest.json"
+
+
+def _is_positive_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
+
+def write_mask_set(
+    spec, image_size, num_masks, seed=0, output_dir=None, *, irregular_polarity="hole_white"
+):
+    """Draws `num_masks` masks of `spec` and writes them, with a manifest, to `output_dir`.
+
+    The masks are drawn as at evaluation (`make_mask_fns(..., training=False)`: for
+    `irregular:DIR` a seeded choice of file, resized, not augmented; every other kind is the
+    same in training and evaluation).
+
+    Args:
+        spec: str. A mask spec drawing one mask per image (not `each:` or `deepgin`).
+        image_size: int. Side of the square masks.
+        num_masks: int. How many masks to write.
+        seed: int. Mask i is drawn from the seed `[seed, i]`.
+        output_dir: str. A folder that does not exist yet or is empty; created.
+        irregular_polarity: str. Polarity of the files of an `irregular:DIR` spec.
+
+    Returns:
+        dict: the manifest written (`spec`, `seed`, `image_size`, `num_masks`,
+        `irregular_polarity` of the written files, `files`, `hole_ratios`, `mean_hole_ratio`).
+
+    Raises:
+        ValueError: one sentence, before any file is written, for a bad spec, size, count or
+            seed, or an `output_dir` that is a file or a folder that is not empty.
+    """
+    if not _is_positive_int(num_masks):
+        raise ValueError(f"--num must be a positive integer, got {num_masks!r}.")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {seed!r}.")
+    if not output_dir:
+        raise ValueError("--output is required: the folder to write the mask set to.")
+    if os.path.isfile(output_dir) or (os.path.isdir(output_dir) and os.listdir(output_dir)):
+        raise ValueError(
+            f"--output={output_dir} exists and is not an empty folder; expected a new folder "
+            "(a mask set is never overwritten)."
+        )
+    mask_fns = mask_lib.make_mask_fns(
+        spec, image_size, training=False, irregular_polarity=irregular_polarity
+    )
+    if len(mask_fns) != 1:
+        raise ValueError(
+            f"Mask spec {spec!r} draws {len(mask_fns)} masks per image; a mask set holds one "
+            "per image, so expected a single kind or a mixed: spec."
+        )
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as error:
+        raise ValueError(
+            f"Cannot create --output={output_dir} ({error.strerror}); expected a path in a "
+            "writable folder."
+        ) from None
+    width = max(5, len(str(num_masks - 1)))
+    files, ratios = [], []
+    for index in range(num_masks):
+        hole_mask = mask_fns[0](tf.constant([seed, index], tf.int64))["masks"].numpy()
+        name = f"{index:0{width}d}.png"
+        cv2.imwrite(
+            os.path.join(output_dir, name), (hole_mask[..., 0] > 0.5).astype(np.uint8) * 255
+        )
+        files.append(name)
+        ratios.append(float(hole_mask.mean()))
+    manifest = {
+        "spec": spec,
+        "seed": int(seed),
+        "image_size": int(image_size),
+        "num_masks": int(num_masks),
+        "irregular_polarity": "hole_white",
+        "source_irregular_polarity": irregular_polarity,
+        "seeding": "mask i from make_mask_fns(spec, image_size, training=False)[0]([seed, i])",
+        "files": files,
+        "hole_ratios": ratios,
+        "mean_hole_ratio": float(np.mean(ratios)),
+    }
+    with open(os.path.join(output_dir, MANIFEST), "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1)
+    return manifest
+
+
+class MaskSet:
+    """A folder of PNG hole masks read in a fixed order (file i is the i-th mask).
+
+    The files are the manifest's `files` when `manifest.json` is there, else every `*.png`
+    directly in the folder, sorted by name. Masks must be `image_size` square (no silent
+    resize, so the set scores what was saved); non-binary files are binarised at 0.5.
+
+    Args:
+        folder: str. The mask set folder.
+        image_size: int. Side the masks must have.
+        irregular_polarity: str. "hole_white" (bright = hole, what `write_mask_set` writes) or
+            "hole_black". A manifest's own polarity wins.
+
+    Raises:
+        ValueError: one sentence for a missing folder, a folder without PNG files, a manifest
+            naming missing files, or a first mask of another size.
+    """
+
+    def __init__(self, folder, image_size, irregular_polarity="hole_white"):
+        if not os.path.isdir(folder):
+            raise ValueError(
+                f"--mask_dir={folder} is not a folder; expected a folder of PNG masks such as "
+                "tools/make_masks.py writes."
+            )
+        self.folder = folder
+        self.image_size = int(image_size)
+        self.manifest = None
+        manifest_path = os.path.join(folder, MANIFEST)
+        if os.path.isfile(manifest_path):
+            try:
+                with open(manifest_path, encoding="utf-8") as f:
+                    self.manifest = json.load(f)
+                names = list(self.manifest["files"])
+                irregular_polarity = self.manifest.get("irregular_polarity", irregular_polarity)
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                raise ValueError(
+                    f"{manifest_path} is not a mask-set manifest ({error}); expected the JSON "
+                    "that tools/make_masks.py writes, with a `files` list."
+                ) from None
+            missing = [n for n in names if not os.path.isfile(os.path.join(folder, n))]
+            if missing:
+                raise ValueError(
+                    f"{len(missing)} of the {len(names)} masks listed in {manifest_path} are "
+                    f"missing (first: {missing[0]}); expected every listed file."
+                )
+        else:
+            names = sorted(n for n in os.listdir(folder) if n.lower().endswith(".png"))
+        if not names:
+            raise ValueError(
+                f"--mask_dir={folder} holds no PNG files; expected a mask set such as "
+                "tools/make_masks.py writes."
+            )
+        if irregular_polarity not in mask_lib.POLARITIES:
+            raise ValueError(
+                f"Mask polarity is {irregular_polarity!r}; expected one of {mask_lib.POLARITIES}."
+            )
+        self.irregular_polarity = irregular_polarity
+        self.paths = [os.path.join(folder, name) for name in names]
+        self._read_one(self.paths[0])  # a wrong size fails here, before any evaluation
+
+    def __len__(self):
+        return len(self.paths)
+
+    def _read_one(self, path):
+        gray = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            raise ValueError(f"Mask file {path} could not be read; expected a readable PNG.")
+        if gray.shape != (self.image_size, self.image_size):
+            raise ValueError(
+                f"Mask file {path} is {gray.shape[1]}x{gray.shape[0]} but the images are "
+                f"{self.image_size}x{self.image_size}; expected masks of the image size "
+                "(write the set with the same --image_size)."
+            )
+        holes = gray >= 128
+        if self.irregular_polarity == "hole_black":
+            holes = ~holes
+        return holes.astype(np.float32)[..., None]
+
+    def read(self, indices):
+        """Masks `indices` as a (len(indices), S, S, 1) float32 array, 1 = hole."""
+        return np.stack([self._read_one(self.paths[i]) for i in indices])
