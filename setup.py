@@ -30,6 +30,8 @@ setup(
     extras_require={
         "test": [
             "pytest>=7.4,<10",
+            # The default suite runs on two workers (README's test command).
+            "pytest-xdist>=3.5,<4",
             "ai-edge-litert>=1.0,<3",
         ],
     },
