@@ -2,11 +2,18 @@
 
 Implements the cascade generator's CD block ("cascading block of increasing the field of
 view", Shatokhin, "Cascaded neural networks for image inpainting", section 3.2, Fig. 4; SPEC.md
-section 3).
+section 3) and DeepGIN's spatial pyramid dilation (SPD) block (Li et al., "DeepGIN", ECCV 2020
+workshops; SPEC.md section 4).
 """
 
 import keras
 from keras import ops
+
+from tfinpaint.layers.padding import ReplicatePadConv2D
+
+# Dilation rates of the authors' code: 8 branches in the coarse network G1, 4 in G2.
+SPD8_DILATION_RATES = (2, 3, 4, 5, 6, 8, 10, 1)
+SPD4_DILATION_RATES = (2, 3, 4, 5)
 
 
 @keras.saving.register_keras_serializable(package="tfinpaint")
@@ -113,6 +120,102 @@ class CDBlock(keras.layers.Layer):
                 "kernel_size": self.kernel_size,
                 "activation": self.activation,
                 "use_bias": self.use_bias,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class SPDBlock(keras.layers.Layer):
+    """Spatial pyramid dilation (SPD) residual block of DeepGIN.
+
+    Reference: Li et al., "DeepGIN: Deep Generative Inpainting Network for Extreme Image
+    Inpainting", ECCV 2020 workshops, authors' code; SPEC.md section 4. For C = `filters`
+    channels and N = `len(dilation_rates)` branches:
+
+    1. N parallel 3x3 convolutions C -> C/N with the given dilations, each edge-replicate
+       padded (`ReplicatePadConv2D`) and followed by ReLU;
+    2. concatenation of the branches in order (C channels);
+    3. a 3x3 replicate-padded convolution C -> C without activation;
+    4. the block input added (no activation after the sum).
+
+    G1 uses 8 branches (`SPD8_DILATION_RATES` = 2, 3, 4, 5, 6, 8, 10, 1), G2 uses 4
+    (`SPD4_DILATION_RATES` = 2, 3, 4, 5).
+
+    Args:
+        filters: int. Number of channels; must equal the input channels (identity shortcut)
+            and be divisible by the number of dilation rates.
+        dilation_rates: tuple of ints. One branch per rate, concatenated in this order.
+            Defaults to `SPD8_DILATION_RATES`.
+        kernel_size: int. Spatial size of every convolution. Defaults to 3.
+        **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
+
+    Call inputs: tensor (B, H, W, filters).
+    Returns: tensor (B, H, W, filters).
+
+    Example:
+    >>> block = SPDBlock(16, dilation_rates=SPD4_DILATION_RATES)
+    >>> block(np.zeros((2, 32, 32, 16), "float32")).shape
+    TensorShape([2, 32, 32, 16])
+    """
+
+    def __init__(self, filters, dilation_rates=SPD8_DILATION_RATES, kernel_size=3, **kwargs):
+        super().__init__(**kwargs)
+        dilation_rates = tuple(int(rate) for rate in dilation_rates)
+        if not dilation_rates or min(dilation_rates) < 1:
+            raise ValueError(
+                f"Received dilation_rates={dilation_rates}; expected a non-empty tuple of "
+                "positive integers such as (2, 3, 4, 5)."
+            )
+        if filters % len(dilation_rates):
+            raise ValueError(
+                f"SPDBlock received filters={filters}; expected a number divisible by the "
+                f"{len(dilation_rates)} dilation rates {dilation_rates}."
+            )
+        self.filters = int(filters)
+        self.dilation_rates = dilation_rates
+        self.kernel_size = int(kernel_size)
+        self.branch_filters = self.filters // len(dilation_rates)
+        self.branches = [
+            ReplicatePadConv2D(
+                self.branch_filters,
+                self.kernel_size,
+                dilation_rate=rate,
+                activation="relu",
+                name=f"branch_{index}_dilation_{rate}",
+                dtype=self.dtype_policy,
+            )
+            for index, rate in enumerate(dilation_rates)
+        ]
+        self.fuse = ReplicatePadConv2D(
+            self.filters, self.kernel_size, name="fuse", dtype=self.dtype_policy
+        )
+
+    def build(self, input_shape):
+        if input_shape[-1] != self.filters:
+            raise ValueError(
+                f"SPDBlock(filters={self.filters}) received an input with {input_shape[-1]} "
+                f"channels; expected {self.filters} (the block adds its input)."
+            )
+        for branch in self.branches:
+            branch.build(input_shape)
+        self.fuse.build(input_shape)
+
+    def call(self, inputs):
+        # N x (B, H, W, C/N) -> (B, H, W, C)
+        pyramid = ops.concatenate([branch(inputs) for branch in self.branches], axis=-1)
+        return inputs + self.fuse(pyramid)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "dilation_rates": self.dilation_rates,
+                "kernel_size": self.kernel_size,
             }
         )
         return config

@@ -1,0 +1,202 @@
+"""Tests of DeepGIN's layers (SPEC.md section 4): the replicate-padded convolution, the SPD
+block and the non-local self-attention, against numpy references written from the
+definitions."""
+
+import keras
+import numpy as np
+import pytest
+from harness import run_layer_test
+
+from tfinpaint.layers.attention import SelfAttention2D
+from tfinpaint.layers.dilation import SPD4_DILATION_RATES, SPD8_DILATION_RATES, SPDBlock
+from tfinpaint.layers.padding import ReplicatePadConv2D, replicate_pad
+
+RNG = np.random.default_rng(0)
+
+
+def _random(*shape):
+    return RNG.uniform(-1.0, 1.0, size=shape).astype("float32")
+
+
+def reference_replicate_conv2d(x, kernel, bias, stride=1, dilation=1, pad=None):
+    """Replicate-padded "valid" convolution by explicit loops over the kernel taps, float64."""
+    x = x.astype(np.float64)
+    kernel = kernel.astype(np.float64)
+    kernel_size, _, _, filters = kernel.shape
+    if pad is None:
+        pad = dilation * (kernel_size - 1) // 2
+    x_pad = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+    extent = dilation * (kernel_size - 1) + 1
+    out_h = (x_pad.shape[1] - extent) // stride + 1
+    out_w = (x_pad.shape[2] - extent) // stride + 1
+    y = np.zeros((x.shape[0], out_h, out_w, filters)) + bias
+    for tap_i in range(kernel_size):
+        for tap_j in range(kernel_size):
+            rows = x_pad[
+                :,
+                tap_i * dilation : tap_i * dilation + stride * (out_h - 1) + 1 : stride,
+                tap_j * dilation : tap_j * dilation + stride * (out_w - 1) + 1 : stride,
+            ]
+            y += rows @ kernel[tap_i, tap_j]  # (B, h, w, C_in) @ (C_in, F) -> (B, h, w, F)
+    return y
+
+
+def _conv_weights(layer):
+    """(kernel, bias) of a ReplicatePadConv2D."""
+    return [np.asarray(w) for w in layer.conv.weights]
+
+
+def test_replicate_pad_matches_numpy_edge_pad():
+    x = _random(2, 5, 6, 3)
+    for padding, np_pad in (
+        (2, ((2, 2), (2, 2))),
+        (((1, 3), (0, 10)), ((1, 3), (0, 10))),
+        (0, ((0, 0), (0, 0))),
+    ):
+        expected = np.pad(x, ((0, 0), *np_pad, (0, 0)), mode="edge")
+        np.testing.assert_array_equal(np.asarray(replicate_pad(x, padding)), expected)
+
+
+def test_replicate_pad_rejects_bad_padding():
+    with pytest.raises(ValueError, match="padding"):
+        replicate_pad(_random(1, 4, 4, 1), -1)
+
+
+@pytest.mark.parametrize(
+    "kernel_size, strides, dilation_rate",
+    [(7, 1, 1), (4, 2, 1), (3, 1, 10), (3, 1, 1)],
+)
+def test_replicate_pad_conv_matches_numpy_reference(kernel_size, strides, dilation_rate):
+    x = _random(2, 12, 12, 4)
+    layer = ReplicatePadConv2D(
+        5, kernel_size, strides=strides, dilation_rate=dilation_rate, activation=None
+    )
+    y = np.asarray(layer(x))
+    kernel, bias = _conv_weights(layer)
+    expected = reference_replicate_conv2d(x, kernel, bias, strides, dilation_rate)
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+
+
+def test_replicate_pad_conv_keeps_or_halves_size():
+    x = np.zeros((1, 16, 16, 3), "float32")
+    assert ReplicatePadConv2D(8, 7)(x).shape == (1, 16, 16, 8)
+    assert ReplicatePadConv2D(8, 4, strides=2)(x).shape == (1, 8, 8, 8)
+    assert ReplicatePadConv2D(8, 3, dilation_rate=10)(x).shape == (1, 16, 16, 8)
+
+
+def test_replicate_pad_conv_initialization_is_he_normal_times_0_1():
+    keras.utils.set_random_seed(0)
+    layer = ReplicatePadConv2D(256, 3)
+    layer.build((None, 8, 8, 128))
+    kernel, bias = _conv_weights(layer)
+    expected_std = 0.1 * np.sqrt(2.0 / (3 * 3 * 128))
+    assert abs(kernel.std() / expected_std - 1.0) < 0.02
+    # Untruncated normal: some weights lie beyond two standard deviations.
+    assert np.abs(kernel).max() > 3 * expected_std
+    np.testing.assert_array_equal(bias, 0.0)
+
+
+def test_replicate_pad_conv_harness():
+    run_layer_test(
+        ReplicatePadConv2D,
+        {"filters": 8, "kernel_size": 4, "strides": 2, "activation": "leaky_relu"},
+        _random(2, 16, 16, 4),
+        expected_output_shape=(2, 8, 8, 8),
+        expected_num_trainable_weights=2,
+    )
+
+
+def test_replicate_pad_conv_rejects_stride_with_dilation():
+    with pytest.raises(ValueError, match="dilation_rate"):
+        ReplicatePadConv2D(4, 3, strides=2, dilation_rate=2)
+
+
+def reference_spd_block(x, block):
+    branches = []
+    for branch, rate in zip(block.branches, block.dilation_rates):
+        kernel, bias = _conv_weights(branch)
+        branches.append(np.maximum(reference_replicate_conv2d(x, kernel, bias, 1, rate), 0.0))
+    kernel, bias = _conv_weights(block.fuse)
+    return x + reference_replicate_conv2d(np.concatenate(branches, axis=-1), kernel, bias)
+
+
+@pytest.mark.parametrize("dilation_rates", [SPD8_DILATION_RATES, SPD4_DILATION_RATES])
+def test_spd_block_matches_numpy_reference(dilation_rates):
+    x = _random(2, 12, 12, 16)
+    block = SPDBlock(16, dilation_rates=dilation_rates)
+    y = np.asarray(block(x))
+    assert block.branch_filters == 16 // len(dilation_rates)
+    np.testing.assert_allclose(y, reference_spd_block(x, block), atol=1e-5)
+
+
+def test_spd_block_parameter_count():
+    # 8 x (9 * 256 * 32 + 32) + 9 * 256 * 256 + 256: one G1 bottleneck block.
+    block = SPDBlock(256)
+    block.build((None, 16, 16, 256))
+    assert block.count_params() == 8 * (9 * 256 * 32 + 32) + 9 * 256 * 256 + 256
+
+
+def test_spd_block_harness():
+    run_layer_test(
+        SPDBlock,
+        {"filters": 16, "dilation_rates": SPD4_DILATION_RATES},
+        _random(2, 16, 16, 16),
+        expected_output_shape=(2, 16, 16, 16),
+        expected_num_trainable_weights=10,
+    )
+
+
+def test_spd_block_errors():
+    with pytest.raises(ValueError, match="divisible"):
+        SPDBlock(12, dilation_rates=SPD8_DILATION_RATES)
+    with pytest.raises(ValueError, match="dilation_rates"):
+        SPDBlock(8, dilation_rates=(0, 1))
+    with pytest.raises(ValueError, match="channels"):
+        SPDBlock(8, dilation_rates=(1, 2))(_random(1, 8, 8, 4))
+
+
+def reference_self_attention(x, layer):
+    def conv1x1(features, conv):
+        kernel, bias = (np.asarray(w).astype(np.float64) for w in conv.weights)
+        return features @ kernel[0, 0] + bias
+
+    batch, height, width, channels = x.shape
+    x = x.astype(np.float64)
+    flat = x.reshape(batch, height * width, channels)
+    theta, phi, g = (conv1x1(flat, conv) for conv in (layer.theta, layer.phi, layer.g))
+    logits = theta @ phi.transpose(0, 2, 1)  # (B, N, N), no 1/sqrt(d)
+    weights = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    weights /= weights.sum(axis=-1, keepdims=True)
+    out = conv1x1(weights @ g, layer.output_conv)
+    return x + out.reshape(batch, height, width, channels)
+
+
+def test_self_attention_matches_numpy_reference():
+    x = 3.0 * _random(2, 6, 5, 8)
+    layer = SelfAttention2D(8)
+    layer.build(x.shape)
+    # Larger weights than the 0.1-scaled init, so the softmax is far from uniform and a
+    # missing or extra 1/sqrt(d) scaling would show.
+    for variable in layer.weights:
+        variable.assign(RNG.normal(size=variable.shape).astype("float32"))
+    y = np.asarray(layer(x))
+    expected = reference_self_attention(x, layer)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_self_attention_harness():
+    run_layer_test(
+        SelfAttention2D,
+        {"filters": 8},
+        _random(2, 8, 8, 8),
+        expected_output_shape=(2, 8, 8, 8),
+        expected_num_trainable_weights=8,
+    )
+
+
+def test_self_attention_errors():
+    with pytest.raises(ValueError, match="even"):
+        SelfAttention2D(7)
+    with pytest.raises(ValueError, match="channels"):
+        SelfAttention2D(8)(_random(1, 4, 4, 6))
