@@ -1,15 +1,17 @@
 """Tests of DeepGIN's layers (SPEC.md section 4): the replicate-padded convolution, the SPD
-block and the non-local self-attention, against numpy references written from the
-definitions."""
+block, the non-local self-attention and the aligned-corners bilinear resize, against numpy
+references written from the definitions."""
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from harness import run_layer_test
 
 from tfinpaint.layers.attention import SelfAttention2D
 from tfinpaint.layers.dilation import SPD4_DILATION_RATES, SPD8_DILATION_RATES, SPDBlock
 from tfinpaint.layers.padding import ReplicatePadConv2D, replicate_pad
+from tfinpaint.layers.resample import BilinearResize2D
 
 RNG = np.random.default_rng(0)
 
@@ -200,3 +202,49 @@ def test_self_attention_errors():
         SelfAttention2D(7)
     with pytest.raises(ValueError, match="channels"):
         SelfAttention2D(8)(_random(1, 4, 4, 6))
+
+
+def reference_resize_align_corners(x, out_h, out_w):
+    """Bilinear resize with aligned corners, float64, from the definition."""
+
+    def axis_weights(in_size, out_size):
+        weights = np.zeros((out_size, in_size))
+        for i in range(out_size):
+            position = i * (in_size - 1) / max(out_size - 1, 1)
+            low = int(np.floor(position))
+            high = min(low + 1, in_size - 1)
+            weights[i, low] += 1.0 - (position - low)
+            weights[i, high] += position - low
+        return weights
+
+    rows = axis_weights(x.shape[1], out_h)
+    cols = axis_weights(x.shape[2], out_w)
+    return np.einsum("ih,bhwc,jw->bijc", rows, x.astype(np.float64), cols)
+
+
+@pytest.mark.parametrize("factor, downsample", [(2, False), (4, False), (4, True)])
+def test_bilinear_resize_matches_numpy_reference(factor, downsample):
+    x = _random(2, 8, 12, 3)
+    y = np.asarray(BilinearResize2D(factor, downsample=downsample)(x))
+    out_h, out_w = (2, 3) if downsample else (8 * factor, 12 * factor)
+    np.testing.assert_allclose(y, reference_resize_align_corners(x, out_h, out_w), atol=1e-5)
+    # Corners aligned: the corner pixels are copied exactly.
+    np.testing.assert_allclose(y[:, [0, -1]][:, :, [0, -1]], x[:, [0, -1]][:, :, [0, -1]])
+
+
+def test_bilinear_resize_harness():
+    run_layer_test(
+        BilinearResize2D,
+        {"factor": 2},
+        _random(2, 8, 8, 4),
+        expected_output_shape=(2, 16, 16, 4),
+        expected_num_trainable_weights=0,
+        run_training_check=False,  # no weights to train
+    )
+
+
+def test_bilinear_resize_dynamic_sizes_in_one_trace():
+    layer = BilinearResize2D(4, downsample=True)
+    resize = tf.function(layer, input_signature=[tf.TensorSpec((None, None, None, 2), tf.float32)])
+    assert tuple(resize(_random(1, 16, 8, 2)).shape) == (1, 4, 2, 2)
+    assert tuple(resize(_random(2, 32, 12, 2)).shape) == (2, 8, 3, 2)

@@ -7,13 +7,16 @@ from tfinpaint.layers.dilation import CDBlock, SPDBlock
 from tfinpaint.layers.padding import ReplicatePadConv2D, replicate_pad
 from tfinpaint.layers.partial_conv import PartialConv2D
 from tfinpaint.layers.resample import (
+    BilinearResize2D,
     NearestDownsample2D,
     NearestUpsample2D,
     downsample_nearest,
+    resize_bilinear_align_corners,
     upsample_nearest,
 )
 
 __all__ = [
+    "BilinearResize2D",
     "CDBlock",
     "FuseBlock",
     "LocalCrop",
@@ -29,5 +32,6 @@ __all__ = [
     "downsample_nearest",
     "local_crop_boxes",
     "replicate_pad",
+    "resize_bilinear_align_corners",
     "upsample_nearest",
 ]

@@ -5,6 +5,10 @@ nearest-neighbour scaling. `keras.layers.UpSampling2D` and `ops.image.resize` ne
 target sizes, so these layers use strided slicing (down) and `ops.repeat` (up) instead: both
 work on `(B, None, None, C)` inputs and lower to builtin TFLite ops (STRIDED_SLICE, TILE /
 RESHAPE).
+
+DeepGIN (SPEC.md section 4) resamples bilinearly with aligned corners (PyTorch's
+`align_corners=True`), which `ops.image.resize` lacks: `BilinearResize2D` gathers and
+interpolates per axis (GATHER and arithmetic, builtin TFLite ops), also for dynamic sizes.
 """
 
 import keras
@@ -129,4 +133,85 @@ class NearestUpsample2D(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update({"factor": self.factor})
+        return config
+
+
+def _resize_axis_align_corners(x, out_size, axis):
+    """Linear interpolation of `x` along `axis` to `out_size` samples, corners aligned."""
+    in_size = ops.shape(x)[axis]
+    # Sample i reads source position i * (in - 1) / (out - 1): the first and last samples sit
+    # on the first and last source pixels (PyTorch's align_corners=True).
+    step = ops.cast(in_size - 1, "float32") / ops.cast(ops.maximum(out_size - 1, 1), "float32")
+    positions = ops.cast(ops.arange(0, out_size), "float32") * step
+    low = ops.cast(ops.floor(positions), "int32")
+    high = ops.minimum(low + 1, in_size - 1)
+    fraction = ops.cast(positions - ops.cast(low, "float32"), x.dtype)
+    shape = [1, 1, 1, 1]
+    shape[axis] = -1
+    fraction = ops.reshape(fraction, shape)  # (out,) -> broadcastable along `axis`
+    below = ops.take(x, low, axis=axis)
+    above = ops.take(x, high, axis=axis)
+    return below + (above - below) * fraction
+
+
+def resize_bilinear_align_corners(x, size):
+    """Bilinear resize of an NHWC tensor with aligned corners (PyTorch `align_corners=True`).
+
+    Gathers and a lerp per axis (GATHER, SUB, MUL, ADD: builtin TFLite ops), so the sizes may
+    be dynamic. `ops.image.resize` has no aligned-corners mode.
+
+    Args:
+        x: tensor (B, H, W, C).
+        size: (height, width), ints or scalar int tensors. Output size.
+
+    Returns:
+        tensor (B, height, width, C).
+    """
+    x = _resize_axis_align_corners(x, size[0], axis=1)
+    return _resize_axis_align_corners(x, size[1], axis=2)
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class BilinearResize2D(keras.layers.Layer):
+    """Bilinear resize by an integer factor with aligned corners (dynamic sizes allowed).
+
+    DeepGIN (Li et al., ECCV 2020 workshops; SPEC.md section 4) resamples bilinearly with
+    `align_corners=True`: x2 in the decoders, x4 down and up in the back projection.
+
+    Args:
+        factor: int. Resampling factor.
+        downsample: bool. Output H / factor (H must be divisible by it) instead of H * factor.
+            Defaults to False.
+        **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
+
+    Call inputs: tensor (B, H, W, C).
+    Returns: tensor (B, H * factor, W * factor, C), or (B, H / factor, W / factor, C).
+
+    Example:
+    >>> BilinearResize2D(2)(np.zeros((2, 8, 8, 4), "float32")).shape
+    TensorShape([2, 16, 16, 4])
+    """
+
+    def __init__(self, factor, downsample=False, **kwargs):
+        super().__init__(**kwargs)
+        _check_factor(factor)
+        self.factor = factor
+        self.downsample = bool(downsample)
+
+    def _size(self, side):
+        if side is None:
+            return None
+        return side // self.factor if self.downsample else side * self.factor
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        return resize_bilinear_align_corners(inputs, (self._size(shape[1]), self._size(shape[2])))
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, self._size(height), self._size(width), channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"factor": self.factor, "downsample": self.downsample})
         return config
