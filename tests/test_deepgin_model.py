@@ -1,0 +1,121 @@
+"""DeepGIN generator (SPEC.md section 4): the paper's parameter counts, the dict contract on a
+tiny width, the back projection against a numpy reference, config and save/load round trips."""
+
+import json
+import os
+import tempfile
+
+import keras
+import numpy as np
+import pytest
+from harness import run_generator_test
+from test_deepgin_layers import reference_resize_align_corners
+
+from tfinpaint.models.deepgin import DeepGINGenerator
+
+TINY = {"base_filters": 8, "num_coarse_spd_blocks": 1, "num_refine_spd_blocks": 1}
+
+
+def _batch(batch_size, height, width, seed=0):
+    # Offset the seed: the harness writes `default_rng(seed).uniform` noise into the holes.
+    rng = np.random.default_rng(1000 + seed)
+    images = rng.uniform(size=(batch_size, height, width, 3)).astype("float32")
+    masks = np.zeros((batch_size, height, width, 1), "float32")
+    for b in range(batch_size):
+        y0, x0 = rng.integers(0, height // 2), rng.integers(0, width // 2)
+        masks[b, y0 : y0 + height // 3, x0 : x0 + width // 3] = 1.0
+    return {"images": images, "masks": masks}
+
+
+def _json(config):
+    return json.loads(json.dumps(config))
+
+
+@pytest.fixture(scope="module")
+def tiny_generator():
+    keras.utils.set_random_seed(0)
+    return DeepGINGenerator(**TINY)
+
+
+def test_paper_parameter_count():
+    # Built only: a forward pass at 256 px is too slow for the default suite.
+    generator = DeepGINGenerator()
+    assert generator.count_params() == 42_930_186  # SPEC: the paper's 42.930 M
+
+    def count(prefix):
+        return sum(
+            layer.count_params() for layer in generator.layers if layer.name.startswith(prefix)
+        )
+
+    assert count("coarse_") == 8_167_843  # G1
+    assert count("refine_") == 34_762_343  # G2
+    assert len(generator.non_trainable_weights) == 0
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_tiny_generator_contract(tiny_generator, training):
+    outputs = run_generator_test(tiny_generator, _batch(2, 32, 48), training=training)
+    assert set(outputs) == {"raw", "inpainted", "coarse", "lr"}
+    assert outputs["coarse"].shape == (2, 32, 48, 3)
+    assert outputs["lr"].shape == (2, 8, 12, 3)
+    assert all(outputs[key].dtype == np.float32 for key in outputs)
+
+
+def test_back_projection_matches_numpy_reference(tiny_generator):
+    batch = _batch(2, 32, 32, seed=1)
+    probe = keras.Model(
+        tiny_generator.input,
+        [
+            tiny_generator.get_layer("refine_out").output,
+            tiny_generator.get_layer("refine_alpha").output,
+        ],
+    )
+    d5, alpha = (np.asarray(t, np.float64) for t in probe(batch))
+    outputs = tiny_generator(batch)
+    images, masks = batch["images"], batch["masks"]
+    composited = d5 * masks + images * (1.0 - masks)
+    residual = np.asarray(outputs["lr"], np.float64) - reference_resize_align_corners(
+        composited, 8, 8
+    )
+    expected = composited + reference_resize_align_corners(residual, 32, 32) * alpha
+    np.testing.assert_allclose(np.asarray(outputs["raw"]), expected, atol=1e-5)
+
+
+def test_sizes_must_be_multiples_of_16(tiny_generator):
+    assert tiny_generator.size_multiple == 16
+    with pytest.raises(ValueError, match="divisible by 16"):
+        tiny_generator(_batch(1, 40, 32))
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="base_filters"):
+        DeepGINGenerator(base_filters=7)
+    with pytest.raises(ValueError, match="num_refine_spd_blocks"):
+        DeepGINGenerator(base_filters=8, num_refine_spd_blocks=-1)
+
+
+def test_config_round_trip_and_save_load(tiny_generator):
+    config = tiny_generator.get_config()
+    assert config["coarse_dilation_rates"] == (2, 3, 4, 5, 6, 8, 10, 1)
+    restored = DeepGINGenerator.from_config(_json(config))
+    assert _json(restored.get_config()) == _json(config)
+    batch = _batch(2, 32, 32)
+    expected = tiny_generator(batch)
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        path = os.path.join(tmp_dir, "deepgin.keras")
+        tiny_generator.save(path)
+        loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, DeepGINGenerator)
+    actual = loaded(batch)
+    for key in ("raw", "inpainted", "coarse", "lr"):
+        np.testing.assert_array_equal(actual[key], expected[key])
+
+
+def test_mixed_precision_keeps_known_pixels_exact():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        generator = DeepGINGenerator(**TINY)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    outputs = run_generator_test(generator, _batch(2, 32, 32))
+    assert outputs["inpainted"].dtype == np.float32

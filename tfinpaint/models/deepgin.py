@@ -1,0 +1,228 @@
+"""DeepGIN generator: a coarse network G1 and a refinement network G2 with back projection.
+
+Li et al., "DeepGIN: Deep Generative Inpainting Network for Extreme Image Inpainting", ECCV
+2020 workshops; the facts come from the authors' code (SPEC.md section 4). Images in [0, 1],
+masks 1 = hole, linear RGB heads, edge-replicate padding on every convolution
+(`ReplicatePadConv2D`), LeakyReLU(0.2) outside the SPD branches, no normalization, bilinear
+resampling with aligned corners. The paper widths give G1 8,167,843 and G2 34,762,343
+parameters: 42,930,186 in all, the paper's 42.930 M.
+"""
+
+import keras
+from keras import ops
+
+from tfinpaint.layers.attention import SelfAttention2D
+from tfinpaint.layers.dilation import SPD4_DILATION_RATES, SPD8_DILATION_RATES, SPDBlock
+from tfinpaint.layers.padding import ReplicatePadConv2D
+from tfinpaint.layers.resample import BilinearResize2D
+from tfinpaint.models.base import InpaintingGenerator, blend
+
+ACTIVATION = "leaky_relu"  # Keras' default slope is 0.2, the reference's.
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class DeepGINGenerator(InpaintingGenerator):
+    """DeepGIN's two-stage generator (G1 coarse, G2 refinement with back projection).
+
+    Reference: Li et al., "DeepGIN", ECCV 2020 workshops, Fig. 2 and the authors' code; SPEC.md
+    section 4. With f = `base_filters` (32 in the paper), at a 256 x 256 input:
+
+    - G1 (layers `coarse_*`): input concat(image with holes set to 1.0, mask); replicate-padded
+      convs 7/1 -> f, 4/2 -> 2f, 4/2 -> 4f, 4/2 -> 8f; `num_coarse_spd_blocks` 8-branch SPD
+      blocks; three times bilinear x2 + 3x3 conv (8f -> 4f -> 2f -> f); 7/1 conv -> 3, linear:
+      `coarse`.
+    - G2 (layers `refine_*`): input concat(coarse composited with the known pixels, mask);
+      convs 7/1 -> f, 4/2 -> 2f, 4/2 -> 4f (64 x 64), 4/2 -> 8f (32 x 32), 4/2 -> 16f
+      (16 x 16). Skips: 3x3 conv 4f -> 2f + self-attention on the 64 x 64 features, 3x3 conv
+      8f -> 4f + self-attention on the 32 x 32 ones. Bottleneck: `num_refine_spd_blocks`
+      4-branch SPD blocks, self-attention, `num_refine_spd_blocks` more. Decoder: bilinear x2
+      + 3x3 -> 8f, concat skip, 3x3 -> 8f; bilinear x2 + 3x3 -> 4f, concat skip, 3x3 -> 4f;
+      low-res head 3x3 -> f, 3x3 -> 3 (`lr`, H/4); bilinear x2 + 3x3 -> 2f; bilinear x2 +
+      3x3 -> f; 7/1 conv -> 3 (d5) and 3x3 conv -> 1 sigmoid (alpha).
+    - Back projection: c = blend(d5); raw = c + up_x4(lr - down_x4(c)) * alpha (bilinear).
+
+    Args:
+        base_filters: int. Width f of the first convolutions; multiple of 8 when the SPD blocks
+            use the paper's 8 and 4 branches. Defaults to 32 (paper).
+        num_coarse_spd_blocks: int. SPD blocks in G1's bottleneck. Defaults to 6.
+        num_refine_spd_blocks: int. SPD blocks on each side of G2's bottleneck attention.
+            Defaults to 3.
+        coarse_dilation_rates: tuple of ints. Branch dilations of G1's SPD blocks. Defaults to
+            (2, 3, 4, 5, 6, 8, 10, 1).
+        refine_dilation_rates: tuple of ints. Branch dilations of G2's SPD blocks. Defaults to
+            (2, 3, 4, 5).
+        **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, `dtype`).
+
+    Call inputs: dict with `images` (B, H, W, 3) in [0, 1] and `masks` (B, H, W, 1), 1 = hole,
+    H and W divisible by 16.
+    Returns: dict with `raw`, `inpainted`, `coarse` (B, H, W, 3) and `lr` (B, H/4, W/4, 3),
+    all float32; the RGB heads are linear (not clipped to [0, 1]).
+
+    Example:
+    >>> generator = DeepGINGenerator(base_filters=8, num_coarse_spd_blocks=1,
+    ...                              num_refine_spd_blocks=1)
+    >>> images = np.random.rand(2, 32, 32, 3).astype("float32")
+    >>> masks = np.zeros((2, 32, 32, 1), "float32")
+    >>> masks[:, 8:24, 8:24] = 1.0
+    >>> generator({"images": images, "masks": masks})["lr"].shape
+    TensorShape([2, 8, 8, 3])
+    """
+
+    extra_output_names = ("coarse", "lr")
+
+    def __init__(
+        self,
+        base_filters=32,
+        num_coarse_spd_blocks=6,
+        num_refine_spd_blocks=3,
+        coarse_dilation_rates=SPD8_DILATION_RATES,
+        refine_dilation_rates=SPD4_DILATION_RATES,
+        **kwargs,
+    ):
+        base_filters = int(base_filters)
+        coarse_dilation_rates = tuple(int(rate) for rate in coarse_dilation_rates)
+        refine_dilation_rates = tuple(int(rate) for rate in refine_dilation_rates)
+        if base_filters < 2 or base_filters % 2:
+            raise ValueError(
+                f"Received base_filters={base_filters}; expected an even int >= 2 (32 in the "
+                "paper)."
+            )
+        for name, value in (
+            ("num_coarse_spd_blocks", num_coarse_spd_blocks),
+            ("num_refine_spd_blocks", num_refine_spd_blocks),
+        ):
+            if int(value) < 0:
+                raise ValueError(f"Received {name}={value}; expected an int >= 0.")
+        f = base_filters
+
+        def conv(filters, kernel_size, name, strides=1, activation=ACTIVATION):
+            return ReplicatePadConv2D(
+                filters, kernel_size, strides=strides, activation=activation, name=name
+            )
+
+        def up(name):
+            return BilinearResize2D(2, name=name)
+
+        # === Layers ===
+        # G1, the coarse network.
+        coarse_encoder = [
+            conv(f, 7, "coarse_enc_1"),
+            conv(2 * f, 4, "coarse_enc_2", strides=2),
+            conv(4 * f, 4, "coarse_enc_3", strides=2),
+            conv(8 * f, 4, "coarse_enc_4", strides=2),
+        ]
+        coarse_spd = [
+            SPDBlock(8 * f, coarse_dilation_rates, name=f"coarse_spd_{index}")
+            for index in range(int(num_coarse_spd_blocks))
+        ]
+        coarse_decoder = []
+        for index, filters in enumerate((4 * f, 2 * f, f), start=1):
+            coarse_decoder += [up(f"coarse_up_{index}"), conv(filters, 3, f"coarse_dec_{index}")]
+        coarse_head = conv(3, 7, "coarse_out", activation=None)
+
+        # G2, the refinement network.
+        refine_encoder = [
+            conv(f, 7, "refine_enc_1"),
+            conv(2 * f, 4, "refine_enc_2", strides=2),
+            conv(4 * f, 4, "refine_enc_3", strides=2),  # H/4: skip 1
+            conv(8 * f, 4, "refine_enc_4", strides=2),  # H/8: skip 2
+            conv(16 * f, 4, "refine_enc_5", strides=2),  # H/16: bottleneck
+        ]
+        skip_4 = [
+            conv(2 * f, 3, "refine_skip_4_conv"),
+            SelfAttention2D(2 * f, name="refine_skip_4_attention"),
+        ]
+        skip_8 = [
+            conv(4 * f, 3, "refine_skip_8_conv"),
+            SelfAttention2D(4 * f, name="refine_skip_8_attention"),
+        ]
+        bottleneck = [
+            SPDBlock(16 * f, refine_dilation_rates, name=f"refine_spd_{index}")
+            for index in range(int(num_refine_spd_blocks))
+        ]
+        bottleneck.append(SelfAttention2D(16 * f, name="refine_bottleneck_attention"))
+        bottleneck += [
+            SPDBlock(16 * f, refine_dilation_rates, name=f"refine_spd_{index}")
+            for index in range(int(num_refine_spd_blocks), 2 * int(num_refine_spd_blocks))
+        ]
+        refine_up_8 = [up("refine_up_8"), conv(8 * f, 3, "refine_dec_8_up")]
+        refine_fuse_8 = conv(8 * f, 3, "refine_dec_8_fuse")
+        refine_up_4 = [up("refine_up_4"), conv(4 * f, 3, "refine_dec_4_up")]
+        refine_fuse_4 = conv(4 * f, 3, "refine_dec_4_fuse")
+        lr_head = [conv(f, 3, "refine_lr_1"), conv(3, 3, "refine_lr_out", activation=None)]
+        refine_tail = [
+            up("refine_up_2"),
+            conv(2 * f, 3, "refine_dec_2"),
+            up("refine_up_1"),
+            conv(f, 3, "refine_dec_1"),
+        ]
+        d5_head = conv(3, 7, "refine_out", activation=None)
+        alpha_head = conv(1, 3, "refine_alpha", activation="sigmoid")
+        down_x4 = BilinearResize2D(4, downsample=True, name="back_projection_down")
+        up_x4 = BilinearResize2D(4, name="back_projection_up")
+
+        # === Functional Model ===
+        inputs = InpaintingGenerator.make_inputs()
+        images, masks = inputs["images"], inputs["masks"]
+        # Holes set to 1.0: the ground truth never reaches the network.
+        x = ops.concatenate([images * (1.0 - masks) + masks, masks], axis=-1)  # (B, H, W, 4)
+        for layer in coarse_encoder + coarse_spd + coarse_decoder:
+            x = layer(x)
+        coarse = ops.cast(coarse_head(x), "float32")  # (B, H, W, 3)
+
+        x = ops.concatenate([blend(coarse, images, masks), masks], axis=-1)  # (B, H, W, 4)
+        for layer in refine_encoder[:3]:
+            x = layer(x)
+        skip_quarter = x  # (B, H/4, W/4, 4f)
+        x = refine_encoder[3](x)
+        skip_eighth = x  # (B, H/8, W/8, 8f)
+        x = refine_encoder[4](x)  # (B, H/16, W/16, 16f)
+        for layer in skip_4:
+            skip_quarter = layer(skip_quarter)  # -> (B, H/4, W/4, 2f)
+        for layer in skip_8:
+            skip_eighth = layer(skip_eighth)  # -> (B, H/8, W/8, 4f)
+        for layer in bottleneck + refine_up_8:
+            x = layer(x)
+        x = refine_fuse_8(ops.concatenate([x, skip_eighth], axis=-1))  # 8f + 4f -> 8f
+        for layer in refine_up_4:
+            x = layer(x)
+        x = refine_fuse_4(ops.concatenate([x, skip_quarter], axis=-1))  # 4f + 2f -> 4f
+        lr = x
+        for layer in lr_head:
+            lr = layer(lr)
+        lr = ops.cast(lr, "float32")  # (B, H/4, W/4, 3)
+        for layer in refine_tail:
+            x = layer(x)  # -> (B, H, W, f)
+        d5 = ops.cast(d5_head(x), "float32")
+        alpha = ops.cast(alpha_head(x), "float32")  # (B, H, W, 1)
+
+        # Back projection: the low-resolution residual corrects the full-resolution output.
+        composited = blend(d5, images, masks)
+        raw = composited + up_x4(lr - down_x4(composited)) * alpha
+        super().__init__(inputs, raw, extra_outputs={"coarse": coarse, "lr": lr}, **kwargs)
+
+        # === Config ===
+        self.base_filters = base_filters
+        self.num_coarse_spd_blocks = int(num_coarse_spd_blocks)
+        self.num_refine_spd_blocks = int(num_refine_spd_blocks)
+        self.coarse_dilation_rates = coarse_dilation_rates
+        self.refine_dilation_rates = refine_dilation_rates
+
+    @classmethod
+    def size_multiple_for(cls, config):
+        """16: G2's encoder halves the input four times."""
+        del config
+        return 16
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "base_filters": self.base_filters,
+                "num_coarse_spd_blocks": self.num_coarse_spd_blocks,
+                "num_refine_spd_blocks": self.num_refine_spd_blocks,
+                "coarse_dilation_rates": self.coarse_dilation_rates,
+                "refine_dilation_rates": self.refine_dilation_rates,
+            }
+        )
+        return config
