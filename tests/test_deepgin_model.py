@@ -11,6 +11,7 @@ import pytest
 from harness import run_generator_test
 from test_deepgin_layers import reference_resize_align_corners
 
+from tfinpaint import export
 from tfinpaint.models.deepgin import DeepGINGenerator
 
 TINY = {"base_filters": 8, "num_coarse_spd_blocks": 1, "num_refine_spd_blocks": 1}
@@ -119,3 +120,12 @@ def test_mixed_precision_keeps_known_pixels_exact():
         keras.mixed_precision.set_global_policy("float32")
     outputs = run_generator_test(generator, _batch(2, 32, 32))
     assert outputs["inpainted"].dtype == np.float32
+
+
+def test_tiny_generator_converts_to_builtin_tflite_ops(tiny_generator, tmp_path):
+    # Replicate padding (TILE, CONCATENATION), the aligned-corners resize (GATHER) and the
+    # attention (BATCH_MATMUL, SOFTMAX) must all lower to builtin ops.
+    result = export.export_tflite(tiny_generator, str(tmp_path / "deepgin.tflite"), 64)
+    assert all(not op.startswith("CUSTOM") and not op.startswith("Flex") for op in result["ops"])
+    assert {"TILE", "GATHER", "BATCH_MATMUL", "SOFTMAX"} <= set(result["ops"])
+    assert result["probe_max_abs_error"] < 1e-4
