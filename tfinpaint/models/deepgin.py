@@ -6,7 +6,12 @@ masks 1 = hole, linear RGB heads, edge-replicate padding on every convolution
 (`ReplicatePadConv2D`), LeakyReLU(0.2) outside the SPD branches, no normalization, bilinear
 resampling with aligned corners. The paper widths give G1 8,167,843 and G2 34,762,343
 parameters: 42,930,186 in all, the paper's 42.930 M.
+
+The discriminator (`DeepGINDiscriminator`) is registered twice, as `scale_1` (full resolution)
+and `scale_2` (on a 3x3 stride-2 average-pooled input): the reference's two-scale PatchGAN.
 """
+
+import math
 
 import keras
 from keras import ops
@@ -226,3 +231,137 @@ class DeepGINGenerator(InpaintingGenerator):
             }
         )
         return config
+
+
+def average_pool_exclude_pad(x):
+    """3x3 average pooling, stride 2, zero padding 1 not counted (PyTorch's
+    `AvgPool2d(3, 2, padding=1, count_include_pad=False)`): windows start at -1, 1, 3, ...
+
+    Keras' `padding="same"` pads at the bottom/right only for even sides, a shifted grid, so
+    the pooling is written as the sum over the padded input divided by the count of real pixels.
+    """
+    pad = [[0, 0], [1, 1], [1, 1], [0, 0]]
+    sums = ops.average_pool(ops.pad(x, pad), 3, strides=2, padding="valid")
+    counts = ops.average_pool(ops.pad(ops.ones_like(x[..., :1]), pad), 3, strides=2)
+    return sums / counts
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class DeepGINDiscriminator(keras.Model):
+    """One scale of DeepGIN's multi-scale PatchGAN discriminator (SPEC.md section 4).
+
+    Input: concat(masked image, image) with 6 channels; the trainer feeds the image with its
+    holes set to 1.0 (G1's input convention) next to the real or the completed image. The input
+    is first average-pooled `log2(scale_factor)` times (3x3, stride 2, padding 1 not counted).
+    Then four 4x4 convolutions, each spectral-normalised with zero padding 2: stride 2 -> f,
+    stride 2 -> 2f, stride 1 -> 4f, stride 1 -> `output_channels`; LeakyReLU(0.2) after all but
+    the last. Output: (B, h, w, output_channels) hinge logits (the reference averages the hinge
+    over all of them).
+
+    Args:
+        scale_factor: int. 1 (full resolution) or a power of 2 (the input pooled down by it).
+        filters: int. Width f of the first convolution (64 in the paper).
+        output_channels: int. Width of the last convolution (256 in the reference's code).
+        **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, `dtype`).
+
+    Example:
+    >>> d = DeepGINDiscriminator(scale_factor=2, filters=8, output_channels=1)
+    >>> d(np.zeros((2, 32, 32, 6), "float32"), training=True).shape
+    TensorShape([2, 5, 5, 1])
+    """
+
+    def __init__(self, scale_factor=1, filters=64, output_channels=256, **kwargs):
+        scale_factor, filters, output_channels = (
+            int(scale_factor),
+            int(filters),
+            int(output_channels),
+        )
+        if scale_factor < 1 or scale_factor & (scale_factor - 1):
+            raise ValueError(
+                f"Received scale_factor={scale_factor}; expected a power of 2 >= 1 (1 or 2)."
+            )
+        if filters < 1 or output_channels < 1:
+            raise ValueError(
+                f"Received filters={filters} and output_channels={output_channels}; expected "
+                "positive ints."
+            )
+        inputs = keras.Input((None, None, 6))
+        x = inputs
+        for _ in range(int(math.log2(scale_factor))):
+            x = average_pool_exclude_pad(x)
+        specs = ((filters, 2), (2 * filters, 2), (4 * filters, 1), (output_channels, 1))
+        for index, (width, strides) in enumerate(specs, start=1):
+            x = keras.layers.ZeroPadding2D(2, name=f"zero_pad_{index}")(x)
+            x = keras.layers.SpectralNormalization(
+                keras.layers.Conv2D(width, 4, strides=strides, name=f"conv_{index}"),
+                name=f"sn_conv_{index}",
+            )(x)
+            if index < len(specs):
+                x = keras.layers.LeakyReLU(0.2, name=f"lrelu_{index}")(x)
+        super().__init__(inputs, x, **kwargs)
+        self.scale_factor = scale_factor
+        self.filters = filters
+        self.output_channels = output_channels
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "scale_factor": self.scale_factor,
+            "filters": self.filters,
+            "output_channels": self.output_channels,
+        }
+
+
+def _discriminators(filters, output_channels):
+    return {
+        f"scale_{scale}": {
+            "scale_factor": scale,
+            "filters": filters,
+            "output_channels": output_channels,
+        }
+        for scale in (1, 2)
+    }
+
+
+PRESETS = {
+    # Generator 42,930,186 parameters (the paper's 42.930 M); each discriminator 1,710,784.
+    "paper": {
+        "generator": {"base_filters": 32, "num_coarse_spd_blocks": 6, "num_refine_spd_blocks": 3},
+        "discriminators": _discriminators(64, 256),
+        "training": {
+            "image_size": 256,
+            # 4 images x 3 masks (rect 30-70 %, free-form, cellular automata) = 12.
+            "batch_size": 12,
+            "masks": "deepgin",
+            # Augment (DeepGINTrainer.segment_data_overrides): short side resized to 2 x 256
+            # (unless --resize_short_side is given), random 90-degree rotation, a random 2x
+            # polyphase phase (-> 256), horizontal flip.
+            "steps": 500_000,
+            "learning_rate": 1e-4,
+            "d_learning_rate": 4e-4,
+            "log_every": 200,
+            "checkpoint_every": 5000,
+            "val_batch_size": 12,
+            "options": {},
+        },
+    },
+    # Seconds on a CPU: for tests and demos.
+    "tiny": {
+        "generator": {"base_filters": 8, "num_coarse_spd_blocks": 1, "num_refine_spd_blocks": 1},
+        "discriminators": _discriminators(8, 8),
+        "training": {
+            "image_size": 32,
+            "batch_size": 6,
+            "masks": "deepgin",
+            "steps": 8,
+            "stage_fractions": [0.25, 0.75],
+            "learning_rate": 1e-3,
+            "d_learning_rate": 1e-3,
+            "log_every": 2,
+            "checkpoint_every": 4,
+            "val_batch_size": 6,
+            "options": {},
+        },
+    },
+}
