@@ -37,6 +37,8 @@ _RUN_SETTINGS = {
         image_size=32,
         options={"generator_batches": 1, "discriminator_batches": 1},
     ),
+    # Warm-up 1 step, then G D G in the main stage.
+    "deepgin": dict(steps=4, stage_steps=[1], image_size=32),
 }
 
 

@@ -13,7 +13,7 @@ from tfinpaint.models import InpaintingGenerator, registry
 from tfinpaint.models.base import blend
 from tfinpaint.training.trainer import TrainerOptions
 
-FAMILIES = ("pconv", "glcic", "cascade")
+FAMILIES = ("pconv", "glcic", "cascade", "deepgin")
 
 
 def _batch(size=32, extra=False):

@@ -110,6 +110,21 @@ register_family(
     )
 )
 
+register_family(
+    ModelFamily(
+        name="deepgin",
+        generator="tfinpaint.models.deepgin:DeepGINGenerator",
+        presets="tfinpaint.models.deepgin:PRESETS",
+        trainer="tfinpaint.training.deepgin:DeepGINTrainer",
+        discriminators={
+            "scale_1": "tfinpaint.models.deepgin:DeepGINDiscriminator",
+            "scale_2": "tfinpaint.models.deepgin:DeepGINDiscriminator",
+        },
+        reference="Li et al., DeepGIN: Deep Generative Inpainting Network for Extreme Image "
+        "Inpainting, ECCV 2020 workshops",
+    )
+)
+
 
 def list_models():
     """Names of the registered model families, in the order they were added."""

@@ -1,0 +1,257 @@
+"""DeepGIN training (Li et al., ECCV 2020 workshops; SPEC.md section 4, the authors' code).
+
+Two stages. Stage 1, the warm-up, trains the generator alone on the L1 terms. Stage 2, the main
+stage, alternates one generator step and one discriminator step (hinge GAN). Stage lengths:
+`--stage_steps=N1` or `--stage_fractions=a,b` (our default 0.1, 0.9; the paper gives no
+warm-up length).
+
+Generator loss (weights `loss_weights`, defaults from the reference code):
+- `l1_coarse`, `l1_raw`: `5 * mean(m * |x - y|) + 1 * mean((1 - m) * |x - y|)`, means over all
+  elements (not hole-normalised), for `coarse` and `raw`;
+- `l1_lr`: the same for `lr` against the image downsampled x4 (bilinear, aligned corners, as
+  the generator resamples) with the equally downsampled, soft mask;
+- stage 2 only: `tv` = 0.1 x squared-difference total variation of `inpainted`;
+  `adversarial` = 0.001 x hinge `-mean(D(fake))` summed over the two scales; and, with a VGG
+  (`uses_vgg`; dropped by `--vgg_weights=none`), `perceptual` = 0.05 x layer-weighted L1 and
+  `style` = 80 x layer-weighted MSE of Gram matrices, each summed over `raw` and `inpainted`,
+  on VGG19 relu1_1, relu2_1, relu3_1, relu4_1, conv5_1 (weights 1/32, 1/16, 1/8, 1/4, 1) at
+  224 x 224.
+Discriminator loss: `0.5 * (hinge real + hinge fake)` summed over the scales `scale_1`,
+`scale_2`, one `discriminator_step` per scale (each scale has its own Adam: the losses are
+separate, so this equals one Adam over both). The discriminators see concat(masked image,
+image), the masked image with its holes set to 1.0 (G1's input convention; our choice), next to
+the real image or `inpainted` (the completed image: also what the generator's adversarial
+term scores).
+
+Optimisers: Adam with betas (0.5, 0.999), generator 1e-4 with gradient-norm clipping at 3
+(`make_optimizer(clip_norm=3.0)`), discriminators 4e-4. The same generator optimizer runs
+through both stages. Not implemented: the learning-rate schedule (10 epochs constant, then a
+linear decay to 0 over 90); the rate is constant. Feature matching (off by default in the
+reference) is not implemented.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+from keras import ops
+
+from tfinpaint import losses
+from tfinpaint.layers.resample import BilinearResize2D
+from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
+
+_L1_TERMS = ("l1_coarse", "l1_raw", "l1_lr")
+_VGG_TERMS = ("perceptual", "style")
+_GENERATOR_TERMS = ("total", *_L1_TERMS, "tv", "adversarial", *_VGG_TERMS)
+_DISCRIMINATOR_TERMS = ("d_loss", "d_real_logit", "d_fake_logit")
+SCALES = ("scale_1", "scale_2")
+
+
+def weighted_l1(prediction, target, hole_mask, hole_weight=5.0, valid_weight=1.0):
+    """DeepGIN's L1: `hole_weight * mean(m |p - t|) + valid_weight * mean((1 - m) |p - t|)`.
+
+    Means over all B * H * W * C elements (not normalised by the hole area); `hole_mask`
+    (B, H, W, 1), 1 = hole, may be soft (the x4-downsampled mask of the `lr` term).
+    """
+    difference = ops.abs(ops.cast(prediction, "float32") - ops.cast(target, "float32"))
+    hole_mask = ops.cast(hole_mask, "float32")
+    return hole_weight * ops.mean(hole_mask * difference) + valid_weight * ops.mean(
+        (1.0 - hole_mask) * difference
+    )
+
+
+def masked_input(images, hole_masks):
+    """The image with its holes set to 1.0: the first half of the discriminators' input."""
+    return images * (1.0 - hole_masks) + hole_masks
+
+
+@dataclasses.dataclass
+class DeepGINOptions(TrainerOptions):
+    """DeepGIN training options.
+
+    Attributes:
+        loss_weights: dict or None. Overrides of the loss weights ("hole", "valid", "tv",
+            "adversarial", "perceptual", "style"; the reference's 5, 1, 0.1, 0.001, 0.05, 80).
+        d_loss_scale: float. Factor on each scale's hinge discriminator loss (the reference's
+            0.5 * (real + fake)).
+        generator_clip_norm: float or None. Global gradient-norm clipping of the generator's
+            updates (the reference's 3; None: off).
+        augment: str. The data augmentation of both stages (`build_dataset(augment=...)`);
+            with "polyphase" the short side is resized to twice the image size unless
+            `--resize_short_side` is given. "" for none.
+    """
+
+    loss_weights: dict | None = None
+    d_loss_scale: float = 0.5
+    generator_clip_norm: float | None = 3.0
+    augment: str = "rot90,polyphase,flip"
+
+
+class DeepGINTrainer(InpaintingTrainer):
+    """Trains DeepGIN's generator: an L1 warm-up, then hinge GAN against two scales.
+
+    Discriminators (`tfinpaint.models.build_discriminators("deepgin", ...)`): `scale_1` and
+    `scale_2` (`DeepGINDiscriminator` at full and half resolution). Options: `DeepGINOptions`.
+    """
+
+    segment_kind = "stage"
+    num_segments = 2
+    default_segment_fractions = (0.1, 0.9)
+    step_kinds = ("generator", "discriminator")
+    uses_vgg = True
+    vgg_arch = "vgg19"
+    vgg_layers = losses.VGG19_DEEPGIN_LAYERS
+    vgg_tuned_flavour = "torchvision"
+    loss_names = _GENERATOR_TERMS + _DISCRIMINATOR_TERMS
+    Options = DeepGINOptions
+    DEFAULT_LOSS_WEIGHTS = {
+        "hole": 5.0,
+        "valid": 1.0,
+        "tv": 0.1,
+        "adversarial": 0.001,
+        "perceptual": 0.05,
+        "style": 80.0,
+    }
+    LOSS_WEIGHT_NAMES = tuple(DEFAULT_LOSS_WEIGHTS)
+
+    def __init__(self, generator, config, vgg=None, discriminators=None, **kwargs):
+        super().__init__(generator, config, vgg=vgg, discriminators=discriminators, **kwargs)
+        self.loss_weights = dict(self.DEFAULT_LOSS_WEIGHTS, **(self.options.loss_weights or {}))
+        self._down_x4 = BilinearResize2D(4, downsample=True, name="lr_target_down")
+
+    @classmethod
+    def make_vgg(cls, weights, flavour=losses.VGG_FLAVOUR_AUTO):
+        return losses.VGGFeatures(
+            arch=cls.vgg_arch,
+            layers=cls.vgg_layers,
+            weights=weights,
+            flavour=flavour,
+            input_size=losses.DEEPGIN_VGG_INPUT_SIZE,
+        )
+
+    def active_loss_names(self):
+        if self.vgg is None:
+            return tuple(name for name in self.loss_names if name not in _VGG_TERMS)
+        return self.loss_names
+
+    def build_optimizers(self):
+        optimizers = {
+            "generator_optimizer": self.make_optimizer(
+                self.train_config.learning_rate,
+                name="generator_adam",
+                clip_norm=self.options.generator_clip_norm,
+                beta_1=0.5,
+                beta_2=0.999,
+            )
+        }
+        for scale in SCALES:
+            optimizers[f"discriminator_optimizer_{scale}"] = self.make_optimizer(
+                self.train_config.d_learning_rate,
+                name=f"discriminator_adam_{scale}",
+                beta_1=0.5,
+                beta_2=0.999,
+            )
+        return optimizers
+
+    def optimizer_targets(self):
+        targets = {"generator_optimizer": self.generator.trainable_variables}
+        for scale in SCALES:
+            targets[f"discriminator_optimizer_{scale}"] = self.discriminators[
+                scale
+            ].trainable_variables
+        return targets
+
+    @classmethod
+    def segment_data_overrides(cls, config, segment):
+        del segment
+        augment = cls.Options.parse(config.options, config.model).augment
+        if not augment:
+            return {}
+        overrides = {"augment": augment}
+        if "polyphase" in augment and not config.resize_short_side:
+            overrides["resize_short_side"] = (2 * config.image_size, 2 * config.image_size)
+        return overrides
+
+    def segment_step_kinds(self, segment):
+        return ("generator",) if segment == 1 else self.step_kinds
+
+    def step_kind(self, step_in_segment):
+        if self.segment == 1:
+            return "generator"
+        return self.step_kinds[step_in_segment % 2]
+
+    def _discriminate(self, scale, masked):
+        discriminator = self.discriminators[scale]
+        return lambda batch: discriminator(ops.concatenate([masked, batch], -1), training=True)
+
+    def generator_terms(self, images, hole_masks, outputs, adversarial):
+        """The generator's loss terms (unweighted L1s already 5:1 weighted) and `total`."""
+        w = self.loss_weights
+
+        def l1(prediction, target, mask):
+            return weighted_l1(prediction, target, mask, w["hole"], w["valid"])
+
+        terms = {
+            "l1_coarse": l1(outputs["coarse"], images, hole_masks),
+            "l1_raw": l1(outputs["raw"], images, hole_masks),
+            "l1_lr": l1(outputs["lr"], self._down_x4(images), self._down_x4(hole_masks)),
+        }
+        total = tf.add_n([terms[name] for name in _L1_TERMS])
+        if adversarial:
+            inpainted = outputs["inpainted"]
+            masked = masked_input(images, hole_masks)
+            terms["tv"] = losses.tv_loss_squared(inpainted)
+            terms["adversarial"] = tf.add_n(
+                [
+                    losses.hinge_g_loss(
+                        tf.cast(self._discriminate(scale, masked)(inpainted), tf.float32)
+                    )
+                    for scale in SCALES
+                ]
+            )
+            if self.vgg is not None:
+                real = self.vgg(images)
+                raw_features = self.vgg(outputs["raw"])
+                inpainted_features = self.vgg(inpainted)
+                weights = losses.DEEPGIN_LAYER_WEIGHTS
+                terms["perceptual"] = losses.perceptual_loss(
+                    raw_features, real, weights
+                ) + losses.perceptual_loss(inpainted_features, real, weights)
+                terms["style"] = losses.style_loss(
+                    raw_features, real, "mse", weights
+                ) + losses.style_loss(inpainted_features, real, "mse", weights)
+            for name in ("tv", "adversarial", *_VGG_TERMS):
+                if name in terms:
+                    total = total + w[name] * terms[name]
+        terms["total"] = total
+        return terms
+
+    def train_step(self, data):
+        images, hole_masks = data["images"], data["masks"]
+        inputs = {"images": images, "masks": hole_masks}
+        if self.kind == "discriminator":
+            completed = self.as_float32(self.generator(inputs, training=False))["inpainted"]
+            masked = masked_input(images, hole_masks)
+            terms = {}
+            for scale in SCALES:
+                scale_terms = self.discriminator_step(
+                    self._discriminate(scale, masked),
+                    images,
+                    completed,
+                    self.optimizers[f"discriminator_optimizer_{scale}"],
+                    self.discriminators[scale].trainable_variables,
+                    loss="hinge",
+                    scale=self.options.d_loss_scale,
+                )
+                for name, value in scale_terms.items():
+                    terms[name] = terms.get(name, 0.0) + value
+            # Logits are logged as the mean over scales; d_loss is the sum (what is minimised).
+            for name in ("d_real_logit", "d_fake_logit"):
+                terms[name] = terms[name] / len(SCALES)
+            return self.update_trackers(terms)
+        optimizer = self.optimizers["generator_optimizer"]
+        with tf.GradientTape() as tape:
+            outputs = self.as_float32(self.generator(inputs, training=True))
+            terms = self.generator_terms(images, hole_masks, outputs, adversarial=self.segment > 1)
+            scaled = self.scaled_loss(terms["total"], optimizer)
+        self.apply_gradients(tape, scaled, self.generator.trainable_variables, optimizer)
+        return self.update_trackers(terms)
