@@ -112,6 +112,11 @@ class DeepGINTrainer(InpaintingTrainer):
         "style": 80.0,
     }
     LOSS_WEIGHT_NAMES = tuple(DEFAULT_LOSS_WEIGHTS)
+    # As for the cascade model: grappler's remapper fuses the discriminators' Conv2D + BiasAdd +
+    # LeakyRelu although the gradient's LeakyReluGrad still reads the fused-away BiasAdd, then
+    # fails for the whole graph and prints an error per trace ("remapper failed: ... fanout
+    # ... exist for missing node"). Switched off (process-wide, set by `create`).
+    grappler_options = {"remapping": False}
 
     def __init__(self, generator, config, vgg=None, discriminators=None, **kwargs):
         super().__init__(generator, config, vgg=vgg, discriminators=discriminators, **kwargs)
