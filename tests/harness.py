@@ -222,6 +222,26 @@ def run_layer_test(
     return eager_outputs
 
 
+def random_batch(batch_size, height, width, seed=0):
+    """Random images with one rectangular hole each: a generator test batch.
+
+    The seed is offset: `run_generator_test` writes `default_rng(seed).uniform` noise into the
+    holes, and noise equal to the images would make its hole-independence check vacuous.
+    """
+    rng = np.random.default_rng(1000 + seed)
+    images = rng.uniform(size=(batch_size, height, width, 3)).astype("float32")
+    masks = np.zeros((batch_size, height, width, 1), "float32")
+    for b in range(batch_size):
+        y0, x0 = rng.integers(0, height // 2), rng.integers(0, width // 2)
+        masks[b, y0 : y0 + height // 3, x0 : x0 + width // 3] = 1.0
+    return {"images": images, "masks": masks}
+
+
+def json_round_trip(config):
+    """`config` as it comes back from JSON (tuples become lists), as saved configs are read."""
+    return json.loads(json.dumps(config))
+
+
 def _hole_mask_like(hole_mask, value):
     """Broadcasts a (B, H, W, 1) hole mask to `value`'s channels, as booleans."""
     return np.broadcast_to(hole_mask > 0.5, value.shape)

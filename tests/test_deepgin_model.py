@@ -1,35 +1,19 @@
 """DeepGIN generator (SPEC.md section 4): the paper's parameter counts, the dict contract on a
 tiny width, the back projection against a numpy reference, config and save/load round trips."""
 
-import json
 import os
 import tempfile
 
 import keras
 import numpy as np
 import pytest
-from harness import run_generator_test
+from harness import json_round_trip, random_batch, run_generator_test
 from test_deepgin_layers import reference_resize_align_corners
 
 from tfinpaint import export
 from tfinpaint.models.deepgin import DeepGINGenerator
 
 TINY = {"base_filters": 8, "num_coarse_spd_blocks": 1, "num_refine_spd_blocks": 1}
-
-
-def _batch(batch_size, height, width, seed=0):
-    # Offset the seed: the harness writes `default_rng(seed).uniform` noise into the holes.
-    rng = np.random.default_rng(1000 + seed)
-    images = rng.uniform(size=(batch_size, height, width, 3)).astype("float32")
-    masks = np.zeros((batch_size, height, width, 1), "float32")
-    for b in range(batch_size):
-        y0, x0 = rng.integers(0, height // 2), rng.integers(0, width // 2)
-        masks[b, y0 : y0 + height // 3, x0 : x0 + width // 3] = 1.0
-    return {"images": images, "masks": masks}
-
-
-def _json(config):
-    return json.loads(json.dumps(config))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +39,7 @@ def test_paper_parameter_count():
 
 @pytest.mark.parametrize("training", [False, True])
 def test_tiny_generator_contract(tiny_generator, training):
-    outputs = run_generator_test(tiny_generator, _batch(2, 32, 48), training=training)
+    outputs = run_generator_test(tiny_generator, random_batch(2, 32, 48), training=training)
     assert set(outputs) == {"raw", "inpainted", "coarse", "lr"}
     assert outputs["coarse"].shape == (2, 32, 48, 3)
     assert outputs["lr"].shape == (2, 8, 12, 3)
@@ -63,7 +47,7 @@ def test_tiny_generator_contract(tiny_generator, training):
 
 
 def test_back_projection_matches_numpy_reference(tiny_generator):
-    batch = _batch(2, 32, 32, seed=1)
+    batch = random_batch(2, 32, 32, seed=1)
     probe = keras.Model(
         tiny_generator.input,
         [
@@ -85,7 +69,7 @@ def test_back_projection_matches_numpy_reference(tiny_generator):
 def test_sizes_must_be_multiples_of_16(tiny_generator):
     assert tiny_generator.size_multiple == 16
     with pytest.raises(ValueError, match="divisible by 16"):
-        tiny_generator(_batch(1, 40, 32))
+        tiny_generator(random_batch(1, 40, 32))
 
 
 def test_config_errors():
@@ -98,9 +82,9 @@ def test_config_errors():
 def test_config_round_trip_and_save_load(tiny_generator):
     config = tiny_generator.get_config()
     assert config["coarse_dilation_rates"] == (2, 3, 4, 5, 6, 8, 10, 1)
-    restored = DeepGINGenerator.from_config(_json(config))
-    assert _json(restored.get_config()) == _json(config)
-    batch = _batch(2, 32, 32)
+    restored = DeepGINGenerator.from_config(json_round_trip(config))
+    assert json_round_trip(restored.get_config()) == json_round_trip(config)
+    batch = random_batch(2, 32, 32)
     expected = tiny_generator(batch)
     with tempfile.TemporaryDirectory() as tmp_dir:
         path = os.path.join(tmp_dir, "deepgin.keras")
@@ -118,7 +102,7 @@ def test_mixed_precision_keeps_known_pixels_exact():
         generator = DeepGINGenerator(**TINY)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    outputs = run_generator_test(generator, _batch(2, 32, 32))
+    outputs = run_generator_test(generator, random_batch(2, 32, 32))
     assert outputs["inpainted"].dtype == np.float32
 
 

@@ -1,6 +1,5 @@
 """GLCIC networks (SPEC.md section 2), the local crop op and the OpenCV post-processing."""
 
-import json
 import os
 import tempfile
 
@@ -8,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import run_generator_test, run_layer_test
+from harness import json_round_trip, random_batch, run_generator_test, run_layer_test
 
 from tfinpaint import postprocess
 from tfinpaint.layers.crop import LocalCrop, crop_local, local_crop_boxes
@@ -17,22 +16,6 @@ from tfinpaint.models import glcic, registry
 
 def _discriminator(preset, **overrides):
     return registry.build_discriminators("glcic", preset, global_local=overrides)["global_local"]
-
-
-def _batch(batch_size, height, width, seed=0):
-    # Offset the seed: the harness writes `default_rng(seed).uniform` noise into the holes, and
-    # noise equal to the images would make its hole-independence check vacuous.
-    rng = np.random.default_rng(1000 + seed)
-    images = rng.uniform(size=(batch_size, height, width, 3)).astype("float32")
-    masks = np.zeros((batch_size, height, width, 1), "float32")
-    for b in range(batch_size):
-        y0, x0 = rng.integers(0, height // 2), rng.integers(0, width // 2)
-        masks[b, y0 : y0 + height // 3, x0 : x0 + width // 3] = 1.0
-    return {"images": images, "masks": masks}
-
-
-def _json(config):
-    return json.loads(json.dumps(config))
 
 
 # === Completion network ===
@@ -52,16 +35,16 @@ def test_tiny_generator_contract(training):
     generator = registry.build_generator("glcic", "tiny")
     # Dynamic, non-square sizes (multiples of 4); the harness checks shapes, float32, exact known
     # pixels, raw in the holes, and that hole pixels of the input do not change any output.
-    outputs = run_generator_test(generator, _batch(2, 64, 48), training=training)
+    outputs = run_generator_test(generator, random_batch(2, 64, 48), training=training)
     assert set(outputs) == {"raw", "inpainted"}
     assert np.all((outputs["raw"] >= 0) & (outputs["raw"] <= 1))
-    small = generator(_batch(1, 32, 36, seed=1))
+    small = generator(random_batch(1, 32, 36, seed=1))
     assert tuple(small["inpainted"].shape) == (1, 32, 36, 3)
 
 
 def test_generator_hole_pixels_do_not_leak():
     generator = registry.build_generator("glcic", "tiny")
-    batch = _batch(2, 32, 32, seed=3)
+    batch = random_batch(2, 32, 32, seed=3)
     holes = batch["masks"] > 0.5
     ones = dict(batch, images=np.where(holes, 1.0, batch["images"]).astype("float32"))
     zeros = dict(batch, images=np.where(holes, 0.0, batch["images"]).astype("float32"))
@@ -70,7 +53,7 @@ def test_generator_hole_pixels_do_not_leak():
 
 def test_input_fill_is_mean_filled_and_centred():
     mean = [0.2, 0.5, 0.7]
-    batch = _batch(2, 16, 16)
+    batch = random_batch(2, 16, 16)
     filled = keras.ops.convert_to_numpy(
         glcic.GLCICInputFill(mean_pixel=mean)([batch["images"], batch["masks"]])
     )
@@ -90,8 +73,8 @@ def test_input_fill_is_mean_filled_and_centred():
 def test_generator_rejects_sizes_not_multiple_of_4():
     generator = registry.build_generator("glcic", "tiny")
     with pytest.raises(ValueError, match="divisible by 4"):
-        generator(_batch(1, 30, 32))
-    batch = _batch(1, 32, 32)
+        generator(random_batch(1, 30, 32))
+    batch = random_batch(1, 32, 32)
     with pytest.raises(ValueError, match="masks"):
         generator({"images": batch["images"], "masks": np.zeros((1, 16, 16, 1), "float32")})
 
@@ -123,9 +106,9 @@ def test_generator_config_round_trip_and_save_load():
     config = generator.get_config()
     assert config["mean_pixel"] == pytest.approx([0.4, 0.45, 0.5])
     assert config["dilation_rates"] == [2, 4]
-    restored = glcic.GLCICCompletionNetwork.from_config(_json(config))
-    assert _json(restored.get_config()) == _json(config)
-    batch = _batch(2, 32, 32)
+    restored = glcic.GLCICCompletionNetwork.from_config(json_round_trip(config))
+    assert json_round_trip(restored.get_config()) == json_round_trip(config)
+    batch = random_batch(2, 32, 32)
     expected = generator(batch)
     with tempfile.TemporaryDirectory() as tmp_dir:
         path = os.path.join(tmp_dir, "glcic.keras")
@@ -143,7 +126,7 @@ def test_generator_mixed_precision_keeps_known_pixels_exact():
         generator = registry.build_generator("glcic", "tiny")
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    outputs = run_generator_test(generator, _batch(2, 32, 32))
+    outputs = run_generator_test(generator, random_batch(2, 32, 32))
     assert outputs["inpainted"].dtype == np.float32
 
 
@@ -207,8 +190,8 @@ def test_gap_head_has_fewer_parameters_than_flatten():
 def test_discriminator_config_round_trip_and_errors():
     disc = _discriminator("tiny", head="gap")
     config = disc.get_config()
-    restored = glcic.GLCICDiscriminator.from_config(_json(config))
-    assert _json(restored.get_config()) == _json(config)
+    restored = glcic.GLCICDiscriminator.from_config(json_round_trip(config))
+    assert json_round_trip(restored.get_config()) == json_round_trip(config)
     assert config["head"] == "gap" and config["local_size"] == 32
     with pytest.raises(ValueError, match="head"):
         _discriminator("tiny", head="max")

@@ -403,7 +403,9 @@ def test_vgg_weights_file_written_by_the_test_is_loaded(tmp_path, vgg16_pool):
 def test_vgg_legacy_notop_h5_file_is_loaded(tmp_path, vgg16_pool):
     # The layout of Keras' cached ImageNet file (vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5),
     # which offline machines can copy and pass by path; written here with h5py.
-    h5py = pytest.importorskip("h5py")
+    h5py = pytest.importorskip(
+        "h5py", reason="writes a Keras-layout .h5 file; h5py comes with Keras"
+    )
     path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     with h5py.File(path, "w") as f:
         f.attrs["layer_names"] = [layer.name.encode() for layer in vgg16_pool.backbone.layers]
