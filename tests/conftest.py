@@ -6,7 +6,13 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+
+# isort: off
+# tfinpaint first: it loads TensorFlow with the start-up log lines filtered (no cuInit error).
+import tfinpaint  # noqa: E402, F401
 import tensorflow as tf  # noqa: E402
+
+# isort: on
 
 # Split the CPU into two logical devices before TensorFlow initialises its runtime, so that
 # MirroredStrategy tests can replicate across two devices on a CPU-only machine.
