@@ -213,3 +213,27 @@ def test_fid_in_evaluate(generator, monkeypatch):
     assert "FID" in evaluation.format_fid(result["fid"])
     with pytest.raises(ValueError, match="at least 2 images"):
         evaluation.evaluate(generator, "samples", 32, num_images=1, inception_weights="random")
+
+
+def test_mask_set_hole_ratio_range(tmp_path):
+    folder = tmp_path / "ranged"
+    manifest = mask_sets.write_mask_set(
+        "rect:0.2-0.8", 32, 5, seed=2, output_dir=str(folder), hole_ratio_range=(0.1, 0.3)
+    )
+    assert all(0.1 <= ratio <= 0.3 for ratio in manifest["hole_ratios"])
+    assert manifest["hole_ratio_range"] == [0.1, 0.3]
+    # File k is the draw draw_indices[k] of the plain sequence [seed, i].
+    mask_fn = make_mask_fns("rect:0.2-0.8", 32, training=False)[0]
+    expected = np.stack(
+        [mask_fn(tf.constant([2, i], tf.int64))["masks"].numpy() for i in manifest["draw_indices"]]
+    )
+    np.testing.assert_array_equal(mask_sets.MaskSet(str(folder), 32).read(range(5)), expected)
+    with pytest.raises(ValueError, match="expected 0 <= low < high <= 1"):
+        mask_sets.write_mask_set(
+            "rect", 32, 2, output_dir=str(tmp_path / "bad"), hole_ratio_range=(0.3, 0.1)
+        )
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match="had a hole ratio in"):
+        mask_sets.write_mask_set(
+            "rect:0.2-0.3", 32, 1, output_dir=str(tmp_path / "never"), hole_ratio_range=(0.9, 1.0)
+        )

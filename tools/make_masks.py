@@ -10,6 +10,8 @@ existing, non-empty --output is refused.
 Usage:
   python tools/make_masks.py --masks=thick --image_size=256 --num=2000 --seed=0 \
       --output=masks/thick_256
+  python tools/make_masks.py --masks=freeform --hole_ratio=0.1-0.3 --image_size=256 \
+      --num=200 --output=masks/freeform_10_30_256
   python tools/make_masks.py --masks=irregular:/data/nvidia_test_masks --image_size=512 \
       --num=12000 --output=masks/nvidia_512
 """
@@ -31,6 +33,22 @@ _IRREGULAR_POLARITY = flags.DEFINE_enum(
     list(masks.POLARITIES),
     "Polarity of the files of --masks=irregular:DIR (the written files are always hole_white).",
 )
+_HOLE_RATIO = flags.DEFINE_string(
+    "hole_ratio",
+    None,
+    "LOW-HIGH: keep only masks whose hole ratio is in [LOW, HIGH] (e.g. 0.1-0.3); draws go on "
+    "until --num are kept.",
+)
+
+
+def _parse_ratio(text):
+    try:
+        low, high = (float(part) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(
+            f"--hole_ratio={text!r} is not LOW-HIGH; expected two numbers, e.g. 0.1-0.3."
+        ) from None
+    return low, high
 
 
 def main(argv):
@@ -40,6 +58,7 @@ def main(argv):
         if flag.value is None:
             sys.exit(f"Error: --{flag.name} is required.")
     try:
+        ratio_range = None if _HOLE_RATIO.value is None else _parse_ratio(_HOLE_RATIO.value)
         manifest = mask_sets.write_mask_set(
             _MASKS.value,
             _IMAGE_SIZE.value,
@@ -47,6 +66,7 @@ def main(argv):
             _SEED.value,
             _OUTPUT.value,
             irregular_polarity=_IRREGULAR_POLARITY.value,
+            hole_ratio_range=ratio_range,
         )
     except ValueError as error:
         sys.exit(f"Error: {error}")

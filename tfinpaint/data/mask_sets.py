@@ -33,7 +33,14 @@ def _is_positive_int(value):
 
 
 def write_mask_set(
-    spec, image_size, num_masks, seed=0, output_dir=None, *, irregular_polarity="hole_white"
+    spec,
+    image_size,
+    num_masks,
+    seed=0,
+    output_dir=None,
+    *,
+    irregular_polarity="hole_white",
+    hole_ratio_range=None,
 ):
     """Draws `num_masks` masks of `spec` and writes them, with a manifest, to `output_dir`.
 
@@ -48,10 +55,14 @@ def write_mask_set(
         seed: int. Mask i is drawn from the seed `[seed, i]`.
         output_dir: str. A folder that does not exist yet or is empty; created.
         irregular_polarity: str. Polarity of the files of an `irregular:DIR` spec.
+        hole_ratio_range: (low, high) or None. Keep only masks whose hole ratio r has
+            low <= r <= high: draws continue with seeds [seed, i], i = 0, 1, ... until
+            `num_masks` are kept (the manifest's `draw_indices` says which i each file is).
 
     Returns:
         dict: the manifest written (`spec`, `seed`, `image_size`, `num_masks`,
-        `irregular_polarity` of the written files, `files`, `hole_ratios`, `mean_hole_ratio`).
+        `irregular_polarity` of the written files, `files`, `hole_ratios`, `mean_hole_ratio`,
+        `hole_ratio_range` and `draw_indices`).
 
     Raises:
         ValueError: one sentence, before any file is written, for a bad spec, size, count or
@@ -63,6 +74,12 @@ def write_mask_set(
         raise ValueError(f"--seed must be a non-negative integer, got {seed!r}.")
     if not output_dir:
         raise ValueError("--output is required: the folder to write the mask set to.")
+    if hole_ratio_range is not None:
+        low, high = (float(value) for value in hole_ratio_range)
+        if not 0.0 <= low < high <= 1.0:
+            raise ValueError(
+                f"Received hole ratio range {low}-{high}; expected 0 <= low < high <= 1."
+            )
     if os.path.isfile(output_dir) or (os.path.isdir(output_dir) and os.listdir(output_dir)):
         raise ValueError(
             f"--output={output_dir} exists and is not an empty folder; expected a new folder "
@@ -84,15 +101,27 @@ def write_mask_set(
             "writable folder."
         ) from None
     width = max(5, len(str(num_masks - 1)))
-    files, ratios = [], []
-    for index in range(num_masks):
+    files, ratios, draws = [], [], []
+    index = -1
+    max_draws = num_masks * 200
+    while len(files) < num_masks:
+        index += 1
+        if index >= max_draws:
+            raise ValueError(
+                f"Only {len(files)} of {index} masks of {spec!r} at {image_size} px had a hole "
+                f"ratio in {low}-{high}; expected a range the spec reaches more often."
+            )
         hole_mask = mask_fns[0](tf.constant([seed, index], tf.int64))["masks"].numpy()
-        name = f"{index:0{width}d}.png"
+        ratio = float(hole_mask.mean())
+        if hole_ratio_range is not None and not low <= ratio <= high:
+            continue
+        name = f"{len(files):0{width}d}.png"
         cv2.imwrite(
             os.path.join(output_dir, name), (hole_mask[..., 0] > 0.5).astype(np.uint8) * 255
         )
         files.append(name)
-        ratios.append(float(hole_mask.mean()))
+        ratios.append(ratio)
+        draws.append(index)
     manifest = {
         "spec": spec,
         "seed": int(seed),
@@ -104,6 +133,8 @@ def write_mask_set(
         "files": files,
         "hole_ratios": ratios,
         "mean_hole_ratio": float(np.mean(ratios)),
+        "hole_ratio_range": None if hole_ratio_range is None else [low, high],
+        "draw_indices": draws,
     }
     with open(os.path.join(output_dir, MANIFEST), "w", encoding="utf-8") as f:
         json.dump(manifest, f, indent=1)
