@@ -72,7 +72,7 @@ def main(argv):
     if _LIST_CHECKPOINTS.value:
         print(inference.format_checkpoint_list())
         return
-    missing = [name for name in ("image", "mask", "output") if flags.FLAGS[name].value is None]
+    missing = [flag.name for flag in (_IMAGE, _MASK, _OUTPUT) if flag.value is None]
     if missing:
         sys.exit(
             f"Error: --{missing[0]} is required (--image, --mask and --output, unless "
