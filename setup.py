@@ -13,6 +13,16 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["tfinpaint", "tfinpaint.*"]),
+    # The shipped generators (tfinpaint.inference.list_checkpoints) travel with the package, so
+    # a regular install loads them by name too; the repository's checkpoints/ links here.
+    package_data={
+        "tfinpaint": [
+            "checkpoints/*.json",
+            "checkpoints/*.weights.h5",
+            "checkpoints/*.md",
+            "checkpoints/*.png",
+        ]
+    },
     install_requires=[
         # Keras 3 arrived with TF 2.16; tensorflow-addons is deliberately absent (end of life).
         "tensorflow>=2.16,<3",

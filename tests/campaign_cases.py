@@ -830,6 +830,22 @@ def _inpaint_cases():
             "--output={out}/o.png",
         ),
         _e(
+            "checkpoint_unknown_name",
+            "--checkpoint=no_such_checkpoint",
+            "--image={inputs}/photo.png",
+            "--mask={inputs}/mask.png",
+            "--output={out}/o.png",
+            match="Unknown checkpoint name 'no_such_checkpoint'",
+        ),
+        _e(
+            "image_flag_missing",
+            *src,
+            "--mask={inputs}/mask.png",
+            "--output={out}/o.png",
+            match="--image is required",
+        ),
+        _ok("list_checkpoints", "--list_checkpoints", match="(Checkpoints in|No checkpoint in)"),
+        _e(
             "strategy_tile_without_max_size",
             *one,
             "--output={out}/o.png",

@@ -1,10 +1,15 @@
 """Inpainting with a trained generator: load a run, fill the holes of images of any size.
 
-`load_generator(path)` rebuilds a generator from a training run directory (its latest
-checkpoint) or from a saved `generator.json` + `generator.weights.h5` pair (DESIGN.md,
-Checkpoints). `inpaint(generator, image, hole_mask)` takes one HxWx3 image of any size, runs
-the network on it (reflect-padded to the generator's size multiple, tiled, or downscaled) and
-returns an image of the same size and dtype whose known pixels are exactly the input's.
+`load_generator(path_or_name)` rebuilds a generator from a training run directory (its latest
+checkpoint), from a saved `generator.json` + `generator.weights.h5` pair (DESIGN.md,
+Checkpoints), or from the name of a checkpoint shipped with the package (keras-hub
+`from_preset` style: `load_generator("NAME")` reads `NAME.json` + `NAME.weights.h5` in
+`checkpoints_dir()`); `list_checkpoints()` names the shipped ones with a one-line description
+each, and `ship_checkpoint` writes one from a training run.
+
+`inpaint(generator, image, hole_mask)` takes one HxWx3 image of any size, runs the network on it
+(reflect-padded to the generator's size multiple, tiled, or downscaled) and returns an image of
+the same size and dtype whose known pixels are exactly the input's.
 
 The file helpers (`read_image`, `read_hole_mask`, `write_image`, `plan_jobs`, `check_jobs`)
 are what `tools/inpaint.py` runs: every check on the paths happens in `plan_jobs` and every
@@ -15,12 +20,15 @@ Example:
 from tfinpaint import inference
 generator, info = inference.load_generator("runs/pconv_tiny", with_info=True)
 result = inference.inpaint(generator, image_uint8, hole_mask, strategy="tile", max_size=256)
+print(inference.list_checkpoints())  # {"NAME": "one-line description", ...}
+generator = inference.load_generator("NAME")  # a shipped checkpoint
 ```
 """
 
 import glob
 import json
 import os
+import re
 
 import cv2
 import numpy as np
@@ -31,20 +39,26 @@ from tfinpaint import postprocess as postprocess_lib
 from tfinpaint.data import sources
 from tfinpaint.data.imageio import write_image
 from tfinpaint.models import registry
-from tfinpaint.models.saving import load_saved_generator
+from tfinpaint.models.saving import check_weights_dtype, load_saved_generator, save_generator
 
 __all__ = [
+    "CHECKPOINTS_DIR_ENV",
     "MASK_POLARITIES",
+    "PACKAGE_CHECKPOINTS_DIR",
     "POSTPROCESSING",
     "STRATEGIES",
     "check_jobs",
+    "checkpoints_dir",
+    "format_checkpoint_list",
     "inpaint",
     "inpaint_file",
+    "list_checkpoints",
     "load_generator",
     "plan_jobs",
     "read_hole_mask",
     "read_image",
     "same_file",
+    "ship_checkpoint",
     "write_image",
 ]
 
@@ -56,34 +70,58 @@ FOLDER_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 _WEIGHTS_SUFFIX = ".weights.h5"
 
+# The shipped generators are package data (setup.py), so a regular install has them as well as
+# a source checkout; the repository's top-level `checkpoints` is a symlink to this folder.
+PACKAGE_CHECKPOINTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
+# Where bare names resolve instead, when set (another collection of checkpoints; the tests).
+CHECKPOINTS_DIR_ENV = "TFINPAINT_CHECKPOINTS_DIR"
+# A bare checkpoint name: letters, digits, '_', '-' and '.', no folder part; names that end in
+# .json or .h5 are files.
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+# What ship_checkpoint writes: no dots, so NAME.json and NAME.weights.h5 never look alike.
+_SHIP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
+
 
 # --- Loading ---------------------------------------------------------------------------------
 
 
 def load_generator(path, with_info=False):
-    """Loads a trained generator from a run directory or a saved generator.
+    """Loads a trained generator from a run directory, a saved generator or a shipped name.
 
     Args:
         path: str. One of
+            - the name of a shipped checkpoint (`"NAME"`, see `list_checkpoints()`):
+              `NAME.json` + `NAME.weights.h5` in `checkpoints_dir()`. A shipped name wins over
+              a file or folder of the same name in the current directory (write `./NAME` for
+              that one);
             - a training run directory (with `config.json`): the generator is built through the
               registry from the run's `model`, `preset` and `generator_overrides` and restored
               from the latest checkpoint in `checkpoints/`; a run without checkpoints but with
               `generator.json` loads that;
             - a checkpoint prefix inside a run (`RUN/checkpoints/ckpt-400`);
             - a directory holding `generator.json` + `generator.weights.h5`;
-            - a generator description `NAME.json` or its weights file `NAME.weights.h5`.
+            - a generator description `NAME.json` or its weights file `NAME.weights.h5`
+              (float32 or float16 weights; the network is float32 either way).
         with_info: bool. Also return a description of what was loaded.
 
     Returns:
         The Keras generator or, with `with_info=True`, `(generator, info)` where `info` is a
         dict with `model`, `preset`, `image_size` (the training image size, None when unknown),
-        `step` (None when unknown), `source` ("checkpoint" or "generator.json"), `path` (the
-        checkpoint prefix or JSON file read) and `files` (every file read).
+        `step` (None when unknown), `source` ("checkpoint", "generator.json" or "shipped"),
+        `name` (the shipped name, else None), `description` (the JSON's one-line description,
+        else None), `path` (the checkpoint prefix or JSON file read) and `files` (every file
+        read).
 
     Raises:
-        ValueError: `path` is none of the above, or names files that are missing.
+        ValueError: `path` is none of the above, names files that are missing, or is an unknown
+            name (the shipped names are listed).
     """
     path = os.fspath(path)
+    if _NAME_PATTERN.match(path) and not path.endswith((".json", ".h5")):
+        folder = checkpoints_dir()
+        if path in _scan_checkpoints(folder):
+            generator, info = _load_shipped(folder, path)
+            return (generator, info) if with_info else generator
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "config.json")):
             generator, info = _load_from_run(path)
@@ -106,6 +144,8 @@ def load_generator(path, with_info=False):
     elif os.path.isfile(path + ".index"):
         run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
         generator, info = _load_from_run(run_dir, checkpoint=path)
+    elif _NAME_PATTERN.match(path) and not path.endswith((".json", ".h5")):
+        raise ValueError(_unknown_name_message(path))
     else:
         raise ValueError(
             f"Cannot load a generator from {path}: expected a training run directory, a "
@@ -122,6 +162,8 @@ def _load_from_description(json_path):
         "image_size": description.get("image_size"),
         "step": description.get("step"),
         "source": "generator.json",
+        "name": None,
+        "description": _one_line(description.get("description")) or None,
         "path": json_path,
         "files": [json_path, os.path.join(os.path.dirname(json_path), description["weights"])],
     }
@@ -171,10 +213,237 @@ def _load_from_run(run_dir, checkpoint=None):
         "image_size": config.get("image_size"),
         "step": step,
         "source": "checkpoint",
+        "name": None,
+        "description": None,
         "path": checkpoint,
         "files": [config_path, *sorted(glob.glob(glob.escape(checkpoint) + ".*"))],
     }
     return generator, info
+
+
+# --- Shipped checkpoints ---------------------------------------------------------------------
+
+
+def checkpoints_dir():
+    """The folder where bare checkpoint names resolve.
+
+    `$TFINPAINT_CHECKPOINTS_DIR` when it is set, else `PACKAGE_CHECKPOINTS_DIR`: the package's
+    `tfinpaint/checkpoints/` (the repository's `checkpoints/` links to it), which holds the
+    generators that ship with tfinpaint.
+    """
+    return os.environ.get(CHECKPOINTS_DIR_ENV) or PACKAGE_CHECKPOINTS_DIR
+
+
+def _one_line(text):
+    """The first non-empty line of `text` (None and non-strings give "")."""
+    if not isinstance(text, str):
+        return ""
+    lines = [line.strip() for line in text.strip().splitlines()]
+    return lines[0] if lines else ""
+
+
+def _scan_checkpoints(folder):
+    """{name: {"json": True/False, "weights": True/False}} of the checkpoints in `folder`.
+
+    A name is the stem of a `NAME.weights.h5` or of a `NAME.json` file. JSON files that parse
+    but have no "model" key (a data manifest, say) are not checkpoints; unparseable ones are, so
+    that loading them names the broken file. Hidden and temporary files are skipped.
+    """
+    if not os.path.isdir(folder):
+        return {}
+    found = {}
+    for entry in sorted(os.listdir(folder)):
+        path = os.path.join(folder, entry)
+        if entry.startswith(".") or not os.path.isfile(path):
+            continue
+        if entry.endswith(_WEIGHTS_SUFFIX):
+            kind, name = "weights", entry[: -len(_WEIGHTS_SUFFIX)]
+        elif entry.endswith(".json"):
+            kind, name = "json", entry[: -len(".json")]
+            try:
+                with open(path, encoding="utf-8") as f:
+                    content = json.load(f)
+                if not isinstance(content, dict) or "model" not in content:
+                    continue
+            except (OSError, ValueError):
+                pass
+        else:
+            continue
+        if name:
+            found.setdefault(name, {"json": False, "weights": False})[kind] = True
+    return found
+
+
+def list_checkpoints(directory=None):
+    """The shipped checkpoints and their one-line descriptions.
+
+    Args:
+        directory: str or None. The folder to list (default: `checkpoints_dir()`).
+
+    Returns:
+        dict {name: description}, sorted by name: each name loads with
+        `load_generator(name)`. The description is the first line of the `description` field
+        of `NAME.json`; a checkpoint without one, with an unreadable `NAME.json` or with a file
+        missing gets a note in parentheses instead. Empty when nothing is shipped.
+    """
+    folder = checkpoints_dir() if directory is None else os.fspath(directory)
+    listing = {}
+    for name, kinds in _scan_checkpoints(folder).items():
+        missing = [
+            f"{name}{suffix}"
+            for kind, suffix in (("json", ".json"), ("weights", _WEIGHTS_SUFFIX))
+            if not kinds[kind]
+        ]
+        if missing:
+            listing[name] = f"(incomplete: {missing[0]} is missing)"
+            continue
+        try:
+            with open(os.path.join(folder, f"{name}.json"), encoding="utf-8") as f:
+                description = _one_line(json.load(f).get("description"))
+        except (OSError, ValueError):
+            description = f"(unreadable: {name}.json is not valid JSON)"
+        listing[name] = description or "(no description)"
+    return listing
+
+
+def format_checkpoint_list(directory=None):
+    """What `tools/inpaint.py --list_checkpoints` prints: a header and `NAME  description` lines."""
+    folder = checkpoints_dir() if directory is None else os.fspath(directory)
+    listing = list_checkpoints(folder)
+    if not listing:
+        return f"No checkpoint in {folder} yet."
+    width = max(len(name) for name in listing)
+    lines = [f"Checkpoints in {folder} (load_generator(NAME), --checkpoint=NAME):"]
+    lines += [f"  {name:<{width}}  {text}" for name, text in listing.items()]
+    return "\n".join(lines)
+
+
+def _unknown_name_message(name):
+    folder = checkpoints_dir()
+    names = sorted(_scan_checkpoints(folder))
+    if names:
+        return (
+            f"Unknown checkpoint name '{name}' (and no such path); the checkpoints in {folder} "
+            f"are: {', '.join(names)}."
+        )
+    where = "does not exist" if not os.path.isdir(folder) else "holds no checkpoint yet"
+    return f"Unknown checkpoint name '{name}' (and no such path); {folder} {where}."
+
+
+def _load_shipped(folder, name):
+    json_path = os.path.join(folder, f"{name}.json")
+    weights_path = os.path.join(folder, f"{name}{_WEIGHTS_SUFFIX}")
+    for path in (json_path, weights_path):
+        if not os.path.isfile(path):
+            raise ValueError(
+                f"The checkpoint '{name}' is incomplete: {path} is missing (a checkpoint is "
+                f"{name}.json + {name}{_WEIGHTS_SUFFIX})."
+            )
+    try:
+        with open(json_path, encoding="utf-8") as f:
+            weights_name = json.load(f).get("weights")
+    except ValueError as error:
+        raise ValueError(f"{json_path} is not valid JSON ({error}).") from None
+    if weights_name != f"{name}{_WEIGHTS_SUFFIX}":
+        # Else two names could share, or swap, one weights file without anyone noticing.
+        raise ValueError(
+            f"{json_path} names the weights file {weights_name!r}; a checkpoint's JSON must name "
+            f"{name}{_WEIGHTS_SUFFIX}, the file beside it."
+        )
+    generator, info = _load_from_description(json_path)
+    info.update(source="shipped", name=name)
+    return generator, info
+
+
+def ship_checkpoint(
+    source, name, description, directory=None, weights_dtype="float32", overwrite=False
+):
+    """Writes `NAME.json` + `NAME.weights.h5` of a trained generator into the checkpoints folder.
+
+    Args:
+        source: str. What `load_generator` takes: a training run (its newest checkpoint), a
+            checkpoint prefix, or a saved generator.
+        name: str. The checkpoint name: letters, digits, '_' and '-'.
+        description: str. One line, shown by `list_checkpoints()`.
+        directory: str or None. Where to write (default: `checkpoints_dir()`).
+        weights_dtype: str. "float32" or "float16" (half the bytes; loads into the same float32
+            network).
+        overwrite: bool. Replace an existing checkpoint of that name.
+
+    Returns:
+        dict with `json` and `weights` (the paths written), `bytes` (of the weights file),
+        `model`, `preset`, `step`, and `max_difference`: the largest absolute difference between
+        the raw outputs of the source generator and of the written checkpoint, loaded back, on a
+        fixed random image with a centred square hole (float16 rounding shows there).
+
+    Raises:
+        ValueError: one sentence, before anything is written: a bad name, description or dtype,
+            an existing checkpoint without `overwrite`, an output that is one of the source's
+            files, or a source `load_generator` refuses.
+    """
+    if not isinstance(name, str) or not _SHIP_NAME_PATTERN.match(name):
+        raise ValueError(
+            f"Received the checkpoint name {name!r}; expected letters, digits, '_' and '-' "
+            "(starting with a letter or digit)."
+        )
+    if not isinstance(description, str) or not description.strip() or "\n" in description.strip():
+        raise ValueError(
+            f"Received the description {description!r}; expected one non-empty line of text."
+        )
+    check_weights_dtype(weights_dtype)
+    folder = checkpoints_dir() if directory is None else os.fspath(directory)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValueError(f"The checkpoints folder {folder} is a file; expected a folder.")
+    json_path = os.path.join(folder, f"{name}.json")
+    weights_path = os.path.join(folder, f"{name}{_WEIGHTS_SUFFIX}")
+    existing = [path for path in (json_path, weights_path) if os.path.exists(path)]
+    if existing and not overwrite:
+        raise ValueError(
+            f"The checkpoint '{name}' already exists ({existing[0]}); pass overwrite=True "
+            "(--overwrite) to replace it."
+        )
+    generator, info = load_generator(source, with_info=True)
+    if any(same_file(out, path) for out in (json_path, weights_path) for path in info["files"]):
+        raise ValueError(
+            f"The checkpoint '{name}' would be written over its own source ({info['path']}); "
+            "choose another name or folder."
+        )
+    save_generator(
+        generator,
+        info["model"],
+        info["preset"],
+        folder,
+        stem=name,
+        extra={
+            "description": description.strip(),
+            "image_size": info["image_size"],
+            "step": info["step"],
+        },
+        weights_dtype=weights_dtype,
+    )
+    shipped = _load_from_description(json_path)[0]
+    return {
+        "json": json_path,
+        "weights": weights_path,
+        "bytes": os.path.getsize(weights_path),
+        "model": info["model"],
+        "preset": info["preset"],
+        "step": info["step"],
+        "max_difference": _max_raw_difference(generator, shipped, info["image_size"]),
+    }
+
+
+def _max_raw_difference(generator, other, image_size):
+    multiple = generator.size_multiple
+    side = max(multiple, (image_size or 64) // multiple * multiple)
+    rng = np.random.default_rng(0)
+    images = rng.random((1, side, side, 3), dtype=np.float32)
+    hole_mask = np.zeros((1, side, side, 1), np.float32)
+    hole_mask[:, side // 4 : 3 * side // 4, side // 4 : 3 * side // 4] = 1.0
+    inputs = {"images": images, "masks": hole_mask}
+    a = np.asarray(generator(inputs, training=False)["raw"], np.float32)
+    b = np.asarray(other(inputs, training=False)["raw"], np.float32)
+    return float(np.abs(a - b).max())
 
 
 # --- Inpainting arrays -----------------------------------------------------------------------

@@ -29,7 +29,10 @@ from tfinpaint.data import sources
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory to evaluate.")
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "A generator.json / .weights.h5 / checkpoint prefix (instead of --workdir)."
+    "checkpoint",
+    None,
+    "A shipped checkpoint NAME, a generator.json / .weights.h5 or a checkpoint prefix (instead "
+    "of --workdir).",
 )
 _DATA = flags.DEFINE_string(
     "data", "samples", "Image source (folder, list file, tfds:NAME, samples)."

@@ -25,7 +25,9 @@ from tfinpaint import export, inference
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (latest checkpoint).")
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "A generator.json or .weights.h5 (instead of --workdir)."
+    "checkpoint",
+    None,
+    "A shipped checkpoint NAME, a generator.json or .weights.h5 (instead of --workdir).",
 )
 _FORMAT = flags.DEFINE_enum("format", None, ["saved_model", "tflite"], "Export format.")
 _QUANTIZE = flags.DEFINE_enum(

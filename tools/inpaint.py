@@ -5,12 +5,18 @@ Usage:
   python tools/inpaint.py --workdir=runs/pconv_tiny --image=photo.jpg --mask=holes.png \
       --output=out/photo.png
 
+  # A checkpoint shipped with tfinpaint, by name; and the list of them:
+  python tools/inpaint.py --checkpoint=NAME --image=photo.jpg --mask=holes.png \
+      --output=out/photo.png
+  python tools/inpaint.py --list_checkpoints
+
   # Folders: every image in --image is paired with the mask of the same file stem in --mask and
   # written to --output/STEM.png; large images in 512 px tiles:
-  python tools/inpaint.py --checkpoint=checkpoints/glcic/generator.json --image=photos/ \
+  python tools/inpaint.py --checkpoint=runs/glcic/generator.json --image=photos/ \
       --mask=masks/ --output=out/ --strategy=tile --max_size=512 --postprocess=telea_poisson
 
---checkpoint takes a generator.json or its .weights.h5 (or a checkpoint prefix of a run).
+--checkpoint takes the name of a shipped checkpoint (checkpoints/NAME.json, see
+--list_checkpoints), a generator.json or its .weights.h5, or a checkpoint prefix of a run.
 Outputs are never written over an input (compared by path and by device and inode, so a hard
 link counts), nor over existing files unless --overwrite. Every image/mask pair is read and
 checked (decodable, same size) before anything is written. 16-bit images give 16-bit output.
@@ -25,7 +31,13 @@ from tfinpaint import inference
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (latest checkpoint).")
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "A generator.json or .weights.h5 (instead of --workdir)."
+    "checkpoint",
+    None,
+    "A shipped checkpoint NAME (see --list_checkpoints), a generator.json or .weights.h5, or a "
+    "run's checkpoint prefix (instead of --workdir).",
+)
+_LIST_CHECKPOINTS = flags.DEFINE_bool(
+    "list_checkpoints", False, "Print the shipped checkpoints and their descriptions, and exit."
 )
 _IMAGE = flags.DEFINE_string("image", None, "Input image file, or a folder of images.")
 _MASK = flags.DEFINE_string("mask", None, "Mask file, or a folder of masks matched by stem.")
@@ -57,6 +69,15 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing output file
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
+    if _LIST_CHECKPOINTS.value:
+        print(inference.format_checkpoint_list())
+        return
+    missing = [flag.name for flag in (_IMAGE, _MASK, _OUTPUT) if flag.value is None]
+    if missing:
+        sys.exit(
+            f"Error: --{missing[0]} is required (--image, --mask and --output, unless "
+            "--list_checkpoints)."
+        )
     if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
         sys.exit("Error: pass exactly one of --workdir and --checkpoint.")
     if _STRATEGY.value != "pad" and _MAX_SIZE.value is None:
@@ -99,5 +120,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["image", "mask", "output"])
     app.run(main)

@@ -2,20 +2,53 @@
 
 This is what inference and export read (DESIGN.md, Checkpoints): no optimizer, step or
 discriminator, just the network and enough to rebuild it through the registry.
+
+The weights may be stored as float16 (`weights_dtype="float16"`, half the bytes: the shipped
+checkpoints use it to fit the repository's size budget). The network itself stays float32:
+Keras casts each stored array to its variable's dtype when it loads the file, so a float16 file
+loads into the same float32 generator, within float16 rounding of every weight.
 """
 
 import json
 import os
 
+import h5py
+import numpy as np
+
 from tfinpaint.models import registry
 
+WEIGHTS_DTYPES = ("float32", "float16")
 
-def save_generator(generator, model_name, preset, directory, stem="generator", extra=None):
+
+def save_generator(
+    generator,
+    model_name,
+    preset,
+    directory,
+    stem="generator",
+    extra=None,
+    weights_dtype="float32",
+):
     """Writes `directory/stem.weights.h5` and `directory/stem.json`; returns the JSON path.
+
+    Args:
+        generator: keras.Model. The generator to save.
+        model_name: str. Its family (a registry name).
+        preset: str. The preset it was built from (recorded; the config is what rebuilds it).
+        directory: str. Created when missing.
+        stem: str. File names `stem.weights.h5` and `stem.json`.
+        extra: dict or None. More keys for the JSON (`image_size`, `step`, `description`...).
+        weights_dtype: str. "float32" (default) or "float16": the dtype of the floating-point
+            arrays in the weights file (integer variables are kept as they are). float16 halves
+            the file; it is refused if a weight is too large for float16 (|w| > 65504).
 
     Both files are written under temporary names and renamed, so a kill never leaves a
     half-written pair behind.
+
+    Raises:
+        ValueError: an unknown `weights_dtype`, or a weight float16 cannot hold.
     """
+    check_weights_dtype(weights_dtype)
     os.makedirs(directory, exist_ok=True)
     weights_name = f"{stem}.weights.h5"
     description = {
@@ -23,11 +56,19 @@ def save_generator(generator, model_name, preset, directory, stem="generator", e
         "preset": preset,
         "config": generator.get_config(),
         "weights": weights_name,
+        "weights_dtype": weights_dtype,
         **(extra or {}),
     }
-    # Keras insists on the .weights.h5 suffix, so the temporary name keeps it.
+    # Keras insists on the .weights.h5 suffix, so the temporary names keep it.
     tmp_weights = os.path.join(directory, f".tmp-{stem}.weights.h5")
     generator.save_weights(tmp_weights)
+    if weights_dtype == "float16":
+        tmp_half = os.path.join(directory, f".tmp-{stem}-float16.weights.h5")
+        try:
+            cast_weights_file(tmp_weights, tmp_half, np.float16)
+        finally:
+            os.remove(tmp_weights)
+        tmp_weights = tmp_half
     os.replace(tmp_weights, os.path.join(directory, weights_name))
     json_path = os.path.join(directory, f"{stem}.json")
     with open(json_path + ".tmp", "w", encoding="utf-8") as f:
@@ -37,8 +78,61 @@ def save_generator(generator, model_name, preset, directory, stem="generator", e
     return json_path
 
 
+def check_weights_dtype(weights_dtype):
+    """Raises a one-sentence ValueError unless `weights_dtype` is one of WEIGHTS_DTYPES."""
+    if weights_dtype not in WEIGHTS_DTYPES:
+        raise ValueError(
+            f"Received weights_dtype={weights_dtype!r}; expected one of "
+            f"{', '.join(WEIGHTS_DTYPES)}."
+        )
+
+
+def cast_weights_file(source, destination, dtype):
+    """Copies a Keras `.weights.h5` file with every floating-point array cast to `dtype`.
+
+    Groups, datasets and attributes keep their names and layout, so Keras loads the copy as it
+    loads the original. A copy is written instead of converting in place because HDF5 does not
+    give back the space of deleted datasets.
+
+    Raises:
+        ValueError: a finite value does not fit `dtype` (it would become infinite), naming the
+            array; `destination` is then not left behind.
+    """
+    dtype = np.dtype(dtype)
+    limit = float(np.finfo(dtype).max)
+    try:
+        with h5py.File(source, "r") as src, h5py.File(destination, "w") as dst:
+            dst.attrs.update(src.attrs)
+
+            def copy(name, item):
+                if isinstance(item, h5py.Dataset):
+                    data = np.asarray(item[()])
+                    if np.issubdtype(data.dtype, np.floating):
+                        finite = data[np.isfinite(data)]
+                        if finite.size and float(np.abs(finite).max()) > limit:
+                            raise ValueError(
+                                f"The weight array {name} holds values up to "
+                                f"{float(np.abs(finite).max()):.4g}, beyond {dtype.name}'s "
+                                f"{limit:.4g}; save it as float32."
+                            )
+                        data = data.astype(dtype)
+                    copied = dst.create_dataset(name, data=data)
+                else:
+                    copied = dst.require_group(name)
+                copied.attrs.update(item.attrs)
+
+            src.visititems(copy)
+    except BaseException:
+        if os.path.exists(destination):
+            os.remove(destination)
+        raise
+
+
 def load_saved_generator(json_path):
-    """Rebuilds the generator described by a `stem.json` and loads its weights."""
+    """Rebuilds the generator described by a `stem.json` and loads its weights.
+
+    Weights stored as float16 are cast to the network's float32 variables on load.
+    """
     if not os.path.isfile(json_path):
         raise ValueError(f"No generator description at {json_path}.")
     with open(json_path, encoding="utf-8") as f:
