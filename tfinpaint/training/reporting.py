@@ -85,3 +85,82 @@ class TensorBoardWriter:
         with self.writer.as_default(step=step):
             tf.summary.image(name, rgb_uint8[None], max_outputs=1)
         self.writer.flush()
+
+
+# BGR colours of the curves, cycled.
+_CURVE_COLOURS = ((180, 119, 31), (14, 127, 255), (44, 160, 44), (40, 39, 214), (189, 103, 148))
+
+
+def plot_metrics(records, path, keys=("val_psnr_hole",), width=640, height=240):
+    """Writes a PNG line chart of `metrics.jsonl` records: one panel per key, step on x.
+
+    Drawn with OpenCV (matplotlib is not a dependency). Records without a key are skipped for
+    that panel; segment (stage/phase) changes are drawn as vertical grey lines.
+
+    Args:
+        records: list of dicts, as `read_metrics` returns.
+        path: str. PNG file to write.
+        keys: names of the logged values to draw.
+        width, height: int. Size of one panel in pixels.
+
+    Returns:
+        The image written, (H, W, 3) uint8 BGR.
+
+    Raises:
+        ValueError: no record holds any of the keys, or the file cannot be written.
+    """
+    import cv2  # Only the plot needs OpenCV here.
+
+    font, black, grey = cv2.FONT_HERSHEY_SIMPLEX, (0, 0, 0), (200, 200, 200)
+    left, right, top, bottom = 70, width - 20, 30, height - 35
+    segment_key = next((k for k in ("stage", "phase") if any(k in r for r in records)), None)
+    panels = []
+    for index, key in enumerate(keys):
+        points = [
+            (r["step"], float(r[key]))
+            for r in records
+            if key in r and "step" in r and math.isfinite(float(r[key]))
+        ]
+        if not points:
+            continue
+        panel = np.full((height, width, 3), 255, np.uint8)
+        steps = np.array([p[0] for p in points], np.float64)
+        values = np.array([p[1] for p in points], np.float64)
+        x_low, x_high = 0.0, max(float(steps.max()), 1.0)
+        y_low, y_high = float(values.min()), float(values.max())
+        if y_high - y_low < 1e-12:
+            y_low, y_high = y_low - 0.5, y_high + 0.5
+        pad = 0.05 * (y_high - y_low)
+        y_low, y_high = y_low - pad, y_high + pad
+
+        def xy(step, value, x_low=x_low, x_high=x_high, y_low=y_low, y_high=y_high):
+            x = left + (right - left) * (step - x_low) / (x_high - x_low)
+            y = bottom - (bottom - top) * (value - y_low) / (y_high - y_low)
+            return int(round(x)), int(round(y))
+
+        for tick in np.linspace(y_low, y_high, 5):
+            y = xy(0, tick)[1]
+            cv2.line(panel, (left, y), (right, y), grey, 1)
+            cv2.putText(panel, f"{tick:.3g}", (5, y + 4), font, 0.4, black, 1, cv2.LINE_AA)
+        for tick in np.linspace(x_low, x_high, 5):
+            x = xy(tick, y_low)[0]
+            cv2.putText(panel, f"{int(tick)}", (x - 15, bottom + 18), font, 0.4, black, 1)
+        if segment_key:
+            previous = None
+            for r in records:
+                if segment_key in r and previous is not None and r[segment_key] != previous:
+                    x = xy(r["step"], y_low)[0]
+                    cv2.line(panel, (x, top), (x, bottom), grey, 1)
+                previous = r.get(segment_key, previous)
+        cv2.line(panel, (left, bottom), (right, bottom), black, 1)
+        cv2.line(panel, (left, top), (left, bottom), black, 1)
+        colour = _CURVE_COLOURS[index % len(_CURVE_COLOURS)]
+        cv2.polylines(panel, [np.array([xy(s, v) for s, v in points], np.int32)], False, colour, 2)
+        cv2.putText(panel, f"{key} (x: step)", (left, top - 10), font, 0.5, black, 1)
+        panels.append(panel)
+    if not panels:
+        raise ValueError(f"No record holds any of {', '.join(keys)}; nothing to plot.")
+    image = np.concatenate(panels, axis=0)
+    if not cv2.imwrite(path, image):
+        raise ValueError(f"Could not write the plot {path}; expected a writable .png path.")
+    return image
