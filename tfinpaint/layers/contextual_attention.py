@@ -74,6 +74,19 @@ def _shift(x, axis, direction):
     return ops.pad(x[tuple(keep)], pad)
 
 
+def _zero_after(x):
+    """A (B, 1, 1) zero computed from `x`, to order graph ops: x + 0 never waits, this does.
+
+    min(|v|, 0) is 0 for every number v (NaN stays NaN); no graph optimizer folds it away.
+    """
+    first = ops.reshape(x, (ops.shape(x)[0], -1))[:, :1]
+    return ops.reshape(ops.minimum(ops.abs(first), 0.0), (-1, 1, 1))
+
+
+def _plus(x, zero):
+    return x if zero is None else x + zero
+
+
 @keras.saving.register_keras_serializable(package="tfinpaint")
 class ContextualAttention(keras.layers.Layer):
     """DeepFill v1's contextual attention, with one hole mask per sample.
@@ -154,7 +167,7 @@ class ContextualAttention(keras.layers.Layer):
         fuse_k=3,
         softmax_scale=10.0,
         fuse=True,
-        chunk_size=2048,
+        chunk_size=1024,
         downsample="align_corners",
         return_offsets=False,
         **kwargs,
@@ -272,21 +285,30 @@ class ContextualAttention(keras.layers.Layer):
         ph = bg_shape[1] // (rate * stride)  # Background patch grid.
         pw = bg_shape[2] // (rate * stride)
         num_fg, num_bg = fh * fw, ph * pw
+        cell_size = rate * rate * channels
 
-        # 1. Raw 2r x 2r background patches at stride r * stride, 'SAME' zero padding; pixels
-        # ordered by quadrant (a, b) then (dy, dx) within it, for the overlap-add below.
+        # 1. What the attention pastes. A raw 2r x 2r patch ('SAME' zero padding) is 2 x 2
+        # cells of r x r pixels. With stride 1 neighbouring patches share cells, so the layer
+        # pastes cells (4x fewer multiply-adds, see `_spread`): (B, (ph+1)*(pw+1), r*r*C).
+        # Otherwise the raw patches themselves, pixels ordered by quadrant: (B, L, 4r^2 C).
         pad = max(2 * rate - rate * stride, 0)
-        quadrant_offsets = [
-            (a * rate + dy, b * rate + dx)
-            for a in (0, 1)
-            for b in (0, 1)
-            for dy in range(rate)
-            for dx in range(rate)
-        ]
-        raw = _patches(
-            background, quadrant_offsets, rate * stride, ph, pw, pad // 2, pad - pad // 2
-        )
-        raw = ops.reshape(raw, (batch, num_bg, 4 * rate * rate * channels))  # (B, L, 4r^2 C)
+        cell_offsets = [(dy, dx) for dy in range(rate) for dx in range(rate)]
+        if stride == 1:
+            source = _patches(
+                background, cell_offsets, rate, ph + 1, pw + 1, pad // 2, pad - pad // 2
+            )
+            source = ops.reshape(source, (batch, (ph + 1) * (pw + 1), cell_size))
+        else:
+            quadrant_offsets = [
+                (a * rate + dy, b * rate + dx)
+                for a in (0, 1)
+                for b in (0, 1)
+                for dy, dx in cell_offsets
+            ]
+            source = _patches(
+                background, quadrant_offsets, rate * stride, ph, pw, pad // 2, pad - pad // 2
+            )
+            source = ops.reshape(source, (batch, num_bg, 4 * cell_size))
 
         # 2. Nearest-neighbour downsampling to the matching resolution.
         foreground = _downsample(foreground, rate, self.downsample)
@@ -302,7 +324,7 @@ class ContextualAttention(keras.layers.Layer):
         bg_patches = bg_patches / ops.maximum(norms, 1e-4)
         mask_patches = _patches(hole_mask, offsets, stride, ph, pw, pad // 2, pad - pad // 2)
         # (B, ph, pw, k*k) -> (B, 1, L): 1 where the patch holds no hole pixel (per sample).
-        valid = ops.cast(ops.sum(mask_patches, axis=-1) == 0.0, "float32")
+        valid = ops.cast(ops.equal(ops.sum(mask_patches, axis=-1), 0.0), "float32")
         valid = ops.reshape(valid, (batch, 1, num_bg))
         pad = ksize - 1
         fg_patches = _patches(foreground, offsets, 1, fh, fw, pad // 2, pad - pad // 2)
@@ -325,42 +347,102 @@ class ContextualAttention(keras.layers.Layer):
         else:
             bounds = [(0, None)]  # The whole map at once (sizes may be tensors).
 
-        pasted, best = [], []
+        cells, pasted, best, after_previous = None, [], [], None
         for y0, y1 in bounds:
-            scores = self._fused_scores(fg_patches, bg_patches, y0, y1, grid)
-            # 5. Masked softmax over the background patches, masked again.
-            scores = scores * valid
-            attention = ops.softmax(scores * self.softmax_scale, axis=-1) * valid
-            # 6a. (B, n, L) @ (B, L, 4r^2 C) -> (B, n, 4r^2 C): each position's pasted patch.
-            pasted.append(ops.matmul(attention, raw))
-            if self.return_offsets:
-                best.append(ops.argmax(attention, axis=-1))
-        pasted = pasted[0] if len(pasted) == 1 else ops.concatenate(pasted, axis=1)
-        output = self._overlap_add(pasted, batch, height, width, channels, fh, fw)
+            chunk, chunk_best = self._chunk(
+                fg_patches, bg_patches, valid, source, y0, y1, grid, after_previous
+            )
+            best.append(chunk_best)
+            if y1 is not None:
+                after_previous = _zero_after(chunk)
+            if stride != 1:
+                pasted.append(chunk)
+            elif y1 is None:
+                cells = chunk
+            else:  # Cell rows [y0, y1] of (fh + 1): neighbouring chunks share one row.
+                chunk = ops.pad(chunk, ((0, 0), (y0, fh - y1), (0, 0), (0, 0)))
+                cells = chunk if cells is None else cells + chunk
+        if stride != 1:
+            pasted = pasted[0] if len(pasted) == 1 else ops.concatenate(pasted, axis=1)
+            cells = self._quadrant_cells(pasted, batch, fh, fw, cell_size)
+        # 6b. Cells to pixels: (B*(fh+1), fw+1, r, r, C) -> (B*(fh+1), r, fw+1, r, C) ->
+        # (B, (fh+1) r, (fw+1) r, C), cropped by the transposed convolution's 'SAME' padding
+        # (r in all, r // 2 first), divided by 4 as the reference does.
+        cells = ops.reshape(cells, (-1, fw + 1, rate, rate, channels))
+        cells = ops.transpose(cells, (0, 2, 1, 3, 4))
+        canvas = ops.reshape(cells, (batch, (fh + 1) * rate, (fw + 1) * rate, channels))
+        top = rate // 2
+        output = canvas[:, top : top + height, top : top + width, :] / 4.0
         output = ops.cast(output, self.compute_dtype)
         if not self.return_offsets:
             return output
         best = best[0] if len(best) == 1 else ops.concatenate(best, axis=1)
         best = ops.reshape(ops.cast(best, "int32"), (batch, fh, fw))
-        rows_ = ops.reshape(ops.arange(fh, dtype="int32"), (1, fh, 1))
-        cols_ = ops.reshape(ops.arange(fw, dtype="int32"), (1, 1, fw))
-        offsets = ops.stack([(best // pw) * stride - rows_, (best % pw) * stride - cols_], axis=-1)
+        fg_rows = ops.reshape(ops.arange(fh, dtype="int32"), (1, fh, 1))
+        fg_cols = ops.reshape(ops.arange(fw, dtype="int32"), (1, 1, fw))
+        offsets = ops.stack(
+            [(best // pw) * stride - fg_rows, (best % pw) * stride - fg_cols], axis=-1
+        )
         return output, offsets
 
-    def _fused_scores(self, fg_patches, bg_patches, y0, y1, grid):
-        """Fused scores of foreground rows [y0, y1) (y1 None: to the end): (B, n, L)."""
-        fh, fw, num_bg = grid["fh"], grid["fw"], grid["num_bg"]
+    def _chunk(self, fg_patches, bg_patches, valid, source, y0, y1, grid, after_previous):
+        """Attention and pasting for foreground rows [y0, y1) (y1 None: all rows).
+
+        Returns the pasted cells (B, rows + 1, fw + 1, r*r*C) with stride 1, else the pasted
+        patches (B, rows*fw, 4r^2 C); and the best patch index of every position, or None.
+        Big intermediates are deleted as soon as they are used: in eager execution only a few
+        (rows*fw) x L blocks are alive at once. `after_previous` (a zero that depends on the
+        previous chunk's result, or None) is added to this chunk's foreground patches, so that a
+        graph runs the chunks one after the other instead of all at once.
+        """
+        fh, fw, ph, pw = grid["fh"], grid["fw"], grid["ph"], grid["pw"]
+        rows = fh if y1 is None else y1 - y0
+        # 4. Scores (B, rows*fw, L), fused.
+        scores = self._scores(fg_patches, bg_patches, y0, y1, grid, after_previous)
+        # 5. Scores of patches touching the hole set to 0, softmax(scores * scale), the same
+        # patches' weights set to 0 again. (x * valid) * scale == x * (valid * scale) exactly.
+        scores = scores * (valid * self.softmax_scale)
+        attention = ops.softmax(scores, axis=-1)
+        del scores
+        attention = attention * valid
+        best = ops.argmax(attention, axis=-1) if self.return_offsets else None
+        if self.stride != 1:
+            # 6a. (B, n, L) @ (B, L, 4r^2 C) -> (B, n, 4r^2 C): each position's pasted patch.
+            return ops.matmul(attention, source), best
+        # 6a. Quadrant (a, b) of the patch at (i, j) lands on output cell (i + a, j + b) and
+        # comes from background cell (k + a, l + b) of patch (k, l): the attention spread over
+        # both cell grids pastes all four quadrants with one matmul.
+        # (B*rows, fw, ph, pw) -> (B*rows, fw + 1, ph, pw + 1): the b = 0 and b = 1 terms.
+        attention = ops.reshape(attention, (-1, fw, ph, pw))
+        spread = ops.pad(attention, ((0, 0), (0, 1), (0, 0), (0, 1)))
+        spread = spread + ops.pad(attention, ((0, 0), (1, 0), (0, 0), (1, 0)))
+        del attention
+        # (B, rows, fw + 1, ph*(pw + 1)) -> (B, rows + 1, fw + 1, (ph + 1)*(pw + 1)): a = 0, 1.
+        spread = ops.reshape(spread, (-1, rows, fw + 1, ph * (pw + 1)))
+        shifted = ops.pad(spread, ((0, 0), (1, 0), (0, 0), (pw + 1, 0)))
+        spread = ops.pad(spread, ((0, 0), (0, 1), (0, 0), (0, pw + 1))) + shifted
+        del shifted
+        spread = ops.reshape(spread, (-1, (rows + 1) * (fw + 1), (ph + 1) * (pw + 1)))
+        # (B, (rows+1)(fw+1), (ph+1)(pw+1)) @ (B, (ph+1)(pw+1), r*r*C) -> output cells
+        cells = ops.matmul(spread, source)
+        return ops.reshape(cells, (-1, rows + 1, fw + 1, ops.shape(source)[-1])), best
+
+    def _scores(self, fg_patches, bg_patches, y0, y1, grid, after_previous=None):
+        """Fused scores of foreground rows [y0, y1) (y1 None: all rows): (B, rows*fw, L)."""
+        fh, fw, ph, pw = grid["fh"], grid["fw"], grid["ph"], grid["pw"]
+        num_bg = grid["num_bg"]
         if not self.fuse:
             stop = None if y1 is None else y1 * fw
             # (B, n, k*k*C) @ (B, k*k*C, L) -> (B, n, L)
-            return ops.matmul(fg_patches[:, y0 * fw : stop], bg_patches)
+            return ops.matmul(_plus(fg_patches[:, y0 * fw : stop], after_previous), bg_patches)
         pad, after = grid["pad"], grid["after"]
 
         def row_major_fused(r0, r1):
             # Rows [r0, r1) of the first fusion pass (both axes flattened row by row): the
             # scores of the block plus `pad` / `after` halo positions, summed along diagonals.
             # (B, n + k - 1, k*k*C) @ (B, k*k*C, L + k - 1) -> (B, n + k - 1, L + k - 1)
-            scores = ops.matmul(fg_patches[:, r0 * fw : r1 * fw + pad + after], bg_patches)
+            rows_patches = _plus(fg_patches[:, r0 * fw : r1 * fw + pad + after], after_previous)
+            scores = ops.matmul(rows_patches, bg_patches)
             count = (r1 - r0) * fw
             fused = scores[:, :count, :num_bg]
             for i in range(1, self.fuse_k):
@@ -383,23 +465,21 @@ class ContextualAttention(keras.layers.Layer):
             main = row_major_fused(max(first, 0), min(last, fh))
             top_rows = row_major_fused(fh - top, fh) if top else None
             bottom_rows = row_major_fused(0, bottom) if bottom else None
-        parts = []
-        if top:
-            top_rows = ops.reshape(top_rows, (-1, top, fw, num_bg))
-            parts.append(ops.reshape(_shift(top_rows, 2, 1), (-1, top * fw, num_bg)))
-        parts.append(main)
-        if bottom:
-            bottom_rows = ops.reshape(bottom_rows, (-1, bottom, fw, num_bg))
-            parts.append(ops.reshape(_shift(bottom_rows, 2, -1), (-1, bottom * fw, num_bg)))
-        block = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=1)
-        return self._column_major_fuse(block, rows, grid)
-
-    def _column_major_fuse(self, block, rows, grid):
-        """Second fusion pass over a block of first-pass rows [y0 - pad, y1 + after)."""
-        fw, ph, pw, num_bg = grid["fw"], grid["ph"], grid["pw"], grid["num_bg"]
-        pad, after = grid["pad"], grid["after"]
-        # The background axis gets the same wrapped rows: (B, n', L) -> (B, n', ph + k - 1, pw).
-        block = ops.reshape(block, (-1, (rows + pad + after) * fw, ph, pw))
+        if top or bottom:
+            parts = []
+            if top:
+                top_rows = ops.reshape(top_rows, (-1, top, fw, num_bg))
+                parts.append(ops.reshape(_shift(top_rows, 2, 1), (-1, top * fw, num_bg)))
+            parts.append(main)
+            if bottom:
+                bottom_rows = ops.reshape(bottom_rows, (-1, bottom, fw, num_bg))
+                parts.append(ops.reshape(_shift(bottom_rows, 2, -1), (-1, bottom * fw, num_bg)))
+            main = ops.concatenate(parts, axis=1)
+            del parts, top_rows, bottom_rows
+        # The background axis gets the same wrapped rows:
+        # (B, n', L) -> (B, n', ph, pw) -> (B, n', ph + k - 1, pw).
+        block = ops.reshape(main, (-1, (rows + pad + after) * fw, ph, pw))
+        del main
         parts = []
         if pad:
             parts.append(_shift(block[:, :, ph - pad :, :], 3, 1))
@@ -407,32 +487,25 @@ class ContextualAttention(keras.layers.Layer):
         if after:
             parts.append(_shift(block[:, :, :after, :], 3, -1))
         block = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=2)
+        del parts
         fused = block[:, : rows * fw, :ph, :]
         for j in range(1, self.fuse_k):
             fused = fused + block[:, j * fw : (j + rows) * fw, j : j + ph, :]
+        del block
         return ops.reshape(fused, (-1, rows * fw, num_bg))
 
-    def _overlap_add(self, pasted, batch, height, width, channels, fh, fw):
-        """Transposed convolution (stride rate, 'SAME') of the per-position patches, / 4.
+    def _quadrant_cells(self, pasted, batch, fh, fw, cell_size):
+        """Overlap-add of per-position patches (B, fh*fw, 4 cells) on the output cell grid.
 
-        (B, fh*fw, 4r^2 C) with pixels ordered by quadrant -> (B, H, W, C). Quadrant (a, b) of
-        the patch at (i, j) lands on cell (i + a, j + b) of a (fh + 1) x (fw + 1) grid of
-        r x r cells; the cells are then laid out as pixels and cropped by the 'SAME' padding.
+        Quadrant (a, b) of the patch at (i, j) lands on cell (i + a, j + b) of the
+        (fh + 1) x (fw + 1) grid: (B, fh + 1, fw + 1, r*r*C).
         """
-        rate = self.rate
-        size = rate * rate * channels
         cells = 0.0
         for index, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-            quadrant = ops.reshape(
-                pasted[:, :, index * size : (index + 1) * size], (batch, fh, fw, size)
-            )
+            quadrant = pasted[:, :, index * cell_size : (index + 1) * cell_size]
+            quadrant = ops.reshape(quadrant, (batch, fh, fw, cell_size))
             cells = cells + ops.pad(quadrant, ((0, 0), (a, 1 - a), (b, 1 - b), (0, 0)))
-        # (B*(fh+1), fw+1, r, r, C) -> (B*(fh+1), r, fw+1, r, C) -> (B, (fh+1) r, (fw+1) r, C)
-        cells = ops.reshape(cells, (-1, fw + 1, rate, rate, channels))
-        cells = ops.transpose(cells, (0, 2, 1, 3, 4))
-        canvas = ops.reshape(cells, (batch, (fh + 1) * rate, (fw + 1) * rate, channels))
-        top = rate // 2  # 'SAME' padding of a 2r kernel at stride r: r in all, r // 2 first.
-        return canvas[:, top : top + height, top : top + width, :] / 4.0
+        return cells
 
     def get_config(self):
         config = super().get_config()
