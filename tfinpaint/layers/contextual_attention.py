@@ -6,13 +6,14 @@ inpaint_ops.py), as SPEC.md section 6 describes it. GAIN's content branch uses i
 section 5).
 
 Everything is `keras.ops`: patches are strided slices (no `tf.image.extract_patches`, which
-TFLite only runs as a Flex op), the score maps and the patch pasting are batched matmuls, and the
-overlap-add is a sum of padded quadrants; the converted model needs only builtin TFLite ops.
+TFLite only runs as a Flex op), the score maps and the pasting are batched matmuls, and the
+overlap-add is reshapes of r x r cells; the converted model needs only builtin TFLite ops.
 
 The score matrix is (h*w) x (h*w) per image at the matching resolution (h = H / rate): 16384 x
 16384 float32 (1 GiB) for a 256 x 256 feature map at rate 2. Above `chunk_size` foreground
-positions the layer scores blocks of foreground rows one after the other (with the few halo
-rows the fusion needs), so only one block of scores is alive at a time in eager execution.
+positions the layer scores blocks of foreground rows one after the other (with the two halo
+rows the fusion needs), so only one block of scores is alive at a time, eagerly and in a
+`tf.function` (each block's first matmul waits for the previous block's result).
 """
 
 import keras
@@ -119,10 +120,13 @@ class ContextualAttention(keras.layers.Layer):
 
     Memory: the scores of one image take (h*w) x L floats (L = h*w with stride 1). Maps with
     more than `chunk_size` foreground positions (at the matching resolution) are scored in
-    blocks of whole rows of about `chunk_size` positions; chunked and unchunked outputs agree to
-    float rounding. Chunking needs static spatial sizes (eager calls and `tf.function` traces
-    of concrete shapes); a graph traced with unknown height or width scores the whole map at
-    once.
+    blocks of whole rows of about `chunk_size` positions, one block after the other; chunked
+    and unchunked outputs agree to float rounding. A 256 x 256 x 128 map at rate 2 (the GAIN
+    generator at 1024 px) peaks at about 1.4-1.5 GiB of process memory with the default 1024,
+    TensorFlow's ~0.65 GiB included (eager, `tf.function` and XLA on CPU; 2.0 GiB with 2048).
+    Chunking needs static spatial sizes (eager calls and `tf.function` traces of concrete
+    shapes); a graph traced with unknown height or width (e.g. a SavedModel signature with
+    None sizes) scores the whole map at once.
 
     Args:
         ksize: int. Side of the matching patches (at the matching resolution).
@@ -347,7 +351,7 @@ class ContextualAttention(keras.layers.Layer):
         else:
             bounds = [(0, None)]  # The whole map at once (sizes may be tensors).
 
-        cells, pasted, best, after_previous = None, [], [], None
+        pieces, best, after_previous, shared_row = [], [], None, None
         for y0, y1 in bounds:
             chunk, chunk_best = self._chunk(
                 fg_patches, bg_patches, valid, source, y0, y1, grid, after_previous
@@ -355,16 +359,21 @@ class ContextualAttention(keras.layers.Layer):
             best.append(chunk_best)
             if y1 is not None:
                 after_previous = _zero_after(chunk)
-            if stride != 1:
-                pasted.append(chunk)
-            elif y1 is None:
-                cells = chunk
-            else:  # Cell rows [y0, y1] of (fh + 1): neighbouring chunks share one row.
-                chunk = ops.pad(chunk, ((0, 0), (y0, fh - y1), (0, 0), (0, 0)))
-                cells = chunk if cells is None else cells + chunk
-        if stride != 1:
-            pasted = pasted[0] if len(pasted) == 1 else ops.concatenate(pasted, axis=1)
-            cells = self._quadrant_cells(pasted, batch, fh, fw, cell_size)
+            if y1 is None or stride != 1:
+                pieces.append(chunk)
+                continue
+            # Cells of rows [y0, y1] (of fh + 1): neighbouring chunks share one row. Summed
+            # row by row, not as full-size padded tensors: a graph optimizer turns a chain of
+            # adds into one AddN, which would hold every chunk's tensor at once.
+            if shared_row is not None:
+                chunk = ops.concatenate([chunk[:, :1] + shared_row, chunk[:, 1:]], axis=1)
+            pieces.append(chunk[:, :-1])
+            shared_row = chunk[:, -1:]
+        if shared_row is not None:
+            pieces.append(shared_row)
+        cells = pieces[0] if len(pieces) == 1 else ops.concatenate(pieces, axis=1)
+        if stride != 1:  # `cells` holds the pasted patches (B, fh*fw, 4r^2 C) so far.
+            cells = self._quadrant_cells(cells, batch, fh, fw, cell_size)
         # 6b. Cells to pixels: (B*(fh+1), fw+1, r, r, C) -> (B*(fh+1), r, fw+1, r, C) ->
         # (B, (fh+1) r, (fw+1) r, C), cropped by the transposed convolution's 'SAME' padding
         # (r in all, r // 2 first), divided by 4 as the reference does.
