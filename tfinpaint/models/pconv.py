@@ -107,9 +107,11 @@ class PConvUNet(InpaintingGenerator):
       single-channel (B, h, w, 1) hole masks. At a decoder concatenation the two halves have
       different masks; with `"channelwise"` (default, the paper's C x H x W masks) each half's
       mask is broadcast to its channels and the decoder partial convolution runs in
-      `multi_channel=True` mode, so the window is `3*3*(C_up + C_skip)` and holes of the skip
-      features (which are exactly 0) are re-weighted like any other hole; its output mask
-      (identical across channels) is reduced back to one channel. With `"union"` the
+      multi-channel mode, so the window is `3*3*(C_up + C_skip)` and holes of the skip
+      features (which are exactly 0) are re-weighted like any other hole; its output mask is
+      identical across channels, so one channel goes on. The layer gets the two halves' masks
+      as `mask_groups=[C_up, C_skip]` (exactly `multi_channel=True` on the broadcast mask, with
+      a 2-channel mask convolution in place of one over all channels). With `"union"` the
       concatenation is valid where either half is valid (hole = min of the two hole masks) and
       the convolution is single-channel: cheaper, but the zeros of the hole half count as valid.
     - Padding (`padding`). `"same"` is TensorFlow's: at stride 2 on even sizes it pads only the
@@ -254,6 +256,9 @@ class PConvUNet(InpaintingGenerator):
         self.decoder_upsamplings = []
         self.decoder_convs = []
         self.decoder_batch_norms = []
+        # Channels of each decoder level's two concatenated halves: (upsampled, skip).
+        below = [encoder_filters[-1], *decoder_filters[:-1]]
+        skip_channels = [*reversed(encoder_filters[:-1]), 3]
         for index, filters in enumerate(decoder_filters):
             is_last = index == depth - 1
             has_batch_norm = use_batch_norm and not is_last
@@ -269,7 +274,9 @@ class PConvUNet(InpaintingGenerator):
                     strides=1,
                     padding=padding,
                     use_bias=use_bias_with_batch_norm or not has_batch_norm,
-                    multi_channel=channelwise,
+                    # Channel-wise masks: each half's mask spans its channels. As groups the
+                    # mask count is a 2-channel convolution, not one over every channel.
+                    mask_groups=[below[index], skip_channels[index]] if channelwise else None,
                     name=f"decoder_pconv_{index + 1}",
                     dtype=dtype,
                 )
@@ -300,22 +307,15 @@ class PConvUNet(InpaintingGenerator):
             features = upsample(features)
             hole_mask = upsample(hole_mask)
             if channelwise:
-                # (B, h, w, 1) masks -> one mask channel per feature channel of each half.
-                hole_mask = ops.concatenate(
-                    [
-                        ops.repeat(hole_mask, features.shape[-1], axis=-1),
-                        ops.repeat(skip_hole_mask, skip_features.shape[-1], axis=-1),
-                    ],
-                    axis=-1,
-                )
+                # (B, h, w, 2): the upsampled half's hole mask, then the skip half's; the
+                # layer's mask_groups spread them over the halves' channels.
+                hole_mask = ops.concatenate([hole_mask, skip_hole_mask], axis=-1)
             else:
                 hole_mask = ops.minimum(hole_mask, skip_hole_mask)
             features = keras.layers.Concatenate(
                 axis=-1, name=f"decoder_concat_{index + 1}", dtype=dtype
             )([features, skip_features])
             features, hole_mask = conv([features, hole_mask])
-            if channelwise:
-                hole_mask = hole_mask[..., :1]  # Identical across channels.
             if index < depth - 1:
                 if use_batch_norm:
                     features = next(decoder_batch_norms)(features)
