@@ -184,6 +184,26 @@ def test_mask_groups_equal_multi_channel_on_the_repeated_mask(groups, padding):
     assert PartialConv2D.from_config(config).get_config() == config
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"mask_groups": [3, 2]}], ids=["single", "groups"])
+def test_inputs_masked_skips_only_the_input_multiplication(kwargs):
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-1.0, 1.0, size=(2, 12, 14, 5)).astype("float32")
+    groups = kwargs.get("mask_groups", [5])
+    hole_mask = (rng.uniform(size=(2, 12, 14, len(groups))) < 0.4).astype("float32")
+    hole_mask[0, :5] *= 0.5  # Soft values: the layer must not multiply a second time.
+    layer = PartialConv2D(4, 3, **kwargs)
+    premasked = PartialConv2D(4, 3, inputs_masked=True, **kwargs)
+    layer.build([x.shape, hole_mask.shape])
+    premasked.build([x.shape, hole_mask.shape])
+    premasked.set_weights(layer.get_weights())
+    masked_x = x * np.repeat(1.0 - hole_mask, groups, axis=-1)
+    y, new_hole = layer([x, hole_mask])
+    y_pre, new_hole_pre = premasked([masked_x, hole_mask])
+    np.testing.assert_allclose(y_pre, y, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(new_hole_pre, new_hole)
+    assert PartialConv2D.from_config(premasked.get_config()).inputs_masked
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -81,6 +81,11 @@ class PartialConv2D(keras.layers.Layer):
             channels with the group sizes as kernel instead of one of `C_in` channels, which
             at the U-Net's widths cost as much as the feature convolution itself. The returned
             mask has one channel. Defaults to `None`.
+        inputs_masked: bool. `x` arrives already multiplied by the validity mask `1 - hole_mask`
+            (each group's over its channels), so the layer does not multiply it again: the PConv
+            U-Net masks each level's features once, where they are made, and the decoder's
+            upsampled half before upsampling (a quarter of the work), instead of building a
+            full-size channel-wise mask at every decoder level. Defaults to `False`.
         kernel_initializer: string or `keras.initializers.Initializer`. Initializer of the
             kernel. Defaults to `"glorot_uniform"`.
         bias_initializer: string or `keras.initializers.Initializer`. Initializer of the bias.
@@ -121,6 +126,7 @@ class PartialConv2D(keras.layers.Layer):
         bias_initializer="zeros",
         epsilon=None,
         mask_groups=None,
+        inputs_masked=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -170,6 +176,7 @@ class PartialConv2D(keras.layers.Layer):
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.epsilon = epsilon
         self.mask_groups = mask_groups
+        self.inputs_masked = bool(inputs_masked)
 
     def _split_shapes(self, input_shape):
         if (
@@ -325,18 +332,9 @@ class PartialConv2D(keras.layers.Layer):
         new_valid_mask = ops.stop_gradient(new_valid_mask)
 
         kernel = ops.cast(self.kernel, compute_dtype)
-        valid_features = ops.cast(valid_mask, compute_dtype)
-        if self.mask_groups is not None:
-            # (B, H, W, G) -> (B, H, W, C_in): each group's mask over its channels. One repeat
-            # per group: ops.repeat with a list of counts is a boolean-mask gather, far slower.
-            valid_features = ops.concatenate(
-                [
-                    ops.repeat(valid_features[..., g : g + 1], size, axis=-1)
-                    for g, size in enumerate(self.mask_groups)
-                ],
-                axis=-1,
-            )
-        raw = self._conv(x * valid_features, kernel)
+        if not self.inputs_masked:
+            x = x * self._valid_features(valid_mask, compute_dtype)
+        raw = self._conv(x, kernel)
         outputs = raw * ops.cast(ratio, compute_dtype)
         if self.use_bias:
             outputs = outputs + ops.cast(self.bias, compute_dtype)
@@ -346,6 +344,21 @@ class PartialConv2D(keras.layers.Layer):
         if self.multi_channel:
             new_hole_mask = ops.repeat(new_hole_mask, self.filters, axis=-1)
         return outputs, new_hole_mask
+
+    def _valid_features(self, valid_mask, dtype):
+        """The validity mask over x's channels: (B, H, W, 1 or C_in), in x's dtype."""
+        valid_features = ops.cast(valid_mask, dtype)
+        if self.mask_groups is None:
+            return valid_features
+        # (B, H, W, G) -> (B, H, W, C_in): each group's mask over its channels. One repeat per
+        # group: ops.repeat with a list of counts is a boolean-mask gather, far slower.
+        return ops.concatenate(
+            [
+                ops.repeat(valid_features[..., g : g + 1], size, axis=-1)
+                for g, size in enumerate(self.mask_groups)
+            ],
+            axis=-1,
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -362,6 +375,7 @@ class PartialConv2D(keras.layers.Layer):
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "epsilon": self.epsilon,
                 "mask_groups": None if self.mask_groups is None else list(self.mask_groups),
+                "inputs_masked": self.inputs_masked,
             }
         )
         return config

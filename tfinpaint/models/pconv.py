@@ -247,6 +247,9 @@ class PConvUNet(InpaintingGenerator):
                     strides=2,
                     padding=padding,
                     use_bias=use_bias_with_batch_norm or not has_batch_norm,
+                    # Channel-wise mode masks every level's features where they are made
+                    # (below); the first layer masks the image itself, as always.
+                    inputs_masked=channelwise and index > 0,
                     name=f"encoder_pconv_{index + 1}",
                     dtype=dtype,
                 )
@@ -277,6 +280,7 @@ class PConvUNet(InpaintingGenerator):
                     # Channel-wise masks: each half's mask spans its channels. As groups the
                     # mask count is a 2-channel convolution, not one over every channel.
                     mask_groups=[below[index], skip_channels[index]] if channelwise else None,
+                    inputs_masked=channelwise,
                     name=f"decoder_pconv_{index + 1}",
                     dtype=dtype,
                 )
@@ -290,20 +294,34 @@ class PConvUNet(InpaintingGenerator):
         # Zero the holes here so that callers may pass the original image.
         masked_images = images * (1.0 - hole_masks)
 
+        def mask_features(features, hole_mask):
+            # What a partial convolution multiplies its input by (`inputs_masked`): done once
+            # per level here, for the next encoder layer and the decoder's skip alike.
+            valid_mask = ops.stop_gradient(1.0 - ops.cast(hole_mask, "float32"))
+            return features * ops.cast(valid_mask, features.dtype)
+
         features, hole_mask = masked_images, hole_masks
-        skips = [(masked_images, hole_masks)]
+        # The last decoder level's skip: the masked image, masked again as the layer would.
+        skips = [
+            (mask_features(masked_images, hole_masks) if channelwise else masked_images, hole_masks)
+        ]
         encoder_batch_norms = iter(self.encoder_batch_norms)
         for index, conv in enumerate(self.encoder_convs):
             features, hole_mask = conv([features, hole_mask])
             if use_batch_norm and index > 0:
                 features = next(encoder_batch_norms)(features)
             features = keras.layers.ReLU(name=f"encoder_relu_{index + 1}", dtype=dtype)(features)
+            if channelwise:
+                features = mask_features(features, hole_mask)
             skips.append((features, hole_mask))
 
         skips.pop()  # The deepest features start the decoder; they are no skip.
         decoder_batch_norms = iter(self.decoder_batch_norms)
         for index, (upsample, conv) in enumerate(zip(self.decoder_upsamplings, self.decoder_convs)):
             skip_features, skip_hole_mask = skips.pop()
+            if channelwise and index > 0:
+                # Masked before upsampling: nearest upsampling commutes with the product.
+                features = mask_features(features, hole_mask)
             features = upsample(features)
             hole_mask = upsample(hole_mask)
             if channelwise:
