@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from tfinpaint import checkpointing, imageops
 from tfinpaint import postprocess as postprocess_lib
+from tfinpaint import precision as precision_lib
 from tfinpaint.data import sources
 from tfinpaint.data.imageio import write_image
 from tfinpaint.models import registry
@@ -60,7 +61,7 @@ _WEIGHTS_SUFFIX = ".weights.h5"
 # --- Loading ---------------------------------------------------------------------------------
 
 
-def load_generator(path, with_info=False):
+def load_generator(path, with_info=False, precision=None, offered_only=False):
     """Loads a trained generator from a run directory or a saved generator.
 
     Args:
@@ -73,6 +74,13 @@ def load_generator(path, with_info=False):
             - a directory holding `generator.json` + `generator.weights.h5`;
             - a generator description `NAME.json` or its weights file `NAME.weights.h5`.
         with_info: bool. Also return a description of what was loaded.
+        precision: None (the dtype policy the generator was saved with, or the global one for
+            a run's checkpoint), "float32" or "bfloat16" (`tfinpaint.precision`: built under
+            `mixed_bfloat16`; the float32 weights load into its float32 variables). Any family
+            can be loaded in any precision unless `offered_only`.
+        offered_only: bool. Refuse (ValueError, before building anything) a `precision` the
+            family does not offer for inference (`precision.check_inference_precision`), as
+            inpaint.py and export.py do.
 
     Returns:
         The Keras generator or, with `with_info=True`, `(generator, info)` where `info` is a
@@ -84,11 +92,18 @@ def load_generator(path, with_info=False):
         ValueError: `path` is none of the above, or names files that are missing.
     """
     path = os.fspath(path)
+    dtype = None if precision is None else precision_lib.policy_name(precision)
+
+    def check(model):  # Called with the family's name before anything is built.
+        if offered_only and precision is not None:
+            precision_lib.check_inference_precision(model, precision)
+
+    build = {"dtype": dtype, "check": check}
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "config.json")):
-            generator, info = _load_from_run(path)
+            generator, info = _load_from_run(path, **build)
         elif os.path.isfile(os.path.join(path, "generator.json")):
-            generator, info = _load_from_description(os.path.join(path, "generator.json"))
+            generator, info = _load_from_description(os.path.join(path, "generator.json"), **build)
         else:
             raise ValueError(
                 f"{path} holds neither config.json (a training run) nor generator.json (a saved "
@@ -100,22 +115,23 @@ def load_generator(path, with_info=False):
             raise ValueError(
                 f"The weights file {path} has no description beside it; expected {json_path}."
             )
-        generator, info = _load_from_description(json_path)
+        generator, info = _load_from_description(json_path, **build)
     elif path.endswith(".json") and os.path.isfile(path):
-        generator, info = _load_from_description(path)
+        generator, info = _load_from_description(path, **build)
     elif os.path.isfile(path + ".index"):
         run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-        generator, info = _load_from_run(run_dir, checkpoint=path)
+        generator, info = _load_from_run(run_dir, checkpoint=path, **build)
     else:
         raise ValueError(
             f"Cannot load a generator from {path}: expected a training run directory, a "
             "checkpoint prefix, a generator.json or a .weights.h5 file."
         )
+    info["precision"] = precision_lib.precision_of(generator.dtype_policy.name)
     return (generator, info) if with_info else generator
 
 
-def _load_from_description(json_path):
-    generator, description = load_saved_generator(json_path)
+def _load_from_description(json_path, dtype=None, check=None):
+    generator, description = load_saved_generator(json_path, dtype=dtype, check_model=check)
     info = {
         "model": description["model"],
         "preset": description.get("preset"),
@@ -128,7 +144,7 @@ def _load_from_description(json_path):
     return generator, info
 
 
-def _load_from_run(run_dir, checkpoint=None):
+def _load_from_run(run_dir, checkpoint=None, dtype=None, check=None):
     config_path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(config_path):
         raise ValueError(f"{run_dir} is not a training run: it has no config.json.")
@@ -143,7 +159,7 @@ def _load_from_run(run_dir, checkpoint=None):
     if checkpoint is None:
         json_path = os.path.join(run_dir, "generator.json")
         if os.path.isfile(json_path):
-            return _load_from_description(json_path)
+            return _load_from_description(json_path, dtype=dtype, check=check)
         raise ValueError(
             f"The run {run_dir} has no checkpoint in checkpoints/ and no generator.json yet; "
             "train it first."
@@ -155,9 +171,12 @@ def _load_from_run(run_dir, checkpoint=None):
             "moves damaged checkpoints aside and resumes from the newest good one) or name an "
             "older checkpoint prefix."
         )
-    generator = registry.build_generator(
-        config["model"], config["preset"], **config.get("generator_overrides", {})
-    )
+    if check is not None:
+        check(config["model"])
+    overrides = dict(config.get("generator_overrides", {}))
+    if dtype is not None:
+        overrides["dtype"] = dtype
+    generator = registry.build_generator(config["model"], config["preset"], **overrides)
     # The checkpoint also holds optimizers, step and discriminators, which are not wanted here;
     # every generator variable must be found, though.
     checkpointing.restore_networks(checkpoint, {"generator": generator}, verify=False)

@@ -43,6 +43,11 @@ def policy_name(precision):
     return _POLICIES[precision]
 
 
+def precision_of(policy):
+    """The precision name of a dtype policy name: "float32", "float16" or "bfloat16"."""
+    return {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(policy, policy)
+
+
 def mixed_precision_of(precision):
     """The training setting (`--mixed_precision`) that trains in `precision`."""
     return "none" if policy_name(precision) == "float32" else precision

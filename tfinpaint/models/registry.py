@@ -196,9 +196,13 @@ def generator_config(name, /, preset="paper", **overrides):
 
 
 def build_generator(name, /, preset="paper", **overrides):
-    """Builds the generator of family `name` at `preset`, with constructor `overrides`."""
+    """Builds the generator of family `name` at `preset`, with constructor `overrides`.
+
+    A `dtype` override (a policy such as "mixed_bfloat16") reaches every layer: the generator
+    is built under that global dtype policy (see `InpaintingGenerator.build_under_policy`).
+    """
     generator_cls = get_family(name).load("generator")
-    return generator_cls(**generator_config(name, preset, **overrides))
+    return generator_cls.build_under_policy(generator_config(name, preset, **overrides))
 
 
 def size_multiple(name, /, preset="paper", **overrides):

@@ -37,8 +37,13 @@ def save_generator(generator, model_name, preset, directory, stem="generator", e
     return json_path
 
 
-def load_saved_generator(json_path):
-    """Rebuilds the generator described by a `stem.json` and loads its weights."""
+def load_saved_generator(json_path, dtype=None, check_model=None):
+    """Rebuilds the generator described by a `stem.json` and loads its weights.
+
+    `dtype` (a dtype policy name) replaces the saved one, e.g. "mixed_bfloat16" for bfloat16
+    inference from float32 weights. `check_model`, when given, is called with the family's name
+    before anything is built (it raises to refuse).
+    """
     if not os.path.isfile(json_path):
         raise ValueError(f"No generator description at {json_path}.")
     with open(json_path, encoding="utf-8") as f:
@@ -46,8 +51,13 @@ def load_saved_generator(json_path):
     for key in ("model", "config", "weights"):
         if key not in description:
             raise ValueError(f"{json_path} is not a generator description: it has no '{key}'.")
+    if check_model is not None:
+        check_model(description["model"])
     generator_cls = registry.get_family(description["model"]).load("generator")
-    generator = generator_cls.from_config(description["config"])
+    config = dict(description["config"])
+    if dtype is not None:
+        config["dtype"] = dtype
+    generator = generator_cls.from_config(config)
     weights_path = os.path.join(os.path.dirname(json_path), description["weights"])
     if not os.path.isfile(weights_path):
         raise ValueError(f"{json_path} names the weights file {weights_path}, which is missing.")
