@@ -44,5 +44,8 @@ setup(
             "pytest-xdist>=3.5,<4",
             "ai-edge-litert>=1.0,<3",
         ],
+        # tools/benchmark.py --compare=torch only; never imported otherwise. The CPU build is
+        # enough (pip install torch --index-url https://download.pytorch.org/whl/cpu).
+        "bench": ["torch>=2.4"],
     },
 )

@@ -150,6 +150,83 @@ def test_matches_numpy_reference(case, multi_channel):
     assert np.all(new_hole[empty] == 1.0) and np.all(new_hole[~empty] == 0.0)
 
 
+@pytest.mark.parametrize("padding", ["same", "symmetric"])
+@pytest.mark.parametrize("groups", [(3, 2), (1, 4, 2)])
+def test_mask_groups_equal_multi_channel_on_the_repeated_mask(groups, padding):
+    # mask_groups is multi_channel=True on a mask constant over each group of channels, with
+    # the count taken over G channels: same window, counts, outputs and mask (one channel).
+    rng = np.random.default_rng(len(groups))
+    channels = sum(groups)
+    x = rng.uniform(-1.0, 1.0, size=(2, 12, 14, channels)).astype("float32")
+    group_holes = (rng.uniform(size=(2, 12, 14, len(groups))) < 0.4).astype("float32")
+    group_holes[0, 1:11, 1:9, :] = 1.0  # Windows with no valid input at all.
+    expanded_holes = np.repeat(group_holes, groups, axis=-1)
+    grouped = PartialConv2D(5, 3, padding=padding, mask_groups=list(groups))
+    multi = PartialConv2D(5, 3, padding=padding, multi_channel=True)
+    grouped.build([x.shape, group_holes.shape])
+    multi.build([x.shape, expanded_holes.shape])
+    grouped.set_weights([rng.normal(size=w.shape).astype("float32") for w in grouped.weights])
+    multi.set_weights(grouped.get_weights())
+    assert grouped.window_size == multi.window_size == 9 * channels
+
+    y, new_hole = (keras.ops.convert_to_numpy(t) for t in grouped([x, group_holes]))
+    y_multi, new_hole_multi = (keras.ops.convert_to_numpy(t) for t in multi([x, expanded_holes]))
+    assert new_hole.shape == (2, 12, 14, 1)
+    np.testing.assert_array_equal(new_hole[..., 0], new_hole_multi[..., 0])
+    assert new_hole.min() == 0.0 and new_hole.max() == 1.0
+    np.testing.assert_allclose(y, y_multi, rtol=1e-6, atol=1e-6)
+    y_ref, _, _ = reference_partial_conv(
+        x, expanded_holes, *grouped.get_weights(), (1, 1), padding, (1, 1), multi_channel=True
+    )
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+    config = grouped.get_config()
+    assert config["mask_groups"] == list(groups)
+    assert PartialConv2D.from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"mask_groups": [3, 2]}], ids=["single", "groups"])
+def test_inputs_masked_skips_only_the_input_multiplication(kwargs):
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-1.0, 1.0, size=(2, 12, 14, 5)).astype("float32")
+    groups = kwargs.get("mask_groups", [5])
+    hole_mask = (rng.uniform(size=(2, 12, 14, len(groups))) < 0.4).astype("float32")
+    hole_mask[0, :5] *= 0.5  # Soft values: the layer must not multiply a second time.
+    layer = PartialConv2D(4, 3, **kwargs)
+    premasked = PartialConv2D(4, 3, inputs_masked=True, **kwargs)
+    layer.build([x.shape, hole_mask.shape])
+    premasked.build([x.shape, hole_mask.shape])
+    premasked.set_weights(layer.get_weights())
+    masked_x = x * np.repeat(1.0 - hole_mask, groups, axis=-1)
+    y, new_hole = layer([x, hole_mask])
+    y_pre, new_hole_pre = premasked([masked_x, hole_mask])
+    np.testing.assert_allclose(y_pre, y, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(new_hole_pre, new_hole)
+    assert PartialConv2D.from_config(premasked.get_config()).inputs_masked
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"mask_groups": [2, 0]}, "non-empty list of positive ints"),
+        ({"mask_groups": 3}, "non-empty list of positive ints"),
+        ({"mask_groups": [2, 1], "multi_channel": True}, "multi_channel=False"),
+    ],
+)
+def test_mask_groups_argument_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        PartialConv2D(4, 3, **kwargs)
+
+
+def test_mask_groups_must_cover_the_input_channels():
+    layer = PartialConv2D(4, 3, mask_groups=[2, 2])
+    with pytest.raises(ValueError, match="summing to the 5 input channels"):
+        layer([np.zeros((1, 8, 8, 5), "float32"), np.zeros((1, 8, 8, 2), "float32")])
+    with pytest.raises(ValueError, match=r"2 mask channel\(s\) with mask_groups=\[2, 2\]"):
+        PartialConv2D(4, 3, mask_groups=[2, 2])(
+            [np.zeros((1, 8, 8, 4), "float32"), np.zeros((1, 8, 8, 1), "float32")]
+        )
+
+
 @pytest.mark.parametrize("kernel_size", [3, 5, 7])
 @pytest.mark.parametrize("strides", [1, 2])
 @pytest.mark.parametrize("height, width", [(12, 14), (13, 11), (12, 11)])

@@ -151,6 +151,72 @@ def test_mask_modes_agree_without_holes_and_differ_with_holes():
     assert difference.max() > 1e-3
 
 
+def _reference_unet(model, images, hole_masks, training):
+    """The channel-wise U-Net of SPEC.md written plainly: decoder partial convolutions in
+    `multi_channel=True` mode on each half's mask broadcast to its channels, every layer
+    masking its own input. The model reaches the same result with grouped masks and with the
+    features masked once per level (`inputs_masked`)."""
+
+    def reference_conv(layer, multi_channel):
+        config = layer.get_config()
+        config.update(name=None, mask_groups=None, inputs_masked=False)
+        config["multi_channel"] = multi_channel
+        twin = PartialConv2D.from_config(config)
+        channels = layer.input_channels
+        twin.build(
+            [(None, None, None, channels), (None, None, None, channels if multi_channel else 1)]
+        )
+        twin.set_weights(layer.get_weights())
+        return twin
+
+    batch_norms = {layer.name: layer for layer in model.layers if "_bn_" in layer.name}
+    features, hole_mask = images * (1.0 - hole_masks), hole_masks
+    skips = [(features, hole_mask)]
+    for index in range(model.depth):
+        conv = reference_conv(model.get_layer(f"encoder_pconv_{index + 1}"), False)
+        features, hole_mask = conv([features, hole_mask])
+        if f"encoder_bn_{index + 1}" in batch_norms:
+            features = batch_norms[f"encoder_bn_{index + 1}"](features, training=training)
+        features = keras.ops.relu(features)
+        skips.append((features, hole_mask))
+    skips.pop()
+    for index in range(model.depth):
+        skip_features, skip_hole_mask = skips.pop()
+        features = keras.ops.repeat(keras.ops.repeat(features, 2, axis=1), 2, axis=2)
+        hole_mask = keras.ops.repeat(keras.ops.repeat(hole_mask, 2, axis=1), 2, axis=2)
+        channel_masks = keras.ops.concatenate(
+            [
+                keras.ops.repeat(hole_mask, features.shape[-1], axis=-1),
+                keras.ops.repeat(skip_hole_mask, skip_features.shape[-1], axis=-1),
+            ],
+            axis=-1,
+        )
+        conv = reference_conv(model.get_layer(f"decoder_pconv_{index + 1}"), True)
+        features, hole_mask = conv(
+            [keras.ops.concatenate([features, skip_features], axis=-1), channel_masks]
+        )
+        hole_mask = hole_mask[..., :1]
+        if index < model.depth - 1:
+            features = batch_norms[f"decoder_bn_{index + 1}"](features, training=training)
+            features = keras.ops.leaky_relu(features, 0.2)
+    return features
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
+def test_channelwise_decoder_equals_the_plain_multi_channel_definition(training):
+    model = registry.build_generator(
+        "pconv", "tiny", padding="symmetric", use_bias_with_batch_norm=True
+    )
+    rng = np.random.default_rng(6)
+    for weight in model.non_trainable_weights:  # BN statistics away from 0 / 1.
+        weight.assign(rng.uniform(0.5, 1.5, weight.shape).astype("float32"))
+    batch = _batch(64, seed=7)
+    batch["masks"][1, :20] *= 0.5  # Soft mask values as well.
+    expected = _reference_unet(model, batch["images"], batch["masks"], training)
+    raw = model(batch, training=training)["raw"]
+    np.testing.assert_allclose(raw, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_every_trainable_weight_gets_a_gradient():
     model = registry.build_generator("pconv", "tiny")
     batch = _batch(64, seed=4)

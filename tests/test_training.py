@@ -231,13 +231,29 @@ def test_cli_trains_under_mirrored_strategy(tmp_path):
     assert os.path.exists(tmp_path / "generator.weights.h5")
 
 
-def test_mixed_precision_run(tmp_path):
+@pytest.mark.parametrize("mixed_precision", [True, "bfloat16"], ids=["float16", "bfloat16"])
+def test_mixed_precision_run(tmp_path, mixed_precision):
     try:
-        summary = run_training(_tiny_config(tmp_path, steps=4, mixed_precision=True))
+        summary = run_training(_tiny_config(tmp_path, steps=4, mixed_precision=mixed_precision))
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert summary["step"] == 4
     assert np.isfinite(summary["last_val_psnr_hole"])
+    with open(tmp_path / "config.json", encoding="utf-8") as f:
+        saved = json.load(f)["mixed_precision"]
+    assert saved == ("float16" if mixed_precision is True else "bfloat16")
+
+
+def test_loss_scaling_only_under_mixed_float16():
+    from tfinpaint.training.trainer import InpaintingTrainer
+
+    for policy, scaled in [("mixed_float16", True), ("mixed_bfloat16", False), ("float32", False)]:
+        keras.mixed_precision.set_global_policy(policy)
+        try:
+            optimizer = InpaintingTrainer.wrap_optimizer(keras.optimizers.Adam())
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer) == scaled, policy
 
 
 def _free_ports(count):

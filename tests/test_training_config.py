@@ -75,6 +75,27 @@ def test_validate_names_the_bad_setting():
         config.validate()
 
 
+def test_mixed_precision_setting_reads_old_booleans_and_names_bad_values():
+    # Runs saved before bfloat16 existed stored a bool: True was mixed_float16.
+    old = config_lib.TrainConfig.from_dict(
+        {"model": "pconv", "workdir": "w", "mixed_precision": True}
+    )
+    assert old.mixed_precision == "float16"
+    assert config_lib.TrainConfig(model="pconv", workdir="w").mixed_precision == "none"
+    config = config_lib.TrainConfig(model="pconv", workdir="w", mixed_precision="fp8").resolve(
+        {
+            "image_size": 64,
+            "batch_size": 2,
+            "steps": 3,
+            "log_every": 1,
+            "checkpoint_every": 1,
+            "val_batch_size": 2,
+        }
+    )
+    with pytest.raises(ValueError, match="--mixed_precision must be none, float16 or bfloat16"):
+        config.validate()
+
+
 def test_merge_for_resume(tmp_path):
     saved = config_lib.TrainConfig(model="pconv", workdir="old", preset="tiny", steps=10)
     path = str(tmp_path / "config.json")

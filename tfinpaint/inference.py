@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from tfinpaint import checkpointing, imageops
 from tfinpaint import postprocess as postprocess_lib
+from tfinpaint import precision as precision_lib
 from tfinpaint.data import sources
 from tfinpaint.data.imageio import write_image
 from tfinpaint.models import registry
@@ -85,7 +86,7 @@ _SHIP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 # --- Loading ---------------------------------------------------------------------------------
 
 
-def load_generator(path, with_info=False):
+def load_generator(path, with_info=False, precision=None, offered_only=False):
     """Loads a trained generator from a run directory, a saved generator or a shipped name.
 
     Args:
@@ -103,6 +104,13 @@ def load_generator(path, with_info=False):
             - a generator description `NAME.json` or its weights file `NAME.weights.h5`
               (float32 or float16 weights; the network is float32 either way).
         with_info: bool. Also return a description of what was loaded.
+        precision: None (the dtype policy the generator was saved with, or the global one for
+            a run's checkpoint), "float32" or "bfloat16" (`tfinpaint.precision`: built under
+            `mixed_bfloat16`; the float32 weights load into its float32 variables). Any family
+            can be loaded in any precision unless `offered_only`.
+        offered_only: bool. Refuse (ValueError, before building anything) a `precision` the
+            family does not offer for inference (`precision.check_inference_precision`), as
+            inpaint.py and export.py do.
 
     Returns:
         The Keras generator or, with `with_info=True`, `(generator, info)` where `info` is a
@@ -117,16 +125,23 @@ def load_generator(path, with_info=False):
             name (the shipped names are listed).
     """
     path = os.fspath(path)
+    dtype = None if precision is None else precision_lib.policy_name(precision)
+
+    def check(model):  # Called with the family's name before anything is built.
+        if offered_only and precision is not None:
+            precision_lib.check_inference_precision(model, precision)
+
+    build = {"dtype": dtype, "check": check}
     if _NAME_PATTERN.match(path) and not path.endswith((".json", ".h5")):
         folder = checkpoints_dir()
         if path in _scan_checkpoints(folder):
-            generator, info = _load_shipped(folder, path)
+            generator, info = _load_shipped(folder, path, **build)
             return (generator, info) if with_info else generator
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "config.json")):
-            generator, info = _load_from_run(path)
+            generator, info = _load_from_run(path, **build)
         elif os.path.isfile(os.path.join(path, "generator.json")):
-            generator, info = _load_from_description(os.path.join(path, "generator.json"))
+            generator, info = _load_from_description(os.path.join(path, "generator.json"), **build)
         else:
             raise ValueError(
                 f"{path} holds neither config.json (a training run) nor generator.json (a saved "
@@ -138,12 +153,12 @@ def load_generator(path, with_info=False):
             raise ValueError(
                 f"The weights file {path} has no description beside it; expected {json_path}."
             )
-        generator, info = _load_from_description(json_path)
+        generator, info = _load_from_description(json_path, **build)
     elif path.endswith(".json") and os.path.isfile(path):
-        generator, info = _load_from_description(path)
+        generator, info = _load_from_description(path, **build)
     elif os.path.isfile(path + ".index"):
         run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-        generator, info = _load_from_run(run_dir, checkpoint=path)
+        generator, info = _load_from_run(run_dir, checkpoint=path, **build)
     elif _NAME_PATTERN.match(path) and not path.endswith((".json", ".h5")):
         raise ValueError(_unknown_name_message(path))
     else:
@@ -151,11 +166,12 @@ def load_generator(path, with_info=False):
             f"Cannot load a generator from {path}: expected a training run directory, a "
             "checkpoint prefix, a generator.json or a .weights.h5 file."
         )
+    info["precision"] = precision_lib.precision_of(generator.dtype_policy.name)
     return (generator, info) if with_info else generator
 
 
-def _load_from_description(json_path):
-    generator, description = load_saved_generator(json_path)
+def _load_from_description(json_path, dtype=None, check=None):
+    generator, description = load_saved_generator(json_path, dtype=dtype, check_model=check)
     info = {
         "model": description["model"],
         "preset": description.get("preset"),
@@ -170,7 +186,7 @@ def _load_from_description(json_path):
     return generator, info
 
 
-def _load_from_run(run_dir, checkpoint=None):
+def _load_from_run(run_dir, checkpoint=None, dtype=None, check=None):
     config_path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(config_path):
         raise ValueError(f"{run_dir} is not a training run: it has no config.json.")
@@ -185,7 +201,7 @@ def _load_from_run(run_dir, checkpoint=None):
     if checkpoint is None:
         json_path = os.path.join(run_dir, "generator.json")
         if os.path.isfile(json_path):
-            return _load_from_description(json_path)
+            return _load_from_description(json_path, dtype=dtype, check=check)
         raise ValueError(
             f"The run {run_dir} has no checkpoint in checkpoints/ and no generator.json yet; "
             "train it first."
@@ -197,9 +213,12 @@ def _load_from_run(run_dir, checkpoint=None):
             "moves damaged checkpoints aside and resumes from the newest good one) or name an "
             "older checkpoint prefix."
         )
-    generator = registry.build_generator(
-        config["model"], config["preset"], **config.get("generator_overrides", {})
-    )
+    if check is not None:
+        check(config["model"])
+    overrides = dict(config.get("generator_overrides", {}))
+    if dtype is not None:
+        overrides["dtype"] = dtype
+    generator = registry.build_generator(config["model"], config["preset"], **overrides)
     # The checkpoint also holds optimizers, step and discriminators, which are not wanted here;
     # every generator variable must be found, though.
     checkpointing.restore_networks(checkpoint, {"generator": generator}, verify=False)
@@ -330,7 +349,7 @@ def _unknown_name_message(name):
     return f"Unknown checkpoint name '{name}' (and no such path); {folder} {where}."
 
 
-def _load_shipped(folder, name):
+def _load_shipped(folder, name, dtype=None, check=None):
     json_path = os.path.join(folder, f"{name}.json")
     weights_path = os.path.join(folder, f"{name}{_WEIGHTS_SUFFIX}")
     for path in (json_path, weights_path):
@@ -350,7 +369,7 @@ def _load_shipped(folder, name):
             f"{json_path} names the weights file {weights_name!r}; a checkpoint's JSON must name "
             f"{name}{_WEIGHTS_SUFFIX}, the file beside it."
         )
-    generator, info = _load_from_description(json_path)
+    generator, info = _load_from_description(json_path, dtype=dtype, check=check)
     info.update(source="shipped", name=name)
     return generator, info
 

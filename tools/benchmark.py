@@ -19,6 +19,13 @@ dynamic_int8) and times the LiteRT interpreter beside the Keras graph, with the 
 `tf.function` and through XLA: median and p90 latency, images/s, GFLOPs per image, and the peak
 memory (RSS high-water mark) of a fresh process per model, size and mode.
 
+`--precision=bfloat16` builds the networks under Keras' `mixed_bfloat16` policy (train steps as
+`--mixed_precision=bfloat16` trains). `--compare=torch` (train_step, inference; pconv) builds
+the same network in PyTorch (`tfinpaint.benchmark.torch_pconv`) with our weights, checks that
+the parameter counts agree, and times the two builds in turn in one process with the same
+thread count, printing both minima over `--rounds` and their ratio; torch is the optional
+`bench` extra.
+
 Usage:
     python tools/benchmark.py --what=data
     python tools/benchmark.py --what=data --data=/path/to/jpegs --image_size=256 \
@@ -31,6 +38,11 @@ Usage:
     python tools/benchmark.py --what=inference --model=cascade --image_size=256,1024 \
         --mode=all --runs=10 --json_output=/tmp/inference.json
     python tools/benchmark.py --what=tflite --model=all --preset=tiny --image_size=256
+
+    # Ours beside PyTorch (pip install -e ".[bench]"), fp32 and bf16 (autocast):
+    python tools/benchmark.py --what=inference --model=pconv --image_size=512 --compare=torch
+    python tools/benchmark.py --what=train_step --model=pconv --image_size=256 --batch_size=1 \
+        --compare=torch --precision=bfloat16 --rounds=10
 """
 
 import os
@@ -102,6 +114,26 @@ _ISOLATE = flags.DEFINE_bool(
 )
 _QUANTIZE = flags.DEFINE_list(
     "quantize", ["none", "float16", "dynamic_int8"], "tflite: the quantizations to export."
+)
+_PRECISION = flags.DEFINE_enum(
+    "precision",
+    "float32",
+    ["float32", "bfloat16"],
+    "train_step/inference: float32, or bfloat16 (networks built under mixed_bfloat16: bfloat16 "
+    "compute, float32 weights and outputs; for train_step as --mixed_precision=bfloat16).",
+)
+_COMPARE = flags.DEFINE_enum(
+    "compare",
+    "none",
+    ["none", "torch"],
+    "train_step/inference: torch times a PyTorch build of the same network beside ours "
+    '(pconv only; needs the bench extra: pip install -e ".[bench]").',
+)
+_ROUNDS = flags.DEFINE_integer(
+    "rounds", 10, "--compare: timed calls of each build, alternating; the minimum is shown."
+)
+_TORCH_CHANNELS_LAST = flags.DEFINE_bool(
+    "torch_channels_last", True, "--compare=torch: PyTorch in channels_last memory format."
 )
 _JSON_OUTPUT = flags.DEFINE_string(
     "json_output", None, "train_step/inference: also write the records (date, machine) here."
@@ -189,7 +221,42 @@ def _run_jobs(what, jobs, run_job, notes):
     return records
 
 
+def _plan_compare(what):
+    # Inference defaults as --what=inference (256 px, batch 1); train steps take the preset's
+    # batch unless --batch_size says otherwise.
+    jobs = benchmark.plan_compare(
+        what,
+        _MODEL.value or [],
+        preset=_PRESET.value,
+        image_sizes=benchmark.parse_image_sizes(_IMAGE_SIZE.value or ["256"]),
+        batch_size=_BATCH_SIZE.value or (1 if what == "inference" else None),
+        precision=_PRECISION.value,
+        rounds=_ROUNDS.value,
+        warmup=1 if _WARMUP.value is None else _WARMUP.value,
+        channels_last=_TORCH_CHANNELS_LAST.value,
+    )
+    run = {
+        "inference": benchmark.compare_torch_inference,
+        "train_step": benchmark.compare_torch_train_step,
+    }[what]
+    step = (
+        "one train step each (stage 1; ours: the trainer's step; PyTorch: the same loss without "
+        "VGG, valid L1 + 6 hole L1 + 0.1 TV, Adam at the same rate)"
+        if what == "train_step"
+        else "one forward pass each (ours: tf.function; PyTorch: inference_mode)"
+    )
+    notes = [
+        f"ours beside a PyTorch build of the same network with the same weights: {step}; "
+        f"--rounds={_ROUNDS.value} alternating rounds, minimum shown; PyTorch gets as many "
+        "threads as TensorFlow's intra-op pool; bfloat16: ours mixed_bfloat16, PyTorch "
+        "torch.autocast('cpu', torch.bfloat16).",
+    ]
+    return lambda: _run_jobs(f"compare_{what}", jobs, lambda **job: [run(**job)], notes)
+
+
 def _plan_train_step():
+    if _COMPARE.value == "torch":
+        return _plan_compare("train_step")
     jobs = benchmark.plan_train_step(
         _MODEL.value or [],
         preset=_PRESET.value,
@@ -200,6 +267,7 @@ def _plan_train_step():
         warmup=1 if _WARMUP.value is None else _WARMUP.value,
         vgg_weights=_VGG_WEIGHTS.value,
         segments=_segments(),
+        precision=_PRECISION.value,
     )
     vgg = {
         "none": "VGG loss terms dropped (--vgg_weights=none)",
@@ -215,6 +283,8 @@ def _plan_train_step():
 
 
 def _plan_inference():
+    if _COMPARE.value == "torch":
+        return _plan_compare("inference")
     jobs = benchmark.plan_inference(
         _MODEL.value or [],
         preset=_PRESET.value,
@@ -223,6 +293,7 @@ def _plan_inference():
         modes=_MODE.value,
         runs=_RUNS.value,
         warmup=2 if _WARMUP.value is None else _WARMUP.value,
+        precision=_PRECISION.value,
     )
     run = (
         benchmark.benchmark_inference_isolated if _ISOLATE.value else benchmark.benchmark_inference
@@ -292,6 +363,11 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}.")
     try:
+        if _COMPARE.value != "none" and _WHAT.value not in ("train_step", "inference"):
+            raise ValueError(
+                f"--compare={_COMPARE.value} works with --what=train_step or inference, got "
+                f"--what={_WHAT.value}."
+            )
         run = _PLANS[_WHAT.value]()
     except ValueError as error:  # Bad flags: one sentence, no traceback.
         sys.exit(f"Error: {error}")

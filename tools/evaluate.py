@@ -79,6 +79,13 @@ _MASK_DIR = flags.DEFINE_string(
 _PLOT = flags.DEFINE_string(
     "plot", None, "Also write a PNG bar chart of PSNR and SSIM per hole-ratio bucket."
 )
+_PRECISION = flags.DEFINE_enum(
+    "precision",
+    "float32",
+    ["float32", "bfloat16"],
+    "float32, or bfloat16 (mixed_bfloat16). Any family: evaluating is how bfloat16's quality "
+    "cost is measured; inpaint.py and export.py offer it only where it was small enough.",
+)
 _INCEPTION_WEIGHTS = flags.DEFINE_string(
     "inception_weights",
     "none",
@@ -115,7 +122,7 @@ def main(argv):
                 sys.exit("Error: --output_json and --plot name the same file.")
         sources.check_source(_DATA.value)
         generator, info = inference.load_generator(
-            _WORKDIR.value or _CHECKPOINT.value, with_info=True
+            _WORKDIR.value or _CHECKPOINT.value, with_info=True, precision=_PRECISION.value
         )
         image_size = _IMAGE_SIZE.value or info.get("image_size") or 256
         result = evaluation.evaluate(
@@ -138,8 +145,10 @@ def main(argv):
     except ValueError as error:
         sys.exit(f"Error: {error}")
     settings = result["settings"]
+    result["settings"]["precision"] = info["precision"]
     print(
-        f"{info['model']} ({info['preset']}) on {_DATA.value}, masks {settings['masks']}, "
+        f"{info['model']} ({info['preset']}, {info['precision']}) on {_DATA.value}, masks "
+        f"{settings['masks']}, "
         f"{image_size} px, {len(result['records'])} images, {settings['scoring']} scoring, "
         f"{settings['ssim_variant']} SSIM:"
     )

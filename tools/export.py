@@ -41,6 +41,13 @@ _VERSION = flags.DEFINE_integer(
 )
 _OUTPUT = flags.DEFINE_string("output", None, "SavedModel directory or .tflite file.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing export.")
+_PRECISION = flags.DEFINE_enum(
+    "precision",
+    "float32",
+    ["float32", "bfloat16"],
+    "saved_model: float32, or bfloat16 (a mixed_bfloat16 graph; float32 inputs and outputs) "
+    "for families that offer it.",
+)
 
 
 def _check_flags():
@@ -53,6 +60,11 @@ def _check_flags():
             sys.exit("Error: --image_size applies to --format=tflite; SavedModels take any size.")
     elif _VERSION.value is not None:
         sys.exit("Error: --version applies to --format=saved_model (TF Serving's layout).")
+    elif _PRECISION.value != "float32":
+        sys.exit(
+            f"Error: --precision={_PRECISION.value} applies to --format=saved_model; TFLite "
+            "models take --quantize (float16 halves the file)."
+        )
     if _IMAGE_SIZE.value is not None and _IMAGE_SIZE.value < 1:
         sys.exit(f"Error: --image_size must be a positive integer, got {_IMAGE_SIZE.value}.")
 
@@ -69,14 +81,19 @@ def main(argv):
         output = os.path.join(output, str(_VERSION.value))
     try:
         export.check_output_path(output, export.protected_paths(source), _OVERWRITE.value)
-        generator, info = inference.load_generator(source, with_info=True)
+        generator, info = inference.load_generator(
+            source, with_info=True, precision=_PRECISION.value, offered_only=True
+        )
         inputs = export.protected_paths(source, info["files"])
         export.check_output_path(output, inputs, _OVERWRITE.value)
         if _FORMAT.value == "saved_model":
             path = export.export_saved_model(
                 generator, _OUTPUT.value, _VERSION.value, _OVERWRITE.value, inputs
             )
-            print(f"SavedModel of {info['model']} ({info['preset']}) written to {path}")
+            print(
+                f"SavedModel of {info['model']} ({info['preset']}, {info['precision']}) "
+                f"written to {path}"
+            )
             print(
                 "Signatures: serving_default(images, masks) -> inpainted; "
                 "serve_bytes(image_bytes, mask_bytes) -> inpainted_bytes"

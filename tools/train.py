@@ -61,7 +61,43 @@ _STRATEGY = flags.DEFINE_enum(
     ["auto", "default", "mirrored", "multiworker"],
     "tf.distribute strategy: auto = mirrored when more than one GPU is visible.",
 )
-_MIXED_PRECISION = flags.DEFINE_bool("mixed_precision", False, "Train in mixed_float16.")
+
+
+class _MixedPrecisionParser(flags.ArgumentParser):
+    """--mixed_precision=none|float16|bfloat16; bare --mixed_precision (as before) is float16."""
+
+    _VALUES = {
+        "true": "float16",
+        "false": "none",
+        "none": "none",
+        "float16": "float16",
+        "bfloat16": "bfloat16",
+    }
+
+    def parse(self, argument):
+        if isinstance(argument, bool):
+            return "float16" if argument else "none"
+        value = self._VALUES.get(str(argument).lower())
+        if value is None:
+            raise ValueError(f"takes none, float16 or bfloat16 (bare: float16), got '{argument}'")
+        return value
+
+    def flag_type(self):
+        return "string"
+
+
+# A boolean-style flag so that a bare --mixed_precision (float16) and --nomixed_precision work.
+_MIXED_PRECISION = flags.DEFINE_flag(
+    flags.Flag(
+        _MixedPrecisionParser(),
+        flags.ArgumentSerializer(),
+        "mixed_precision",
+        "none",
+        "Mixed precision: none, float16 (mixed_float16 with loss scaling; also a bare "
+        "--mixed_precision) or bfloat16 (mixed_bfloat16, no loss scaling).",
+        boolean=True,
+    )
+)
 _JIT_COMPILE = flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
 _VGG_WEIGHTS = flags.DEFINE_string(
     "vgg_weights",

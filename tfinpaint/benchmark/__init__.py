@@ -11,6 +11,8 @@ One module per concern; the names `tools/benchmark.py` uses are re-exported here
   built through the training loop's config resolution and the trainer's protocol.
 - `inference`: `plan_inference`, `benchmark_inference` and `benchmark_inference_isolated`.
 - `output`: `table_header`, `table_row` and `write_json`.
+- `compare`: `plan_compare`, `compare_torch_inference` and `compare_torch_train_step`, ours beside
+  a PyTorch twin of the PConv U-Net (`torch_pconv`, imported only when torch is asked for).
 
 Figures on a shared machine move with the load: each record carries the load average and the
 process CPU time, and the median (not the mean) is reported.
@@ -24,6 +26,12 @@ record = benchmark.benchmark_inference("cascade", "tiny", image_size=64, mode="x
 """
 
 from tfinpaint.benchmark.checks import parse_image_sizes, resolve_models
+from tfinpaint.benchmark.compare import (
+    COMPARE_CHOICES,
+    compare_torch_inference,
+    compare_torch_train_step,
+    plan_compare,
+)
 from tfinpaint.benchmark.flops import count_flops
 from tfinpaint.benchmark.inference import (
     INFERENCE_MODES,
@@ -43,17 +51,21 @@ from tfinpaint.benchmark.train_step import (
 )
 
 __all__ = [
+    "COMPARE_CHOICES",
     "INFERENCE_MODES",
     "JIT_CHOICES",
     "VGG_RANDOM",
     "benchmark_inference",
     "benchmark_inference_isolated",
     "benchmark_train_step",
+    "compare_torch_inference",
+    "compare_torch_train_step",
     "count_flops",
     "cpu_peak",
     "describe_machine",
     "machine_info",
     "parse_image_sizes",
+    "plan_compare",
     "plan_inference",
     "plan_train_step",
     "resolve_models",

@@ -14,6 +14,7 @@ import sys
 import keras
 import tensorflow as tf
 
+from tfinpaint import precision as precision_lib
 from tfinpaint.benchmark.checks import check_image_sizes, check_positive, resolve_models
 from tfinpaint.benchmark.flops import count_flops, flops_fields
 from tfinpaint.benchmark.machine import peak_gflop_per_s
@@ -31,7 +32,14 @@ _CHILD_CODE = (
 
 
 def plan_inference(
-    models, preset="paper", image_sizes=(256,), batch_size=1, modes="all", runs=10, warmup=2
+    models,
+    preset="paper",
+    image_sizes=(256,),
+    batch_size=1,
+    modes="all",
+    runs=10,
+    warmup=2,
+    precision="float32",
 ):
     """Checks the settings of an inference benchmark; returns one job per (model, size, mode).
 
@@ -45,6 +53,11 @@ def plan_inference(
     check_positive("batch_size", batch_size)
     check_positive("runs", runs)
     check_positive("warmup", warmup, minimum=0)
+    if precision not in precision_lib.INFERENCE_PRECISIONS:
+        raise ValueError(
+            f"--precision must be one of {', '.join(precision_lib.INFERENCE_PRECISIONS)}, got "
+            f"'{precision}'."
+        )
     jobs = []
     for model in models:
         check_image_sizes(model, preset, image_sizes)
@@ -59,6 +72,7 @@ def plan_inference(
                         mode=mode,
                         runs=runs,
                         warmup=warmup,
+                        precision=precision,
                     )
                 )
     return jobs
@@ -93,6 +107,7 @@ def benchmark_inference(
     warmup=2,
     count=True,
     seed=0,
+    precision="float32",
 ):
     """Latency of `generator({"images", "masks"}, training=False)` in one mode, in this process.
 
@@ -107,6 +122,8 @@ def benchmark_inference(
         warmup: int. Untimed calls after the first (which traces and compiles).
         count: bool. Count the forward pass's FLOPs (after the peak memory is read).
         seed: int. Seeds the initialisation and the inputs.
+        precision: "float32" or "bfloat16" (the generator built under `mixed_bfloat16`; any
+            family can be timed so, whether or not it offers bfloat16 for inference).
 
     Returns:
         dict with the settings, `params`, `first_call_s`, `latency_ms_median`, `latency_ms_p90`,
@@ -119,7 +136,8 @@ def benchmark_inference(
     if mode not in INFERENCE_MODES:
         raise ValueError(f"mode must be one of {', '.join(INFERENCE_MODES)}, got '{mode}'.")
     keras.utils.set_random_seed(seed)
-    generator = registry.build_generator(model, preset)
+    with precision_lib.global_policy(precision):
+        generator = registry.build_generator(model, preset)
     batch = synthetic_batch(image_size, batch_size, seed=seed)
     inputs = {"images": batch["images"], "masks": batch["masks"]}
 
@@ -146,6 +164,7 @@ def benchmark_inference(
         "image_size": image_size,
         "batch_size": batch_size,
         "mode": mode,
+        "precision": precision,
         "runs": runs,
         "warmup": warmup,
         "params": int(generator.count_params()),

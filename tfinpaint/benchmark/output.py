@@ -36,6 +36,7 @@ _TRAIN_COLUMNS = (
     ("segment", 8, _segment_label),
     ("step", 13, lambda r: r["step_kind"] or "-"),
     ("xla", 4, lambda r: "on" if r["jit_compile_effective"] else "off"),
+    ("precision", 9, lambda r: r.get("precision", "float32")),
     ("first s", 8, lambda r: _number(r["first_call_s"], ".1f")),
     ("ms/step", 9, lambda r: _number(r["step_ms_median"], ".0f")),
     ("p90 ms", 8, lambda r: _number(r["step_ms_p90"], ".0f")),
@@ -52,6 +53,7 @@ _INFERENCE_COLUMNS = (
     ("size", 5, lambda r: str(r["image_size"])),
     ("batch", 5, lambda r: str(r["batch_size"])),
     ("mode", 8, lambda r: r["mode"]),
+    ("precision", 9, lambda r: r.get("precision", "float32")),
     ("first s", 8, lambda r: _number(r["first_call_s"], ".1f")),
     ("median ms", 10, lambda r: _number(r["latency_ms_median"], ".1f")),
     ("p90 ms", 9, lambda r: _number(r["latency_ms_p90"], ".1f")),
@@ -63,7 +65,34 @@ _INFERENCE_COLUMNS = (
     ("peak RSS MiB", 12, lambda r: _number(r["peak_rss_mib"], ".0f")),
     ("GPU peak MiB", 12, lambda r: _number(r["gpu_peak_mib"], ".0f")),
 )
-_COLUMNS = {"train_step": _TRAIN_COLUMNS, "inference": _INFERENCE_COLUMNS}
+_COMPARE_COLUMNS = (
+    ("model", 8, lambda r: r["model"]),
+    ("preset", 7, lambda r: r["preset"]),
+    ("size", 5, lambda r: str(r["image_size"])),
+    ("batch", 5, lambda r: str(r["batch_size"])),
+    ("precision", 9, lambda r: r["precision"]),
+    ("threads", 7, lambda r: str(r["threads"])),
+    ("params", 11, lambda r: f"{r['params']:,}"),
+    ("ours min ms", 11, lambda r: _number(r["ours_ms_min"], ".1f")),
+    ("torch min ms", 12, lambda r: _number(r["torch_ms_min"], ".1f")),
+    ("torch/ours", 10, lambda r: _number(r["torch_over_ours"], ".2f")),
+    ("ours med ms", 11, lambda r: _number(r["ours_ms_median"], ".1f")),
+    ("torch med ms", 12, lambda r: _number(r["torch_ms_median"], ".1f")),
+    ("agreement", 22, lambda r: _agreement(r)),
+)
+_COLUMNS = {
+    "train_step": _TRAIN_COLUMNS,
+    "inference": _INFERENCE_COLUMNS,
+    "compare_inference": _COMPARE_COLUMNS,
+    "compare_train_step": _COMPARE_COLUMNS,
+}
+
+
+def _agreement(record):
+    """How close the two builds' results are: max |difference| of outputs, or both losses."""
+    if "max_abs_diff" in record:
+        return f"max |diff| {record['max_abs_diff']:.2g}"
+    return f"loss {record['loss_ours']:.5g} / {record['loss_torch']:.5g}"
 
 
 def _percent(fraction):
@@ -71,7 +100,7 @@ def _percent(fraction):
 
 
 def table_header(what):
-    """The header line of the `what` ("train_step" or "inference") table."""
+    """The header line of the `what` table ("train_step", "inference", "compare_*")."""
     return "  ".join(f"{name:>{width}}" for name, width, _ in _COLUMNS[what])
 
 

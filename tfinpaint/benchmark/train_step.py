@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from tfinpaint import losses
+from tfinpaint import precision as precision_lib
 from tfinpaint.benchmark.checks import check_positive, resolve_models
 from tfinpaint.benchmark.flops import count_flops, flops_fields
 from tfinpaint.benchmark.machine import peak_gflop_per_s
@@ -69,6 +70,7 @@ def plan_train_step(
     warmup=1,
     vgg_weights="none",
     segments=None,
+    precision="float32",
 ):
     """Checks the settings of a train-step benchmark and returns its jobs.
 
@@ -86,6 +88,8 @@ def plan_train_step(
     if batch_size is not None:
         check_positive("batch_size", batch_size)
     _check_vgg_weights(vgg_weights)
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"--precision must be float32 or bfloat16, got '{precision}'.")
     jobs = []
     for model in models:
         trainer_cls = registry.get_family(model).load("trainer")
@@ -113,6 +117,7 @@ def plan_train_step(
                         warmup=warmup,
                         vgg_weights=vgg_weights,
                         segments=list(segments) if segments else None,
+                        precision=precision,
                     )
                 )
     return jobs
@@ -130,6 +135,7 @@ def benchmark_train_step(
     segments=None,
     count=True,
     seed=0,
+    precision="float32",
 ):
     """Times the family's train step for each stage/phase and step kind.
 
@@ -151,17 +157,69 @@ def benchmark_train_step(
         segments: list of int or None. Stages/phases to time (all by default).
         count: bool. Count the step's FLOPs with `count_flops` (traces the step once more).
         seed: int. Seeds the networks' initialisation and the synthetic batch.
+        precision: "float32" or "bfloat16" (the networks built under `mixed_bfloat16`, as
+            `--mixed_precision=bfloat16` trains them; the peak stays the fp32 one).
 
     Returns:
         list of dicts, one per (segment, step kind): the settings, `segment_kind` ("stage",
         "phase" or None), `segment`, `step_kind` (None, "generator" or "discriminator"),
-        `jit_compile_effective` (what Keras kept), `first_call_s` (trace + compile + one step),
+        `jit_compile_effective` (what Keras kept), `precision`, `first_call_s` (trace, compile
+        and one step),
         `step_ms_median`, `step_ms_p90`, `steps_per_s`, `images_per_s` (from the median),
         `cpu_ms_per_step` (process CPU time, all threads), `gflops_per_step`,
         `pruned_gflops_per_step` (built by the gradient code but pruned by TF), `gflop_per_s`,
         `peak_gflop_per_s`, `peak_fraction`, `flops_method` and `load_average`.
     """
+    with precision_lib.global_policy(precision):
+        built = build_trainer(
+            model, preset, image_size, batch_size, jit_compile, vgg_weights, precision, seed
+        )
+        return _time_train_steps(built, steps, warmup, segments, count)
+
+
+@dataclasses.dataclass
+class BuiltTrainer:
+    """A family's trainer built for timing, with what it is fed.
+
+    Attributes:
+        model, preset, precision: str. The settings it was built with.
+        vgg_weights: str. "none" when the trainer has no VGG, else the setting ("random", ...).
+        config: TrainConfig. The resolved settings.
+        trainer: InpaintingTrainer.
+        batch: dict of tensors. The synthetic batch.
+        iterator: an endless iterator over `batch` (through the default strategy).
+    """
+
+    model: str
+    preset: str
+    precision: str
+    vgg_weights: str
+    config: object
+    trainer: object
+    batch: dict
+    iterator: object
+
+
+def build_trainer(
+    model,
+    preset="paper",
+    image_size=None,
+    batch_size=None,
+    jit_compile=False,
+    vgg_weights="none",
+    precision="float32",
+    seed=0,
+):
+    """The family's trainer as `run_training` builds it, and one synthetic batch to feed it.
+
+    Call it under `precision.global_policy(precision)`: the networks take the global dtype policy.
+
+    Returns:
+        `BuiltTrainer`.
+    """
     config = train_step_config(model, preset, image_size, batch_size, jit_compile, vgg_weights)
+    mixed_precision = precision_lib.mixed_precision_of(precision)
+    config = dataclasses.replace(config, mixed_precision=mixed_precision)
     trainer_cls = registry.get_family(model).load("trainer")
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
@@ -182,6 +240,23 @@ def benchmark_train_step(
     iterator = iter(
         strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat())
     )
+    return BuiltTrainer(
+        model=model,
+        preset=preset,
+        precision=precision,
+        vgg_weights=vgg_weights if vgg is not None else "none",
+        config=config,
+        trainer=trainer,
+        batch=batch,
+        iterator=iterator,
+    )
+
+
+def _time_train_steps(built, steps, warmup, segments, count):
+    """One record per (segment, step kind): see `benchmark_train_step`."""
+    model, preset, config, trainer = built.model, built.preset, built.config, built.trainer
+    batch, iterator = built.batch, built.iterator
+    trainer_cls = type(trainer)
     peak = peak_gflop_per_s()
     records = []
     for segment in segments or range(1, trainer_cls.num_segments + 1):
@@ -199,9 +274,10 @@ def benchmark_train_step(
                 "segment_kind": trainer_cls.segment_kind,
                 "segment": segment,
                 "step_kind": kind,
-                "jit_compile": jit_compile,
+                "jit_compile": config.jit_compile,
                 "jit_compile_effective": bool(trainer.jit_compile),
-                "vgg_weights": vgg_weights if vgg is not None else "none",
+                "precision": built.precision,
+                "vgg_weights": built.vgg_weights,
                 "steps": steps,
                 "warmup": warmup,
                 "first_call_s": timed["first_call_s"],

@@ -72,6 +72,20 @@ class PartialConv2D(keras.layers.Layer):
             channel and the returned mask has one channel. If `True`, `hole_mask` has `C_in`
             channels (one per input channel) and the returned mask is broadcast to `filters`
             channels, as in NVIDIA's multi-channel mode. Defaults to `False`.
+        mask_groups: list of ints or None. The multi-channel mode for a mask that is constant
+            over runs of input channels (the PConv U-Net decoder's concatenation of upsampled
+            and skip features): `hole_mask` has `len(mask_groups)` channels, channel g standing
+            for `mask_groups[g]` consecutive input channels (they sum to `C_in`). The result is
+            exactly `multi_channel=True` with each mask channel repeated over its group (same
+            window `kh * kw * C_in`, same counts), but the count is one convolution of G
+            channels with the group sizes as kernel instead of one of `C_in` channels, which
+            at the U-Net's widths cost as much as the feature convolution itself. The returned
+            mask has one channel. Defaults to `None`.
+        inputs_masked: bool. `x` arrives already multiplied by the validity mask `1 - hole_mask`
+            (each group's over its channels), so the layer does not multiply it again: the PConv
+            U-Net masks each level's features once, where they are made, and the decoder's
+            upsampled half before upsampling (a quarter of the work), instead of building a
+            full-size channel-wise mask at every decoder level. Defaults to `False`.
         kernel_initializer: string or `keras.initializers.Initializer`. Initializer of the
             kernel. Defaults to `"glorot_uniform"`.
         bias_initializer: string or `keras.initializers.Initializer`. Initializer of the bias.
@@ -111,6 +125,8 @@ class PartialConv2D(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
         epsilon=None,
+        mask_groups=None,
+        inputs_masked=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -133,6 +149,16 @@ class PartialConv2D(keras.layers.Layer):
                 f"PartialConv2D received strides={strides} with dilation_rate={dilation_rate}; "
                 "expected strides of 1 when dilating (or no dilation when striding)."
             )
+        if mask_groups is not None:
+            groups = mask_groups if isinstance(mask_groups, (list, tuple)) else ()
+            # The two multi-channel modes exclude each other.
+            if multi_channel or not groups or not all(_is_positive_int(g) for g in groups):
+                raise ValueError(
+                    f"PartialConv2D received mask_groups={mask_groups!r} with "
+                    f"multi_channel={multi_channel}; expected a non-empty list of positive ints "
+                    "(with multi_channel=False)."
+                )
+            mask_groups = tuple(int(size) for size in groups)
         if epsilon is not None and not epsilon > 0:
             raise ValueError(
                 f"PartialConv2D received epsilon={epsilon!r}; expected a positive float or None."
@@ -149,6 +175,8 @@ class PartialConv2D(keras.layers.Layer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         self.epsilon = epsilon
+        self.mask_groups = mask_groups
+        self.inputs_masked = bool(inputs_masked)
 
     def _split_shapes(self, input_shape):
         if (
@@ -179,9 +207,17 @@ class PartialConv2D(keras.layers.Layer):
             raise ValueError(
                 f"PartialConv2D received x of shape {x_shape}; expected a known channel dimension."
             )
-        expected_mask_channels = input_channels if self.multi_channel else 1
+        if self.mask_groups is not None and sum(self.mask_groups) != input_channels:
+            raise ValueError(
+                f"PartialConv2D received x of shape {x_shape} with mask_groups="
+                f"{list(self.mask_groups)}; expected groups summing to the {input_channels} "
+                "input channels."
+            )
+        expected_mask_channels = self._mask_channels(input_channels)
         if mask_shape[-1] != expected_mask_channels:
             mode = "multi_channel=True" if self.multi_channel else "multi_channel=False"
+            if self.mask_groups is not None:
+                mode = f"mask_groups={list(self.mask_groups)}"
             raise ValueError(
                 f"PartialConv2D received hole_mask of shape {mask_shape} for x of shape "
                 f"{x_shape}; expected {expected_mask_channels} mask channel(s) with {mode}."
@@ -211,12 +247,25 @@ class PartialConv2D(keras.layers.Layer):
         else:
             self.bias = None
 
+    def _mask_channels(self, input_channels):
+        if self.mask_groups is not None:
+            return len(self.mask_groups)
+        return input_channels if self.multi_channel else 1
+
     @property
     def window_size(self):
         """Number of mask entries under one window: kh*kw, times C_in in multi-channel mode."""
         kernel_h, kernel_w = self.kernel_size
-        mask_channels = self.input_channels if self.multi_channel else 1
-        return kernel_h * kernel_w * mask_channels
+        per_channel = self.multi_channel or self.mask_groups is not None
+        return kernel_h * kernel_w * (self.input_channels if per_channel else 1)
+
+    def _count_kernel(self):
+        """The mask convolution's kernel: ones, or each group's size over its mask channel."""
+        if self.mask_groups is None:
+            mask_channels = self._mask_channels(self.input_channels)
+            return ops.ones((*self.kernel_size, mask_channels, 1), dtype="float32")
+        sizes = ops.convert_to_tensor([float(size) for size in self.mask_groups], "float32")
+        return ops.ones((*self.kernel_size, 1, 1), "float32") * ops.reshape(sizes, (1, 1, -1, 1))
 
     def _effective_epsilon(self):
         if self.epsilon is not None:
@@ -272,9 +321,8 @@ class PartialConv2D(keras.layers.Layer):
 
         # Mask path, in float32 so that counts stay exact under mixed precision; no gradient.
         valid_mask = ops.stop_gradient(1.0 - ops.cast(hole_mask, "float32"))
-        mask_channels = self.input_channels if self.multi_channel else 1
-        ones_kernel = ops.ones((*self.kernel_size, mask_channels, 1), dtype="float32")
-        count = self._conv(valid_mask, ones_kernel)  # (B, H', W', 1)
+        # Integer counts, exact in float32 (< 2**24) whichever kernel gives them.
+        count = self._conv(valid_mask, self._count_kernel())  # (B, H', W', 1)
         new_valid_mask = ops.clip(count, 0.0, 1.0)
         # Windows without valid input divide by 1, not by eps: a float16 export rounds 1e-8
         # to 0, and window / 0 * 0 would be NaN. Elsewhere this is the definition exactly.
@@ -284,7 +332,9 @@ class PartialConv2D(keras.layers.Layer):
         new_valid_mask = ops.stop_gradient(new_valid_mask)
 
         kernel = ops.cast(self.kernel, compute_dtype)
-        raw = self._conv(x * ops.cast(valid_mask, compute_dtype), kernel)
+        if not self.inputs_masked:
+            x = x * self._valid_features(valid_mask, compute_dtype)
+        raw = self._conv(x, kernel)
         outputs = raw * ops.cast(ratio, compute_dtype)
         if self.use_bias:
             outputs = outputs + ops.cast(self.bias, compute_dtype)
@@ -294,6 +344,21 @@ class PartialConv2D(keras.layers.Layer):
         if self.multi_channel:
             new_hole_mask = ops.repeat(new_hole_mask, self.filters, axis=-1)
         return outputs, new_hole_mask
+
+    def _valid_features(self, valid_mask, dtype):
+        """The validity mask over x's channels: (B, H, W, 1 or C_in), in x's dtype."""
+        valid_features = ops.cast(valid_mask, dtype)
+        if self.mask_groups is None:
+            return valid_features
+        # (B, H, W, G) -> (B, H, W, C_in): each group's mask over its channels. One repeat per
+        # group: ops.repeat with a list of counts is a boolean-mask gather, far slower.
+        return ops.concatenate(
+            [
+                ops.repeat(valid_features[..., g : g + 1], size, axis=-1)
+                for g, size in enumerate(self.mask_groups)
+            ],
+            axis=-1,
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -309,6 +374,8 @@ class PartialConv2D(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer),
                 "epsilon": self.epsilon,
+                "mask_groups": None if self.mask_groups is None else list(self.mask_groups),
+                "inputs_masked": self.inputs_masked,
             }
         )
         return config

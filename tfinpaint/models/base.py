@@ -127,7 +127,26 @@ class InpaintingGenerator(keras.Model):
         config = dict(config)
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
+        return cls.build_under_policy(config)
+
+    @classmethod
+    def build_under_policy(cls, config):
+        """`cls(**config)`, built under the global dtype policy `config["dtype"]` when given.
+
+        Families hand `dtype` to `keras.Model` and let their layers take the global policy, so
+        a `dtype` argument alone would set the model's policy but leave the layers float32;
+        building under it gives every layer that policy (variables stay float32 under mixed
+        policies, so float32 weights load as they are).
+        """
+        dtype = config.get("dtype")
+        if dtype is None:
+            return cls(**config)
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(dtype)
+        try:
+            return cls(**config)
+        finally:
+            keras.config.set_dtype_policy(previous)
 
 
 def blend(raw, images, hole_masks):

@@ -107,9 +107,11 @@ class PConvUNet(InpaintingGenerator):
       single-channel (B, h, w, 1) hole masks. At a decoder concatenation the two halves have
       different masks; with `"channelwise"` (default, the paper's C x H x W masks) each half's
       mask is broadcast to its channels and the decoder partial convolution runs in
-      `multi_channel=True` mode, so the window is `3*3*(C_up + C_skip)` and holes of the skip
-      features (which are exactly 0) are re-weighted like any other hole; its output mask
-      (identical across channels) is reduced back to one channel. With `"union"` the
+      multi-channel mode, so the window is `3*3*(C_up + C_skip)` and holes of the skip
+      features (which are exactly 0) are re-weighted like any other hole; its output mask is
+      identical across channels, so one channel goes on. The layer gets the two halves' masks
+      as `mask_groups=[C_up, C_skip]` (exactly `multi_channel=True` on the broadcast mask, with
+      a 2-channel mask convolution in place of one over all channels). With `"union"` the
       concatenation is valid where either half is valid (hole = min of the two hole masks) and
       the convolution is single-channel: cheaper, but the zeros of the hole half count as valid.
     - Padding (`padding`). `"same"` is TensorFlow's: at stride 2 on even sizes it pads only the
@@ -245,6 +247,9 @@ class PConvUNet(InpaintingGenerator):
                     strides=2,
                     padding=padding,
                     use_bias=use_bias_with_batch_norm or not has_batch_norm,
+                    # Channel-wise mode masks every level's features where they are made
+                    # (below); the first layer masks the image itself, as always.
+                    inputs_masked=channelwise and index > 0,
                     name=f"encoder_pconv_{index + 1}",
                     dtype=dtype,
                 )
@@ -254,6 +259,9 @@ class PConvUNet(InpaintingGenerator):
         self.decoder_upsamplings = []
         self.decoder_convs = []
         self.decoder_batch_norms = []
+        # Channels of each decoder level's two concatenated halves: (upsampled, skip).
+        below = [encoder_filters[-1], *decoder_filters[:-1]]
+        skip_channels = [*reversed(encoder_filters[:-1]), 3]
         for index, filters in enumerate(decoder_filters):
             is_last = index == depth - 1
             has_batch_norm = use_batch_norm and not is_last
@@ -269,7 +277,10 @@ class PConvUNet(InpaintingGenerator):
                     strides=1,
                     padding=padding,
                     use_bias=use_bias_with_batch_norm or not has_batch_norm,
-                    multi_channel=channelwise,
+                    # Channel-wise masks: each half's mask spans its channels. As groups the
+                    # mask count is a 2-channel convolution, not one over every channel.
+                    mask_groups=[below[index], skip_channels[index]] if channelwise else None,
+                    inputs_masked=channelwise,
                     name=f"decoder_pconv_{index + 1}",
                     dtype=dtype,
                 )
@@ -283,39 +294,46 @@ class PConvUNet(InpaintingGenerator):
         # Zero the holes here so that callers may pass the original image.
         masked_images = images * (1.0 - hole_masks)
 
+        def mask_features(features, hole_mask):
+            # What a partial convolution multiplies its input by (`inputs_masked`): done once
+            # per level here, for the next encoder layer and the decoder's skip alike.
+            valid_mask = ops.stop_gradient(1.0 - ops.cast(hole_mask, "float32"))
+            return features * ops.cast(valid_mask, features.dtype)
+
         features, hole_mask = masked_images, hole_masks
-        skips = [(masked_images, hole_masks)]
+        # The last decoder level's skip: the masked image, masked again as the layer would.
+        skips = [
+            (mask_features(masked_images, hole_masks) if channelwise else masked_images, hole_masks)
+        ]
         encoder_batch_norms = iter(self.encoder_batch_norms)
         for index, conv in enumerate(self.encoder_convs):
             features, hole_mask = conv([features, hole_mask])
             if use_batch_norm and index > 0:
                 features = next(encoder_batch_norms)(features)
             features = keras.layers.ReLU(name=f"encoder_relu_{index + 1}", dtype=dtype)(features)
+            if channelwise:
+                features = mask_features(features, hole_mask)
             skips.append((features, hole_mask))
 
         skips.pop()  # The deepest features start the decoder; they are no skip.
         decoder_batch_norms = iter(self.decoder_batch_norms)
         for index, (upsample, conv) in enumerate(zip(self.decoder_upsamplings, self.decoder_convs)):
             skip_features, skip_hole_mask = skips.pop()
+            if channelwise and index > 0:
+                # Masked before upsampling: nearest upsampling commutes with the product.
+                features = mask_features(features, hole_mask)
             features = upsample(features)
             hole_mask = upsample(hole_mask)
             if channelwise:
-                # (B, h, w, 1) masks -> one mask channel per feature channel of each half.
-                hole_mask = ops.concatenate(
-                    [
-                        ops.repeat(hole_mask, features.shape[-1], axis=-1),
-                        ops.repeat(skip_hole_mask, skip_features.shape[-1], axis=-1),
-                    ],
-                    axis=-1,
-                )
+                # (B, h, w, 2): the upsampled half's hole mask, then the skip half's; the
+                # layer's mask_groups spread them over the halves' channels.
+                hole_mask = ops.concatenate([hole_mask, skip_hole_mask], axis=-1)
             else:
                 hole_mask = ops.minimum(hole_mask, skip_hole_mask)
             features = keras.layers.Concatenate(
                 axis=-1, name=f"decoder_concat_{index + 1}", dtype=dtype
             )([features, skip_features])
             features, hole_mask = conv([features, hole_mask])
-            if channelwise:
-                hole_mask = hole_mask[..., :1]  # Identical across channels.
             if index < depth - 1:
                 if use_batch_norm:
                     features = next(decoder_batch_norms)(features)

@@ -33,6 +33,11 @@ class ModelFamily:
         discriminators: dict of name -> "module:Class". The family's discriminators (empty
             for a family trained without one); each preset gives their constructor kwargs.
         reference: str. The paper the family reimplements.
+        inference_precisions: tuple of str. The `--precision` values its generator offers for
+            inference, the first being the default: "float32", and "bfloat16" once its quality
+            cost was measured small enough (`tfinpaint.precision`; WORKSPACE.md).
+        precision_notes: dict of precision -> str. Why a precision is not offered (the
+            measurement), quoted in the error.
     """
 
     name: str
@@ -41,6 +46,8 @@ class ModelFamily:
     trainer: str
     discriminators: dict = dataclasses.field(default_factory=dict)
     reference: str = ""
+    inference_precisions: tuple = ("float32",)
+    precision_notes: dict = dataclasses.field(default_factory=dict)
 
     def load(self, field):
         """Imports and returns the object named by `field` ("generator", "trainer", ...)."""
@@ -189,9 +196,13 @@ def generator_config(name, /, preset="paper", **overrides):
 
 
 def build_generator(name, /, preset="paper", **overrides):
-    """Builds the generator of family `name` at `preset`, with constructor `overrides`."""
+    """Builds the generator of family `name` at `preset`, with constructor `overrides`.
+
+    A `dtype` override (a policy such as "mixed_bfloat16") reaches every layer: the generator
+    is built under that global dtype policy (see `InpaintingGenerator.build_under_policy`).
+    """
     generator_cls = get_family(name).load("generator")
-    return generator_cls(**generator_config(name, preset, **overrides))
+    return generator_cls.build_under_policy(generator_config(name, preset, **overrides))
 
 
 def size_multiple(name, /, preset="paper", **overrides):

@@ -128,10 +128,13 @@ def cast_weights_file(source, destination, dtype):
         raise
 
 
-def load_saved_generator(json_path):
+def load_saved_generator(json_path, dtype=None, check_model=None):
     """Rebuilds the generator described by a `stem.json` and loads its weights.
 
-    Weights stored as float16 are cast to the network's float32 variables on load.
+    Weights stored as float16 are cast to the network's float32 variables on load. `dtype` (a
+    dtype policy name) replaces the saved one, e.g. "mixed_bfloat16" for bfloat16 inference
+    from float32 weights. `check_model`, when given, is called with the family's name before
+    anything is built (it raises to refuse).
     """
     if not os.path.isfile(json_path):
         raise ValueError(f"No generator description at {json_path}.")
@@ -140,8 +143,13 @@ def load_saved_generator(json_path):
     for key in ("model", "config", "weights"):
         if key not in description:
             raise ValueError(f"{json_path} is not a generator description: it has no '{key}'.")
+    if check_model is not None:
+        check_model(description["model"])
     generator_cls = registry.get_family(description["model"]).load("generator")
-    generator = generator_cls.from_config(description["config"])
+    config = dict(description["config"])
+    if dtype is not None:
+        config["dtype"] = dtype
+    generator = generator_cls.from_config(config)
     weights_path = os.path.join(os.path.dirname(json_path), description["weights"])
     if not os.path.isfile(weights_path):
         raise ValueError(f"{json_path} names the weights file {weights_path}, which is missing.")

@@ -54,7 +54,9 @@ class TrainConfig:
     resize_short_side: list | None = None
     seed: int = 0
     strategy: str = "auto"
-    mixed_precision: bool = False
+    # "none", "float16" or "bfloat16" (tfinpaint.precision); runs saved before bfloat16 existed
+    # stored a bool: True meant float16 (`__post_init__` reads it so).
+    mixed_precision: str = "none"
     jit_compile: bool = False
     vgg_weights: str = "imagenet"
     learning_rate: float | None = None
@@ -70,6 +72,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
     generator_overrides: dict = dataclasses.field(default_factory=dict)
     options: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if isinstance(self.mixed_precision, bool):
+            self.mixed_precision = "float16" if self.mixed_precision else "none"
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -131,6 +137,11 @@ class TrainConfig:
             raise ValueError(
                 f"--strategy must be one of auto, default, mirrored, multiworker; got "
                 f"'{self.strategy}'."
+            )
+        if self.mixed_precision not in ("none", "float16", "bfloat16"):
+            raise ValueError(
+                "--mixed_precision must be none, float16 or bfloat16 (a bare --mixed_precision "
+                f"means float16), got '{self.mixed_precision}'."
             )
         if self.irregular_polarity not in ("hole_white", "hole_black"):
             raise ValueError(

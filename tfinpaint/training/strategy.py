@@ -12,6 +12,8 @@ import os
 import keras
 import tensorflow as tf
 
+from tfinpaint import precision
+
 _PROCESS_STRATEGIES = {}
 
 
@@ -65,5 +67,5 @@ def is_chief(strategy):
 
 
 def set_precision(mixed_precision):
-    """Sets Keras' global dtype policy: mixed_float16 or float32."""
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed_precision else "float32")
+    """Sets Keras' global dtype policy for `--mixed_precision` ("none", "float16", "bfloat16")."""
+    keras.mixed_precision.set_global_policy(precision.policy_name(mixed_precision))

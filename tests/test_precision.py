@@ -1,0 +1,100 @@
+"""bfloat16 inference (tfinpaint.precision, issue 15): every family's generator built under
+`mixed_bfloat16` (globally, by a `dtype` override, or by `load_generator(precision=...)` from
+float32 weights) computes in bfloat16, returns float32 with the known pixels exact, and stays
+close to its float32 twin with the same weights; a family refuses a precision it does not offer.
+Tiny presets at 32-64 px.
+"""
+
+import collections
+
+import keras
+import numpy as np
+import pytest
+import toy_family
+from harness import random_batch, run_generator_test
+
+from tfinpaint import inference, precision
+from tfinpaint.models import registry
+from tfinpaint.models.saving import save_generator
+
+# Sides every tiny preset takes (the PConv tiny U-Net needs multiples of 16, the others 8 or 4).
+_SIZE = {"deepgin": 32}
+
+
+def _layer_policies(generator):
+    return collections.Counter(
+        layer.dtype_policy.name for layer in generator._flatten_layers(include_self=False)
+    )
+
+
+def _pair(model):
+    keras.utils.set_random_seed(0)
+    float32 = registry.build_generator(model, "tiny")
+    with precision.global_policy("bfloat16"):
+        bfloat16 = registry.build_generator(model, "tiny")
+    bfloat16.set_weights(float32.get_weights())
+    return float32, bfloat16
+
+
+@pytest.mark.parametrize("model", ["pconv", "glcic", "cascade", "deepgin"])
+def test_bfloat16_generator_keeps_the_contract_and_stays_close(model):
+    float32, bfloat16 = _pair(model)
+    assert keras.config.dtype_policy().name == "float32"  # Restored after the build.
+    policies = _layer_policies(bfloat16)
+    # Every layer computes in bfloat16 but those a family pins to float32 (GLCIC's sigmoid).
+    assert policies["mixed_bfloat16"] >= len(list(bfloat16._flatten_layers(False))) - 2, policies
+    assert {w.dtype for w in bfloat16.weights} == {"float32"}
+    size = _SIZE.get(model, 64)
+    batch = random_batch(2, size, size)
+    # Float32 outputs, known pixels exact, holes independent of the hole pixels' values.
+    outputs = run_generator_test(bfloat16, batch)
+    reference = float32(batch, training=False)
+    for name in ("raw", "inpainted"):
+        difference = np.abs(outputs[name] - reference[name].numpy())
+        assert difference.max() < 0.05, (name, difference.max())
+
+
+def test_dtype_override_reaches_every_layer_of_every_family():
+    for model in registry.list_models():
+        generator = registry.build_generator(model, "tiny", dtype="mixed_bfloat16")
+        assert _layer_policies(generator)["float32"] <= 1, model  # GLCIC's float32 sigmoid.
+        restored = type(generator).from_config(generator.get_config())
+        assert _layer_policies(restored) == _layer_policies(generator), model
+
+
+@pytest.mark.parametrize("model", ["pconv", "cascade"])
+def test_load_float32_weights_into_a_bfloat16_generator(tmp_path, model):
+    keras.utils.set_random_seed(1)
+    generator = registry.build_generator(model, "tiny")
+    save_generator(generator, model, "tiny", str(tmp_path))
+    loaded, info = inference.load_generator(str(tmp_path), with_info=True, precision="bfloat16")
+    assert info["precision"] == "bfloat16" and loaded.dtype_policy.name == "mixed_bfloat16"
+    for saved, restored in zip(generator.weights, loaded.weights):
+        assert restored.dtype == "float32"
+        np.testing.assert_array_equal(saved.numpy(), restored.numpy())
+    again = inference.load_generator(str(tmp_path), precision="float32")
+    assert again.dtype_policy.name == "float32"
+
+
+def test_a_family_refuses_a_precision_it_does_not_offer(tmp_path):
+    toy_family.register()
+    try:
+        generator = registry.build_generator(toy_family.NAME, "tiny")
+        save_generator(generator, toy_family.NAME, "tiny", str(tmp_path))
+        with pytest.raises(ValueError, match=r"^Model 'toy' does not offer --precision=bfloat16"):
+            inference.load_generator(str(tmp_path), precision="bfloat16", offered_only=True)
+        # Measuring (evaluate.py) may load it in any precision.
+        inference.load_generator(str(tmp_path), precision="bfloat16")
+    finally:
+        toy_family.unregister()
+    with pytest.raises(ValueError, match="--precision must be one of float32, bfloat16"):
+        precision.check_inference_precision("pconv", "float16")
+
+
+def test_policy_names():
+    assert precision.policy_name("bfloat16") == "mixed_bfloat16"
+    assert precision.policy_name("none") == "float32"
+    assert precision.precision_of("mixed_bfloat16") == "bfloat16"
+    assert precision.mixed_precision_of("float32") == "none"
+    with pytest.raises(ValueError, match="Unknown precision 'int8'"):
+        precision.policy_name("int8")
