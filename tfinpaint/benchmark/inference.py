@@ -31,9 +31,19 @@ _CHILD_CODE = (
 
 
 def plan_inference(
-    models, preset="paper", image_sizes=(256,), batch_size=1, modes="all", runs=10, warmup=2
+    models,
+    preset="paper",
+    image_sizes=(256,),
+    batch_size=1,
+    modes="all",
+    runs=10,
+    warmup=2,
+    generator_overrides=None,
 ):
     """Checks the settings of an inference benchmark; returns one job per (model, size, mode).
+
+    `generator_overrides` (dict or None) are generator constructor arguments applied to every
+    model's preset (e.g. DeepGIN's `max_attention_logits_per_image`).
 
     Raises:
         ValueError: one sentence naming the bad setting and what is expected.
@@ -46,7 +56,13 @@ def plan_inference(
     check_positive("runs", runs)
     check_positive("warmup", warmup, minimum=0)
     jobs = []
+    generator_overrides = dict(generator_overrides or {})
     for model in models:
+        registry.check_arguments(
+            registry.get_family(model).load("generator"),
+            generator_overrides,
+            what="--generator_config key(s)",
+        )
         check_image_sizes(model, preset, image_sizes)
         for image_size in image_sizes:
             for mode in modes:
@@ -59,6 +75,7 @@ def plan_inference(
                         mode=mode,
                         runs=runs,
                         warmup=warmup,
+                        generator_overrides=generator_overrides,
                     )
                 )
     return jobs
@@ -93,6 +110,7 @@ def benchmark_inference(
     warmup=2,
     count=True,
     seed=0,
+    generator_overrides=None,
 ):
     """Latency of `generator({"images", "masks"}, training=False)` in one mode, in this process.
 
@@ -107,6 +125,7 @@ def benchmark_inference(
         warmup: int. Untimed calls after the first (which traces and compiles).
         count: bool. Count the forward pass's FLOPs (after the peak memory is read).
         seed: int. Seeds the initialisation and the inputs.
+        generator_overrides: dict or None. Generator constructor arguments over the preset's.
 
     Returns:
         dict with the settings, `params`, `first_call_s`, `latency_ms_median`, `latency_ms_p90`,
@@ -119,7 +138,8 @@ def benchmark_inference(
     if mode not in INFERENCE_MODES:
         raise ValueError(f"mode must be one of {', '.join(INFERENCE_MODES)}, got '{mode}'.")
     keras.utils.set_random_seed(seed)
-    generator = registry.build_generator(model, preset)
+    generator_overrides = dict(generator_overrides or {})
+    generator = registry.build_generator(model, preset, **generator_overrides)
     batch = synthetic_batch(image_size, batch_size, seed=seed)
     inputs = {"images": batch["images"], "masks": batch["masks"]}
 
@@ -145,6 +165,7 @@ def benchmark_inference(
         "preset": preset,
         "image_size": image_size,
         "batch_size": batch_size,
+        "generator_overrides": generator_overrides,
         "mode": mode,
         "runs": runs,
         "warmup": warmup,
