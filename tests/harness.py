@@ -362,6 +362,8 @@ def run_trainer_test(
     generator_overrides=None,
     parity=True,
     parity_tolerance=1e-5,
+    config_overrides=None,
+    return_trainer=False,
 ):
     """Checks a family's trainer through its public protocol; returns what each step changed.
 
@@ -377,6 +379,10 @@ def run_trainer_test(
             2-replica MirroredStrategy gives the single-device weights (needs networks without batch
             statistics: BatchNorm normalises per replica).
         parity_tolerance: float. Absolute tolerance of that comparison.
+        config_overrides: dict or None. Further `TrainConfig` fields (e.g. `steps`,
+            `stage_steps`: the schedule a family's learning rates follow).
+        return_trainer: bool. Also return the single-device trainer (every step kind traced,
+            so a test can go on stepping it cheaply).
 
     Checked: `create` builds the networks, optimizers and slots; for each segment and each
     declared step kind, one `step_function(kind)` call returns finite losses and changes
@@ -400,6 +406,7 @@ def run_trainer_test(
         vgg_weights="none",
         options=dict(options or {}),
         generator_overrides=dict(generator_overrides or {}),
+        **dict(config_overrides or {}),
     ).resolve(registry.get_preset(family, "tiny")["training"])
     config.validate()
     batch = _trainer_batch(trainer_cls, image_size, batch_size)
@@ -414,6 +421,7 @@ def run_trainer_test(
     }
     listed = set()
     changes = {}
+    after_first_segment = None  # The single-device reference of the parity check.
     for segment in range(1, trainer_cls.num_segments + 1):
         trainer.start_segment(segment)
         for kind in trainer.segment_step_kinds(segment):
@@ -428,13 +436,15 @@ def run_trainer_test(
                 if any(not np.array_equal(a, b) for a, b in zip(before[name], after)):
                     changed.add(name)
             changes[(segment, kind)] = changed
+        if segment == 1:
+            after_first_segment = {name: _trainable_snapshot(obj) for name, obj in networks.items()}
     assert listed == set(expected_changes), f"steps {sorted(listed, key=str)}"
     assert changes == expected_changes, changes
 
-    # run_step follows step_kind: the first step of each segment is of kind step_kind(0).
-    trainer.start_segment(1)
-    trainer.run_step(iter(dataset), 0)
-    assert trainer.kind == trainer.step_kind(0)
+    # run_step follows step_kind (in the last segment, whose functions are traced already).
+    for step_in_segment in range(2):
+        trainer.run_step(iter(dataset), step_in_segment)
+        assert trainer.kind == trainer.step_kind(step_in_segment)
 
     # Checkpoint round trip into fresh objects (another seed, so nothing matches by chance).
     objects = trainer.checkpoint_objects()
@@ -459,24 +469,20 @@ def run_trainer_test(
             [d.name for d in devices[:2]],
             cross_device_ops=tf.distribute.ReductionToOneDevice(),
         )
-        # The first segment's steps, one of each kind (later segments reuse the machinery).
-        results = []
-        for strategy in (None, mirrored):
-            trainer = _build_trainer(family, config, seed=2, strategy=strategy)
-            trainer.start_segment(1)
-            strategy = strategy or tf.distribute.get_strategy()
-            iterator = iter(strategy.experimental_distribute_dataset(dataset))
-            for kind in trainer.segment_step_kinds(1):
-                trainer.step_function(kind)(iterator)
-            results.append(
-                {
-                    name: [_to_numpy(v) for v in obj.trainable_weights]
-                    for name, obj in networks_of(trainer).items()
-                }
-            )
-        for name, values in results[0].items():
-            for a, b in zip(values, results[1][name], strict=True):
+        # The first segment's steps, one of each kind (later segments reuse the machinery),
+        # from the same initial weights as the single-device trainer above (seed 0, the same
+        # batch), whose weights after that segment are the reference.
+        replicated = _build_trainer(family, config, seed=0, strategy=mirrored)
+        replicated.start_segment(1)
+        iterator = iter(mirrored.experimental_distribute_dataset(dataset))
+        for kind in replicated.segment_step_kinds(1):
+            replicated.step_function(kind)(iterator)
+        for name, obj in networks_of(replicated).items():
+            values = [_to_numpy(v) for v in obj.trainable_weights]
+            for a, b in zip(after_first_segment[name], values, strict=True):
                 np.testing.assert_allclose(a, b, atol=parity_tolerance, err_msg=name)
+    if return_trainer:
+        return changes, trainer
     return changes
 
 

@@ -187,6 +187,43 @@ def test_self_attention_matches_numpy_reference():
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    "max_logits",
+    [
+        1000,  # N = 96 pixels: 10 query rows per chunk, the last chunk 6 rows (padded).
+        50,  # Fewer logits than keys: one query row per chunk.
+    ],
+)
+def test_self_attention_chunked_queries_match_the_direct_form(max_logits):
+    x = 3.0 * _random(2, 8, 12, 8)
+    direct = SelfAttention2D(8, max_logits_per_image=None)
+    direct.build(x.shape)
+    for variable in direct.weights:
+        variable.assign(RNG.normal(size=variable.shape).astype("float32"))
+    expected = np.asarray(direct(x))
+    np.testing.assert_allclose(expected, reference_self_attention(x, direct), rtol=1e-4, atol=1e-4)
+    chunked = SelfAttention2D(8, max_logits_per_image=max_logits)
+    chunked.build(x.shape)
+    chunked.set_weights(direct.get_weights())
+    dynamic = tf.function(
+        lambda t: chunked(t), input_signature=[tf.TensorSpec((None, None, None, 8))]
+    )
+    static = tf.function(lambda t: chunked(t))
+    for name, call in (("eager", chunked), ("dynamic", dynamic), ("static", static)):
+        np.testing.assert_allclose(np.asarray(call(x)), expected, atol=1e-5, err_msg=name)
+    # The chunked graph has the loop; a map within the bound, or training, takes the direct form.
+    assert any("While" in op.type for op in static.get_concrete_function(x).graph.get_operations())
+    small = tf.function(lambda t: chunked(t)).get_concrete_function(x[:, :2, :3])
+    assert not any("While" in op.type for op in small.graph.get_operations())
+    trained = tf.function(lambda t: chunked(t, training=True)).get_concrete_function(x)
+    assert not any("While" in op.type for op in trained.graph.get_operations())
+    np.testing.assert_allclose(np.asarray(chunked(x, training=True)), expected, atol=1e-5)
+    # Keras' functional graph (dynamic sizes, as the generators build it) keeps the bound.
+    inputs = keras.Input((None, None, 8))
+    model = keras.Model(inputs, chunked(inputs))
+    np.testing.assert_allclose(np.asarray(model(x)), expected, atol=1e-5)
+
+
 def test_self_attention_harness():
     run_layer_test(
         SelfAttention2D,
@@ -200,6 +237,9 @@ def test_self_attention_harness():
 def test_self_attention_errors():
     with pytest.raises(ValueError, match="even"):
         SelfAttention2D(7)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="max_logits_per_image"):
+            SelfAttention2D(8, max_logits_per_image=bad)
     with pytest.raises(ValueError, match="channels"):
         SelfAttention2D(8)(_random(1, 4, 4, 6))
 

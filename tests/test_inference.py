@@ -21,8 +21,6 @@ _MODELS = registry.list_models()
 _HEIGHT, _WIDTH = 301, 451
 
 
-
-
 @pytest.fixture(scope="module")
 def run_dir(trained_run):
     return trained_run
@@ -123,6 +121,93 @@ def test_resize_pastes_an_upsampled_low_resolution_output():
     hole_mask[50:200, 100:300] = 1.0
     result = inference.inpaint(EchoGenerator(8), image, hole_mask, "resize", 100)
     assert np.abs(result - image).max() < 0.02
+
+
+class OrientedGenerator(EchoGenerator):
+    """A stand-in generator whose raw output depends on the image's orientation (a fixed 3x3
+    convolution of the input, plus a left-to-right ramp), so that a self-ensemble view turned
+    back the wrong way gives another result."""
+
+    def __init__(self, multiple=8, **kwargs):
+        super().__init__(multiple, **kwargs)
+        kernel = np.random.default_rng(7).normal(size=(3, 3, 3, 3)).astype(np.float32) * 0.2
+        self.kernel = tf.constant(kernel)
+
+    def __call__(self, inputs, *args, **kwargs):
+        images = tf.convert_to_tensor(inputs["images"], tf.float32)
+        width = tf.shape(images)[2]
+        ramp = tf.cast(tf.range(width), tf.float32) / tf.cast(width, tf.float32)
+        raw = tf.nn.conv2d(images, self.kernel, 1, "SAME") + ramp[None, None, :, None]
+        return {"raw": raw, "inpainted": raw}
+
+
+def test_ensemble_averages_the_turned_back_views_of_four_rotations_and_a_flip():
+    height, width = 40, 24  # Not square: the quarter turns run at 24 x 40.
+    rng = np.random.default_rng(4)
+    image = rng.random((height, width, 3), dtype=np.float32)
+    hole_mask = np.zeros((height, width), np.float32)
+    hole_mask[8:30, 4:20] = 1.0
+    holes = hole_mask > 0.5
+    generator = OrientedGenerator(8)
+
+    def raw(view):
+        out = generator({"images": view[None], "masks": np.zeros(view.shape[:2] + (1,))})["raw"]
+        return np.asarray(out)[0]
+
+    expected = (
+        raw(image)
+        + np.rot90(raw(np.ascontiguousarray(np.rot90(image, 1))), -1)
+        + np.rot90(raw(np.ascontiguousarray(np.rot90(image, 2))), -2)
+        + np.rot90(raw(np.ascontiguousarray(np.rot90(image, 3))), -3)
+        + raw(np.ascontiguousarray(image[:, ::-1]))[:, ::-1]
+    ) / 5.0
+    expected = np.where(holes[..., None], np.clip(expected, 0.0, 1.0), image)
+    result = inference.inpaint(generator, image, hole_mask, ensemble=True)
+    np.testing.assert_allclose(result, expected, atol=1e-5)
+    np.testing.assert_array_equal(result[~holes], image[~holes])
+    single = inference.inpaint(generator, image, hole_mask)
+    assert np.abs(single - result).max() > 0.01  # The views do differ.
+    # Every view in place: the echo's ensemble gives the image back.
+    echo = inference.inpaint(EchoGenerator(8), image, np.ones_like(hole_mask), ensemble=True)
+    np.testing.assert_allclose(echo, image, atol=1e-6)
+
+
+def test_polyphase_runs_interleaved_sub_images_and_puts_every_pixel_back():
+    calls = []
+
+    class Recording(EchoGenerator):
+        def __call__(self, inputs, *args, **kwargs):
+            calls.append(np.asarray(inputs["images"]).copy())
+            return super().__call__(inputs, *args, **kwargs)
+
+    image = np.random.default_rng(5).random((_HEIGHT, _WIDTH, 3), dtype=np.float32)
+    hole_mask = np.ones((_HEIGHT, _WIDTH), np.float32)
+    result = inference.inpaint(Recording(8), image, hole_mask, "polyphase", 128)
+    np.testing.assert_allclose(result, image, atol=1e-6)
+    # 301 x 451 at most 128 per side: 3 x 4 phases of 101 x 113, padded to 104 x 120 (x8).
+    assert len(calls) == 12 and all(call.shape == (1, 104, 120, 3) for call in calls)
+    np.testing.assert_allclose(calls[0][0, :101, :113], image[0::3, 0::4], atol=1e-7)
+    np.testing.assert_allclose(calls[5][0, :100, :113], image[1::3, 1::4], atol=1e-7)
+    # Phases without holes are skipped; an image within max_size is one pad call.
+    calls.clear()
+    hole_mask = np.zeros((_HEIGHT, _WIDTH), np.float32)
+    hole_mask[0, 0] = 1.0  # Only in phase (0, 0).
+    inference.inpaint(Recording(8), image, hole_mask, "polyphase", 128)
+    assert len(calls) == 1
+    calls.clear()
+    inference.inpaint(Recording(8), image, np.ones((_HEIGHT, _WIDTH)), "polyphase", 512)
+    assert [call.shape for call in calls] == [(1, 304, 456, 3)]
+
+
+def test_polyphase_with_ensemble_keeps_known_pixels(generators):
+    image, hole_mask = _image_and_mask(100, 48)  # Two phases of 50 x 48 (padded to 64 x 48).
+    holes = hole_mask > 0.5
+    result = inference.inpaint(
+        generators["deepgin"], image, hole_mask, "polyphase", 64, ensemble=True
+    )
+    assert result.shape == image.shape and result.dtype == np.uint8
+    np.testing.assert_array_equal(result[~holes], image[~holes])
+    assert not np.array_equal(result[holes], image[holes])
 
 
 def test_uint8_holes_are_rounded_and_float_holes_clipped():

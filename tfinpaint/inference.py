@@ -8,8 +8,9 @@ Checkpoints), or from the name of a checkpoint shipped with the package (keras-h
 each, and `ship_checkpoint` writes one from a training run.
 
 `inpaint(generator, image, hole_mask)` takes one HxWx3 image of any size, runs the network on it
-(reflect-padded to the generator's size multiple, tiled, or downscaled) and returns an image of
-the same size and dtype whose known pixels are exactly the input's.
+(reflect-padded to the generator's size multiple, tiled, downscaled, or split into polyphase
+sub-images), optionally as a test-time self-ensemble over four rotations and a flip, and returns
+an image of the same size and dtype whose known pixels are exactly the input's.
 
 The file helpers (`read_image`, `read_hole_mask`, `write_image`, `plan_jobs`, `check_jobs`)
 are what `tools/inpaint.py` runs: every check on the paths happens in `plan_jobs` and every
@@ -63,7 +64,7 @@ __all__ = [
     "write_image",
 ]
 
-STRATEGIES = ("pad", "tile", "resize")
+STRATEGIES = ("pad", "tile", "resize", "polyphase")
 POSTPROCESSING = ("none", "telea_poisson")
 MASK_POLARITIES = ("hole_white", "hole_black")
 # What a folder of images or masks is searched for (OpenCV reads all of these).
@@ -476,6 +477,7 @@ def inpaint(
     max_size=None,
     tile_overlap=None,
     postprocess="none",
+    ensemble=False,
 ):
     """Fills the holes of one image of any size; known pixels come back exactly.
 
@@ -492,14 +494,26 @@ def inpaint(
             - "resize": when the image is larger than `max_size` (either side), a downscaled
               copy whose longer side is `max_size` is inpainted (a low-resolution pixel is a hole
               if any of its pixels is) and only the hole pixels of the upsampled output are
-              pasted back.
-        max_size: int or None. Largest side the network sees with "tile" and "resize" (needed
-            there); not used by "pad" (where giving it is an error).
+              pasted back;
+            - "polyphase": when the image is larger than `max_size` (either side), the image
+              is split into f_h x f_w polyphase sub-images, f = ceil(side / max_size): sub-image
+              (i, j) holds pixels (i + f_h * y, j + f_w * x), a decimated view of the whole
+              scene of at most `max_size` per side (the image is reflect-padded to a multiple of
+              f first); each is inpainted at that size and its pixels are put back in place
+              (DeepGIN's test time, Li et al. 2020, section 5.1, and the authors' code, which
+              resize to a multiple of 256 first; here nothing is resampled).
+        max_size: int or None. Largest side the network sees with "tile", "resize" and
+            "polyphase" (needed there; for DeepGIN the training size, 256); not used by "pad"
+            (where giving it is an error).
         tile_overlap: int or None. Overlap of neighbouring tiles in pixels (default: a quarter
             of the tile side).
         postprocess: str. "none", or "telea_poisson": GLCIC's post-processing (Iizuka et al.
             2017, section 3.4: a Telea fill Poisson-blended with the network's output, see
             `tfinpaint.postprocess.telea_poisson_blend`); hole pixels are then 8-bit quantised.
+        ensemble: bool. Test-time self-ensemble (DeepGIN's authors' test code): every network
+            call becomes five, on the image as it is, rotated by 90, 180 and 270 degrees, and
+            flipped left-right; their raw outputs are turned back and averaged before the known
+            pixels are pasted back. Five times the compute; any model.
 
     Returns:
         Array of the shape and dtype of `image`: hole pixels from the network (rounded for
@@ -526,6 +540,7 @@ def inpaint(
             max_size=max_size,
             tile_overlap=tile_overlap,
             postprocess=postprocess,
+            ensemble=ensemble,
         )
         return imageops.paste_holes(image, holes, imageops.from_unit_float(filled, np.uint16))
     if strategy not in STRATEGIES:
@@ -552,12 +567,20 @@ def inpaint(
     else:
         pixels = np.clip(image.astype(np.float32), 0.0, 1.0)
     height, width = holes.shape
+
+    def run(pixels, holes):  # Raw output (h, w, 3) of one network view of (part of) the image.
+        if ensemble:
+            return _run_ensemble(generator, pixels, holes, multiple)
+        return _run_padded(generator, pixels, holes, multiple)
+
     if strategy == "tile" and max(height, width) > max_size:
-        raw = _run_tiles(generator, pixels, holes, multiple, max_size, tile_overlap)
+        raw = _run_tiles(run, pixels, holes, multiple, max_size, tile_overlap)
     elif strategy == "resize" and max(height, width) > max_size:
-        raw = _run_resized(generator, pixels, holes, multiple, max_size)
+        raw = _run_resized(run, pixels, holes, max_size)
+    elif strategy == "polyphase" and max(height, width) > max_size:
+        raw = _run_polyphase(run, pixels, holes, max_size)
     else:
-        raw = _run_padded(generator, pixels, holes, multiple)
+        raw = run(pixels, holes)
     result = imageops.paste_holes(image, holes, imageops.from_unit_float(raw, image.dtype))
     if postprocess == "telea_poisson":
         result = postprocess_lib.telea_poisson_blend(result, holes)
@@ -565,14 +588,51 @@ def inpaint(
 
 
 def _run_padded(generator, pixels, holes, multiple):
-    """Raw network output (H, W, 3) float32 for one image, reflect-padded to `multiple`."""
-    images, size = imageops.reflect_pad_to_multiple(pixels[None], multiple)
-    hole_masks, _ = imageops.reflect_pad_to_multiple(
-        holes[None, :, :, None].astype(np.float32), multiple
-    )
+    """Raw network output (H, W, 3) float32 for one image, reflect-padded to `multiple`.
+
+    `pixels` and `holes` may also be batches, (N, H, W, 3) and (N, H, W): the output is then
+    (N, H, W, 3).
+    """
+    batched = pixels.ndim == 4
+    if not batched:
+        pixels, holes = pixels[None], holes[None]
+    images, size = imageops.reflect_pad_to_multiple(pixels, multiple)
+    hole_masks, _ = imageops.reflect_pad_to_multiple(holes[..., None].astype(np.float32), multiple)
     outputs = generator({"images": images, "masks": hole_masks}, training=False)
-    raw = imageops.crop_to_size(tf.cast(outputs["raw"], tf.float32), size)
-    return np.asarray(raw)[0]
+    raw = np.asarray(imageops.crop_to_size(tf.cast(outputs["raw"], tf.float32), size))
+    return raw if batched else raw[0]
+
+
+# The self-ensemble's views: (forward, inverse) on (H, W, ...) arrays. np.rot90 turns
+# counter-clockwise; its inverse turns back by the same k.
+_ENSEMBLE_VIEWS = (
+    (lambda a: a, lambda a: a),
+    (lambda a: np.rot90(a, 1), lambda a: np.rot90(a, -1)),
+    (lambda a: np.rot90(a, 2), lambda a: np.rot90(a, -2)),
+    (lambda a: np.rot90(a, 3), lambda a: np.rot90(a, -3)),
+    (lambda a: a[:, ::-1], lambda a: a[:, ::-1]),
+)
+
+
+def _run_ensemble(generator, pixels, holes, multiple):
+    """The mean raw output (H, W, 3) over the identity, three rotations and a left-right flip.
+
+    Views of the same shape run as one batch: (H, W) for the identity, the half turn and the
+    flip, (W, H) for the quarter turns.
+    """
+    views = [(forward(pixels), forward(holes), inverse) for forward, inverse in _ENSEMBLE_VIEWS]
+    total = np.zeros(pixels.shape[:2] + (3,), np.float32)
+    for shape in dict.fromkeys(view[0].shape for view in views):
+        group = [view for view in views if view[0].shape == shape]
+        raw = _run_padded(
+            generator,
+            np.stack([np.ascontiguousarray(view[0]) for view in group]),
+            np.stack([np.ascontiguousarray(view[1]) for view in group]),
+            multiple,
+        )
+        for (_, _, inverse), output in zip(group, raw):
+            total += inverse(output)
+    return total / len(views)
 
 
 def _tile_starts(size, tile, overlap):
@@ -595,7 +655,7 @@ def _ramp(length, ramp, at_start, at_end):
     return weights
 
 
-def _run_tiles(generator, pixels, holes, multiple, max_size, tile_overlap):
+def _run_tiles(run, pixels, holes, multiple, max_size, tile_overlap):
     tile = max_size // multiple * multiple
     overlap = tile // 4 if tile_overlap is None else tile_overlap
     if not isinstance(overlap, (int, np.integer)) or not 0 <= overlap < tile:
@@ -614,7 +674,7 @@ def _run_tiles(generator, pixels, holes, multiple, max_size, tile_overlap):
             tile_holes = holes[top:bottom, left:right]
             if not tile_holes.any():  # Its output would only land on known pixels.
                 continue
-            raw = _run_padded(generator, pixels[top:bottom, left:right], tile_holes, multiple)
+            raw = run(pixels[top:bottom, left:right], tile_holes)
             col_weights = _ramp(right - left, overlap, left == 0, right == width)
             weights = (row_weights[:, None] * col_weights[None, :])[..., None]
             total[top:bottom, left:right] += raw * weights
@@ -623,15 +683,33 @@ def _run_tiles(generator, pixels, holes, multiple, max_size, tile_overlap):
     return total / np.maximum(weight_sum, 1e-12)
 
 
-def _run_resized(generator, pixels, holes, multiple, max_size):
+def _run_resized(run, pixels, holes, max_size):
     height, width = holes.shape
     scale = max_size / max(height, width)
     small_size = (max(1, round(width * scale)), max(1, round(height * scale)))  # cv2: (w, h)
     small_pixels = cv2.resize(pixels, small_size, interpolation=cv2.INTER_AREA)
     # A low-resolution pixel that overlaps any hole is a hole: no hole content leaks in.
     small_holes = cv2.resize(holes.astype(np.float32), small_size, interpolation=cv2.INTER_AREA)
-    small_raw = _run_padded(generator, small_pixels, small_holes > 0, multiple)
+    small_raw = run(small_pixels, small_holes > 0)
     return cv2.resize(small_raw, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _run_polyphase(run, pixels, holes, max_size):
+    """Raw output (H, W, 3) assembled from f_h x f_w polyphase sub-images of <= max_size."""
+    height, width = holes.shape
+    factor_h, factor_w = -(-height // max_size), -(-width // max_size)
+    # Reflect-pad to multiples of the factors so that every phase has the same size.
+    pad_h, pad_w = -height % factor_h, -width % factor_w
+    padded = np.pad(pixels, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+    padded_holes = np.pad(holes, ((0, pad_h), (0, pad_w)), mode="reflect")
+    raw = np.zeros(padded.shape, np.float32)
+    for dy in range(factor_h):
+        for dx in range(factor_w):
+            phase_holes = padded_holes[dy::factor_h, dx::factor_w]
+            if phase_holes.any():  # A phase without holes only lands on known pixels.
+                phase = np.ascontiguousarray(padded[dy::factor_h, dx::factor_w])
+                raw[dy::factor_h, dx::factor_w] = run(phase, np.ascontiguousarray(phase_holes))
+    return raw[:height, :width]
 
 
 # --- Files -----------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ import types
 import keras
 from keras import ops
 
+from tfinpaint.layers.resample import resize_bilinear_align_corners
+
 # === VGG layer lists ===
 # Keras' VGG Conv2D layers fuse the ReLU (`activation="relu"`), so the output of `blockK_convN` is
 # the paper's reluK_N. A name with the `_preact` suffix (e.g. "block5_conv1_preact") taps the same
@@ -55,7 +57,8 @@ VGG19_DEEPGIN_LAYERS = (
     "block5_conv1" + PREACTIVATION_SUFFIX,
 )
 DEEPGIN_LAYER_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
-# DeepGIN computes its VGG features at 224 x 224 (bilinear resize).
+# DeepGIN computes its VGG features at 224 x 224 (the reference's
+# `nn.UpsamplingBilinear2d(size=(224, 224))`: bilinear with aligned corners).
 DEEPGIN_VGG_INPUT_SIZE = 224
 
 # The per-channel means (B, G, R order, 0-255 scale) that Keras' VGG16/VGG19 ImageNet weights
@@ -458,7 +461,8 @@ class VGGFeatures(keras.Model):
 
     Wraps `keras.applications.VGG16/VGG19(include_top=False)` and returns the outputs of the named
     layers, in the order given. Inputs are [0, 1] RGB images; the model optionally resizes them
-    (bilinear, half-pixel centres, no antialiasing), then applies `vgg_preprocess` of its
+    (bilinear without antialiasing, half-pixel centres or aligned corners), then applies
+    `vgg_preprocess` of its
     flavour: Keras' "caffe" ImageNet normalisation (RGB -> BGR, mean pixel subtracted on the 0-255
     scale) for Keras' weights, torchvision's `(x - mean) / std` on [0, 1] RGB for weights
     converted from torchvision (`tools/convert_vgg.py`). The VGG runs only as deep as the deepest
@@ -491,6 +495,8 @@ class VGGFeatures(keras.Model):
             initialisation (tests only).
         input_size: optional int or (height, width). Resize inputs to this size first (DeepGIN
             uses 224); `None` keeps the input size.
+        align_corners: bool. Resize with aligned corners (PyTorch's `align_corners=True`, as
+            DeepGIN's reference code does) instead of half-pixel centres. Defaults to False.
         flavour: str. The input normalisation: `"auto"` (default: the one the weights record,
             see `resolve_vgg_flavour`; `"keras_caffe"` for "imagenet", for Keras' files and for
             random weights), `"keras_caffe"` or `"torchvision"`. A flavour that contradicts the
@@ -513,6 +519,7 @@ class VGGFeatures(keras.Model):
         weights="imagenet",
         input_size=None,
         flavour=VGG_FLAVOUR_AUTO,
+        align_corners=False,
         **kwargs,
     ):
         kwargs["dtype"] = "float32"
@@ -543,6 +550,7 @@ class VGGFeatures(keras.Model):
                 f"hold a {recorded_arch}; expected weights of a {arch}."
             )
         self.input_size = input_size
+        self.align_corners = bool(align_corners)
 
         # === Layers ===
         self.backbone = self._build_backbone(arch, self.weights_source)
@@ -586,7 +594,9 @@ class VGGFeatures(keras.Model):
 
     def call(self, images):
         x = _f32(images)
-        if self.input_size is not None:
+        if self.input_size is not None and self.align_corners:
+            x = resize_bilinear_align_corners(x, self.input_size)
+        elif self.input_size is not None:
             x = ops.image.resize(x, self.input_size, interpolation="bilinear")
         x = vgg_preprocess(x, self.flavour)
         taps = {}
@@ -614,6 +624,7 @@ class VGGFeatures(keras.Model):
                 "weights": self.weights_source,
                 "input_size": self.input_size,
                 "flavour": self.flavour,
+                "align_corners": self.align_corners,
             }
         )
         return config

@@ -37,6 +37,8 @@ Usage:
         --vgg_weights=random --json_output=/tmp/train_step.json
     python tools/benchmark.py --what=inference --model=cascade --image_size=256,1024 \
         --mode=all --runs=10 --json_output=/tmp/inference.json
+    python tools/benchmark.py --what=inference --model=deepgin --image_size=512 \
+        --mode=function --runs=1 --generator_config='{"max_attention_logits_per_image": null}'
     python tools/benchmark.py --what=tflite --model=all --preset=tiny --image_size=256
 
     # Ours beside PyTorch (pip install -e ".[bench]"), fp32 and bf16 (autocast):
@@ -45,6 +47,7 @@ Usage:
         --compare=torch --precision=bfloat16 --rounds=10
 """
 
+import json
 import os
 import shlex
 import statistics
@@ -134,6 +137,12 @@ _ROUNDS = flags.DEFINE_integer(
 )
 _TORCH_CHANNELS_LAST = flags.DEFINE_bool(
     "torch_channels_last", True, "--compare=torch: PyTorch in channels_last memory format."
+)
+_GENERATOR_CONFIG = flags.DEFINE_string(
+    "generator_config",
+    None,
+    "inference: JSON object of generator constructor overrides over the preset's, e.g. "
+    "'{\"max_attention_logits_per_image\": null}' (DeepGIN without attention chunking).",
 )
 _JSON_OUTPUT = flags.DEFINE_string(
     "json_output", None, "train_step/inference: also write the records (date, machine) here."
@@ -282,6 +291,20 @@ def _plan_train_step():
     return lambda: _run_jobs("train_step", jobs, benchmark.benchmark_train_step, notes)
 
 
+def _generator_overrides():
+    if _GENERATOR_CONFIG.value is None:
+        return {}
+    try:
+        value = json.loads(_GENERATOR_CONFIG.value)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--generator_config is not valid JSON ({error}).") from None
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"--generator_config must be a JSON object of constructor arguments, got {value!r}."
+        )
+    return value
+
+
 def _plan_inference():
     if _COMPARE.value == "torch":
         return _plan_compare("inference")
@@ -294,6 +317,7 @@ def _plan_inference():
         runs=_RUNS.value,
         warmup=2 if _WARMUP.value is None else _WARMUP.value,
         precision=_PRECISION.value,
+        generator_overrides=_generator_overrides(),
     )
     run = (
         benchmark.benchmark_inference_isolated if _ISOLATE.value else benchmark.benchmark_inference
@@ -368,6 +392,8 @@ def main(argv):
                 f"--compare={_COMPARE.value} works with --what=train_step or inference, got "
                 f"--what={_WHAT.value}."
             )
+        if _GENERATOR_CONFIG.value is not None and _WHAT.value != "inference":
+            raise ValueError("--generator_config applies to --what=inference only.")
         run = _PLANS[_WHAT.value]()
     except ValueError as error:  # Bad flags: one sentence, no traceback.
         sys.exit(f"Error: {error}")

@@ -15,6 +15,11 @@ Usage:
   python tools/inpaint.py --checkpoint=runs/glcic/generator.json --image=photos/ \
       --mask=masks/ --output=out/ --strategy=tile --max_size=512 --postprocess=telea_poisson
 
+  # DeepGIN's test time: polyphase sub-images of at most the training size, each inpainted as
+  # a self-ensemble of four rotations and a flip:
+  python tools/inpaint.py --workdir=runs/deepgin --image=big.png --mask=big_mask.png \
+      --output=out/big.png --strategy=polyphase --max_size=256 --ensemble
+
 --checkpoint takes the name of a shipped checkpoint (checkpoints/NAME.json, see
 --list_checkpoints), a generator.json or its .weights.h5, or a checkpoint prefix of a run.
 Outputs are never written over an input (compared by path and by device and inode, so a hard
@@ -53,7 +58,8 @@ _STRATEGY = flags.DEFINE_enum(
     "pad",
     list(inference.STRATEGIES),
     "pad: the whole image, padded to the model's multiple; tile: overlapping tiles of at most "
-    "--max_size; resize: inpaint a copy downscaled to --max_size, paste back the holes.",
+    "--max_size; resize: inpaint a copy downscaled to --max_size, paste back the holes; "
+    "polyphase: inpaint the interleaved sub-images (every f-th pixel) of at most --max_size.",
 )
 _MAX_SIZE = flags.DEFINE_integer("max_size", None, "Largest side the network sees (tile, resize).")
 _TILE_OVERLAP = flags.DEFINE_integer("tile_overlap", None, "Tile overlap in px (default 1/4).")
@@ -62,6 +68,12 @@ _POSTPROCESS = flags.DEFINE_enum(
     "none",
     list(inference.POSTPROCESSING),
     "telea_poisson: GLCIC's post-processing (Telea fill + Poisson blending); any model.",
+)
+_ENSEMBLE = flags.DEFINE_bool(
+    "ensemble",
+    False,
+    "Test-time self-ensemble: average the outputs for the image rotated by 0, 90, 180, 270 "
+    "degrees and flipped (5x the compute).",
 )
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
 _PRECISION = flags.DEFINE_enum(
@@ -90,7 +102,7 @@ def main(argv):
     if _STRATEGY.value != "pad" and _MAX_SIZE.value is None:
         sys.exit(f"Error: --strategy={_STRATEGY.value} needs --max_size.")
     if _STRATEGY.value == "pad" and _MAX_SIZE.value is not None:
-        sys.exit("Error: --max_size applies to --strategy=tile or resize, not pad.")
+        sys.exit("Error: --max_size applies to --strategy=tile, resize or polyphase, not pad.")
     try:
         jobs = inference.plan_jobs(_IMAGE.value, _MASK.value, _OUTPUT.value, _OVERWRITE.value)
         # Every pair is read before anything is written: a corrupt file or a size mismatch
@@ -122,6 +134,7 @@ def main(argv):
                 max_size=_MAX_SIZE.value,
                 tile_overlap=_TILE_OVERLAP.value,
                 postprocess=_POSTPROCESS.value,
+                ensemble=_ENSEMBLE.value,
             )
         except ValueError as error:
             sys.exit(f"Error: {error}")

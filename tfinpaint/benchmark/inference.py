@@ -40,8 +40,12 @@ def plan_inference(
     runs=10,
     warmup=2,
     precision="float32",
+    generator_overrides=None,
 ):
     """Checks the settings of an inference benchmark; returns one job per (model, size, mode).
+
+    `generator_overrides` (dict or None) are generator constructor arguments applied to every
+    model's preset (e.g. DeepGIN's `max_attention_logits_per_image`).
 
     Raises:
         ValueError: one sentence naming the bad setting and what is expected.
@@ -59,7 +63,13 @@ def plan_inference(
             f"'{precision}'."
         )
     jobs = []
+    generator_overrides = dict(generator_overrides or {})
     for model in models:
+        registry.check_arguments(
+            registry.get_family(model).load("generator"),
+            generator_overrides,
+            what="--generator_config key(s)",
+        )
         check_image_sizes(model, preset, image_sizes)
         for image_size in image_sizes:
             for mode in modes:
@@ -73,6 +83,7 @@ def plan_inference(
                         runs=runs,
                         warmup=warmup,
                         precision=precision,
+                        generator_overrides=generator_overrides,
                     )
                 )
     return jobs
@@ -108,6 +119,7 @@ def benchmark_inference(
     count=True,
     seed=0,
     precision="float32",
+    generator_overrides=None,
 ):
     """Latency of `generator({"images", "masks"}, training=False)` in one mode, in this process.
 
@@ -124,6 +136,7 @@ def benchmark_inference(
         seed: int. Seeds the initialisation and the inputs.
         precision: "float32" or "bfloat16" (the generator built under `mixed_bfloat16`; any
             family can be timed so, whether or not it offers bfloat16 for inference).
+        generator_overrides: dict or None. Generator constructor arguments over the preset's.
 
     Returns:
         dict with the settings, `params`, `first_call_s`, `latency_ms_median`, `latency_ms_p90`,
@@ -136,8 +149,9 @@ def benchmark_inference(
     if mode not in INFERENCE_MODES:
         raise ValueError(f"mode must be one of {', '.join(INFERENCE_MODES)}, got '{mode}'.")
     keras.utils.set_random_seed(seed)
+    generator_overrides = dict(generator_overrides or {})
     with precision_lib.global_policy(precision):
-        generator = registry.build_generator(model, preset)
+        generator = registry.build_generator(model, preset, **generator_overrides)
     batch = synthetic_batch(image_size, batch_size, seed=seed)
     inputs = {"images": batch["images"], "masks": batch["masks"]}
 
@@ -163,6 +177,7 @@ def benchmark_inference(
         "preset": preset,
         "image_size": image_size,
         "batch_size": batch_size,
+        "generator_overrides": generator_overrides,
         "mode": mode,
         "precision": precision,
         "runs": runs,

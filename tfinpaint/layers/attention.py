@@ -5,10 +5,27 @@ Non-local block, embedded Gaussian version (Wang et al., "Non-local Neural Netwo
 SPEC.md section 4).
 """
 
+import math
+
 import keras
+import tensorflow as tf
 from keras import ops
 
 from tfinpaint.layers.padding import deepgin_kernel_initializer
+
+# 64 Mi logits (256 MiB in float32) per image: the paper's largest map at its 256 px input
+# (64 x 64 = 4096 pixels, 16 Mi logits) stays unchunked.
+DEFAULT_MAX_LOGITS_PER_IMAGE = 2**26
+
+
+def _attend(queries, keys, values):
+    """softmax(queries @ keys) @ values, the softmax over the keys (no 1/sqrt(d) scaling).
+
+    queries (B, q, C/2), keys (B, C/2, N), values (B, N, C/2) -> (B, q, C/2).
+    """
+    # (B, q, C/2) @ (B, C/2, N) -> (B, q queries, N keys)
+    attention = ops.softmax(ops.matmul(queries, keys), axis=-1)
+    return ops.matmul(attention, values)  # (B, q, N) @ (B, N, C/2) -> (B, q, C/2)
 
 
 @keras.saving.register_keras_serializable(package="tfinpaint")
@@ -23,13 +40,22 @@ class SelfAttention2D(keras.layers.Layer):
         y = x + conv1x1(attention @ g)                            (C/2 -> C)
 
     The attention matrix is (H*W) x (H*W) per image: 4096 x 4096 at 64 x 64 (64 MiB in
-    float32 per image), so the block is only used at 64 x 64 and below in G2.
+    float32), but 16384 x 16384 (1 GiB) at 128 x 128 and 65536 x 65536 (16 GiB) at 256 x 256,
+    the sizes of G2's first attention map at 512 and 1024 px inputs. Outside training, when
+    (H*W)^2 exceeds `max_logits_per_image`, the queries are therefore processed in chunks of
+    `max(1, max_logits_per_image // (H*W))` rows, one chunk after the other; every query's
+    softmax still spans all keys, so the result equals the unchunked computation (up to the
+    float rounding of a different matmul blocking). Training keeps the direct form: its
+    backward pass needs every chunk's softmax anyway, so chunking would save nothing there.
 
     Args:
         filters: int. Number of channels; must equal the input channels and be even.
+        max_logits_per_image: int or None. Outside training, the most attention logits (query
+            x key pairs) one image materialises at once. None: never chunk. Defaults to 2**26
+            (256 MiB in float32), which leaves the paper's 256 px inputs unchunked.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
-    Call inputs: tensor (B, H, W, filters).
+    Call inputs: tensor (B, H, W, filters); `training` (bool or None).
     Returns: tensor (B, H, W, filters).
 
     Example:
@@ -38,15 +64,25 @@ class SelfAttention2D(keras.layers.Layer):
     TensorShape([2, 8, 8, 16])
     """
 
-    def __init__(self, filters, **kwargs):
+    def __init__(self, filters, max_logits_per_image=DEFAULT_MAX_LOGITS_PER_IMAGE, **kwargs):
         super().__init__(**kwargs)
         if filters < 2 or filters % 2:
             raise ValueError(
                 f"SelfAttention2D received filters={filters}; expected an even number >= 2 "
                 "(the embeddings have filters / 2 channels)."
             )
+        if max_logits_per_image is not None and (
+            isinstance(max_logits_per_image, bool)
+            or not isinstance(max_logits_per_image, int)
+            or max_logits_per_image < 1
+        ):
+            raise ValueError(
+                f"SelfAttention2D received max_logits_per_image={max_logits_per_image!r}; "
+                "expected a positive int or None."
+            )
         self.filters = int(filters)
         self.inner_filters = self.filters // 2
+        self.max_logits_per_image = max_logits_per_image
 
         def conv1x1(filters, name):
             return keras.layers.Conv2D(
@@ -73,7 +109,7 @@ class SelfAttention2D(keras.layers.Layer):
             conv.build(input_shape)
         self.output_conv.build((*input_shape[:-1], self.inner_filters))
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         shape = ops.shape(inputs)
         batch, height, width = shape[0], shape[1], shape[2]
         num_pixels = height * width
@@ -81,16 +117,61 @@ class SelfAttention2D(keras.layers.Layer):
         theta = ops.reshape(self.theta(inputs), (batch, num_pixels, self.inner_filters))
         phi = ops.reshape(self.phi(inputs), (batch, num_pixels, self.inner_filters))
         g = ops.reshape(self.g(inputs), (batch, num_pixels, self.inner_filters))
-        # (B, H*W, C/2) @ (B, C/2, H*W) -> (B, H*W queries, H*W keys); softmax over the keys.
-        attention = ops.softmax(ops.matmul(theta, ops.transpose(phi, (0, 2, 1))), axis=-1)
-        # (B, H*W, H*W) @ (B, H*W, C/2) -> (B, H*W, C/2) -> (B, H, W, C/2)
-        attended = ops.reshape(ops.matmul(attention, g), (batch, height, width, self.inner_filters))
+        keys = ops.transpose(phi, (0, 2, 1))  # (B, C/2, H*W)
+        if training or self.max_logits_per_image is None:
+            attended = _attend(theta, keys, g)
+        else:
+            # Direct while (H*W)^2 <= the bound; compared on H*W (the square overflows int32).
+            max_direct_pixels = math.isqrt(self.max_logits_per_image)
+            static_pixels = (
+                inputs.shape[1] * inputs.shape[2] if None not in inputs.shape[1:3] else None
+            )
+            if static_pixels is not None:  # Known sizes: one path in the graph.
+                if static_pixels <= max_direct_pixels:
+                    attended = _attend(theta, keys, g)
+                else:
+                    attended = self._attend_in_chunks(theta, keys, g, num_pixels)
+            else:
+                attended = ops.cond(
+                    num_pixels <= max_direct_pixels,
+                    lambda: _attend(theta, keys, g),
+                    lambda: self._attend_in_chunks(theta, keys, g, num_pixels),
+                )
+        # (B, H*W, C/2) -> (B, H, W, C/2)
+        attended = ops.reshape(attended, (batch, height, width, self.inner_filters))
         return inputs + self.output_conv(attended)
+
+    def _attend_in_chunks(self, theta, keys, values, num_pixels):
+        """`_attend` over query chunks of max(1, max_logits_per_image // N) rows, in turn."""
+        batch = ops.shape(theta)[0]
+        rows = ops.maximum(self.max_logits_per_image // num_pixels, 1)
+        num_chunks = (num_pixels + rows - 1) // rows
+        padded = num_chunks * rows
+        # Zero queries pad the last chunk; their rows are cut off at the end.
+        queries = ops.pad(theta, [[0, 0], [0, padded - num_pixels], [0, 0]])
+        attended = ops.zeros((batch, padded, self.inner_filters), dtype=theta.dtype)
+
+        def body(index, attended):
+            start = index * rows
+            chunk = ops.slice(queries, [0, start, 0], [batch, rows, self.inner_filters])
+            return index + 1, ops.slice_update(
+                attended, [0, start, 0], _attend(chunk, keys, values)
+            )
+
+        # tf.while_loop rather than keras.ops.fori_loop: only it can keep the iterations
+        # sequential (parallel_iterations=1); ten chunks in flight would defeat the bound.
+        _, attended = tf.while_loop(
+            lambda index, _: index < num_chunks,
+            body,
+            (ops.convert_to_tensor(0, "int32"), attended),
+            parallel_iterations=1,
+        )
+        return attended[:, :num_pixels]
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"filters": self.filters})
+        config.update({"filters": self.filters, "max_logits_per_image": self.max_logits_per_image})
         return config

@@ -16,7 +16,7 @@ import math
 import keras
 from keras import ops
 
-from tfinpaint.layers.attention import SelfAttention2D
+from tfinpaint.layers.attention import DEFAULT_MAX_LOGITS_PER_IMAGE, SelfAttention2D
 from tfinpaint.layers.dilation import SPD4_DILATION_RATES, SPD8_DILATION_RATES, SPDBlock
 from tfinpaint.layers.padding import ReplicatePadConv2D
 from tfinpaint.layers.resample import BilinearResize2D
@@ -56,6 +56,11 @@ class DeepGINGenerator(InpaintingGenerator):
             (2, 3, 4, 5, 6, 8, 10, 1).
         refine_dilation_rates: tuple of ints. Branch dilations of G2's SPD blocks. Defaults to
             (2, 3, 4, 5).
+        max_attention_logits_per_image: int or None. The self-attention blocks' bound on the
+            attention logits one image materialises at once outside training (queries are
+            processed in chunks above it; `SelfAttention2D`). None: never chunk. Defaults to
+            2**26 (256 MiB in float32): unchunked at 256 px, chunked at the first skip's
+            128 x 128 map (512 px input) and beyond.
         **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, `dtype`).
 
     Call inputs: dict with `images` (B, H, W, 3) in [0, 1] and `masks` (B, H, W, 1), 1 = hole,
@@ -82,6 +87,7 @@ class DeepGINGenerator(InpaintingGenerator):
         num_refine_spd_blocks=3,
         coarse_dilation_rates=SPD8_DILATION_RATES,
         refine_dilation_rates=SPD4_DILATION_RATES,
+        max_attention_logits_per_image=DEFAULT_MAX_LOGITS_PER_IMAGE,
         **kwargs,
     ):
         base_filters = int(base_filters)
@@ -99,6 +105,7 @@ class DeepGINGenerator(InpaintingGenerator):
             if int(value) < 0:
                 raise ValueError(f"Received {name}={value}; expected an int >= 0.")
         f = base_filters
+        max_logits = max_attention_logits_per_image
 
         def conv(filters, kernel_size, name, strides=1, activation=ACTIVATION):
             return ReplicatePadConv2D(
@@ -135,17 +142,17 @@ class DeepGINGenerator(InpaintingGenerator):
         ]
         skip_4 = [
             conv(2 * f, 3, "refine_skip_4_conv"),
-            SelfAttention2D(2 * f, name="refine_skip_4_attention"),
+            SelfAttention2D(2 * f, max_logits, name="refine_skip_4_attention"),
         ]
         skip_8 = [
             conv(4 * f, 3, "refine_skip_8_conv"),
-            SelfAttention2D(4 * f, name="refine_skip_8_attention"),
+            SelfAttention2D(4 * f, max_logits, name="refine_skip_8_attention"),
         ]
         bottleneck = [
             SPDBlock(16 * f, refine_dilation_rates, name=f"refine_spd_{index}")
             for index in range(int(num_refine_spd_blocks))
         ]
-        bottleneck.append(SelfAttention2D(16 * f, name="refine_bottleneck_attention"))
+        bottleneck.append(SelfAttention2D(16 * f, max_logits, name="refine_bottleneck_attention"))
         bottleneck += [
             SPDBlock(16 * f, refine_dilation_rates, name=f"refine_spd_{index}")
             for index in range(int(num_refine_spd_blocks), 2 * int(num_refine_spd_blocks))
@@ -212,6 +219,7 @@ class DeepGINGenerator(InpaintingGenerator):
         self.num_refine_spd_blocks = int(num_refine_spd_blocks)
         self.coarse_dilation_rates = coarse_dilation_rates
         self.refine_dilation_rates = refine_dilation_rates
+        self.max_attention_logits_per_image = max_attention_logits_per_image
 
     @classmethod
     def size_multiple_for(cls, config):
@@ -228,6 +236,7 @@ class DeepGINGenerator(InpaintingGenerator):
                 "num_refine_spd_blocks": self.num_refine_spd_blocks,
                 "coarse_dilation_rates": self.coarse_dilation_rates,
                 "refine_dilation_rates": self.refine_dilation_rates,
+                "max_attention_logits_per_image": self.max_attention_logits_per_image,
             }
         )
         return config
@@ -251,7 +260,8 @@ class DeepGINDiscriminator(keras.Model):
     """One scale of DeepGIN's multi-scale PatchGAN discriminator (SPEC.md section 4).
 
     Input: concat(masked image, image) with 6 channels; the trainer feeds the image with its
-    holes set to 1.0 (G1's input convention) next to the real or the completed image. The input
+    holes set to 1.0 next to the real or the completed image, as the reference code does (its
+    data loader fills holes with 1.0, its `discriminate` concatenates in that order). The input
     is first average-pooled `log2(scale_factor)` times (3x3, stride 2, padding 1 not counted).
     Then four 4x4 convolutions, each spectral-normalised with zero padding 2: stride 2 -> f,
     stride 2 -> 2f, stride 1 -> 4f, stride 1 -> `output_channels`; LeakyReLU(0.2) after all but
@@ -346,9 +356,11 @@ PRESETS = {
             "options": {},
         },
     },
-    # Seconds on a CPU: for tests and demos.
+    # Seconds on a CPU: for tests and demos. One SPD block (G1's 8-branch kind); G2's 4-branch
+    # blocks are left out, which cuts the traced graph by a fifth (tests and exports trace it
+    # often); test_deepgin_model.py covers both kinds.
     "tiny": {
-        "generator": {"base_filters": 8, "num_coarse_spd_blocks": 1, "num_refine_spd_blocks": 1},
+        "generator": {"base_filters": 8, "num_coarse_spd_blocks": 1, "num_refine_spd_blocks": 0},
         "discriminators": _discriminators(8, 8),
         "training": {
             "image_size": 32,

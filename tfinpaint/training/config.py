@@ -300,3 +300,24 @@ def segment_bounds(
         bounds.append((start, start + length))
         start += length
     return bounds
+
+
+def schedule_bounds(config, trainer_cls):
+    """[(start, end), ...] of the family's stages/phases for this run's settings."""
+    kind = trainer_cls.segment_kind or "stage"
+    steps = getattr(config, f"{kind}_steps")
+    fractions = getattr(config, f"{kind}_fractions")
+    other = "phase" if kind == "stage" else "stage"
+    if getattr(config, f"{other}_steps") or getattr(config, f"{other}_fractions"):
+        raise ValueError(
+            f"Model '{config.model}' trains in {kind}s, not {other}s: use --{kind}_steps or "
+            f"--{kind}_fractions."
+        )
+    return segment_bounds(
+        config.steps,
+        trainer_cls.num_segments,
+        kind,
+        steps=steps,
+        fractions=fractions,
+        default_fractions=trainer_cls.default_segment_fractions,
+    )

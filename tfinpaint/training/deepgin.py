@@ -10,24 +10,44 @@ Generator loss (weights `loss_weights`, defaults from the reference code):
   elements (not hole-normalised), for `coarse` and `raw`;
 - `l1_lr`: the same for `lr` against the image downsampled x4 (bilinear, aligned corners, as
   the generator resamples) with the equally downsampled, soft mask;
-- stage 2 only: `tv` = 0.1 x squared-difference total variation of `inpainted`;
+- stage 2 only: `tv` = 0.1 x the reference's `TVLoss`, `2 * (mean of squared vertical
+  differences + mean of squared horizontal differences)` of `inpainted`;
   `adversarial` = 0.001 x hinge `-mean(D(fake))` summed over the two scales; and, with a VGG
   (`uses_vgg`; dropped by `--vgg_weights=none`), `perceptual` = 0.05 x layer-weighted L1 and
   `style` = 80 x layer-weighted MSE of Gram matrices, each summed over `raw` and `inpainted`,
   on VGG19 relu1_1, relu2_1, relu3_1, relu4_1, conv5_1 (weights 1/32, 1/16, 1/8, 1/4, 1) at
-  224 x 224.
+  224 x 224 (resized bilinearly with aligned corners, as the reference's
+  `nn.UpsamplingBilinear2d`).
 Discriminator loss: `0.5 * (hinge real + hinge fake)` summed over the scales `scale_1`,
 `scale_2`, one `discriminator_step` per scale (each scale has its own Adam: the losses are
 separate, so this equals one Adam over both). The discriminators see concat(masked image,
-image), the masked image with its holes set to 1.0 (G1's input convention; our choice), next to
-the real image or `inpainted` (the completed image: also what the generator's adversarial
-term scores).
+image), 6 channels, the masked image first: the image with its holes set to 1.0, next to the
+real image or `inpainted` (the completed image: also what the generator's adversarial term
+scores). This is the reference code's convention: its data loader fills the holes with 255
+(1.0 after scaling) and `discriminate(input_msked_img, image)` concatenates that masked image
+before the real or completed one; scale 2 pools with `AvgPool2d(3, 2, 1,
+count_include_pad=False)` (`average_pool_exclude_pad`).
 
 Optimisers: Adam with betas (0.5, 0.999), generator 1e-4 with gradient-norm clipping at 3
 (`make_optimizer(clip_norm=3.0)`), discriminators 4e-4. The same generator optimizer runs
-through both stages. Not implemented: the learning-rate schedule (10 epochs constant, then a
-linear decay to 0 over 90); the rate is constant. Feature matching (off by default in the
-reference) is not implemented.
+through both stages. Learning rates (`HoldThenLinearDecay` on each optimizer, driven by its
+update counter, so a checkpoint holds the schedule's position and a resume continues it): the
+warm-up keeps the generator's initial rate; the main stage holds both rates for the option
+`lr_hold_fraction` of its updates (0.1: the reference's 10 of 100 epochs) and then decays them
+linearly to 0 at the stage's end. The main stage alternates networks step by step, so of its N
+steps ceil(N / 2) update the generator and floor(N / 2) the discriminators; each schedule is
+laid over its own optimizer's updates. The reference steps the rate once per epoch (and holds
+an 11th epoch before its first decrement); ours changes it every update. The schedule follows
+the run's `--steps` and stage lengths, so raising `--steps` on a resume stretches the decay.
+
+Where we differ from the reference code (rlct1/gin, the authors' pix2pixHD-based trainer):
+- each iteration there draws one batch, computes the completed image once, takes the G step
+  and then the D step on that same (pre-update) completion; here the G step and the D step are
+  separate loop steps, each on its own batch, the D step on the updated generator's output;
+- its `clip_grad_norm_(model.parameters(), 3)` measures the norm over the generator's and the
+  discriminators' gradients of the G loss together (the discriminators' are then discarded);
+  ours clips the generator's gradients by their own norm.
+Feature matching (off by default in the reference) is not implemented.
 """
 
 import dataclasses
@@ -37,6 +57,8 @@ from keras import ops
 
 from tfinpaint import losses
 from tfinpaint.layers.resample import BilinearResize2D
+from tfinpaint.training.config import schedule_bounds
+from tfinpaint.training.lr_schedules import HoldThenLinearDecay
 from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
 
 _L1_TERMS = ("l1_coarse", "l1_raw", "l1_lr")
@@ -78,12 +100,23 @@ class DeepGINOptions(TrainerOptions):
         augment: str. The data augmentation of both stages (`build_dataset(augment=...)`);
             with "polyphase" the short side is resized to twice the image size unless
             `--resize_short_side` is given. "" for none.
+        lr_hold_fraction: float in [0, 1]. The share of the main stage's updates at the initial
+            learning rates; the rest decays them linearly to 0 (the reference's 10 : 90 epochs
+            is 0.1; 1.0 keeps the rates constant).
     """
 
     loss_weights: dict | None = None
     d_loss_scale: float = 0.5
     generator_clip_norm: float | None = 3.0
     augment: str = "rot90,polyphase,flip"
+    lr_hold_fraction: float = 0.1
+
+    def __post_init__(self):
+        if not 0.0 <= self.lr_hold_fraction <= 1.0:
+            raise ValueError(
+                f"The deepgin option lr_hold_fraction takes a number in [0, 1] (the share of the "
+                f"main stage held at the initial rate), got {self.lr_hold_fraction!r}."
+            )
 
 
 class DeepGINTrainer(InpaintingTrainer):
@@ -131,6 +164,7 @@ class DeepGINTrainer(InpaintingTrainer):
             weights=weights,
             flavour=flavour,
             input_size=losses.DEEPGIN_VGG_INPUT_SIZE,
+            align_corners=True,
         )
 
     def active_loss_names(self):
@@ -138,10 +172,50 @@ class DeepGINTrainer(InpaintingTrainer):
             return tuple(name for name in self.loss_names if name not in _VGG_TERMS)
         return self.loss_names
 
+    def learning_rate_schedules(self):
+        """{optimizer name: HoldThenLinearDecay} of this run (see the module docstring).
+
+        Counted in each optimizer's own updates: the generator's are the warm-up steps, then
+        the main stage's even steps (`step_kind`); the discriminators' the main stage's odd ones.
+        """
+        (_, warmup_steps), (main_start, main_end) = schedule_bounds(self.train_config, type(self))
+        main_steps = main_end - main_start
+        hold = self.options.lr_hold_fraction
+        generator_updates = (main_steps + 1) // 2
+        discriminator_updates = main_steps // 2
+        schedules = {
+            "generator_optimizer": HoldThenLinearDecay(
+                self.train_config.learning_rate,
+                decay_start=warmup_steps + round(hold * generator_updates),
+                decay_end=warmup_steps + generator_updates,
+            )
+        }
+        for scale in SCALES:
+            schedules[f"discriminator_optimizer_{scale}"] = HoldThenLinearDecay(
+                self.train_config.d_learning_rate,
+                decay_start=round(hold * discriminator_updates),
+                decay_end=discriminator_updates,
+            )
+        return schedules
+
+    def current_learning_rates(self):
+        """{"learning_rate": generator's, "d_learning_rate": the discriminators'} now."""
+        return {
+            "learning_rate": float(self.optimizers["generator_optimizer"].learning_rate),
+            "d_learning_rate": float(
+                self.optimizers[f"discriminator_optimizer_{SCALES[0]}"].learning_rate
+            ),
+        }
+
+    def logged_values(self):
+        # The rates the next updates use, beside the loss terms (metrics.jsonl, TensorBoard).
+        return {**super().logged_values(), **self.current_learning_rates()}
+
     def build_optimizers(self):
+        schedules = self.learning_rate_schedules()
         optimizers = {
             "generator_optimizer": self.make_optimizer(
-                self.train_config.learning_rate,
+                schedules["generator_optimizer"],
                 name="generator_adam",
                 clip_norm=self.options.generator_clip_norm,
                 beta_1=0.5,
@@ -150,7 +224,7 @@ class DeepGINTrainer(InpaintingTrainer):
         }
         for scale in SCALES:
             optimizers[f"discriminator_optimizer_{scale}"] = self.make_optimizer(
-                self.train_config.d_learning_rate,
+                schedules[f"discriminator_optimizer_{scale}"],
                 name=f"discriminator_adam_{scale}",
                 beta_1=0.5,
                 beta_2=0.999,
@@ -204,7 +278,8 @@ class DeepGINTrainer(InpaintingTrainer):
         if adversarial:
             inpainted = outputs["inpainted"]
             masked = masked_input(images, hole_masks)
-            terms["tv"] = losses.tv_loss_squared(inpainted)
+            # The reference's TVLoss is 2 * (mean of squared differences along each axis).
+            terms["tv"] = 2.0 * losses.tv_loss_squared(inpainted)
             terms["adversarial"] = tf.add_n(
                 [
                     losses.hinge_g_loss(

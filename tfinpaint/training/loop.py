@@ -30,6 +30,7 @@ from tfinpaint.models.saving import save_generator
 from tfinpaint.training import config as config_lib
 from tfinpaint.training import reporting
 from tfinpaint.training import strategy as strategy_lib
+from tfinpaint.training.config import schedule_bounds
 
 
 def _explicit_fields(config):
@@ -142,27 +143,6 @@ def check_image_size(config):
             f"--image_size={config.image_size} is not a multiple of {multiple}, which the "
             f"{config.model} '{config.preset}' generator needs."
         )
-
-
-def schedule_bounds(config, trainer_cls):
-    """[(start, end), ...] of the family's stages/phases for this run's settings."""
-    kind = trainer_cls.segment_kind or "stage"
-    steps = getattr(config, f"{kind}_steps")
-    fractions = getattr(config, f"{kind}_fractions")
-    other = "phase" if kind == "stage" else "stage"
-    if getattr(config, f"{other}_steps") or getattr(config, f"{other}_fractions"):
-        raise ValueError(
-            f"Model '{config.model}' trains in {kind}s, not {other}s: use --{kind}_steps or "
-            f"--{kind}_fractions."
-        )
-    return config_lib.segment_bounds(
-        config.steps,
-        trainer_cls.num_segments,
-        kind,
-        steps=steps,
-        fractions=fractions,
-        default_fractions=trainer_cls.default_segment_fractions,
-    )
 
 
 def build_vgg(trainer_cls, config, random_weights=False):

@@ -134,6 +134,7 @@ class InpaintingTrainer(keras.Model):
         self.segment = 1
         self.kind = self.step_kinds[0]
         self._step_functions = {}
+        self._clip_norms = {}  # id(optimizer) -> global-norm bound of its gradients
         self.loss_trackers = {
             name: keras.metrics.Mean(name=name) for name in self.active_loss_names()
         }
@@ -283,18 +284,28 @@ class InpaintingTrainer(keras.Model):
     def make_optimizer(self, learning_rate, name=None, clip_norm=None, **kwargs):
         """Adam, wrapped for loss scaling when the global policy is mixed_float16.
 
+        `clip_norm` is not Keras' `global_clipnorm`: Keras clips each replica's share of the
+        gradients before summing them across replicas, which under MirroredStrategy is not
+        the clipping of the global batch's gradient. `apply_gradients` clips the sum instead.
+
         Args:
-            learning_rate: float.
+            learning_rate: float, or a `keras.optimizers.schedules.LearningRateSchedule` (called
+                with the optimizer's update count; DeepGIN's decay).
             name: str or None.
-            clip_norm: float or None. Clip each update's gradients to this global norm
-                (Keras' `global_clipnorm`, applied after loss-scale unscaling; DeepGIN clips
-                at 3).
+            clip_norm: float or None. Clip each update's gradients (the global batch's) to this
+                global norm (DeepGIN clips at 3); see `apply_gradients`.
             **kwargs: further `keras.optimizers.Adam` arguments.
         """
+        optimizer = self.wrap_optimizer(
+            keras.optimizers.Adam(learning_rate=learning_rate, name=name, **kwargs)
+        )
         if clip_norm is not None:
-            kwargs["global_clipnorm"] = float(clip_norm)
-        optimizer = keras.optimizers.Adam(learning_rate=learning_rate, name=name, **kwargs)
-        return self.wrap_optimizer(optimizer)
+            self._clip_norms[id(optimizer)] = float(clip_norm)
+        return optimizer
+
+    def gradient_clip_norm(self, optimizer):
+        """The global-norm bound `make_optimizer` gave `optimizer`'s gradients (None: none)."""
+        return self._clip_norms.get(id(optimizer))
 
     @staticmethod
     def wrap_optimizer(optimizer):
@@ -335,10 +346,41 @@ class InpaintingTrainer(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return optimizer.scale_loss(loss / tf.cast(replicas, loss.dtype))
 
-    @staticmethod
-    def apply_gradients(tape, scaled_loss, variables, optimizer):
+    def apply_gradients(self, tape, scaled_loss, variables, optimizer):
+        """The tape's gradients of `scaled_loss`, clipped if `make_optimizer` said so, applied."""
         gradients = tape.gradient(scaled_loss, variables)
+        clip_norm = self.gradient_clip_norm(optimizer)
+        if clip_norm is not None:
+            gradients = self._clip_global_batch(gradients, clip_norm, optimizer)
         optimizer.apply(gradients, variables)
+
+    @staticmethod
+    def _clip_global_batch(gradients, clip_norm, optimizer):
+        """`gradients` (one replica's) such that the optimizer applies the global batch's
+        gradient clipped to `clip_norm`.
+
+        Under a strategy with several replicas each replica holds the gradient of its share of
+        the loss; they are summed here (all-reduce), clipped by their global norm, and divided
+        by the replica count again, because the optimizer sums what every replica hands it.
+        Under mixed precision the gradients are those of the loss-scaled loss, so the bound is
+        scaled alike (`optimizer.scale_loss`); non-finite gradients stay non-finite, and the
+        loss-scale optimizer skips them as before.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        context = tf.distribute.get_replica_context()
+        present = [index for index, gradient in enumerate(gradients) if gradient is not None]
+        gradients = list(gradients)
+        if replicas > 1 and context is not None and present:
+            summed = context.all_reduce(
+                tf.distribute.ReduceOp.SUM, [gradients[index] for index in present]
+            )
+            for index, gradient in zip(present, summed):
+                gradients[index] = gradient
+        bound = optimizer.scale_loss(tf.constant(clip_norm, tf.float32))
+        gradients, _ = tf.clip_by_global_norm(gradients, bound)
+        if replicas > 1 and context is not None:
+            gradients = [None if g is None else g / float(replicas) for g in gradients]
+        return gradients
 
     def discriminator_step(
         self,
@@ -361,8 +403,8 @@ class InpaintingTrainer(keras.Model):
                 with `training=True` so spectral norm runs its power iteration).
             real: tensor. Real images (or what the discriminator takes for them).
             fake: tensor. Completed images.
-            optimizer: the discriminator's optimizer (gradient clipping, if any, is its
-                `global_clipnorm`: see `make_optimizer`).
+            optimizer: the discriminator's optimizer (gradient clipping, if any, as
+                `make_optimizer` set it: see `apply_gradients`).
             variables: list. The variables trained.
             loss: str. "bce" (logits through a sigmoid) or "hinge".
             scale: float or scalar tensor. Factor on the loss before differentiation (the
