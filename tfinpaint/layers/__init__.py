@@ -4,6 +4,7 @@ from tfinpaint.layers.attention import SelfAttention2D
 from tfinpaint.layers.blocks import FuseBlock, SeparableResidualBlock, SNResidualBlock
 from tfinpaint.layers.crop import LocalCrop, crop_local, local_crop_boxes
 from tfinpaint.layers.dilation import CDBlock, SPDBlock
+from tfinpaint.layers.gradient import GAIBlock, Grad
 from tfinpaint.layers.padding import ReplicatePadConv2D, replicate_pad
 from tfinpaint.layers.partial_conv import PartialConv2D
 from tfinpaint.layers.resample import (
@@ -19,6 +20,8 @@ __all__ = [
     "BilinearResize2D",
     "CDBlock",
     "FuseBlock",
+    "GAIBlock",
+    "Grad",
     "LocalCrop",
     "NearestDownsample2D",
     "NearestUpsample2D",
