@@ -2,6 +2,7 @@
 
 from tfinpaint.layers.attention import SelfAttention2D
 from tfinpaint.layers.blocks import FuseBlock, SeparableResidualBlock, SNResidualBlock
+from tfinpaint.layers.contextual_attention import ContextualAttention
 from tfinpaint.layers.crop import LocalCrop, crop_local, local_crop_boxes
 from tfinpaint.layers.dilation import CDBlock, SPDBlock
 from tfinpaint.layers.gradient import GAIBlock, Grad
@@ -19,6 +20,7 @@ from tfinpaint.layers.resample import (
 __all__ = [
     "BilinearResize2D",
     "CDBlock",
+    "ContextualAttention",
     "FuseBlock",
     "GAIBlock",
     "Grad",
