@@ -12,6 +12,7 @@ from test_partial_conv import reference_partial_conv
 from tfinpaint.data import gradients as data_gradients
 from tfinpaint.layers.gradient import (
     GAIBlock,
+    GAIStack,
     Grad,
     dilate_hole_mask,
     gray_sobel,
@@ -242,6 +243,43 @@ def test_gai_block_refuses_bad_arguments():
         GAIBlock(4, 4, shrinkage_delta=1.5)
     with pytest.raises(ValueError, match="strides of 1"):
         GAIBlock(4, 4, strides=2, shrinkage_delta=0.4)
+
+
+def test_gai_stack_is_its_blocks_in_sequence():
+    rng = np.random.default_rng(18)
+    inputs = [
+        rng.uniform(size=(2, 8, 8, 3)).astype("float32"),
+        rng.uniform(size=(2, 8, 8, 2)).astype("float32"),
+        _hole_mask(19, 8, 8),
+    ]
+    blocks = [
+        {"image_filters": 4, "gradient_filters": 6, "strides": 2, "name": "down"},
+        {"image_filters": 4, "gradient_filters": 6, "activation": "elu", "name": "up"},
+        {"image_filters": 3, "gradient_filters": 2, "dilation_rate": 2, "name": "out"},
+    ]
+    outputs = run_layer_test(
+        GAIStack,
+        {"blocks": blocks, "upsample": [False, True, False]},
+        inputs,
+        expected_output_shape=[(2, 8, 8, 3), (2, 8, 8, 2), (2, 8, 8, 1)],
+        expected_num_trainable_weights=24,
+    )
+    stack = GAIStack(blocks, upsample=[False, True, False])
+    stack(inputs)
+    flows = stack.get_block("down")(inputs)
+    flows = [
+        stack.upsampling(flows[0]),
+        stack.upsampling(flows[1]),
+        np.repeat(np.repeat(_np(flows[2]), 2, 1), 2, 2),
+    ]
+    flows = stack.get_block("out")(stack.get_block("up")(flows))
+    for actual, expected in zip(stack(inputs), flows):
+        np.testing.assert_array_equal(_np(actual), _np(expected))
+    assert [tuple(_np(o).shape) for o in outputs] == [(2, 8, 8, 3), (2, 8, 8, 2), (2, 8, 8, 1)]
+    with pytest.raises(ValueError, match="unique name"):
+        GAIStack([{"image_filters": 1, "gradient_filters": 1}])
+    with pytest.raises(ValueError, match="one per block"):
+        GAIStack(blocks, upsample=[True])
 
 
 # === Mask-shrinkage priority ===

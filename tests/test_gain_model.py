@@ -17,6 +17,7 @@ from tfinpaint.models import registry
 from tfinpaint.models.gain import PRESETS, GAINDiscriminator, GAINGenerator
 
 TINY = PRESETS["tiny"]["generator"]
+PAPER_PARAMETERS = 59_044_092
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,10 @@ def expected_parameters(a, g, structure_blocks, content_blocks, rates, attention
         "gradient_stem": 9 * 2 * stem + stem,
         "structure": down + structure_blocks * len(rates) * middle,
         "content": down + (content_blocks * len(rates) + attention_convs) * middle,
-        "decoder": gai_parameters(4 * a, 4 * g, 2 * a, 2 * g) + gai_parameters(2 * a, 2 * g, a, g),
-        "head": gai_parameters(a, g, 3, 2),
+        # Back to one branch's width at half resolution, halved again at full (DeepFill v1).
+        "decoder": gai_parameters(4 * a, 4 * g, a, g)
+        + gai_parameters(a, g, a // 2, g // 2)
+        + gai_parameters(a // 2, g // 2, 3, 2),
     }
 
 
@@ -57,21 +60,24 @@ def test_paper_parameter_count():
     generator = GAINGenerator()
     expected = expected_parameters(64, 128, 6, 2, (2, 4, 8, 16), 2)
     assert {prefix: _count(generator, prefix) for prefix in expected} == expected
-    assert generator.count_params() == sum(expected.values()) == 61_020_636
+    assert generator.count_params() == sum(expected.values()) == PAPER_PARAMETERS
     assert len(generator.non_trainable_weights) == 0
-    priority = [layer for layer in generator.layers if getattr(layer, "shrinkage_delta", None)]
-    # The first four dilation blocks of the structure branch, 4 GAI blocks each, delta 0.4.
-    assert [layer.name for layer in priority] == [
-        f"structure_dilation_{block}_{index}" for block in range(1, 5) for index in range(1, 5)
-    ]
-    assert {layer.shrinkage_delta for layer in priority} == {0.4}
-    assert [
-        generator.get_layer(f"structure_dilation_1_{i}").dilation_rate for i in (1, 2, 3, 4)
-    ] == [
-        2,
-        4,
-        8,
-        16,
+    structure = generator.get_layer("structure")
+    assert [block.name for block in structure.blocks[:2]] == ["down_1", "down_2"]
+    assert [block.strides for block in structure.blocks[:2]] == [2, 2]
+    dilated = structure.blocks[2:]
+    assert [block.dilation_rate for block in dilated] == [2, 4, 8, 16] * 6
+    # The first four dilation blocks, 4 GAI blocks each, hold the mask back with delta 0.4.
+    assert [block.shrinkage_delta for block in dilated] == [0.4] * 16 + [None] * 8
+    content = generator.get_layer("content")
+    assert [block.dilation_rate for block in content.blocks[2:]] == [2, 4, 8, 16] * 2
+    assert all(block.shrinkage_delta is None for block in content.blocks)
+    decoder = generator.get_layer("decoder")
+    assert decoder.upsample == (True, True, False)
+    assert [(b.image_filters, b.gradient_filters) for b in decoder.blocks] == [
+        (64, 128),
+        (32, 64),
+        (3, 2),
     ]
 
 
@@ -103,14 +109,17 @@ def test_structure_branch_holds_the_mask_back(tiny_generator):
     batch = random_batch(2, 64, 64, seed=4)
     batch["masks"][:] = 0.0
     batch["masks"][:, 12:52, 12:52] = 1.0
-    name = "structure_dilation_1_1"
     plain = GAINGenerator(**dict(TINY, shrinkage_delta=0.0))
     plain.set_weights(tiny_generator.get_weights())
 
-    def hole_after(generator):
-        return np.asarray(keras.Model(generator.input, generator.get_layer(name).output[2])(batch))
+    def hole_after_priority_block(generator):
+        structure = generator.get_layer("structure")
+        flows = keras.Model(generator.input, structure.input)(batch)
+        for name in ("down_1", "down_2", "dilation_1_1"):
+            flows = structure.get_block(name)(flows)
+        return np.asarray(flows[2])
 
-    held, full = hole_after(tiny_generator), hole_after(plain)
+    held, full = hole_after_priority_block(tiny_generator), hole_after_priority_block(plain)
     assert full.sum() > 0
     assert np.all(held >= full) and held.sum() > full.sum()
 
@@ -156,7 +165,7 @@ def test_separate_attention_and_mixed_precision_keep_the_contract():
         generator = GAINGenerator(**dict(TINY, attention_flows="separate"))
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    assert generator.get_layer("content_attention_gradient") is not None
+    assert generator.get_layer("content_attention_gradient").rate == 2
     outputs = run_generator_test(generator, random_batch(2, 32, 32))
     assert outputs["gradients"].dtype == np.float32
 

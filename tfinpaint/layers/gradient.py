@@ -24,6 +24,7 @@ import numpy as np
 from keras import ops
 
 from tfinpaint.layers.partial_conv import PartialConv2D
+from tfinpaint.layers.resample import upsample_nearest
 
 # ITU-R BT.601 luma weights, as cv2.COLOR_RGB2GRAY and tfinpaint.data.gradients use them.
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
@@ -356,27 +357,32 @@ class GAIBlock(keras.layers.Layer):
 
     def call(self, inputs):
         image, gradient, hole_mask = inputs
-        image_ii, updated_hole_mask = self.conv_ii([image, hole_mask])
-        gradient_gg, _ = self.conv_gg([gradient, hole_mask])
-        image_gi, _ = self.conv_gi([gradient, hole_mask])
+        # Intermediates are dropped (`del`) once used: in eager calls on large images (GAIN's
+        # full-resolution decoder block at 1024 px) each one is a full-size feature map.
+        image_next, updated_hole_mask = self.conv_ii([image, hole_mask])
+        gradient_next, _ = self.conv_gg([gradient, hole_mask])
 
         new_hole_mask = ops.cast(updated_hole_mask, "float32")
         if self.shrinkage_delta is not None:
             hole_mask_32 = ops.stop_gradient(ops.cast(hole_mask, "float32"))
             confidence = self.valid_count(hole_mask_32) / float(self.window_size)
-            priority = shrinkage_priority(hole_mask_32, confidence, gradient_gg)
+            priority = shrinkage_priority(hole_mask_32, confidence, gradient_next)
             new_hole_mask = shrink_hole_mask(
                 hole_mask_32, new_hole_mask, ops.stop_gradient(priority), self.shrinkage_delta
             )
         new_hole_mask = ops.stop_gradient(new_hole_mask)
-        new_valid = ops.cast(1.0 - new_hole_mask, image_ii.dtype)
+        new_valid = ops.cast(1.0 - new_hole_mask, image_next.dtype)
 
-        image_prime = image_ii * new_valid  # I'_i
-        gradient_prime = gradient_gg * new_valid  # dI'_i
-        image_next = image_prime + image_gi * new_valid
-        gradients, gradient_hole_mask = self.grad([image_prime, new_hole_mask])
+        # Masks are 0 or 1, so (a + b) * valid is a * valid + b * valid exactly.
+        image_next = image_next * new_valid  # I'_i
+        gradients, gradient_hole_mask = self.grad([image_next, new_hole_mask])
         gradient_ig, _ = self.conv_ig([gradients, gradient_hole_mask])
-        gradient_next = gradient_prime + gradient_ig * new_valid
+        del gradients
+        gradient_next = (gradient_next + gradient_ig) * new_valid  # dI'_i + PConv_IG(Grad)
+        del gradient_ig
+        image_gi, _ = self.conv_gi([gradient, hole_mask])
+        image_next = image_next + image_gi * new_valid  # I'_i + PConv_GI(dI_i)
+        del image_gi
         image_next = self.activation(image_next)
         gradient_next = self.activation(gradient_next)
         return image_next, gradient_next, ops.cast(new_hole_mask, image_next.dtype)
@@ -409,4 +415,100 @@ class GAIBlock(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class GAIStack(keras.layers.Layer):
+    """GAI blocks applied one after the other, each optionally after a x2 upsampling.
+
+    One layer for a run of blocks (a branch of GAIN's generator, its decoder) so that an eager
+    call keeps only the current flows alive, not every block's output as a functional graph
+    does: GAIN's paper generator at 1024 x 1024 fits in a few GB this way.
+
+    Args:
+        blocks: list of dicts. The `GAIBlock` constructor arguments of each block, each with a
+            `name` unique in the stack.
+        upsample: list of bools or None. For each block, whether the flows are upsampled
+            (bilinear x2, half-pixel centres, `keras.layers.UpSampling2D`) and the hole mask
+            (nearest x2) before it. None: no upsampling. Defaults to None.
+        **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
+
+    Call inputs: list `[image_features, gradient_features, hole_mask]` as for `GAIBlock`.
+    Returns: tuple `(image_features, gradient_features, hole_mask)` of the last block.
+
+    Example:
+    >>> stack = GAIStack([{"image_filters": 8, "gradient_filters": 16, "strides": 2,
+    ...                    "name": "down"},
+    ...                   {"image_filters": 8, "gradient_filters": 16, "dilation_rate": 2,
+    ...                    "name": "dilated"}])
+    >>> image, gradient, hole_mask = stack([np.zeros((1, 16, 16, 3), "float32"),
+    ...                                     np.zeros((1, 16, 16, 2), "float32"),
+    ...                                     np.ones((1, 16, 16, 1), "float32")])  # 8 x 8
+    """
+
+    def __init__(self, blocks, upsample=None, **kwargs):
+        super().__init__(**kwargs)
+        blocks = [dict(block) for block in blocks]
+        names = [block.get("name") for block in blocks]
+        if not blocks or None in names or len(set(names)) != len(names):
+            raise ValueError(
+                f"GAIStack received blocks named {names}; expected at least one block, each "
+                "with a unique name."
+            )
+        upsample = (False,) * len(blocks) if upsample is None else tuple(bool(u) for u in upsample)
+        if len(upsample) != len(blocks):
+            raise ValueError(
+                f"GAIStack received {len(upsample)} upsample flags for {len(blocks)} blocks; "
+                "expected one per block."
+            )
+
+        # === Config ===
+        self.block_configs = blocks
+        self.upsample = upsample
+
+        # === Layers ===
+        self.blocks = [GAIBlock(**block, dtype=self.dtype_policy) for block in blocks]
+        self.upsampling = keras.layers.UpSampling2D(
+            2, interpolation="bilinear", dtype=self.dtype_policy, name="upsampling"
+        )
+
+    def _upsampled_shape(self, shape):
+        return (shape[0], *(None if s is None else 2 * s for s in shape[1:3]), shape[3])
+
+    def build(self, input_shape):
+        shapes = [tuple(shape) for shape in input_shape]
+        for block, upsample in zip(self.blocks, self.upsample):
+            if upsample:
+                shapes = [self._upsampled_shape(shape) for shape in shapes]
+            block.build(shapes)
+            shapes = [tuple(shape) for shape in block.compute_output_shape(shapes)]
+
+    def get_block(self, name):
+        """The block called `name`."""
+        for block in self.blocks:
+            if block.name == name:
+                return block
+        raise ValueError(f"GAIStack {self.name} has no block {name!r}.")
+
+    def call(self, inputs):
+        image, gradient, hole_mask = inputs
+        for block, upsample in zip(self.blocks, self.upsample):
+            if upsample:
+                image, gradient = self.upsampling(image), self.upsampling(gradient)
+                hole_mask = upsample_nearest(hole_mask, 2)
+            image, gradient, hole_mask = block([image, gradient, hole_mask])
+        return image, gradient, hole_mask
+
+    def compute_output_shape(self, input_shape):
+        shapes = [tuple(shape) for shape in input_shape]
+        for block, upsample in zip(self.blocks, self.upsample):
+            if upsample:
+                shapes = [self._upsampled_shape(shape) for shape in shapes]
+            shapes = [tuple(shape) for shape in block.compute_output_shape(shapes)]
+        return tuple(shapes)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"blocks": self.block_configs, "upsample": list(self.upsample)})
         return config

@@ -21,9 +21,8 @@ import keras
 from keras import ops
 
 from tfinpaint.layers.contextual_attention import ContextualAttention
-from tfinpaint.layers.gradient import GAIBlock, dilate_hole_mask, gray_sobel
+from tfinpaint.layers.gradient import GAIStack, dilate_hole_mask, gray_sobel
 from tfinpaint.layers.partial_conv import PartialConv2D
-from tfinpaint.layers.resample import upsample_nearest
 from tfinpaint.models.base import InpaintingGenerator
 
 ATTENTION_FLOWS = ("joint", "separate")
@@ -65,10 +64,14 @@ class GAINGenerator(InpaintingGenerator):
     - Merge: both flows concatenated (4a image, 4g gradient channels); a pixel is known where
       either branch knows it, so after the attention everywhere.
     - Decoder: twice bilinear x2 (half-pixel centres; the mask nearest x2) and a GAI block k/1,
-      each halving the incoming widths (our reading of "halved at each upsampling": 4a -> 2a ->
-      a, 4g -> 2g -> g); then the heads, a GAI block k/1 -> (3, 2), linear: `raw` and
-      `gradients`.
+      to (a, g) at half and (a/2, g/2) at full resolution: "halved at each upsampling" read as
+      DeepFill v1's refinement decoder has it, from the width of one branch (128 -> 64 -> 32
+      image channels in the paper preset; our reading); then the heads, a GAI block k/1 ->
+      (3, 2), linear: `raw` and `gradients`.
 
+    The branches and the decoder are `GAIStack` layers (`structure`, `content`,
+    `content_attention_convs`, `decoder`), so an eager call holds only their current flows;
+    their blocks are `get_layer("structure").get_block("dilation_1_1")` and so on.
     Every GAI block but the heads ends in `activation` (ELU, DeepFill's, by default: our choice).
     Memory: the attention at the quarter scale compares (HW / (16 rate^2))^2 patch pairs; the
     layer chunks them at large sizes.
@@ -162,20 +165,23 @@ class GAINGenerator(InpaintingGenerator):
 
         def gai(image_width, gradient_width, name, **block_kwargs):
             block_kwargs.setdefault("activation", activation)
-            return GAIBlock(image_width, gradient_width, kernel_size, name=name, **block_kwargs)
+            return dict(
+                image_filters=image_width,
+                gradient_filters=gradient_width,
+                kernel_size=kernel_size,
+                name=name,
+                **block_kwargs,
+            )
 
-        def down_blocks(prefix):
-            return [
-                gai(a, g, f"{prefix}_down_1", strides=2),
-                gai(2 * a, 2 * g, f"{prefix}_down_2", strides=2),
-            ]
+        def down_blocks():
+            return [gai(a, g, "down_1", strides=2), gai(2 * a, 2 * g, "down_2", strides=2)]
 
-        def dilation_blocks(prefix, num_blocks, num_priority=0):
+        def dilation_blocks(num_blocks, num_priority=0):
             return [
                 gai(
                     2 * a,
                     2 * g,
-                    f"{prefix}_dilation_{block}_{index}",
+                    f"dilation_{block}_{index}",
                     dilation_rate=rate,
                     shrinkage_delta=shrinkage_delta if block <= num_priority else None,
                 )
@@ -196,10 +202,11 @@ class GAINGenerator(InpaintingGenerator):
 
         # === Layers ===
         gradient_stem = PartialConv2D(gradient_stem_filters, 3, name="gradient_stem")
-        structure = down_blocks("structure") + dilation_blocks(
-            "structure", num_structure_blocks, num_priority_blocks
+        structure = GAIStack(
+            down_blocks() + dilation_blocks(num_structure_blocks, num_priority_blocks),
+            name="structure",
         )
-        content = down_blocks("content") + dilation_blocks("content", num_content_blocks)
+        content = GAIStack(down_blocks() + dilation_blocks(num_content_blocks), name="content")
         if attention_flows == "joint":
             attentions = [attention("content_attention")]
         else:
@@ -207,24 +214,21 @@ class GAINGenerator(InpaintingGenerator):
                 attention("content_attention_image"),
                 attention("content_attention_gradient"),
             ]
-        attention_convs = [
-            gai(2 * a, 2 * g, f"content_attention_conv_{index}")
-            for index in range(1, num_attention_convs + 1)
-        ]
-        decoder = []
-        for index, (image_width, gradient_width) in enumerate(((2 * a, 2 * g), (a, g)), start=1):
-            decoder.append(
-                (
-                    keras.layers.UpSampling2D(
-                        2, interpolation="bilinear", name=f"decoder_up_{index}_image"
-                    ),
-                    keras.layers.UpSampling2D(
-                        2, interpolation="bilinear", name=f"decoder_up_{index}_gradient"
-                    ),
-                    gai(image_width, gradient_width, f"decoder_conv_{index}"),
-                )
+        attention_convs = None
+        if num_attention_convs:
+            attention_convs = GAIStack(
+                [gai(2 * a, 2 * g, f"conv_{index}") for index in range(1, num_attention_convs + 1)],
+                name="content_attention_convs",
             )
-        head = GAIBlock(3, 2, kernel_size, activation=None, name="head")
+        decoder = GAIStack(
+            [
+                gai(a, g, "up_1"),
+                gai(max(a // 2, 1), max(g // 2, 1), "up_2"),
+                gai(3, 2, "head", activation=None),
+            ],
+            upsample=(True, True, False),
+            name="decoder",
+        )
 
         # === Functional Model ===
         inputs = InpaintingGenerator.make_inputs()
@@ -234,14 +238,11 @@ class GAINGenerator(InpaintingGenerator):
         gradient_in = gray_sobel(image_in) * (1.0 - gradient_hole_masks)  # (B, H, W, 2)
         gradient_in, _ = gradient_stem([gradient_in, gradient_hole_masks])
 
-        x, dx, holes = image_in, gradient_in, hole_masks
-        for block in structure:
-            x, dx, holes = block([x, dx, holes])
-        structure_out = (x, dx, holes)  # (B, H/4, W/4, 2a), (..., 2g), (..., 1)
-
-        x, dx, holes = image_in, gradient_in, hole_masks
-        for block in content:
-            x, dx, holes = block([x, dx, holes])
+        # (B, H/4, W/4, 2a), (..., 2g), (..., 1)
+        structure_image, structure_gradient, structure_holes = structure(
+            [image_in, gradient_in, hole_masks]
+        )
+        x, dx, _ = content([image_in, gradient_in, hole_masks])
         attention_holes = ops.max_pool(hole_masks, 4, strides=4, padding="valid")
         if attention_flows == "joint":
             joint = ops.concatenate([x, dx], axis=-1)  # (B, H/4, W/4, 2a + 2g)
@@ -251,17 +252,13 @@ class GAINGenerator(InpaintingGenerator):
             x = attentions[0]([x, x, attention_holes])
             dx = attentions[1]([dx, dx, attention_holes])
         holes = ops.zeros_like(attention_holes)  # The attention filled the holes.
-        for block in attention_convs:
-            x, dx, holes = block([x, dx, holes])
+        if attention_convs is not None:
+            x, dx, holes = attention_convs([x, dx, holes])
 
-        x = ops.concatenate([structure_out[0], x], axis=-1)  # (B, H/4, W/4, 4a)
-        dx = ops.concatenate([structure_out[1], dx], axis=-1)  # (B, H/4, W/4, 4g)
-        holes = structure_out[2] * holes  # A hole only where both branches have one.
-        for up_image, up_gradient, block in decoder:
-            x, dx = up_image(x), up_gradient(dx)
-            holes = upsample_nearest(holes, 2)
-            x, dx, holes = block([x, dx, holes])
-        raw, gradients, _ = head([x, dx, holes])
+        x = ops.concatenate([structure_image, x], axis=-1)  # (B, H/4, W/4, 4a)
+        dx = ops.concatenate([structure_gradient, dx], axis=-1)  # (B, H/4, W/4, 4g)
+        holes = structure_holes * holes  # A hole only where both branches have one.
+        raw, gradients, _ = decoder([x, dx, holes])
         super().__init__(
             inputs, raw, extra_outputs={"gradients": ops.cast(gradients, "float32")}, **kwargs
         )
