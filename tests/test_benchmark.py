@@ -48,6 +48,7 @@ _EXPECTED_STEPS = {
     "pconv": [(1, None), (2, None)],
     "glcic": [(1, None), (2, None), (3, None)],
     "cascade": [(1, "generator"), (1, "discriminator"), (2, "generator"), (2, "discriminator")],
+    "gain": [(1, "generator"), (1, "discriminator")],
 }
 
 

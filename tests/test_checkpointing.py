@@ -39,6 +39,8 @@ _RUN_SETTINGS = {
     ),
     # Warm-up 1 step, then G D G in the main stage.
     "deepgin": dict(steps=4, stage_steps=[1], image_size=32),
+    # One generator step, one critic step (with the gradient penalty).
+    "gain": dict(steps=2, image_size=32),
 }
 
 

@@ -13,7 +13,7 @@ from tfinpaint.models import InpaintingGenerator, registry
 from tfinpaint.models.base import blend
 from tfinpaint.training.trainer import TrainerOptions
 
-FAMILIES = ("pconv", "glcic", "cascade", "deepgin")
+FAMILIES = ("pconv", "glcic", "cascade", "deepgin", "gain")
 
 
 def _batch(size=32, extra=False):

@@ -5,6 +5,7 @@ from tfinpaint.layers.blocks import FuseBlock, SeparableResidualBlock, SNResidua
 from tfinpaint.layers.contextual_attention import ContextualAttention
 from tfinpaint.layers.crop import LocalCrop, crop_local, local_crop_boxes
 from tfinpaint.layers.dilation import CDBlock, SPDBlock
+from tfinpaint.layers.gradient import GAIBlock, GAIStack, Grad
 from tfinpaint.layers.padding import ReplicatePadConv2D, replicate_pad
 from tfinpaint.layers.partial_conv import PartialConv2D
 from tfinpaint.layers.resample import (
@@ -21,6 +22,9 @@ __all__ = [
     "CDBlock",
     "ContextualAttention",
     "FuseBlock",
+    "GAIBlock",
+    "GAIStack",
+    "Grad",
     "LocalCrop",
     "NearestDownsample2D",
     "NearestUpsample2D",

@@ -132,6 +132,21 @@ register_family(
     )
 )
 
+register_family(
+    ModelFamily(
+        name="gain",
+        generator="tfinpaint.models.gain:GAINGenerator",
+        presets="tfinpaint.models.gain:PRESETS",
+        trainer="tfinpaint.training.gain:GAINTrainer",
+        discriminators={
+            "image": "tfinpaint.models.gain:GAINDiscriminator",
+            "gradient": "tfinpaint.models.gain:GAINDiscriminator",
+        },
+        reference="Zhang et al., GAIN: Gradient Augmented Inpainting Network for Irregular "
+        "Holes, ACM MM 2019",
+    )
+)
+
 
 def list_models():
     """Names of the registered model families, in the order they were added."""

@@ -1,0 +1,213 @@
+"""GAIN generator and discriminators (SPEC.md section 5): the paper's parameter count from the
+architecture, the dict contract (known pixels exact, holes without influence), the generator's
+own gradient map, the priority blocks, config and save/load round trips, spectral norm in both
+critics."""
+
+import os
+import tempfile
+
+import cv2
+import keras
+import numpy as np
+import pytest
+from harness import json_round_trip, random_batch, run_generator_test
+
+from tfinpaint.data import gradients as data_gradients
+from tfinpaint.models import registry
+from tfinpaint.models.gain import PRESETS, GAINDiscriminator, GAINGenerator
+
+TINY = PRESETS["tiny"]["generator"]
+PAPER_PARAMETERS = 59_044_092
+
+
+@pytest.fixture(scope="module")
+def tiny_generator():
+    keras.utils.set_random_seed(0)
+    return GAINGenerator(**TINY)
+
+
+def gai_parameters(image_in, gradient_in, image_out, gradient_out, kernel_size=3):
+    """PConv_II, PConv_GG, PConv_GI (k x k) and PConv_IG (3x3 on 2 x image_out channels)."""
+    k2 = kernel_size * kernel_size
+    return (
+        (k2 * image_in * image_out + image_out)
+        + (k2 * gradient_in * gradient_out + gradient_out)
+        + (k2 * gradient_in * image_out + image_out)
+        + (9 * 2 * image_out * gradient_out + gradient_out)
+    )
+
+
+def expected_parameters(a, g, structure_blocks, content_blocks, rates, attention_convs, stem=2):
+    down = gai_parameters(3, stem, a, g) + gai_parameters(a, g, 2 * a, 2 * g)
+    middle = gai_parameters(2 * a, 2 * g, 2 * a, 2 * g)
+    return {
+        "gradient_stem": 9 * 2 * stem + stem,
+        "structure": down + structure_blocks * len(rates) * middle,
+        "content": down + (content_blocks * len(rates) + attention_convs) * middle,
+        # Back to one branch's width at half resolution, halved again at full (DeepFill v1).
+        "decoder": gai_parameters(4 * a, 4 * g, a, g)
+        + gai_parameters(a, g, a // 2, g // 2)
+        + gai_parameters(a // 2, g // 2, 3, 2),
+    }
+
+
+def _count(generator, prefix):
+    return sum(layer.count_params() for layer in generator.layers if layer.name.startswith(prefix))
+
+
+def test_paper_parameter_count():
+    # Built only: a forward pass at 256 px is too slow for the default suite.
+    generator = GAINGenerator()
+    expected = expected_parameters(64, 128, 6, 2, (2, 4, 8, 16), 2)
+    assert {prefix: _count(generator, prefix) for prefix in expected} == expected
+    assert generator.count_params() == sum(expected.values()) == PAPER_PARAMETERS
+    assert len(generator.non_trainable_weights) == 0
+    structure = generator.get_layer("structure")
+    assert [block.name for block in structure.blocks[:2]] == ["down_1", "down_2"]
+    assert [block.strides for block in structure.blocks[:2]] == [2, 2]
+    dilated = structure.blocks[2:]
+    assert [block.dilation_rate for block in dilated] == [2, 4, 8, 16] * 6
+    # The first four dilation blocks, 4 GAI blocks each, hold the mask back with delta 0.4.
+    assert [block.shrinkage_delta for block in dilated] == [0.4] * 16 + [None] * 8
+    content = generator.get_layer("content")
+    assert [block.dilation_rate for block in content.blocks[2:]] == [2, 4, 8, 16] * 2
+    assert all(block.shrinkage_delta is None for block in content.blocks)
+    decoder = generator.get_layer("decoder")
+    assert decoder.upsample == (True, True, False)
+    assert [(b.image_filters, b.gradient_filters) for b in decoder.blocks] == [
+        (64, 128),
+        (32, 64),
+        (3, 2),
+    ]
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_tiny_generator_contract(tiny_generator, training):
+    outputs = run_generator_test(tiny_generator, random_batch(2, 32, 48), training=training)
+    assert set(outputs) == {"raw", "inpainted", "gradients"}
+    assert outputs["gradients"].shape == (2, 32, 48, 2)
+    assert all(outputs[key].dtype == np.float32 for key in outputs)
+
+
+def test_generator_gradient_map_is_the_datasets_inside_the_stencil(tiny_generator):
+    batch = random_batch(2, 32, 32, seed=3)
+    stem = tiny_generator.get_layer("gradient_stem")
+    probe = keras.Model(tiny_generator.input, stem.input)
+    gradient_map, gradient_hole = (np.asarray(t) for t in probe(batch))
+    for b in range(2):
+        dilated = cv2.dilate(
+            batch["masks"][b, :, :, 0], np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REFLECT_101
+        )
+        np.testing.assert_array_equal(gradient_hole[b, :, :, 0], dilated)
+    expected = data_gradients.opencv_sobel_gradients(batch["images"]) * (1.0 - gradient_hole)
+    np.testing.assert_allclose(gradient_map, expected, atol=2e-6)
+
+
+def test_structure_branch_holds_the_mask_back(tiny_generator):
+    # The priority block fills fewer hole pixels than the plain update would (delta 0). The
+    # hole must outlast the two stride-2 blocks: 40 px of 64 leave 8 of 16 at the quarter scale.
+    batch = random_batch(2, 64, 64, seed=4)
+    batch["masks"][:] = 0.0
+    batch["masks"][:, 12:52, 12:52] = 1.0
+    plain = GAINGenerator(**dict(TINY, shrinkage_delta=0.0))
+    plain.set_weights(tiny_generator.get_weights())
+
+    def hole_after_priority_block(generator):
+        structure = generator.get_layer("structure")
+        flows = keras.Model(generator.input, structure.input)(batch)
+        for name in ("down_1", "down_2", "dilation_1_1"):
+            flows = structure.get_block(name)(flows)
+        return np.asarray(flows[2])
+
+    held, full = hole_after_priority_block(tiny_generator), hole_after_priority_block(plain)
+    assert full.sum() > 0
+    assert np.all(held >= full) and held.sum() > full.sum()
+
+
+def test_sizes_must_be_multiples_of_eight(tiny_generator):
+    assert tiny_generator.size_multiple == 8
+    assert GAINGenerator.size_multiple_for({"attention_rate": 1}) == 4
+    with pytest.raises(ValueError, match="divisible by 8"):
+        tiny_generator(random_batch(1, 36, 32))
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="image_filters"):
+        GAINGenerator(image_filters=0)
+    with pytest.raises(ValueError, match="num_priority_blocks"):
+        GAINGenerator(**dict(TINY, num_priority_blocks=2))
+    with pytest.raises(ValueError, match="attention_flows"):
+        GAINGenerator(**dict(TINY, attention_flows="both"))
+    with pytest.raises(ValueError, match="shrinkage_delta"):
+        GAINGenerator(**dict(TINY, shrinkage_delta=2.0))
+
+
+def test_config_round_trip_and_save_load(tiny_generator):
+    config = tiny_generator.get_config()
+    assert config["dilation_rates"] == (2,) and config["num_priority_blocks"] == 1
+    restored = GAINGenerator.from_config(json_round_trip(config))
+    assert json_round_trip(restored.get_config()) == json_round_trip(config)
+    batch = random_batch(2, 32, 32)
+    expected = tiny_generator(batch)
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        path = os.path.join(tmp_dir, "gain.keras")
+        tiny_generator.save(path)
+        loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, GAINGenerator)
+    actual = loaded(batch)
+    for key in ("raw", "inpainted", "gradients"):
+        np.testing.assert_array_equal(actual[key], expected[key])
+
+
+def test_separate_attention_and_mixed_precision_keep_the_contract():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        generator = GAINGenerator(**dict(TINY, attention_flows="separate"))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert generator.get_layer("content_attention_gradient").rate == 2
+    outputs = run_generator_test(generator, random_batch(2, 32, 32))
+    assert outputs["gradients"].dtype == np.float32
+
+
+# === Discriminators ===
+
+
+def test_paper_discriminators_shapes_and_parameter_counts():
+    discriminators = registry.build_discriminators("gain", "paper")
+    assert list(discriminators) == ["image", "gradient"]
+
+    def conv(c_in, c_out):
+        return 25 * c_in * c_out + c_out
+
+    body = conv(64, 128) + conv(128, 256) + 3 * conv(256, 256)
+    expected = {"image": conv(4, 64) + body, "gradient": conv(3, 64) + body}
+    for name, channels in (("image", 4), ("gradient", 3)):
+        discriminator = discriminators[name]
+        trainable = sum(int(np.prod(v.shape)) for v in discriminator.trainable_weights)
+        assert trainable == expected[name]
+        # Six stride-2 convolutions: 256 -> 4.
+        logits = discriminator(np.zeros((1, 256, 256, channels), "float32"), training=True)
+        assert tuple(logits.shape) == (1, 4, 4, 256)
+
+
+def test_discriminator_convolutions_are_spectral_normalised():
+    discriminator = GAINDiscriminator(input_channels=3, filters=4, num_layers=3)
+    wrappers = [
+        layer
+        for layer in discriminator.layers
+        if isinstance(layer, keras.layers.SpectralNormalization)
+    ]
+    convolutions = [
+        layer for layer in discriminator._flatten_layers() if isinstance(layer, keras.layers.Conv2D)
+    ]
+    assert len(wrappers) == len(convolutions) == 3
+    discriminator(np.random.default_rng(0).random((2, 32, 32, 3), "float32"), training=True)
+    for wrapper in wrappers:
+        kernel = keras.ops.convert_to_numpy(wrapper.layer.kernel)
+        sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+        # One power iteration per call from a random u: close to, not exactly, 1.
+        assert 0.3 < sigma < 1.5, (wrapper.name, sigma)
+    assert json_round_trip(discriminator.get_config())["input_channels"] == 3
+    with pytest.raises(ValueError, match="num_layers"):
+        GAINDiscriminator(num_layers=0)

@@ -1,0 +1,427 @@
+"""GAIN generator and discriminators: gradient-augmented inpainting with two branches.
+
+Zhang et al., "GAIN: Gradient Augmented Inpainting Network for Irregular Holes", ACM MM 2019
+(seed 004; SPEC.md sections 5 and 6). No code was published: this module is a reference
+implementation, and every choice the paper leaves open is named below (and in
+`GAINGenerator`'s docstring), with a constructor option where it is a design choice.
+
+Every convolution of the generator is a GAI block (`tfinpaint.layers.GAIBlock`) on an image
+flow and a gradient flow sharing one hole mask; the first four dilation blocks of the structure
+branch hold the mask back with the shrinkage priority; the content branch ends in DeepFill v1's
+contextual attention (`tfinpaint.layers.ContextualAttention`). The generator returns `raw`,
+`inpainted` and its predicted gradient map `gradients` (Sobel x, y of the grayscale image, the
+units of the dataset's `gradients`).
+
+The discriminators (`GAINDiscriminator`, registered as `image` and `gradient`) are DeepFill
+v2's SN-PatchGAN (our choice: the paper says only "spectral normalization and a gradient
+penalty").
+"""
+
+import keras
+from keras import ops
+
+from tfinpaint.layers.contextual_attention import ContextualAttention
+from tfinpaint.layers.gradient import GAIStack, dilate_hole_mask, gray_sobel
+from tfinpaint.layers.partial_conv import PartialConv2D
+from tfinpaint.models.base import InpaintingGenerator
+
+ATTENTION_FLOWS = ("joint", "separate")
+PAPER_DILATION_RATES = (2, 4, 8, 16)
+
+
+def _check_int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"Received {name}={value!r}; expected an int >= {minimum}.")
+    return int(value)
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class GAINGenerator(InpaintingGenerator):
+    """GAIN's generator: a structure branch and a content branch of GAI blocks.
+
+    Reference: Zhang et al., "GAIN", ACM MM 2019, section 3 (seed 004); SPEC.md section 5. With
+    a = `image_filters` and g = `gradient_filters` (64 and 128 in the paper), k = `kernel_size`:
+
+    - Inputs: the image with its holes zeroed, I_1 (3 channels, mask M); the Sobel x, y map of
+      its grayscale version, valid where the 3x3 stencil is known (the hole dilated by 1, reflect
+      border as in the dataset's `gradients`), then a 3x3 partial convolution to
+      `gradient_stem_filters` channels (linear), which restores the mask: dI_1. Both flows enter
+      the first blocks with M (the stem's output is 0 where the stencil dilation left no valid
+      input, the GAI blocks' convention for summands).
+    - Structure branch: GAI blocks k/2 -> (a, g) and k/2 -> (2a, 2g), then
+      `num_structure_blocks` dilation blocks of GAI blocks k/1 with `dilation_rates`; the first
+      `num_priority_blocks` of them hold the mask update back with the shrinkage priority
+      (`shrinkage_delta`).
+    - Content branch: the same two downsampling blocks (own weights), `num_content_blocks`
+      dilation blocks, then the contextual-attention block: `ContextualAttention` (DeepFill v1,
+      SPEC.md section 6) against the input's hole mask max-pooled to the quarter scale (a
+      background patch counts only where every pixel under it is known; our choice), followed by
+      `num_attention_convs` GAI blocks k/1 (DeepFill v1 has two convolutions after the
+      attention; our choice). With `attention_flows="joint"` (our choice) one attention matches
+      and pastes the concatenated image and gradient features, so both flows move together;
+      "separate" gives each flow its own attention. The attention fills the holes, so the
+      content flow is known everywhere after it.
+    - Merge: both flows concatenated (4a image, 4g gradient channels); a pixel is known where
+      either branch knows it, so after the attention everywhere.
+    - Decoder: twice bilinear x2 (half-pixel centres; the mask nearest x2) and a GAI block k/1,
+      to (a, g) at half and (a/2, g/2) at full resolution: "halved at each upsampling" read as
+      DeepFill v1's refinement decoder has it, from the width of one branch (128 -> 64 -> 32
+      image channels in the paper preset; our reading); then the heads, a GAI block k/1 ->
+      (3, 2), linear: `raw` and `gradients`.
+
+    The branches and the decoder are `GAIStack` layers (`structure`, `content`,
+    `content_attention_convs`, `decoder`), so an eager call holds only their current flows;
+    their blocks are `get_layer("structure").get_block("dilation_1_1")` and so on.
+    Every GAI block but the heads ends in `activation` (ELU, DeepFill's, by default: our choice).
+    Memory: the attention at the quarter scale compares (HW / (16 rate^2))^2 patch pairs; the
+    layer chunks them at large sizes.
+
+    Args:
+        image_filters: int. Image-flow width after the first downsampling (64 in the paper).
+        gradient_filters: int. Gradient-flow width after it (128 in the paper).
+        num_structure_blocks: int. Dilation blocks of the structure branch (6).
+        num_content_blocks: int. Dilation blocks of the content branch (2).
+        dilation_rates: tuple of ints. The GAI blocks of one dilation block ((2, 4, 8, 16)).
+        num_priority_blocks: int. Leading structure dilation blocks with the shrinkage priority
+            (4).
+        shrinkage_delta: float in [0, 1]. Their priority threshold (0.4; 0: the plain update).
+        kernel_size: int. Window of every GAI block's main convolutions (3, our choice).
+        activation: str. Activation after each GAI block but the heads ("elu", our choice).
+        gradient_stem_filters: int. Width of the 3x3 partial convolution that restores the
+            gradient map's mask (2: a gradient map again; our choice).
+        attention_flows: str. "joint" or "separate" (see above; "joint", our choice).
+        num_attention_convs: int. GAI blocks after the attention (2, our choice).
+        attention_ksize, attention_rate, attention_fuse_k, attention_softmax_scale,
+            attention_fuse: `ContextualAttention`'s ksize (3), rate (2), fuse_k (3),
+            softmax_scale (10.0) and fuse (True), DeepFill v1's values.
+        **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, `dtype`).
+
+    Call inputs: dict with `images` (B, H, W, 3) in [0, 1] and `masks` (B, H, W, 1), 1 = hole,
+    H and W divisible by 4 * `attention_rate` (8).
+    Returns: dict with `raw`, `inpainted` (B, H, W, 3) and `gradients` (B, H, W, 2), float32;
+    the heads are linear (not clipped).
+
+    Example:
+    >>> generator = GAINGenerator(image_filters=4, gradient_filters=8, num_structure_blocks=1,
+    ...                           num_content_blocks=1, num_priority_blocks=1)
+    >>> images = np.random.rand(2, 32, 32, 3).astype("float32")
+    >>> masks = np.zeros((2, 32, 32, 1), "float32")
+    >>> masks[:, 8:24, 8:24] = 1.0
+    >>> generator({"images": images, "masks": masks})["gradients"].shape
+    TensorShape([2, 32, 32, 2])
+    """
+
+    extra_output_names = ("gradients",)
+
+    def __init__(
+        self,
+        image_filters=64,
+        gradient_filters=128,
+        num_structure_blocks=6,
+        num_content_blocks=2,
+        dilation_rates=PAPER_DILATION_RATES,
+        num_priority_blocks=4,
+        shrinkage_delta=0.4,
+        kernel_size=3,
+        activation="elu",
+        gradient_stem_filters=2,
+        attention_flows="joint",
+        num_attention_convs=2,
+        attention_ksize=3,
+        attention_rate=2,
+        attention_fuse_k=3,
+        attention_softmax_scale=10.0,
+        attention_fuse=True,
+        **kwargs,
+    ):
+        image_filters = _check_int(image_filters, "image_filters", 1)
+        gradient_filters = _check_int(gradient_filters, "gradient_filters", 1)
+        num_structure_blocks = _check_int(num_structure_blocks, "num_structure_blocks", 0)
+        num_content_blocks = _check_int(num_content_blocks, "num_content_blocks", 0)
+        num_priority_blocks = _check_int(num_priority_blocks, "num_priority_blocks", 0)
+        kernel_size = _check_int(kernel_size, "kernel_size", 1)
+        gradient_stem_filters = _check_int(gradient_stem_filters, "gradient_stem_filters", 1)
+        num_attention_convs = _check_int(num_attention_convs, "num_attention_convs", 0)
+        attention_rate = _check_int(attention_rate, "attention_rate", 1)
+        dilation_rates = tuple(_check_int(rate, "dilation_rates", 1) for rate in dilation_rates)
+        if not dilation_rates:
+            raise ValueError("Received dilation_rates=(); expected at least one rate.")
+        if num_priority_blocks > num_structure_blocks:
+            raise ValueError(
+                f"Received num_priority_blocks={num_priority_blocks} with num_structure_blocks="
+                f"{num_structure_blocks}; expected at most as many priority blocks."
+            )
+        if isinstance(shrinkage_delta, bool) or not 0.0 <= float(shrinkage_delta) <= 1.0:
+            raise ValueError(
+                f"Received shrinkage_delta={shrinkage_delta!r}; expected a float in [0, 1]."
+            )
+        if attention_flows not in ATTENTION_FLOWS:
+            raise ValueError(
+                f"Received attention_flows={attention_flows!r}; expected one of "
+                f"{', '.join(ATTENTION_FLOWS)}."
+            )
+        shrinkage_delta = float(shrinkage_delta)
+        a, g = image_filters, gradient_filters
+
+        def gai(image_width, gradient_width, name, **block_kwargs):
+            block_kwargs.setdefault("activation", activation)
+            return dict(
+                image_filters=image_width,
+                gradient_filters=gradient_width,
+                kernel_size=kernel_size,
+                name=name,
+                **block_kwargs,
+            )
+
+        def down_blocks():
+            return [gai(a, g, "down_1", strides=2), gai(2 * a, 2 * g, "down_2", strides=2)]
+
+        def dilation_blocks(num_blocks, num_priority=0):
+            return [
+                gai(
+                    2 * a,
+                    2 * g,
+                    f"dilation_{block}_{index}",
+                    dilation_rate=rate,
+                    shrinkage_delta=shrinkage_delta if block <= num_priority else None,
+                )
+                for block in range(1, num_blocks + 1)
+                for index, rate in enumerate(dilation_rates, start=1)
+            ]
+
+        def attention(name):
+            return ContextualAttention(
+                ksize=attention_ksize,
+                stride=1,
+                rate=attention_rate,
+                fuse_k=attention_fuse_k,
+                softmax_scale=attention_softmax_scale,
+                fuse=attention_fuse,
+                name=name,
+            )
+
+        # === Layers ===
+        gradient_stem = PartialConv2D(gradient_stem_filters, 3, name="gradient_stem")
+        structure = GAIStack(
+            down_blocks() + dilation_blocks(num_structure_blocks, num_priority_blocks),
+            name="structure",
+        )
+        content = GAIStack(down_blocks() + dilation_blocks(num_content_blocks), name="content")
+        if attention_flows == "joint":
+            attentions = [attention("content_attention")]
+        else:
+            attentions = [
+                attention("content_attention_image"),
+                attention("content_attention_gradient"),
+            ]
+        attention_convs = None
+        if num_attention_convs:
+            attention_convs = GAIStack(
+                [gai(2 * a, 2 * g, f"conv_{index}") for index in range(1, num_attention_convs + 1)],
+                name="content_attention_convs",
+            )
+        decoder = GAIStack(
+            [
+                gai(a, g, "up_1"),
+                gai(max(a // 2, 1), max(g // 2, 1), "up_2"),
+                gai(3, 2, "head", activation=None),
+            ],
+            upsample=(True, True, False),
+            name="decoder",
+        )
+
+        # === Functional Model ===
+        inputs = InpaintingGenerator.make_inputs()
+        images, hole_masks = inputs["images"], inputs["masks"]
+        image_in = images * (1.0 - hole_masks)  # I_1 = I * M: the holes never reach the network.
+        gradient_hole_masks = dilate_hole_mask(hole_masks)  # M_0: the stencil's validity.
+        gradient_in = gray_sobel(image_in) * (1.0 - gradient_hole_masks)  # (B, H, W, 2)
+        gradient_in, _ = gradient_stem([gradient_in, gradient_hole_masks])
+
+        # (B, H/4, W/4, 2a), (..., 2g), (..., 1)
+        structure_image, structure_gradient, structure_holes = structure(
+            [image_in, gradient_in, hole_masks]
+        )
+        x, dx, _ = content([image_in, gradient_in, hole_masks])
+        attention_holes = ops.max_pool(hole_masks, 4, strides=4, padding="valid")
+        if attention_flows == "joint":
+            joint = ops.concatenate([x, dx], axis=-1)  # (B, H/4, W/4, 2a + 2g)
+            joint = attentions[0]([joint, joint, attention_holes])
+            x, dx = joint[..., : 2 * a], joint[..., 2 * a :]
+        else:
+            x = attentions[0]([x, x, attention_holes])
+            dx = attentions[1]([dx, dx, attention_holes])
+        holes = ops.zeros_like(attention_holes)  # The attention filled the holes.
+        if attention_convs is not None:
+            x, dx, holes = attention_convs([x, dx, holes])
+
+        x = ops.concatenate([structure_image, x], axis=-1)  # (B, H/4, W/4, 4a)
+        dx = ops.concatenate([structure_gradient, dx], axis=-1)  # (B, H/4, W/4, 4g)
+        holes = structure_holes * holes  # A hole only where both branches have one.
+        raw, gradients, _ = decoder([x, dx, holes])
+        super().__init__(
+            inputs, raw, extra_outputs={"gradients": ops.cast(gradients, "float32")}, **kwargs
+        )
+
+        # === Config ===
+        self.image_filters = image_filters
+        self.gradient_filters = gradient_filters
+        self.num_structure_blocks = num_structure_blocks
+        self.num_content_blocks = num_content_blocks
+        self.dilation_rates = dilation_rates
+        self.num_priority_blocks = num_priority_blocks
+        self.shrinkage_delta = shrinkage_delta
+        self.kernel_size = kernel_size
+        self.activation = activation
+        self.gradient_stem_filters = gradient_stem_filters
+        self.attention_flows = attention_flows
+        self.num_attention_convs = num_attention_convs
+        self.attention_ksize = attention_ksize
+        self.attention_rate = attention_rate
+        self.attention_fuse_k = attention_fuse_k
+        self.attention_softmax_scale = attention_softmax_scale
+        self.attention_fuse = attention_fuse
+
+    @classmethod
+    def size_multiple_for(cls, config):
+        """4 * attention_rate: two stride-2 blocks, then the attention's downsampling."""
+        return 4 * int(config.get("attention_rate", 2))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "image_filters": self.image_filters,
+                "gradient_filters": self.gradient_filters,
+                "num_structure_blocks": self.num_structure_blocks,
+                "num_content_blocks": self.num_content_blocks,
+                "dilation_rates": self.dilation_rates,
+                "num_priority_blocks": self.num_priority_blocks,
+                "shrinkage_delta": self.shrinkage_delta,
+                "kernel_size": self.kernel_size,
+                "activation": self.activation,
+                "gradient_stem_filters": self.gradient_stem_filters,
+                "attention_flows": self.attention_flows,
+                "num_attention_convs": self.num_attention_convs,
+                "attention_ksize": self.attention_ksize,
+                "attention_rate": self.attention_rate,
+                "attention_fuse_k": self.attention_fuse_k,
+                "attention_softmax_scale": self.attention_softmax_scale,
+                "attention_fuse": self.attention_fuse,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class GAINDiscriminator(keras.Model):
+    """SN-PatchGAN discriminator in the DeepFill v2 style, GAIN's image and gradient critic.
+
+    Yu et al., "Free-Form Image Inpainting with Gated Convolution" (DeepFill v2), ICCV 2019,
+    section 3.3; our choice for GAIN, whose paper names only spectral normalization and a
+    gradient penalty. `num_layers` spectral-normalised convolutions `kernel_size` x
+    `kernel_size`, stride 2, "same" padding, widths f, 2f, 4f, 4f, ... (f = `filters`), each
+    followed by LeakyReLU(0.2), the last one included, as in DeepFill v2. The output is the
+    (B, h, w, 4f) map of patch scores (DeepFill v2 flattens it; the hinge loss averages it).
+
+    Input: the image, or the gradient map, with the hole mask beside it (DeepFill v2's
+    `gan_with_mask`): `input_channels` = 4 for the image critic, 3 for the gradient critic.
+
+    Args:
+        input_channels: int. Channels of the input (4: RGB + mask, 3: gradient x, y + mask).
+        filters: int. Width f of the first convolution (64 in DeepFill v2).
+        num_layers: int. Number of convolutions (6 in DeepFill v2).
+        kernel_size: int. Their window (5 in DeepFill v2).
+        **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, `dtype`).
+
+    Example:
+    >>> d = GAINDiscriminator(input_channels=4, filters=8, num_layers=3)
+    >>> d(np.zeros((2, 32, 32, 4), "float32"), training=True).shape
+    TensorShape([2, 4, 4, 32])
+    """
+
+    def __init__(self, input_channels=4, filters=64, num_layers=6, kernel_size=5, **kwargs):
+        input_channels = _check_int(input_channels, "input_channels", 1)
+        filters = _check_int(filters, "filters", 1)
+        num_layers = _check_int(num_layers, "num_layers", 1)
+        kernel_size = _check_int(kernel_size, "kernel_size", 1)
+        inputs = keras.Input((None, None, input_channels))
+        x = inputs
+        for index in range(1, num_layers + 1):
+            width = filters * min(2 ** (index - 1), 4)
+            x = keras.layers.SpectralNormalization(
+                keras.layers.Conv2D(
+                    width, kernel_size, strides=2, padding="same", name=f"conv_{index}"
+                ),
+                name=f"sn_conv_{index}",
+            )(x)
+            x = keras.layers.LeakyReLU(0.2, name=f"lrelu_{index}")(x)
+        super().__init__(inputs, x, **kwargs)
+        self.input_channels = input_channels
+        self.filters = filters
+        self.num_layers = num_layers
+        self.kernel_size = kernel_size
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "input_channels": self.input_channels,
+            "filters": self.filters,
+            "num_layers": self.num_layers,
+            "kernel_size": self.kernel_size,
+        }
+
+
+def _discriminators(filters, num_layers):
+    return {
+        "image": {"input_channels": 4, "filters": filters, "num_layers": num_layers},
+        "gradient": {"input_channels": 3, "filters": filters, "num_layers": num_layers},
+    }
+
+
+PRESETS = {
+    # The paper's network: widths 64 (image flow) and 128 (gradient flow); 256 px, batch 8,
+    # Adam 1e-4, 10^6 iterations.
+    "paper": {
+        "generator": {"image_filters": 64, "gradient_filters": 128},
+        "discriminators": _discriminators(64, 6),
+        "training": {
+            "image_size": 256,
+            "batch_size": 8,
+            "masks": "freeform",
+            "steps": 1_000_000,
+            "learning_rate": 1e-4,
+            "d_learning_rate": 1e-4,
+            "log_every": 200,
+            "checkpoint_every": 5000,
+            "val_batch_size": 8,
+            "options": {},
+        },
+    },
+    # Seconds on a CPU: for tests and demos. One priority block, the attention, nothing more.
+    "tiny": {
+        "generator": {
+            "image_filters": 4,
+            "gradient_filters": 8,
+            "num_structure_blocks": 1,
+            "num_content_blocks": 0,
+            "dilation_rates": (2,),
+            "num_priority_blocks": 1,
+            "num_attention_convs": 0,
+        },
+        "discriminators": _discriminators(8, 3),
+        "training": {
+            "image_size": 32,
+            "batch_size": 2,
+            "masks": "freeform:scaled",
+            "steps": 8,
+            "learning_rate": 1e-3,
+            "d_learning_rate": 1e-3,
+            "log_every": 2,
+            "checkpoint_every": 4,
+            "val_batch_size": 2,
+            "options": {},
+        },
+    },
+}

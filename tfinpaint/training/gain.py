@@ -1,0 +1,283 @@
+"""GAIN training (Zhang et al., ACM MM 2019; SPEC.md section 5).
+
+One stage in which generator and discriminator steps alternate (1 : `discriminator_steps`, 1
+by default, as DeepFill v2's hinge GAN trains; our choice). The batches carry the dataset's
+`gradients` (Sobel x, y of the grayscale ground truth, `with_gradients=True`).
+
+Generator loss (weights `loss_weights`; SPEC.md's "L1(image) + L1(gradient) + lambda x
+(hinge_G(D_I) + hinge_G(D_S))"):
+- `l1_image`: mean |raw - image| over every element (x 1);
+- `l1_gradient`: mean |predicted gradient map - Sobel map of the ground truth| (x 1);
+- `adversarial_image` + `adversarial_gradient`: hinge `-mean(D(fake))` of the two critics,
+  together x lambda = 0.01 (our choice).
+The critics score completed inputs, as DeepFill v2's does: the image critic `inpainted`, the
+gradient critic the predicted map inside the gradient hole (the hole dilated by 1, where the
+known pixels do not determine the Sobel map) and the ground truth's map outside it (which the
+known pixels determine); each with the hole mask beside it.
+
+Discriminator loss, per critic: hinge `mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))` plus
+`gradient_penalty_weight` (10, our choice) x the WGAN-GP penalty `mean((||grad_x D(x_hat)|| -
+1)^2)` (Gulrajani et al. 2017; as DeepFill v1 penalises) on `x_hat = e real + (1 - e) fake`, the
+norm over the whole image (or map) of each sample, e ~ U[0, 1) per sample. The critic sees real,
+fake and interpolated batches in one call (one spectral-norm update per step). The penalty's
+inner tape sits inside the update's tape; under a distribution strategy each replica draws its
+samples' e from a stateless generator seeded by the step and the sample's global index, so a
+replicated step equals a single-device one.
+
+Optimisers: Adam 1e-4 for the generator and both critics (the paper's rate), betas (0.5, 0.999)
+as DeepFill v2 (our choice; `beta_1`).
+"""
+
+import dataclasses
+
+import tensorflow as tf
+from keras import ops
+
+from tfinpaint import losses
+from tfinpaint.layers.gradient import dilate_hole_mask
+from tfinpaint.models.base import blend
+from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
+
+CRITICS = ("image", "gradient")
+_GENERATOR_TERMS = (
+    "total",
+    "l1_image",
+    "l1_gradient",
+    "adversarial_image",
+    "adversarial_gradient",
+)
+_DISCRIMINATOR_TERMS = (
+    "d_loss",
+    "d_loss_image",
+    "d_loss_gradient",
+    "penalty_image",
+    "penalty_gradient",
+    "d_real_logit",
+    "d_fake_logit",
+)
+
+
+@dataclasses.dataclass
+class GAINOptions(TrainerOptions):
+    """GAIN training options.
+
+    Attributes:
+        loss_weights: dict or None. Overrides of the generator loss weights ("l1_image",
+            "l1_gradient", "adversarial"; 1, 1 and 0.01, the last our choice).
+        gradient_penalty_weight: float. Weight of each critic's WGAN-GP penalty (10, our
+            choice; 0 switches it off).
+        discriminator_steps: int. Critic steps after each generator step (1, our choice).
+        beta_1: float. Adam's beta_1 for every network (0.5, DeepFill v2's; our choice).
+    """
+
+    loss_weights: dict | None = None
+    gradient_penalty_weight: float = 10.0
+    discriminator_steps: int = 1
+    beta_1: float = 0.5
+
+    def __post_init__(self):
+        # Values are checked with the types, before any work (`TrainerOptions.parse`).
+        if self.discriminator_steps < 1:
+            raise ValueError(
+                f"The gain option discriminator_steps takes an int >= 1, got "
+                f"{self.discriminator_steps}."
+            )
+        if not self.gradient_penalty_weight >= 0.0:
+            raise ValueError(
+                f"The gain option gradient_penalty_weight takes a float >= 0, got "
+                f"{self.gradient_penalty_weight}."
+            )
+        if not 0.0 <= self.beta_1 < 1.0:
+            raise ValueError(f"The gain option beta_1 takes a float in [0, 1), got {self.beta_1}.")
+
+
+def gradient_penalty(discriminate, real, fake, hole_masks, weights):
+    """Critic logits on `real` and `fake` and the WGAN-GP penalty on their interpolation.
+
+    Args:
+        discriminate: callable (samples, hole_masks) -> logits; called once, on the 3B samples
+            concat(real, fake, x_hat) along the batch.
+        real, fake: tensors (B, H, W, C). What the critic scores (the mask goes beside it).
+        hole_masks: tensor (B, H, W, 1), 1 = hole.
+        weights: tensor (B, 1, 1, 1). The interpolation weight e of each sample.
+
+    Returns:
+        Tuple `(real_logits, fake_logits, penalty)`: the logits (B, ...) and the scalar
+        `mean_b((||d D(x_hat_b) / d x_hat_b||_2 - 1)^2)`, the norm over x_hat_b's elements.
+    """
+    interpolated = weights * real + (1.0 - weights) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(interpolated)
+        samples = tf.concat([real, fake, interpolated], axis=0)  # (3B, H, W, C)
+        logits = discriminate(samples, tf.tile(hole_masks, [3, 1, 1, 1]))
+        real_logits, fake_logits, interpolated_logits = tf.split(
+            tf.cast(logits, tf.float32), 3, axis=0
+        )
+        # Samples are independent, so the sum's gradient holds each sample's own gradient.
+        score = tf.reduce_sum(interpolated_logits)
+    slopes = tape.gradient(score, interpolated)
+    norms = tf.sqrt(tf.reduce_sum(tf.square(slopes), axis=[1, 2, 3]) + 1e-12)
+    return real_logits, fake_logits, tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def interpolation_weights(batch_size, step, stream):
+    """The WGAN-GP interpolation weight e ~ U[0, 1) of each sample of this replica.
+
+    Drawn for the global batch from a stateless generator seeded by `step` and `stream`, and
+    picked by the samples' global indices (replica i holds samples i * B ... i * B + B - 1, as
+    a distributed dataset splits an even global batch), so that a sample gets the same e on any
+    number of replicas.
+
+    Args:
+        batch_size: int or scalar int tensor. The replica's batch size B.
+        step: int or scalar int tensor. The critics' step (their optimizer's `iterations`).
+        stream: int. Separates the critics' draws.
+
+    Returns:
+        float32 tensor (B, 1, 1, 1).
+    """
+    context = tf.distribute.get_replica_context()
+    replica = context.replica_id_in_sync_group if context is not None else 0
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    batch_size = tf.cast(batch_size, tf.int32)
+    seed = tf.stack([tf.cast(step, tf.int32), tf.constant(stream, tf.int32)])
+    draws = tf.random.stateless_uniform(tf.reshape(batch_size * replicas, [1]), seed=seed)
+    first = tf.cast(replica, tf.int32) * batch_size
+    return tf.reshape(draws[first : first + batch_size], [-1, 1, 1, 1])
+
+
+class GAINTrainer(InpaintingTrainer):
+    """Trains GAIN's generator against an image critic and a gradient-map critic (hinge GAN
+    with gradient penalty).
+
+    Discriminators (`tfinpaint.models.build_discriminators("gain", ...)`): `image` and
+    `gradient` (`GAINDiscriminator`, SN-PatchGAN). Options: `GAINOptions`.
+    """
+
+    segment_kind = None
+    num_segments = 1
+    default_segment_fractions = (1.0,)
+    step_kinds = ("generator", "discriminator")
+    with_gradients = True
+    loss_names = _GENERATOR_TERMS + _DISCRIMINATOR_TERMS
+    Options = GAINOptions
+    DEFAULT_LOSS_WEIGHTS = {"l1_image": 1.0, "l1_gradient": 1.0, "adversarial": 0.01}
+    LOSS_WEIGHT_NAMES = tuple(DEFAULT_LOSS_WEIGHTS)
+    # As for the cascade and DeepGIN models: grappler's remapper fuses the critics' Conv2D +
+    # BiasAdd + LeakyRelu although the gradient still reads the fused-away BiasAdd.
+    grappler_options = {"remapping": False}
+
+    def __init__(self, generator, config, vgg=None, discriminators=None, **kwargs):
+        super().__init__(generator, config, vgg=vgg, discriminators=discriminators, **kwargs)
+        self.loss_weights = dict(self.DEFAULT_LOSS_WEIGHTS, **(self.options.loss_weights or {}))
+
+    def build_optimizers(self):
+        def adam(rate, name):
+            return self.make_optimizer(rate, name=name, beta_1=self.options.beta_1, beta_2=0.999)
+
+        optimizers = {"generator_optimizer": adam(self.train_config.learning_rate, "generator")}
+        for critic in CRITICS:
+            optimizers[f"discriminator_optimizer_{critic}"] = adam(
+                self.train_config.d_learning_rate, f"discriminator_{critic}"
+            )
+        return optimizers
+
+    def optimizer_targets(self):
+        targets = {"generator_optimizer": self.generator.trainable_variables}
+        for critic in CRITICS:
+            targets[f"discriminator_optimizer_{critic}"] = self.discriminators[
+                critic
+            ].trainable_variables
+        return targets
+
+    def step_kind(self, step_in_segment):
+        cycle = 1 + self.options.discriminator_steps
+        return "generator" if step_in_segment % cycle == 0 else "discriminator"
+
+    def _discriminate(self, critic):
+        discriminator = self.discriminators[critic]
+
+        def call(samples, hole_masks):
+            return discriminator(ops.concatenate([samples, hole_masks], axis=-1), training=True)
+
+        return call
+
+    @staticmethod
+    def completed_gradients(predicted, target, hole_masks):
+        """The predicted gradient map inside the gradient hole (the hole dilated by 1), the
+        ground truth's outside it: what the gradient critic scores."""
+        return blend(predicted, target, dilate_hole_mask(hole_masks))
+
+    def generator_terms(self, images, gradients, hole_masks, outputs):
+        """The generator's loss terms and their weighted `total`."""
+        w = self.loss_weights
+        completed = self.completed_gradients(outputs["gradients"], gradients, hole_masks)
+        terms = {
+            "l1_image": tf.reduce_mean(tf.abs(outputs["raw"] - images)),
+            "l1_gradient": tf.reduce_mean(tf.abs(outputs["gradients"] - gradients)),
+            "adversarial_image": losses.hinge_g_loss(
+                tf.cast(self._discriminate("image")(outputs["inpainted"], hole_masks), tf.float32)
+            ),
+            "adversarial_gradient": losses.hinge_g_loss(
+                tf.cast(self._discriminate("gradient")(completed, hole_masks), tf.float32)
+            ),
+        }
+        terms["total"] = (
+            w["l1_image"] * terms["l1_image"]
+            + w["l1_gradient"] * terms["l1_gradient"]
+            + w["adversarial"] * (terms["adversarial_image"] + terms["adversarial_gradient"])
+        )
+        return terms
+
+    def discriminator_terms(self, critic, real, fake, hole_masks, stream):
+        """One critic update: hinge loss plus the weighted penalty; its terms."""
+        optimizer = self.optimizers[f"discriminator_optimizer_{critic}"]
+        variables = self.discriminators[critic].trainable_variables
+        step = self.optimizers["discriminator_optimizer_image"].iterations
+        weights = interpolation_weights(tf.shape(real)[0], step, stream)
+        with tf.GradientTape() as tape:
+            real_logits, fake_logits, penalty = gradient_penalty(
+                self._discriminate(critic), real, tf.stop_gradient(fake), hole_masks, weights
+            )
+            loss = (
+                losses.hinge_d_loss(real_logits, fake_logits)
+                + self.options.gradient_penalty_weight * penalty
+            )
+            scaled = self.scaled_loss(loss, optimizer)
+        self.apply_gradients(tape, scaled, variables, optimizer)
+        return {
+            f"d_loss_{critic}": loss,
+            f"penalty_{critic}": penalty,
+            "d_real_logit": tf.reduce_mean(real_logits),
+            "d_fake_logit": tf.reduce_mean(fake_logits),
+        }
+
+    def train_step(self, data):
+        images, gradients, hole_masks = data["images"], data["gradients"], data["masks"]
+        inputs = {"images": images, "masks": hole_masks}
+        if self.kind == "discriminator":
+            outputs = self.as_float32(self.generator(inputs, training=False))
+            fakes = {
+                "image": outputs["inpainted"],
+                "gradient": self.completed_gradients(outputs["gradients"], gradients, hole_masks),
+            }
+            reals = {"image": images, "gradient": gradients}
+            terms = {}
+            for stream, critic in enumerate(CRITICS):
+                critic_terms = self.discriminator_terms(
+                    critic, reals[critic], fakes[critic], hole_masks, stream
+                )
+                for name, value in critic_terms.items():
+                    terms[name] = terms.get(name, 0.0) + value
+            terms["d_loss"] = terms["d_loss_image"] + terms["d_loss_gradient"]
+            # Logits are logged as the mean over the two critics.
+            for name in ("d_real_logit", "d_fake_logit"):
+                terms[name] = terms[name] / len(CRITICS)
+            return self.update_trackers(terms)
+        optimizer = self.optimizers["generator_optimizer"]
+        with tf.GradientTape() as tape:
+            outputs = self.as_float32(self.generator(inputs, training=True))
+            terms = self.generator_terms(images, gradients, hole_masks, outputs)
+            scaled = self.scaled_loss(terms["total"], optimizer)
+        self.apply_gradients(tape, scaled, self.generator.trainable_variables, optimizer)
+        return self.update_trackers(terms)
