@@ -98,7 +98,12 @@ _MIXED_PRECISION = flags.DEFINE_flag(
         boolean=True,
     )
 )
-_JIT_COMPILE = flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA.")
+_JIT_COMPILE = flags.DEFINE_bool(
+    "jit_compile",
+    False,
+    "Compile the train step with XLA (on CPUs slower than the default graph: XLA:CPU runs "
+    "convolutions through Eigen, not oneDNN; see WORKSPACE.md).",
+)
 _VGG_WEIGHTS = flags.DEFINE_string(
     "vgg_weights",
     "imagenet",
