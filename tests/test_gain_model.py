@@ -51,8 +51,13 @@ def expected_parameters(a, g, structure_blocks, content_blocks, rates, attention
     }
 
 
-def _count(generator, prefix):
-    return sum(layer.count_params() for layer in generator.layers if layer.name.startswith(prefix))
+def _count(generator, part):
+    if part == "gradient_stem":
+        return generator.get_layer(part).count_params()
+    trunk = generator.get_layer("trunk")
+    if part == "content":
+        return trunk.content.count_params() + trunk.content_attention_convs.count_params()
+    return getattr(trunk, part).count_params()
 
 
 def test_paper_parameter_count():
@@ -62,17 +67,19 @@ def test_paper_parameter_count():
     assert {prefix: _count(generator, prefix) for prefix in expected} == expected
     assert generator.count_params() == sum(expected.values()) == PAPER_PARAMETERS
     assert len(generator.non_trainable_weights) == 0
-    structure = generator.get_layer("structure")
+    trunk = generator.get_layer("trunk")
+    assert trunk.count_params() + _count(generator, "gradient_stem") == PAPER_PARAMETERS
+    structure = trunk.structure
     assert [block.name for block in structure.blocks[:2]] == ["down_1", "down_2"]
     assert [block.strides for block in structure.blocks[:2]] == [2, 2]
     dilated = structure.blocks[2:]
     assert [block.dilation_rate for block in dilated] == [2, 4, 8, 16] * 6
     # The first four dilation blocks, 4 GAI blocks each, hold the mask back with delta 0.4.
     assert [block.shrinkage_delta for block in dilated] == [0.4] * 16 + [None] * 8
-    content = generator.get_layer("content")
+    content = trunk.content
     assert [block.dilation_rate for block in content.blocks[2:]] == [2, 4, 8, 16] * 2
     assert all(block.shrinkage_delta is None for block in content.blocks)
-    decoder = generator.get_layer("decoder")
+    decoder = trunk.decoder
     assert decoder.upsample == (True, True, False)
     assert [(b.image_filters, b.gradient_filters) for b in decoder.blocks] == [
         (64, 128),
@@ -113,8 +120,9 @@ def test_structure_branch_holds_the_mask_back(tiny_generator):
     plain.set_weights(tiny_generator.get_weights())
 
     def hole_after_priority_block(generator):
-        structure = generator.get_layer("structure")
-        flows = keras.Model(generator.input, structure.input)(batch)
+        trunk = generator.get_layer("trunk")
+        flows = keras.Model(generator.input, trunk.input)(batch)
+        structure = trunk.structure
         for name in ("down_1", "down_2", "dilation_1_1"):
             flows = structure.get_block(name)(flows)
         return np.asarray(flows[2])
@@ -165,7 +173,11 @@ def test_separate_attention_and_mixed_precision_keep_the_contract():
         generator = GAINGenerator(**dict(TINY, attention_flows="separate"))
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    assert generator.get_layer("content_attention_gradient").rate == 2
+    attentions = generator.get_layer("trunk").attentions
+    assert [layer.name for layer in attentions] == [
+        "content_attention_image",
+        "content_attention_gradient",
+    ]
     outputs = run_generator_test(generator, random_batch(2, 32, 32))
     assert outputs["gradients"].dtype == np.float32
 

@@ -69,9 +69,10 @@ class GAINGenerator(InpaintingGenerator):
       image channels in the paper preset; our reading); then the heads, a GAI block k/1 ->
       (3, 2), linear: `raw` and `gradients`.
 
-    The branches and the decoder are `GAIStack` layers (`structure`, `content`,
-    `content_attention_convs`, `decoder`), so an eager call holds only their current flows;
-    their blocks are `get_layer("structure").get_block("dilation_1_1")` and so on.
+    Everything after the gradient stem is one layer, `GAINTrunk` (`get_layer("trunk")`): an
+    eager call of a functional graph keeps every node's output until it ends, which passed 4 GB
+    at 1024 px with a node per GAI block. Its branches and decoder are `GAIStack`s:
+    `get_layer("trunk").structure.get_block("dilation_1_1")` and so on.
     Every GAI block but the heads ends in `activation` (ELU, DeepFill's, by default: our choice).
     Memory: the attention at the quarter scale compares (HW / (16 rate^2))^2 patch pairs; the
     layer chunks them at large sizes.
@@ -161,73 +162,27 @@ class GAINGenerator(InpaintingGenerator):
                 f"{', '.join(ATTENTION_FLOWS)}."
             )
         shrinkage_delta = float(shrinkage_delta)
-        a, g = image_filters, gradient_filters
-
-        def gai(image_width, gradient_width, name, **block_kwargs):
-            block_kwargs.setdefault("activation", activation)
-            return dict(
-                image_filters=image_width,
-                gradient_filters=gradient_width,
-                kernel_size=kernel_size,
-                name=name,
-                **block_kwargs,
-            )
-
-        def down_blocks():
-            return [gai(a, g, "down_1", strides=2), gai(2 * a, 2 * g, "down_2", strides=2)]
-
-        def dilation_blocks(num_blocks, num_priority=0):
-            return [
-                gai(
-                    2 * a,
-                    2 * g,
-                    f"dilation_{block}_{index}",
-                    dilation_rate=rate,
-                    shrinkage_delta=shrinkage_delta if block <= num_priority else None,
-                )
-                for block in range(1, num_blocks + 1)
-                for index, rate in enumerate(dilation_rates, start=1)
-            ]
-
-        def attention(name):
-            return ContextualAttention(
-                ksize=attention_ksize,
-                stride=1,
-                rate=attention_rate,
-                fuse_k=attention_fuse_k,
-                softmax_scale=attention_softmax_scale,
-                fuse=attention_fuse,
-                name=name,
-            )
 
         # === Layers ===
         gradient_stem = PartialConv2D(gradient_stem_filters, 3, name="gradient_stem")
-        structure = GAIStack(
-            down_blocks() + dilation_blocks(num_structure_blocks, num_priority_blocks),
-            name="structure",
-        )
-        content = GAIStack(down_blocks() + dilation_blocks(num_content_blocks), name="content")
-        if attention_flows == "joint":
-            attentions = [attention("content_attention")]
-        else:
-            attentions = [
-                attention("content_attention_image"),
-                attention("content_attention_gradient"),
-            ]
-        attention_convs = None
-        if num_attention_convs:
-            attention_convs = GAIStack(
-                [gai(2 * a, 2 * g, f"conv_{index}") for index in range(1, num_attention_convs + 1)],
-                name="content_attention_convs",
-            )
-        decoder = GAIStack(
-            [
-                gai(a, g, "up_1"),
-                gai(max(a // 2, 1), max(g // 2, 1), "up_2"),
-                gai(3, 2, "head", activation=None),
-            ],
-            upsample=(True, True, False),
-            name="decoder",
+        trunk = GAINTrunk(
+            image_filters=image_filters,
+            gradient_filters=gradient_filters,
+            num_structure_blocks=num_structure_blocks,
+            num_content_blocks=num_content_blocks,
+            dilation_rates=dilation_rates,
+            num_priority_blocks=num_priority_blocks,
+            shrinkage_delta=shrinkage_delta,
+            kernel_size=kernel_size,
+            activation=activation,
+            attention_flows=attention_flows,
+            num_attention_convs=num_attention_convs,
+            attention_ksize=attention_ksize,
+            attention_rate=attention_rate,
+            attention_fuse_k=attention_fuse_k,
+            attention_softmax_scale=attention_softmax_scale,
+            attention_fuse=attention_fuse,
+            name="trunk",
         )
 
         # === Functional Model ===
@@ -237,28 +192,7 @@ class GAINGenerator(InpaintingGenerator):
         gradient_hole_masks = dilate_hole_mask(hole_masks)  # M_0: the stencil's validity.
         gradient_in = gray_sobel(image_in) * (1.0 - gradient_hole_masks)  # (B, H, W, 2)
         gradient_in, _ = gradient_stem([gradient_in, gradient_hole_masks])
-
-        # (B, H/4, W/4, 2a), (..., 2g), (..., 1)
-        structure_image, structure_gradient, structure_holes = structure(
-            [image_in, gradient_in, hole_masks]
-        )
-        x, dx, _ = content([image_in, gradient_in, hole_masks])
-        attention_holes = ops.max_pool(hole_masks, 4, strides=4, padding="valid")
-        if attention_flows == "joint":
-            joint = ops.concatenate([x, dx], axis=-1)  # (B, H/4, W/4, 2a + 2g)
-            joint = attentions[0]([joint, joint, attention_holes])
-            x, dx = joint[..., : 2 * a], joint[..., 2 * a :]
-        else:
-            x = attentions[0]([x, x, attention_holes])
-            dx = attentions[1]([dx, dx, attention_holes])
-        holes = ops.zeros_like(attention_holes)  # The attention filled the holes.
-        if attention_convs is not None:
-            x, dx, holes = attention_convs([x, dx, holes])
-
-        x = ops.concatenate([structure_image, x], axis=-1)  # (B, H/4, W/4, 4a)
-        dx = ops.concatenate([structure_gradient, dx], axis=-1)  # (B, H/4, W/4, 4g)
-        holes = structure_holes * holes  # A hole only where both branches have one.
-        raw, gradients, _ = decoder([x, dx, holes])
+        raw, gradients = trunk([image_in, gradient_in, hole_masks])
         super().__init__(
             inputs, raw, extra_outputs={"gradients": ops.cast(gradients, "float32")}, **kwargs
         )
@@ -308,6 +242,213 @@ class GAINGenerator(InpaintingGenerator):
                 "attention_fuse_k": self.attention_fuse_k,
                 "attention_softmax_scale": self.attention_softmax_scale,
                 "attention_fuse": self.attention_fuse,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfinpaint")
+class GAINTrunk(keras.layers.Layer):
+    """GAIN's two branches, the contextual-attention block and the decoder, as one layer.
+
+    One layer, not a functional graph of them, because a Keras functional model called eagerly
+    keeps every node's output alive until the call ends: as one layer, an eager call holds only
+    what the next step needs (the paper generator at 1024 x 1024 px; see `GAINGenerator`).
+    The arguments are `GAINGenerator`'s of the same names (see there). Sublayers: `structure`,
+    `content`, `content_attention_convs` (`GAIStack`s, the last None without convolutions),
+    `decoder` (a `GAIStack` with the heads) and `attentions` (one or two
+    `ContextualAttention`s).
+
+    Call inputs: list `[image, gradient, hole_mask]`: (B, H, W, 3) with its holes zeroed, the
+    gradient stem's output (B, H, W, C) and the (B, H, W, 1) hole mask.
+    Returns: tuple `(raw, gradients)`: (B, H, W, 3) and (B, H, W, 2), linear heads.
+    """
+
+    def __init__(
+        self,
+        image_filters,
+        gradient_filters,
+        num_structure_blocks,
+        num_content_blocks,
+        dilation_rates,
+        num_priority_blocks,
+        shrinkage_delta,
+        kernel_size,
+        activation,
+        attention_flows,
+        num_attention_convs,
+        attention_ksize,
+        attention_rate,
+        attention_fuse_k,
+        attention_softmax_scale,
+        attention_fuse,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+
+        # === Config ===
+        self.image_filters = image_filters
+        self.gradient_filters = gradient_filters
+        self.num_structure_blocks = num_structure_blocks
+        self.num_content_blocks = num_content_blocks
+        self.dilation_rates = tuple(dilation_rates)
+        self.num_priority_blocks = num_priority_blocks
+        self.shrinkage_delta = shrinkage_delta
+        self.kernel_size = kernel_size
+        self.activation = activation
+        self.attention_flows = attention_flows
+        self.num_attention_convs = num_attention_convs
+        self.attention_ksize = attention_ksize
+        self.attention_rate = attention_rate
+        self.attention_fuse_k = attention_fuse_k
+        self.attention_softmax_scale = attention_softmax_scale
+        self.attention_fuse = attention_fuse
+        a, g = image_filters, gradient_filters
+
+        def gai(image_width, gradient_width, name, **block_kwargs):
+            block_kwargs.setdefault("activation", activation)
+            return dict(
+                image_filters=image_width,
+                gradient_filters=gradient_width,
+                kernel_size=kernel_size,
+                name=name,
+                **block_kwargs,
+            )
+
+        def down_blocks():
+            return [gai(a, g, "down_1", strides=2), gai(2 * a, 2 * g, "down_2", strides=2)]
+
+        def dilation_blocks(num_blocks, num_priority=0):
+            return [
+                gai(
+                    2 * a,
+                    2 * g,
+                    f"dilation_{block}_{index}",
+                    dilation_rate=rate,
+                    shrinkage_delta=shrinkage_delta if block <= num_priority else None,
+                )
+                for block in range(1, num_blocks + 1)
+                for index, rate in enumerate(self.dilation_rates, start=1)
+            ]
+
+        def attention(name):
+            return ContextualAttention(
+                ksize=attention_ksize,
+                stride=1,
+                rate=attention_rate,
+                fuse_k=attention_fuse_k,
+                softmax_scale=attention_softmax_scale,
+                fuse=attention_fuse,
+                dtype=self.dtype_policy,
+                name=name,
+            )
+
+        def stack(blocks, name, **stack_kwargs):
+            return GAIStack(blocks, dtype=self.dtype_policy, name=name, **stack_kwargs)
+
+        # === Layers ===
+        self.structure = stack(
+            down_blocks() + dilation_blocks(num_structure_blocks, num_priority_blocks),
+            "structure",
+        )
+        self.content = stack(down_blocks() + dilation_blocks(num_content_blocks), "content")
+        if attention_flows == "joint":
+            self.attentions = [attention("content_attention")]
+        else:
+            self.attentions = [
+                attention("content_attention_image"),
+                attention("content_attention_gradient"),
+            ]
+        self.content_attention_convs = None
+        if num_attention_convs:
+            self.content_attention_convs = stack(
+                [gai(2 * a, 2 * g, f"conv_{index}") for index in range(1, num_attention_convs + 1)],
+                "content_attention_convs",
+            )
+        self.decoder = stack(
+            [
+                gai(a, g, "up_1"),
+                gai(max(a // 2, 1), max(g // 2, 1), "up_2"),
+                gai(3, 2, "head", activation=None),
+            ],
+            "decoder",
+            upsample=(True, True, False),
+        )
+
+    def build(self, input_shape):
+        image_shape, gradient_shape, mask_shape = (tuple(shape) for shape in input_shape)
+        flows = [image_shape, gradient_shape, mask_shape]
+        self.structure.build(flows)
+        self.content.build(flows)
+        quarter = self.content.compute_output_shape(flows)  # (B, H/4, W/4, 2a), (.., 2g), ..
+        a2, g2 = self.image_filters * 2, self.gradient_filters * 2
+        mask = (*quarter[0][:3], 1)
+        if self.attention_flows == "joint":
+            joint = (*quarter[0][:3], a2 + g2)
+            self.attentions[0].build([joint, joint, mask])
+        else:
+            self.attentions[0].build([quarter[0], quarter[0], mask])
+            self.attentions[1].build([quarter[1], quarter[1], mask])
+        if self.content_attention_convs is not None:
+            self.content_attention_convs.build([quarter[0], quarter[1], mask])
+        self.decoder.build([(*quarter[0][:3], 2 * a2), (*quarter[0][:3], 2 * g2), mask])
+
+    def call(self, inputs):
+        image, gradient, hole_mask = inputs
+        a2 = 2 * self.image_filters
+        # Names are rebound or deleted as soon as a map is used up (eager memory, see above).
+        structure_flows = self.structure([image, gradient, hole_mask])  # (B, H/4, W/4, ..)
+        x, dx, _ = self.content([image, gradient, hole_mask])
+        attention_holes = ops.max_pool(hole_mask, 4, strides=4, padding="valid")
+        if self.attention_flows == "joint":
+            joint = ops.concatenate([x, dx], axis=-1)  # (B, H/4, W/4, 2a + 2g)
+            del x, dx
+            joint = self.attentions[0]([joint, joint, attention_holes])
+            x, dx = joint[..., :a2], joint[..., a2:]
+            del joint
+        else:
+            x = self.attentions[0]([x, x, attention_holes])
+            dx = self.attentions[1]([dx, dx, attention_holes])
+        holes = ops.zeros_like(attention_holes)  # The attention filled the holes.
+        if self.content_attention_convs is not None:
+            x, dx, holes = self.content_attention_convs([x, dx, holes])
+
+        x = ops.concatenate([structure_flows[0], x], axis=-1)  # (B, H/4, W/4, 4a)
+        dx = ops.concatenate([structure_flows[1], dx], axis=-1)  # (B, H/4, W/4, 4g)
+        holes = structure_flows[2] * holes  # A hole only where both branches have one.
+        del structure_flows
+        flows = [x, dx, holes]
+        del x, dx, holes
+        raw, gradients, _ = self.decoder(flows)
+        return raw, gradients
+
+    def compute_output_shape(self, input_shape):
+        image_shape = tuple(input_shape[0])
+        return (*image_shape[:3], 3), (*image_shape[:3], 2)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                name: getattr(self, name)
+                for name in (
+                    "image_filters",
+                    "gradient_filters",
+                    "num_structure_blocks",
+                    "num_content_blocks",
+                    "dilation_rates",
+                    "num_priority_blocks",
+                    "shrinkage_delta",
+                    "kernel_size",
+                    "activation",
+                    "attention_flows",
+                    "num_attention_convs",
+                    "attention_ksize",
+                    "attention_rate",
+                    "attention_fuse_k",
+                    "attention_softmax_scale",
+                    "attention_fuse",
+                )
             }
         )
         return config
