@@ -66,6 +66,19 @@ def _flops(jitted, args):
         return None
 
 
+def _measure(generator, jitted, args, batch, iters, rounds):
+    """Times `jitted(*args)` and returns the record fields of one measurement."""
+    seconds = _timed(jitted, args, iters, rounds)
+    flops = _flops(jitted, args)
+    return {
+        "params": int(generator.count_params()),
+        "seconds": seconds,
+        "images_per_s": batch / seconds,
+        "gflop": None if flops is None else flops / 1e9,
+        "tflop_per_s": None if flops is None else flops / seconds / 1e12,
+    }
+
+
 def _inputs(batch, size, seed=0):
     import numpy as np
 
@@ -101,16 +114,7 @@ def bench_inference(models, name, preset, precision, size, batch, iters, rounds)
         outputs, _ = generator.stateless_call(trainable, non_trainable, inputs, training=False)
         return outputs["inpainted"]
 
-    args = (trainable, non_trainable, inputs)
-    seconds = _timed(forward, args, iters, rounds)
-    flops = _flops(forward, args)
-    return {
-        "params": int(generator.count_params()),
-        "seconds": seconds,
-        "images_per_s": batch / seconds,
-        "gflop": None if flops is None else flops / 1e9,
-        "tflop_per_s": None if flops is None else flops / seconds / 1e12,
-    }
+    return _measure(generator, forward, (trainable, non_trainable, inputs), batch, iters, rounds)
 
 
 def bench_train_step(models, name, preset, precision, size, batch, iters, rounds):
@@ -143,15 +147,7 @@ def bench_train_step(models, name, preset, precision, size, batch, iters, rounds
         return trainable, non_trainable, opt_vars, loss
 
     args = (trainable, non_trainable, opt_vars, inputs)
-    seconds = _timed(step, args, iters, rounds)
-    flops = _flops(step, args)
-    return {
-        "params": int(generator.count_params()),
-        "seconds": seconds,
-        "images_per_s": batch / seconds,
-        "gflop": None if flops is None else flops / 1e9,
-        "tflop_per_s": None if flops is None else flops / seconds / 1e12,
-    }
+    return _measure(generator, step, args, batch, iters, rounds)
 
 
 def main(argv=None):

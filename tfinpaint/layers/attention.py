@@ -8,7 +8,6 @@ SPEC.md section 4).
 import math
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from tfinpaint.layers.padding import deepgin_kernel_initializer
@@ -158,14 +157,18 @@ class SelfAttention2D(keras.layers.Layer):
                 attended, [0, start, 0], _attend(chunk, keys, values)
             )
 
-        # tf.while_loop rather than keras.ops.fori_loop: only it can keep the iterations
-        # sequential (parallel_iterations=1); ten chunks in flight would defeat the bound.
-        _, attended = tf.while_loop(
-            lambda index, _: index < num_chunks,
-            body,
-            (ops.convert_to_tensor(0, "int32"), attended),
-            parallel_iterations=1,
-        )
+        start = (ops.convert_to_tensor(0, "int32"), attended)
+        if keras.backend.backend() == "tensorflow":
+            # tf.while_loop rather than keras.ops.while_loop: only it can keep the iterations
+            # sequential (parallel_iterations=1); ten chunks in flight would defeat the bound.
+            # Imported here so that the layer stays usable under other Keras backends.
+            import tensorflow as tf
+
+            _, attended = tf.while_loop(
+                lambda index, _: index < num_chunks, body, start, parallel_iterations=1
+            )
+        else:  # JAX and torch loops run their iterations one after the other.
+            _, attended = ops.while_loop(lambda index, _: index < num_chunks, body, start)
         return attended[:, :num_pixels]
 
     def compute_output_shape(self, input_shape):
