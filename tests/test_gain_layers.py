@@ -6,6 +6,7 @@ import cv2
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from harness import run_layer_test
 from test_partial_conv import reference_partial_conv
 
@@ -20,6 +21,7 @@ from tfinpaint.layers.gradient import (
     shrinkage_priority,
     sobel,
 )
+from tfinpaint.layers.resample import upsample_bilinear_2x
 
 
 def _np(x):
@@ -268,13 +270,13 @@ def test_gai_stack_is_its_blocks_in_sequence():
     stack(inputs)
     flows = stack.get_block("down")(inputs)
     flows = [
-        stack.upsampling(flows[0]),
-        stack.upsampling(flows[1]),
+        keras.ops.image.resize(flows[0], (8, 8), "bilinear"),
+        keras.ops.image.resize(flows[1], (8, 8), "bilinear"),
         np.repeat(np.repeat(_np(flows[2]), 2, 1), 2, 2),
     ]
     flows = stack.get_block("out")(stack.get_block("up")(flows))
     for actual, expected in zip(stack(inputs), flows):
-        np.testing.assert_array_equal(_np(actual), _np(expected))
+        np.testing.assert_allclose(_np(actual), _np(expected), rtol=1e-5, atol=1e-5)
     assert [tuple(_np(o).shape) for o in outputs] == [(2, 8, 8, 3), (2, 8, 8, 2), (2, 8, 8, 1)]
     with pytest.raises(ValueError, match="unique name"):
         GAIStack([{"image_filters": 1, "gradient_filters": 1}])
@@ -397,6 +399,15 @@ def test_shrink_hole_mask_thresholds_per_sample():
     # All priorities 0: nothing to rank by, the plain update.
     zeros = np.zeros_like(priority)
     np.testing.assert_array_equal(_np(shrink_hole_mask(hole_mask, updated, zeros, 0.4)), updated)
+
+
+def test_upsample_bilinear_2x_matches_resize_and_traces_without_sizes():
+    x = np.random.default_rng(20).normal(size=(2, 5, 7, 3)).astype("float32")
+    expected = _np(keras.ops.image.resize(x, (10, 14), "bilinear"))
+    np.testing.assert_allclose(_np(upsample_bilinear_2x(x)), expected, atol=1e-6)
+    spec = tf.TensorSpec((None, None, None, 3), tf.float32)
+    traced = tf.function(upsample_bilinear_2x, input_signature=[spec])
+    np.testing.assert_allclose(traced(x).numpy(), expected, atol=1e-6)
 
 
 def test_dilate_hole_mask_is_the_stencil_validity():

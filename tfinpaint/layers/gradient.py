@@ -24,7 +24,7 @@ import numpy as np
 from keras import ops
 
 from tfinpaint.layers.partial_conv import PartialConv2D
-from tfinpaint.layers.resample import upsample_nearest
+from tfinpaint.layers.resample import upsample_bilinear_2x, upsample_nearest
 
 # ITU-R BT.601 luma weights, as cv2.COLOR_RGB2GRAY and tfinpaint.data.gradients use them.
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
@@ -430,8 +430,8 @@ class GAIStack(keras.layers.Layer):
         blocks: list of dicts. The `GAIBlock` constructor arguments of each block, each with a
             `name` unique in the stack.
         upsample: list of bools or None. For each block, whether the flows are upsampled
-            (bilinear x2, half-pixel centres, `keras.layers.UpSampling2D`) and the hole mask
-            (nearest x2) before it. None: no upsampling. Defaults to None.
+            (bilinear x2, half-pixel centres: `upsample_bilinear_2x`) and the hole mask (nearest
+            x2) before it. None: no upsampling. Defaults to None.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call inputs: list `[image_features, gradient_features, hole_mask]` as for `GAIBlock`.
@@ -469,9 +469,6 @@ class GAIStack(keras.layers.Layer):
 
         # === Layers ===
         self.blocks = [GAIBlock(**block, dtype=self.dtype_policy) for block in blocks]
-        self.upsampling = keras.layers.UpSampling2D(
-            2, interpolation="bilinear", dtype=self.dtype_policy, name="upsampling"
-        )
 
     def _upsampled_shape(self, shape):
         return (shape[0], *(None if s is None else 2 * s for s in shape[1:3]), shape[3])
@@ -495,7 +492,7 @@ class GAIStack(keras.layers.Layer):
         image, gradient, hole_mask = inputs
         for block, upsample in zip(self.blocks, self.upsample):
             if upsample:
-                image, gradient = self.upsampling(image), self.upsampling(gradient)
+                image, gradient = upsample_bilinear_2x(image), upsample_bilinear_2x(gradient)
                 hole_mask = upsample_nearest(hole_mask, 2)
             image, gradient, hole_mask = block([image, gradient, hole_mask])
         return image, gradient, hole_mask

@@ -6,6 +6,9 @@ target sizes, so these layers use strided slicing (down) and `ops.repeat` (up) i
 work on `(B, None, None, C)` inputs and lower to builtin TFLite ops (STRIDED_SLICE, TILE /
 RESHAPE).
 
+GAIN's decoder (SPEC.md section 5) upsamples bilinearly x2 with half-pixel centres
+(`upsample_bilinear_2x`, the same values as `ops.image.resize`, but for dynamic sizes).
+
 DeepGIN (SPEC.md section 4) resamples bilinearly with aligned corners (PyTorch's
 `align_corners=True`), which `ops.image.resize` lacks: `BilinearResize2D` gathers and
 interpolates per axis (GATHER and arithmetic, builtin TFLite ops), also for dynamic sizes.
@@ -50,6 +53,42 @@ def upsample_nearest(x, factor):
         return x
     x = ops.repeat(x, factor, axis=1)  # (B, H, W, C) -> (B, fH, W, C)
     return ops.repeat(x, factor, axis=2)  # (B, fH, W, C) -> (B, fH, fW, C)
+
+
+def _upsample_axis_bilinear_2x(x, axis):
+    """x2 linear upsampling along `axis` (1 or 2) with half-pixel centres, edges clamped."""
+    size = ops.shape(x)[axis]
+    first = x[:, :1] if axis == 1 else x[:, :, :1]
+    last = x[:, -1:] if axis == 1 else x[:, :, -1:]
+    body_before = x[:, :-1] if axis == 1 else x[:, :, :-1]
+    body_after = x[:, 1:] if axis == 1 else x[:, :, 1:]
+    previous = ops.concatenate([first, body_before], axis=axis)  # x[i - 1], x[-1] = x[0]
+    following = ops.concatenate([body_after, last], axis=axis)  # x[i + 1], x[n] = x[n - 1]
+    # Output 2i samples the input at i - 1/4, output 2i + 1 at i + 1/4.
+    even = 0.75 * x + 0.25 * previous
+    odd = 0.75 * x + 0.25 * following
+    pairs = ops.stack([even, odd], axis=axis + 1)  # (..., n, 2, ...) along `axis`
+    shape = ops.shape(x)
+    new_shape = [shape[0], shape[1], shape[2], x.shape[3]]
+    new_shape[axis] = 2 * size
+    return ops.reshape(pairs, new_shape)
+
+
+def upsample_bilinear_2x(x):
+    """Bilinear x2 upsampling with half-pixel centres, for dynamic sizes.
+
+    The values of `ops.image.resize(x, (2H, 2W), "bilinear")` (TensorFlow's default
+    `half_pixel_centers`, edges clamped), to float rounding, written with slices, stacks and
+    reshapes: Keras' resize needs a static size in a graph traced with unknown height and
+    width (a SavedModel's signature), these ops do not and convert to builtin TFLite ops.
+
+    Args:
+        x: tensor (B, H, W, C), C known.
+
+    Returns:
+        Tensor (B, 2H, 2W, C).
+    """
+    return _upsample_axis_bilinear_2x(_upsample_axis_bilinear_2x(x, 1), 2)
 
 
 def _check_factor(factor):
