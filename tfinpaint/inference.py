@@ -133,12 +133,10 @@ def load_generator(path, with_info=False, precision=None, offered_only=False):
             precision_lib.check_inference_precision(model, precision)
 
     build = {"dtype": dtype, "check": check}
-    if _NAME_PATTERN.match(path) and not path.endswith((".json", ".h5")):
-        folder = checkpoints_dir()
-        if path in _scan_checkpoints(folder):
-            generator, info = _load_shipped(folder, path, **build)
-            return (generator, info) if with_info else generator
-    if os.path.isdir(path):
+    is_name = _NAME_PATTERN.match(path) and not path.endswith((".json", ".h5"))
+    if is_name and path in _scan_checkpoints(checkpoints_dir()):
+        generator, info = _load_shipped(checkpoints_dir(), path, **build)
+    elif os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "config.json")):
             generator, info = _load_from_run(path, **build)
         elif os.path.isfile(os.path.join(path, "generator.json")):
@@ -160,7 +158,7 @@ def load_generator(path, with_info=False, precision=None, offered_only=False):
     elif os.path.isfile(path + ".index"):
         run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
         generator, info = _load_from_run(run_dir, checkpoint=path, **build)
-    elif _NAME_PATTERN.match(path) and not path.endswith((".json", ".h5")):
+    elif is_name:
         raise ValueError(_unknown_name_message(path))
     else:
         raise ValueError(
