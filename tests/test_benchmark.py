@@ -229,6 +229,13 @@ def test_plan_checks_settings_before_any_work():
         benchmark.parse_image_sizes(["256", "x"])
     with pytest.raises(ValueError, match="--runs must be an integer >= 1, got 0"):
         benchmark.plan_inference(["cascade"], preset="tiny", image_sizes=[64], runs=0)
+    with pytest.raises(ValueError, match="--generator_config key.*DeepGINGenerator.*nosuch"):
+        benchmark.plan_inference(["deepgin"], preset="tiny", generator_overrides={"nosuch": 1})
+    overrides = {"max_attention_logits_per_image": None}
+    (job,) = benchmark.plan_inference(
+        ["deepgin"], preset="tiny", modes="eager", generator_overrides=overrides
+    )
+    assert job["generator_overrides"] == overrides
 
 
 def _tool(*args):
@@ -245,9 +252,11 @@ def test_tool_rejects_bad_flags_in_one_sentence():
     bad_size = _tool("--what=train_step", "--model=pconv", "--preset=tiny", "--image_size=40")
     assert bad_size.returncode != 0
     assert "Error: --image_size=40 is not a multiple of 16" in bad_size.stderr
+    bad_overrides = _tool("--what=inference", "--model=deepgin", "--generator_config=[1]")
+    assert "Error: --generator_config must be a JSON object" in bad_overrides.stderr
     bad_quantize = _tool("--what=tflite", "--model=cascade", "--quantize=int4")
     assert bad_quantize.returncode != 0
     assert "Error: --quantize takes none, float16, dynamic_int8, got 'int4'." in bad_quantize.stderr
-    for result in (unknown, bad_size, bad_quantize):
+    for result in (unknown, bad_size, bad_overrides, bad_quantize):
         assert "Traceback" not in result.stderr
         assert result.stdout == ""  # No table: nothing was timed.

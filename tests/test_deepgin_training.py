@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 
 import keras
 import numpy as np
@@ -194,8 +195,9 @@ def test_vgg_terms_match_a_numpy_reference_on_raw_and_inpainted():
 
 
 # The schedule the stepped trainer and the interrupted run share: a warm-up of 2 steps, then a
-# main stage of 6 (3 generator and 3 discriminator updates) decaying from its first update.
-_SCHEDULE = dict(steps=8, stage_steps=[2])
+# main stage of 2 (one generator and one discriminator update) decaying from its first update.
+# (The decay's shape over longer stages: test_learning_rates_hold_then_fall_linearly_to_zero.)
+_SCHEDULE = dict(steps=4, stage_steps=[2])
 _HOLD = {"lr_hold_fraction": 0.0}
 _CLIP = 1e-3  # Far below the gradients' norm, so the clipping shows in Adam's first moments.
 
@@ -249,15 +251,10 @@ def test_generator_gradients_are_clipped_to_the_global_norm(stepped):
         "masks": np.pad(np.ones((2, 16, 16, 1), np.float32), ((0, 0), (8, 8), (8, 8), (0, 0))),
         "boxes": np.array([[8, 8, 24, 24]] * 2, "int32"),
     }
-    # The unclipped gradient of this batch, eagerly.
-    with tf.GradientTape() as tape:
-        outputs = trainer.as_float32(trainer.generator(batch, training=True))
-        total = trainer.generator_terms(batch["images"], batch["masks"], outputs, True)["total"]
-    gradient_norm = _global_norm(tape.gradient(total, trainer.generator.trainable_variables))
-    assert gradient_norm > 100 * _CLIP
     trainer.run_step(iter(tf.data.Dataset.from_tensors(batch).repeat()), 0)
     assert trainer.kind == "generator"
-    # From zero, Adam's first moments are (1 - beta_1) * the applied (clipped) gradients.
+    # From zero, Adam's first moments are (1 - beta_1) * the applied gradients: of norm
+    # 0.5 * _CLIP exactly when clipped (unclipped, this batch's gradient norm is ~1000x more).
     momentums = [v for v in optimizer.variables if "momentum" in v.path]
     assert len(momentums) == len(trainer.generator.trainable_variables)
     assert _global_norm(momentums) == pytest.approx(0.5 * _CLIP, rel=1e-3)
@@ -375,7 +372,7 @@ def test_a_run_interrupted_in_either_stage_resumes_with_the_uninterrupted_rates(
         val_batch_size=3,
         log_every=1,
         checkpoint_every=1,
-        sample_every=8,  # PNG grids only at the end.
+        sample_every=4,  # A PNG grid only at the end.
         keep_checkpoints=5,
         generator_overrides=_LEAN,
         options=_HOLD,
@@ -385,16 +382,19 @@ def test_a_run_interrupted_in_either_stage_resumes_with_the_uninterrupted_rates(
     calls = []
 
     def interrupted(self, iterator, step_in_segment):
-        if len(calls) == 3:
-            raise KeyboardInterrupt
+        if len(calls) == 2:  # Ctrl-C in the middle of step 3: the loop stops after it.
+            os.kill(os.getpid(), signal.SIGINT)
+        outputs = run_step(self, iterator, step_in_segment)
         calls.append((self.segment, step_in_segment))
-        return run_step(self, iterator, step_in_segment)
+        return outputs
 
     monkeypatch.setattr(DeepGINTrainer, "run_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_training(TrainConfig(**settings))
     monkeypatch.setattr(DeepGINTrainer, "run_step", run_step)
     assert calls == [(1, 0), (1, 1), (2, 0)]
+    records = reporting.read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2, 3]
     prefixes = checkpointing.find_checkpoints(tmp_path / "run" / "checkpoints")
     assert sorted(os.path.basename(p) for p in prefixes) == ["ckpt-1", "ckpt-2", "ckpt-3"]
 
@@ -414,8 +414,8 @@ def test_a_run_interrupted_in_either_stage_resumes_with_the_uninterrupted_rates(
     summary = run_training(TrainConfig(**settings))
     assert summary["step"] == _SCHEDULE["steps"]
     records = reporting.read_metrics(tmp_path / "run" / "metrics.jsonl")
-    assert [r["step"] for r in records] == list(range(1, 9))
-    assert [r["stage"] for r in records] == [1, 1] + [2] * 6
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert [r["stage"] for r in records] == [1, 1, 2, 2]
     assert all("adversarial" not in r and "d_loss" not in r for r in records[:2])
     assert all("adversarial" in r for r in records[2::2])
     assert all("d_loss" in r for r in records[3::2])
@@ -428,10 +428,6 @@ def test_a_run_interrupted_in_either_stage_resumes_with_the_uninterrupted_rates(
         assert (record["learning_rate"], record["d_learning_rate"]) == pytest.approx(
             expected[record["step"]], abs=1e-9
         ), record["step"]
-    # Generator updates at steps 3, 5, 7, discriminator updates at 4, 6, 8: linear to 0.
-    np.testing.assert_allclose(
-        [expected[step][0] / 1e-3 for step in (3, 5, 7)], [2 / 3, 1 / 3, 0], atol=1e-6
-    )
-    np.testing.assert_allclose(
-        [expected[step][1] / 1e-3 for step in (4, 6, 8)], [2 / 3, 1 / 3, 0], atol=1e-6
-    )
+    # The generator's one main-stage update is step 3, the discriminators' step 4: each rate
+    # is 0 once its optimizer has made the stage's last update.
+    assert expected[3] == pytest.approx((0.0, 1e-3)) and expected[4] == (0.0, 0.0)

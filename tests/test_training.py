@@ -6,6 +6,7 @@ switching, and a MirroredStrategy step on two logical CPU devices.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ from tfinpaint import checkpointing
 from tfinpaint.models import registry
 from tfinpaint.training import reporting
 from tfinpaint.training.config import TrainConfig
-from tfinpaint.training.loop import run_training
+from tfinpaint.training.loop import DeferredInterrupt, run_training
 from tfinpaint.training.pconv import PConvTrainer
 from tfinpaint.training.strategy import make_strategy
 
@@ -140,6 +141,17 @@ def test_a_run_killed_midway_resumes_from_its_last_checkpoint(tmp_path, monkeypa
     assert summary["step"] == 8
     records = reporting.read_metrics(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in records] == [2, 4, 6, 8]  # step 4 logged once, not twice
+
+
+def test_ctrl_c_is_deferred_to_the_next_step_boundary():
+    # run_training's first SIGINT only sets a flag; a second interrupts at once; the handler
+    # is put back afterwards. (test_deepgin_training.py sends one in the middle of a real step.)
+    with DeferredInterrupt() as interrupt:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert interrupt.requested
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # Handled before the next bytecode.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_stage_two_freezes_encoder_batchnorm(tmp_path):

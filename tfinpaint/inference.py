@@ -498,7 +498,7 @@ def inpaint(
               (i, j) holds pixels (i + f_h * y, j + f_w * x), a decimated view of the whole
               scene of at most `max_size` per side (the image is reflect-padded to a multiple of
               f first); each is inpainted at that size and its pixels are put back in place
-              (DeepGIN's test time, Li et al. 2020, section 5.1, and the authors' code, which
+              (DeepGIN's test time, Li et al. 2020, section 6.1, and the authors' code, which
               resize to a multiple of 256 first; here nothing is resampled).
         max_size: int or None. Largest side the network sees with "tile", "resize" and
             "polyphase" (needed there; for DeepGIN the training size, 256); not used by "pad"

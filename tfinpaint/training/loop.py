@@ -16,6 +16,8 @@ import dataclasses
 import inspect
 import os
 import shutil
+import signal
+import threading
 import time
 
 import keras
@@ -213,6 +215,42 @@ def _format_progress(step, total, kind, segment, loss_values, values, steps_per_
     parts.append(f"val_psnr_hole {values['val_psnr_hole']:.2f} dB")
     parts.append(f"{steps_per_sec:.2f} steps/s")
     return " | ".join(parts)
+
+
+class DeferredInterrupt:
+    """While training, a first Ctrl-C (SIGINT) stops the run at the next step boundary.
+
+    Python raises KeyboardInterrupt between any two bytecodes: landing between a step's update
+    and the step counter, it would leave a checkpoint whose weights are one update ahead of its
+    step, and the resumed run would train that step twice. Inside this context the first SIGINT
+    only sets `requested`, which the loop reads once a step is counted, logged and
+    checkpointed; a second one raises KeyboardInterrupt at once. Installed only in the main
+    thread and only over Python's default handler (an ignored or custom SIGINT stays as it is).
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def _request(self, signum, frame):
+        del signum, frame
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False
 
 
 class TrainingStopped(RuntimeError):
@@ -450,32 +488,40 @@ def run_training(config, explicit_names=None):
     # Raising --steps on resume moves fractional boundaries; a run never goes back to an
     # earlier stage/phase than its checkpoint recorded.
     restored_segment = int(segment_var.numpy())
+    interrupt = DeferredInterrupt()
     try:
-        for segment, (start, end) in enumerate(bounds, start=1):
-            if step >= end or segment < restored_segment:
-                continue
-            trainer.start_segment(segment)
-            segment_var.assign(segment)
-            # A fresh start and a resume at step N draw different (but reproducible) data.
-            arguments = dataset_arguments(config, trainer_cls, segment)
-            dataset = pipeline.build_dataset(seed=config.seed * 1_000_003 + step, **arguments)
-            iterator = iter(strategy.experimental_distribute_dataset(dataset))
-            trainer.reset_metrics()
-            interval_start, interval_steps = time.perf_counter(), 0
-            while step < end:
-                outputs = trainer.run_step(iterator, step - start)
-                step += 1
-                _check_finite(outputs, step, kind, segment, manager)
-                interval_steps += 1
-                step_var.assign(step)
-                if step % config.log_every == 0 or step == end:
-                    steps_per_sec = interval_steps / (time.perf_counter() - interval_start)
-                    report(step, segment, steps_per_sec)
-                    trainer.reset_metrics()
-                    interval_start, interval_steps = time.perf_counter(), 0
-                if step % config.checkpoint_every == 0 or step == end:
-                    save_checkpoint(step)
+        with interrupt:
+            for segment, (start, end) in enumerate(bounds, start=1):
+                if step >= end or segment < restored_segment:
+                    continue
+                trainer.start_segment(segment)
+                segment_var.assign(segment)
+                # A fresh start and a resume at step N draw different (but reproducible) data.
+                arguments = dataset_arguments(config, trainer_cls, segment)
+                dataset = pipeline.build_dataset(seed=config.seed * 1_000_003 + step, **arguments)
+                iterator = iter(strategy.experimental_distribute_dataset(dataset))
+                trainer.reset_metrics()
+                interval_start, interval_steps = time.perf_counter(), 0
+                while step < end:
+                    outputs = trainer.run_step(iterator, step - start)
+                    step += 1
+                    _check_finite(outputs, step, kind, segment, manager)
+                    interval_steps += 1
+                    step_var.assign(step)
+                    if step % config.log_every == 0 or step == end:
+                        steps_per_sec = interval_steps / (time.perf_counter() - interval_start)
+                        report(step, segment, steps_per_sec)
+                        trainer.reset_metrics()
+                        interval_start, interval_steps = time.perf_counter(), 0
+                    if step % config.checkpoint_every == 0 or step == end:
+                        save_checkpoint(step)
+                    if interrupt.requested:  # Ctrl-C: stop here, at a step boundary.
+                        raise KeyboardInterrupt
     except KeyboardInterrupt:
+        # Saved under the step counter, so a checkpoint's number always matches its `step`.
+        # Only a second, immediate Ctrl-C can land between an update and the counter (the
+        # resumed run then repeats that step).
+        step = int(step_var.numpy())
         save_checkpoint(step)
         logging.warning("Interrupted at step %d: checkpoint saved; rerun to resume.", step)
         raise

@@ -15,7 +15,7 @@ from keras import ops
 class HoldThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """A constant rate, then a linear decay that reaches 0 at `decay_end`.
 
-    DeepGIN (Li et al., ECCV 2020 workshops, section 4): "We trained them for 10 epochs with the
+    DeepGIN (Li et al., ECCV 2020 workshops, section 5.1): "We trained them for 10 epochs with the
     initial rates and linearly decayed the rates to zero over the last 90 epochs." Here, per
     update rather than per epoch:
 
