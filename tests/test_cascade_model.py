@@ -230,8 +230,8 @@ def test_every_discriminator_weight_layer_is_spectrally_normalised(stage):
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
     ]
     assert weighted and all(id(layer) in wrapped for layer in weighted)
-    # tiny: 2 blocks x (2 convs + shortcut) + the logits dense layer, per branch.
-    assert len(wrapped) == 7 * stage
+    # tiny: 4 blocks x (2 convs + shortcut) + the logits dense layer, per branch.
+    assert len(wrapped) == 13 * stage
 
 
 @pytest.mark.parametrize("stage", [1, 2])
@@ -264,6 +264,27 @@ def test_paper_discriminators():
     images = _batch(256, batch_size=1)["images"]
     assert tuple(stage_1(images, training=True).shape) == (1, 1)
     assert tuple(stage_2(images, training=True).shape) == (1, 1)
+
+
+def test_discriminator_sums_over_positions_by_default():
+    # Issue 14: a global mean bounded the spectrally normalised logits (see the class
+    # docstring); the sum is the mean times the number of positions of the last feature map.
+    summed = CascadeDiscriminator(widths=(8, 16))
+    averaged = CascadeDiscriminator(widths=(8, 16), pooling="mean")
+    assert summed.get_config()["pooling"] == "sum"
+    assert CascadeDiscriminator.from_config(averaged.get_config()).pooling == "mean"
+    assert build_cascade_discriminator("paper", stage=2).branches[0].pooling == "sum"
+    images = _batch(32)["images"]
+    summed(images)
+    averaged(images)
+    averaged.set_weights(summed.get_weights())
+    bias = _numpy(summed.get_layer("logits").layer.bias)
+    positions = (32 // 4) ** 2  # two halvings
+    np.testing.assert_allclose(
+        _numpy(summed(images)) - bias, positions * (_numpy(averaged(images)) - bias), rtol=1e-4
+    )
+    with pytest.raises(ValueError, match="pooling"):
+        CascadeDiscriminator(widths=(8, 16), pooling="max")
 
 
 def test_pyramid_discriminator_averages_two_independent_branches():

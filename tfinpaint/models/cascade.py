@@ -67,9 +67,10 @@ PRESETS = {
             "fusion_depths": (1, 1),
             "num_cd_blocks": 1,
         },
+        # 4 halvings, as the paper preset's 5 at 256 px: 64 px -> 4 x 4 before pooling.
         "discriminators": {
-            "stage_1": {"widths": (8, 16)},
-            "stage_2": {"widths": (8, 16), "downsampling": "nearest"},
+            "stage_1": {"widths": (8, 16, 16, 16)},
+            "stage_2": {"widths": (8, 16, 16, 16), "downsampling": "nearest"},
         },
         "training": {
             "image_size": 64,
@@ -302,20 +303,33 @@ class CascadeDiscriminator(keras.Model):
 
     Reference: Shatokhin, "Cascaded neural networks for image inpainting", section 3.4, Fig.
     5a: residual convolutional blocks, spectral normalization (Miyato et al. 2018), no
-    field-of-view or upsampling blocks. Our layout (the paper gives none): the image is mapped
-    to [-1, 1], then one `SNResidualBlock` per entry of `widths`, each halving the resolution
-    (the first without pre-activation), the activation, a global average over positions (any
-    input size works) and a spectrally normalised dense layer to one logit.
+    field-of-view or upsampling blocks. Our layout (the paper gives none), SN-GAN's ResNet
+    discriminator (Miyato et al. 2018, appendix B): the image is mapped to [-1, 1], then one
+    `SNResidualBlock` per entry of `widths`, each halving the resolution (the first without
+    pre-activation), the activation, a global **sum** over positions (any input size works)
+    and a spectrally normalised dense layer to one logit.
 
     The output is a **logit**: the paper's probability is `sigmoid(logit)`, applied inside the
     binary cross-entropy loss. Every convolution and the dense layer are wrapped in
     `keras.layers.SpectralNormalization`, which normalises only when called with
     `training=True`: the trainer's `train_step` must call the discriminator that way.
 
+    Why a sum (issue 14): spectral normalization makes every layer at most about 1-Lipschitz,
+    and the dense layer's (C, 1) kernel becomes a unit vector (its spectral norm is its L2
+    norm), so two images' logits differ by at most the distance between their pooled
+    features. A global *mean* divides whatever a hole changes by the number of positions of the
+    last feature map (16 at 128 px, 64 at 256 px with the paper widths): trained alone on
+    textures against blurred fills, a mean-pooled discriminator ranked every real image above
+    its own blurred copy yet its logit gap stopped at about 0.3 (probabilities 0.07 apart). The
+    sum lifts that bound by the number of positions, as in SN-GAN and BigGAN.
+    `pooling="mean"` is the layout before issue 14.
+
     Args:
         widths: tuple of ints. Channels of the residual blocks, one block (and one halving)
             each. Paper preset (32, 64, 128, 128, 128): 0.92 M parameters.
         activation: str. Keras activation. Defaults to "leaky_relu" (slope 0.2).
+        pooling: str. "sum" (default) or "mean": how the last feature map becomes the dense
+            layer's input (see above). Neither has weights, so checkpoints load under both.
         **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, ...).
 
     Call inputs: images (B, H, W, 3) in [0, 1], H and W >= 2^len(widths).
@@ -327,12 +341,16 @@ class CascadeDiscriminator(keras.Model):
     TensorShape([2, 1])
     """
 
-    def __init__(self, widths=(32, 64, 128, 128, 128), activation="leaky_relu", **kwargs):
+    def __init__(
+        self, widths=(32, 64, 128, 128, 128), activation="leaky_relu", pooling="sum", **kwargs
+    ):
         widths = tuple(int(width) for width in widths)
         if not widths or min(widths) < 1:
             raise ValueError(
                 f"Received widths={widths}; expected a non-empty tuple of positive integers."
             )
+        if pooling not in ("mean", "sum"):
+            raise ValueError(f"Received pooling={pooling!r}; expected 'mean' or 'sum'.")
 
         # === Layers ===
         blocks = [
@@ -351,13 +369,15 @@ class CascadeDiscriminator(keras.Model):
         x = images * 2.0 - 1.0
         for block in blocks:
             x = block(x)
-        x = ops.mean(activation_fn(x), axis=(1, 2))  # (B, h, w, C) -> (B, C)
+        pool = ops.mean if pooling == "mean" else ops.sum
+        x = pool(activation_fn(x), axis=(1, 2))  # (B, h, w, C) -> (B, C)
         logits = logits_layer(x)
         super().__init__(inputs=images, outputs=logits, **kwargs)
 
         # === Config ===
         self.widths = widths
         self.activation = activation
+        self.pooling = pooling
 
     def get_config(self):
         return {
@@ -365,6 +385,7 @@ class CascadeDiscriminator(keras.Model):
             "trainable": self.trainable,
             "widths": self.widths,
             "activation": self.activation,
+            "pooling": self.pooling,
         }
 
     @classmethod
@@ -392,6 +413,8 @@ class CascadePyramidDiscriminator(keras.Model):
         num_levels: int. Pyramid levels / branches. Defaults to 2 (the paper).
         downsampling: str. "nearest" (the paper; `NearestDownsample2D`) or "average"
             (`AveragePooling2D`). Neither has weights, so checkpoints load under both.
+        pooling: str. Each branch's global pooling, "sum" (default) or "mean" (see
+            `CascadeDiscriminator`).
         **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, ...).
 
     Call inputs: images (B, H, W, 3) in [0, 1], H and W >= 2^(len(widths) + num_levels - 1).
@@ -409,6 +432,7 @@ class CascadePyramidDiscriminator(keras.Model):
         activation="leaky_relu",
         num_levels=2,
         downsampling="nearest",
+        pooling="sum",
         **kwargs,
     ):
         widths = tuple(int(width) for width in widths)
@@ -426,7 +450,9 @@ class CascadePyramidDiscriminator(keras.Model):
         )
         poolers = [pool_cls(2**level, name=f"pyramid_{level}") for level in range(1, num_levels)]
         branches = [
-            CascadeDiscriminator(widths, activation=activation, name=f"branch_{level}")
+            CascadeDiscriminator(
+                widths, activation=activation, pooling=pooling, name=f"branch_{level}"
+            )
             for level in range(num_levels)
         ]
 
@@ -442,6 +468,7 @@ class CascadePyramidDiscriminator(keras.Model):
         self.activation = activation
         self.num_levels = num_levels
         self.downsampling = downsampling
+        self.pooling = pooling
         self.branches = branches
 
     def get_config(self):
@@ -452,6 +479,7 @@ class CascadePyramidDiscriminator(keras.Model):
             "activation": self.activation,
             "num_levels": self.num_levels,
             "downsampling": self.downsampling,
+            "pooling": self.pooling,
         }
 
     @classmethod

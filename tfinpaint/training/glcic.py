@@ -179,6 +179,10 @@ class GLCICTrainer(InpaintingTrainer):
             raise ValueError(f"GLCIC option optimizer must be adadelta or adam, got '{kind}'.")
         return self.wrap_optimizer(optimizer)
 
+    def discriminator_steps(self):
+        # Phase 2 trains the discriminator alone (phase 3 trains both in one step).
+        return ((2, None),)
+
     def optimizer_targets(self):
         return {
             "generator_optimizer": self.generator.trainable_variables,

@@ -18,7 +18,7 @@ Families subclass `InpaintingTrainer` and set:
   `training.options` overrides some per preset; unknown names are refused before any work);
 - `loss_names`, `build_optimizers()`, `optimizer_targets()`, `train_step(data)`, and where
   needed `discriminator_overrides(config)`, `start_segment(segment)`,
-  `segment_data_overrides(segment)` and `finalize_config(config)`.
+  `segment_data_overrides(segment)`, `finalize_config(config)` and `discriminator_steps()`.
 
 The current stage/phase (`self.segment`) and step kind (`self.kind`) are Python state read when
 `train_step` is traced; the loop saves the segment in every checkpoint.
@@ -231,6 +231,20 @@ class InpaintingTrainer(keras.Model):
     def build_optimizers(self):
         """Returns {name: optimizer}; built inside the strategy scope by the loop."""
         return {"generator_optimizer": self.make_optimizer(self.train_config.learning_rate)}
+
+    def discriminator_steps(self):
+        """The (segment, step kind) pairs whose steps update the discriminators alone.
+
+        What drives a discriminator on its own (tests/test_discriminators_learn.py trains every
+        family's discriminators through these steps). The default: the kind "discriminator" in
+        every segment that runs it; a family whose discriminator-only steps are named otherwise
+        (GLCIC's phase 2) overrides this.
+        """
+        return tuple(
+            (segment, "discriminator")
+            for segment in range(1, self.num_segments + 1)
+            if "discriminator" in self.segment_step_kinds(segment)
+        )
 
     def step_kind(self, step_in_segment):
         """Which of `step_kinds` step `step_in_segment` (0-based, in the segment) trains.
