@@ -123,3 +123,22 @@ def test_every_built_in_family_offers_bfloat16():
     for model in ("pconv", "glcic", "cascade", "deepgin"):
         precision.check_inference_precision(model, "bfloat16")
     assert registry.ModelFamily("x", "m:G", "m:P", "m:T").inference_precisions == ("float32",)
+
+
+def test_benchmark_times_both_precisions_from_the_same_weights():
+    from tfinpaint import benchmark
+
+    inference = benchmark.compare_precision_inference(
+        "pconv", "tiny", image_size=32, batch_size=1, rounds=2, warmup=0
+    )
+    assert inference["hole_psnr_db"] > 30.0
+    train = benchmark.compare_precision_train_step(
+        "pconv", "tiny", image_size=32, batch_size=2, rounds=1, warmup=0
+    )
+    assert train["loss_bfloat16"] == pytest.approx(train["loss_float32"], rel=0.02)
+    for record in (inference, train):
+        assert record["float32_ms_min"] > 0 and record["bfloat16_ms_min"] > 0
+        assert record["speedup"] == pytest.approx(
+            record["float32_ms_min"] / record["bfloat16_ms_min"]
+        )
+        benchmark.table_row(record)

@@ -41,6 +41,9 @@ Usage:
         --mode=function --runs=1 --generator_config='{"max_attention_logits_per_image": null}'
     python tools/benchmark.py --what=tflite --model=all --preset=tiny --image_size=256
 
+    # Ours in float32 beside ours in bfloat16, alternating in one process:
+    python tools/benchmark.py --what=inference --model=pconv --image_size=512 --compare=bfloat16
+
     # Ours beside PyTorch (pip install -e ".[bench]"), fp32 and bf16 (autocast):
     python tools/benchmark.py --what=inference --model=pconv --image_size=512 --compare=torch
     python tools/benchmark.py --what=train_step --model=pconv --image_size=256 --batch_size=1 \
@@ -128,9 +131,10 @@ _PRECISION = flags.DEFINE_enum(
 _COMPARE = flags.DEFINE_enum(
     "compare",
     "none",
-    ["none", "torch"],
+    ["none", "torch", "bfloat16"],
     "train_step/inference: torch times a PyTorch build of the same network beside ours "
-    '(pconv only; needs the bench extra: pip install -e ".[bench]").',
+    '(pconv only; needs the bench extra: pip install -e ".[bench]"); bfloat16 times ours in '
+    "float32 and in bfloat16 (same weights), alternating.",
 )
 _ROUNDS = flags.DEFINE_integer(
     "rounds", 10, "--compare: timed calls of each build, alternating; the minimum is shown."
@@ -263,9 +267,36 @@ def _plan_compare(what):
     return lambda: _run_jobs(f"compare_{what}", jobs, lambda **job: [run(**job)], notes)
 
 
+def _plan_compare_precision(what):
+    if _PRECISION.value != "float32":
+        raise ValueError("--compare=bfloat16 times both precisions; leave --precision out.")
+    jobs = benchmark.plan_compare_precision(
+        what,
+        _MODEL.value or [],
+        preset=_PRESET.value,
+        image_sizes=benchmark.parse_image_sizes(_IMAGE_SIZE.value or ["256"]),
+        batch_size=_BATCH_SIZE.value or (1 if what == "inference" else None),
+        rounds=_ROUNDS.value,
+        warmup=1 if _WARMUP.value is None else _WARMUP.value,
+    )
+    run = {
+        "inference": benchmark.compare_precision_inference,
+        "train_step": benchmark.compare_precision_train_step,
+    }[what]
+    notes = [
+        "ours in float32 and in bfloat16 (mixed_bfloat16; for train steps "
+        "--mixed_precision=bfloat16, first step kind of the first stage/phase) from the same "
+        f"weights, --rounds={_ROUNDS.value} alternating rounds, minimum shown; speed-up = fp32 "
+        "min / bf16 min.",
+    ]
+    return lambda: _run_jobs(f"precision_{what}", jobs, lambda **job: [run(**job)], notes)
+
+
 def _plan_train_step():
     if _COMPARE.value == "torch":
         return _plan_compare("train_step")
+    if _COMPARE.value == "bfloat16":
+        return _plan_compare_precision("train_step")
     jobs = benchmark.plan_train_step(
         _MODEL.value or [],
         preset=_PRESET.value,
@@ -308,6 +339,8 @@ def _generator_overrides():
 def _plan_inference():
     if _COMPARE.value == "torch":
         return _plan_compare("inference")
+    if _COMPARE.value == "bfloat16":
+        return _plan_compare_precision("inference")
     jobs = benchmark.plan_inference(
         _MODEL.value or [],
         preset=_PRESET.value,

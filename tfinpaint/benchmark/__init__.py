@@ -12,7 +12,9 @@ One module per concern; the names `tools/benchmark.py` uses are re-exported here
 - `inference`: `plan_inference`, `benchmark_inference` and `benchmark_inference_isolated`.
 - `output`: `table_header`, `table_row` and `write_json`.
 - `compare`: `plan_compare`, `compare_torch_inference` and `compare_torch_train_step`, ours beside
-  a PyTorch twin of the PConv U-Net (`torch_pconv`, imported only when torch is asked for).
+  a PyTorch twin of the PConv U-Net (`torch_pconv`, imported only when torch is asked for);
+  `plan_compare_precision`, `compare_precision_inference` and `compare_precision_train_step`,
+  ours in float32 beside ours in bfloat16.
 
 Figures on a shared machine move with the load: each record carries the load average and the
 process CPU time, and the median (not the mean) is reported.
@@ -28,9 +30,12 @@ record = benchmark.benchmark_inference("cascade", "tiny", image_size=64, mode="x
 from tfinpaint.benchmark.checks import parse_image_sizes, resolve_models
 from tfinpaint.benchmark.compare import (
     COMPARE_CHOICES,
+    compare_precision_inference,
+    compare_precision_train_step,
     compare_torch_inference,
     compare_torch_train_step,
     plan_compare,
+    plan_compare_precision,
 )
 from tfinpaint.benchmark.flops import count_flops
 from tfinpaint.benchmark.inference import (
@@ -58,6 +63,8 @@ __all__ = [
     "benchmark_inference",
     "benchmark_inference_isolated",
     "benchmark_train_step",
+    "compare_precision_inference",
+    "compare_precision_train_step",
     "compare_torch_inference",
     "compare_torch_train_step",
     "count_flops",
@@ -66,6 +73,7 @@ __all__ = [
     "machine_info",
     "parse_image_sizes",
     "plan_compare",
+    "plan_compare_precision",
     "plan_inference",
     "plan_train_step",
     "resolve_models",

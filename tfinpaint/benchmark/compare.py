@@ -30,7 +30,7 @@ from tfinpaint.benchmark.timing import sync, synthetic_batch
 from tfinpaint.benchmark.train_step import build_trainer
 from tfinpaint.models import registry
 
-COMPARE_CHOICES = ("none", "torch")
+COMPARE_CHOICES = ("none", "torch", "bfloat16")
 # The families with a PyTorch twin.
 TORCH_MODELS = ("pconv",)
 
@@ -294,3 +294,132 @@ def compare_torch_train_step(
     )
     extra = {"channels_last": channels_last, "loss_ours": loss_ours, "loss_torch": loss_torch}
     return _record("train_step", job, threads, int(generator.count_params()), times, extra)
+
+
+def plan_compare_precision(what, models, preset="paper", image_sizes=(512,), batch_size=1, **kw):
+    """Checks the settings of a `--compare=bfloat16` run; returns one job per (model, size).
+
+    Raises:
+        ValueError: one sentence naming the bad setting.
+    """
+    models = resolve_models(models)
+    if batch_size is not None:
+        check_positive("batch_size", batch_size)
+    check_positive("rounds", kw.get("rounds", 10))
+    check_positive("warmup", kw.get("warmup", 1), minimum=0)
+    jobs = []
+    for model in models:
+        check_image_sizes(model, preset, image_sizes)
+        for image_size in image_sizes:
+            jobs.append(
+                dict(model=model, preset=preset, image_size=image_size, batch_size=batch_size, **kw)
+            )
+    return jobs
+
+
+def _hole_psnr(reference, other, hole_masks):
+    """PSNR (dB, peak 1) of `other` against `reference` over the hole pixels."""
+    holes = np.broadcast_to(np.asarray(hole_masks) > 0.5, reference.shape)
+    error = np.mean((reference[holes] - other[holes]) ** 2) if holes.any() else 0.0
+    return float("inf") if error == 0 else float(10.0 * np.log10(1.0 / error))
+
+
+def _precision_record(what, job, times, extra):
+    float32, bfloat16 = min(times["float32"]), min(times["bfloat16"])
+    return {
+        "what": f"precision_{what}",
+        "model": job["model"],
+        "preset": job["preset"],
+        "image_size": job["image_size"],
+        "batch_size": job["batch_size"],
+        "threads": tensorflow_threads(),
+        "rounds": job["rounds"],
+        "float32_ms_min": 1000.0 * float32,
+        "bfloat16_ms_min": 1000.0 * bfloat16,
+        "float32_ms_median": 1000.0 * statistics.median(times["float32"]),
+        "bfloat16_ms_median": 1000.0 * statistics.median(times["bfloat16"]),
+        "speedup": float32 / bfloat16,
+        "load_average": os.getloadavg()[0],
+        **extra,
+    }
+
+
+def compare_precision_inference(
+    model="pconv", preset="paper", image_size=512, batch_size=1, rounds=10, warmup=1, seed=0
+):
+    """Our generator in float32 and in bfloat16 (same weights), `tf.function`, alternating.
+
+    Returns:
+        dict with the settings, `float32_ms_min`, `bfloat16_ms_min`, the medians, `speedup`
+        (float32 / bfloat16 minima), `hole_psnr_db` (PSNR of the bfloat16 `inpainted` output
+        against the float32 one over the hole pixels) and `load_average`.
+    """
+    keras.utils.set_random_seed(seed)
+    float32 = registry.build_generator(model, preset)
+    with precision_lib.global_policy("bfloat16"):
+        bfloat16 = registry.build_generator(model, preset)
+    bfloat16.set_weights(float32.get_weights())
+    batch = synthetic_batch(image_size, batch_size, seed=seed)
+    inputs = {"images": batch["images"], "masks": batch["masks"]}
+    calls = {}
+    for name, generator in (("float32", float32), ("bfloat16", bfloat16)):
+        forward = tf.function(lambda inputs, g=generator: g(inputs, training=False)["inpainted"])
+        calls[name] = lambda forward=forward: forward(inputs).numpy()
+    outputs = {name: call() for name, call in calls.items()}
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+    times = _alternate(calls, rounds)
+    job = dict(
+        model=model, preset=preset, image_size=image_size, batch_size=batch_size, rounds=rounds
+    )
+    psnr = _hole_psnr(outputs["float32"], outputs["bfloat16"], batch["masks"])
+    return _precision_record("inference", job, times, {"hole_psnr_db": psnr})
+
+
+def compare_precision_train_step(
+    model="pconv", preset="paper", image_size=256, batch_size=None, rounds=10, warmup=1, seed=0
+):
+    """The family's first train step kind in float32 and with `--mixed_precision=bfloat16`,
+    two trainers from the same initial weights, alternating.
+
+    Returns:
+        dict as `compare_precision_inference`'s, with `loss_float32` and `loss_bfloat16` (each
+        first step's total loss) instead of `hole_psnr_db`.
+    """
+    calls, losses = {}, {}
+    built = {}
+    for name in ("float32", "bfloat16"):
+        with precision_lib.global_policy(name):
+            built[name] = build_trainer(
+                model, preset, image_size, batch_size, precision=name, seed=seed
+            )
+    built["bfloat16"].trainer.generator.set_weights(
+        built["float32"].trainer.generator.get_weights()
+    )
+    for name, b in built.items():
+        b.trainer.start_segment(1)
+        step = b.trainer.step_function(b.trainer.segment_step_kinds(1)[0])
+
+        def call(step=step, iterator=b.iterator):
+            outputs = step(iterator)
+            sync(outputs)
+            return outputs
+
+        logs = call()
+        losses[name] = float(np.asarray(logs["total"]).reshape(-1)[0]) if "total" in logs else None
+        calls[name] = call
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+    times = _alternate(calls, rounds)
+    config = built["float32"].config
+    job = dict(
+        model=model,
+        preset=preset,
+        image_size=config.image_size,
+        batch_size=config.batch_size,
+        rounds=rounds,
+    )
+    extra = {"loss_float32": losses["float32"], "loss_bfloat16": losses["bfloat16"]}
+    return _precision_record("train_step", job, times, extra)

@@ -80,12 +80,36 @@ _COMPARE_COLUMNS = (
     ("torch med ms", 12, lambda r: _number(r["torch_ms_median"], ".1f")),
     ("agreement", 22, lambda r: _agreement(r)),
 )
+_PRECISION_COLUMNS = (
+    ("model", 8, lambda r: r["model"]),
+    ("preset", 7, lambda r: r["preset"]),
+    ("size", 5, lambda r: str(r["image_size"])),
+    ("batch", 5, lambda r: str(r["batch_size"])),
+    ("threads", 7, lambda r: str(r["threads"])),
+    ("fp32 min ms", 11, lambda r: _number(r["float32_ms_min"], ".1f")),
+    ("bf16 min ms", 11, lambda r: _number(r["bfloat16_ms_min"], ".1f")),
+    ("speed-up", 8, lambda r: _number(r["speedup"], ".2f")),
+    ("fp32 med ms", 11, lambda r: _number(r["float32_ms_median"], ".1f")),
+    ("bf16 med ms", 11, lambda r: _number(r["bfloat16_ms_median"], ".1f")),
+    ("agreement", 26, lambda r: _precision_agreement(r)),
+)
 _COLUMNS = {
+    "precision_inference": _PRECISION_COLUMNS,
+    "precision_train_step": _PRECISION_COLUMNS,
     "train_step": _TRAIN_COLUMNS,
     "inference": _INFERENCE_COLUMNS,
     "compare_inference": _COMPARE_COLUMNS,
     "compare_train_step": _COMPARE_COLUMNS,
 }
+
+
+def _precision_agreement(record):
+    """bfloat16 against float32: hole PSNR of the outputs, or both first losses."""
+    if "hole_psnr_db" in record:
+        return f"hole PSNR vs fp32 {record['hole_psnr_db']:.1f} dB"
+    if record.get("loss_float32") is None:
+        return "-"
+    return f"loss {record['loss_float32']:.5g} / {record['loss_bfloat16']:.5g}"
 
 
 def _agreement(record):
