@@ -268,14 +268,22 @@ def test_gai_stack_is_its_blocks_in_sequence():
     )
     stack = GAIStack(blocks, upsample=[False, True, False])
     stack(inputs)
-    flows = stack.get_block("down")(inputs)
-    flows = [
-        keras.ops.image.resize(flows[0], (8, 8), "bilinear"),
-        keras.ops.image.resize(flows[1], (8, 8), "bilinear"),
-        np.repeat(np.repeat(_np(flows[2]), 2, 1), 2, 2),
-    ]
-    flows = stack.get_block("out")(stack.get_block("up")(flows))
+    down = stack.get_block("down")(inputs)
+    flows = stack.get_block("out")(stack.get_block("up")(down))
     for actual, expected in zip(stack(inputs), flows):
+        np.testing.assert_array_equal(_np(actual), _np(expected))
+    # The "up" block upsamples its inputs first: the flows bilinearly, the mask by repetition.
+    up = stack.get_block("up")
+    assert up.upsample and up.get_config()["upsample"]
+    plain = GAIBlock(**blocks[1])
+    upsampled = [
+        keras.ops.image.resize(down[0], (8, 8), "bilinear"),
+        keras.ops.image.resize(down[1], (8, 8), "bilinear"),
+        np.repeat(np.repeat(_np(down[2]), 2, 1), 2, 2),
+    ]
+    plain(upsampled)
+    plain.set_weights(up.get_weights())
+    for actual, expected in zip(up(down), plain(upsampled)):
         np.testing.assert_allclose(_np(actual), _np(expected), rtol=1e-5, atol=1e-5)
     assert [tuple(_np(o).shape) for o in outputs] == [(2, 8, 8, 3), (2, 8, 8, 2), (2, 8, 8, 1)]
     with pytest.raises(ValueError, match="unique name"):

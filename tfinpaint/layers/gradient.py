@@ -248,12 +248,18 @@ class GAIBlock(keras.layers.Layer):
         use_bias: bool. Biases of the partial convolutions. Defaults to True.
         kernel_initializer: str or initializer. Of all four kernels. Defaults to
             "glorot_uniform".
+        upsample: bool. First upsample the flows x2 (bilinear, half-pixel centres:
+            `upsample_bilinear_2x`) and the hole mask (nearest), as GAIN's decoder does before
+            its blocks. Inside the block, so that in eager calls each upsampled input is freed
+            as soon as its convolutions have read it (GAIN's full-size decoder block at 1024
+            px). Defaults to False.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call inputs: list `[image_features, gradient_features, hole_mask]`: (B, H, W, C_I),
     (B, H, W, C_G) and (B, H, W, 1) with 1 = hole.
     Returns: tuple `(image_features, gradient_features, hole_mask)` at (B, H', W') with
-    `image_filters`, `gradient_filters` and 1 channels (H' = ceil(H / strides)).
+    `image_filters`, `gradient_filters` and 1 channels (H' = ceil(f H / strides), f = 2 with
+    `upsample`, else 1).
 
     Example:
     >>> block = GAIBlock(8, 16, strides=2)
@@ -274,6 +280,7 @@ class GAIBlock(keras.layers.Layer):
         shrinkage_delta=None,
         use_bias=True,
         kernel_initializer="glorot_uniform",
+        upsample=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -309,6 +316,7 @@ class GAIBlock(keras.layers.Layer):
         self.shrinkage_delta = shrinkage_delta
         self.use_bias = use_bias
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.upsample = bool(upsample)
 
         # === Layers ===
         def pconv(filters, name, kernel_size=kernel_size, strides=strides, dilation=dilation_rate):
@@ -331,8 +339,15 @@ class GAIBlock(keras.layers.Layer):
         self.conv_ig = pconv(gradient_filters, "conv_ig", kernel_size=3, strides=1, dilation=1)
         self.grad = Grad(dtype=self.dtype_policy, name="grad")
 
+    def _input_shapes(self, input_shape):
+        """The flows' and mask's shapes as the convolutions see them (after `upsample`)."""
+        shapes = [tuple(shape) for shape in input_shape]
+        if self.upsample:
+            shapes = [(s[0], *(None if d is None else 2 * d for d in s[1:3]), s[3]) for s in shapes]
+        return shapes
+
     def build(self, input_shape):
-        image_shape, gradient_shape, mask_shape = (tuple(shape) for shape in input_shape)
+        image_shape, gradient_shape, mask_shape = self._input_shapes(input_shape)
         self.conv_ii.build([image_shape, mask_shape])
         self.conv_gg.build([gradient_shape, mask_shape])
         self.conv_gi.build([gradient_shape, mask_shape])
@@ -357,10 +372,17 @@ class GAIBlock(keras.layers.Layer):
 
     def call(self, inputs):
         image, gradient, hole_mask = inputs
+        if self.upsample:
+            image, gradient = upsample_bilinear_2x(image), upsample_bilinear_2x(gradient)
+            hole_mask = upsample_nearest(hole_mask, 2)
         # Intermediates are dropped (`del`) once used: in eager calls on large images (GAIN's
-        # full-resolution decoder block at 1024 px) each one is a full-size feature map.
+        # full-resolution decoder block at 1024 px) each one is a full-size feature map. The
+        # inputs are read first, by all three convolutions that take them.
         image_next, updated_hole_mask = self.conv_ii([image, hole_mask])
+        del image
         gradient_next, _ = self.conv_gg([gradient, hole_mask])
+        image_gi, _ = self.conv_gi([gradient, hole_mask])  # PConv_GI(dI_i), added below
+        del gradient
 
         new_hole_mask = ops.cast(updated_hole_mask, "float32")
         if self.shrinkage_delta is not None:
@@ -380,7 +402,6 @@ class GAIBlock(keras.layers.Layer):
         del gradients
         gradient_next = (gradient_next + gradient_ig) * new_valid  # dI'_i + PConv_IG(Grad)
         del gradient_ig
-        image_gi, _ = self.conv_gi([gradient, hole_mask])
         image_next = image_next + image_gi * new_valid  # I'_i + PConv_GI(dI_i)
         del image_gi
         image_next = self.activation(image_next)
@@ -388,7 +409,7 @@ class GAIBlock(keras.layers.Layer):
         return image_next, gradient_next, ops.cast(new_hole_mask, image_next.dtype)
 
     def compute_output_shape(self, input_shape):
-        image_shape = tuple(input_shape[0])
+        image_shape = self._input_shapes(input_shape)[0]
 
         def reduced(size):
             return None if size is None else -(-size // self.strides)
@@ -413,6 +434,7 @@ class GAIBlock(keras.layers.Layer):
                 "shrinkage_delta": self.shrinkage_delta,
                 "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "upsample": self.upsample,
             }
         )
         return config
@@ -431,7 +453,8 @@ class GAIStack(keras.layers.Layer):
             `name` unique in the stack.
         upsample: list of bools or None. For each block, whether the flows are upsampled
             (bilinear x2, half-pixel centres: `upsample_bilinear_2x`) and the hole mask (nearest
-            x2) before it. None: no upsampling. Defaults to None.
+            x2) before it, by the block itself (`GAIBlock(upsample=True)`). None: no
+            upsampling. Defaults to None.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call inputs: list `[image_features, gradient_features, hole_mask]` as for `GAIBlock`.
@@ -468,16 +491,15 @@ class GAIStack(keras.layers.Layer):
         self.upsample = upsample
 
         # === Layers ===
-        self.blocks = [GAIBlock(**block, dtype=self.dtype_policy) for block in blocks]
-
-    def _upsampled_shape(self, shape):
-        return (shape[0], *(None if s is None else 2 * s for s in shape[1:3]), shape[3])
+        # Each block upsamples its own inputs (`GAIBlock(upsample=True)`: eager memory).
+        self.blocks = [
+            GAIBlock(**block, upsample=flag, dtype=self.dtype_policy)
+            for block, flag in zip(blocks, upsample)
+        ]
 
     def build(self, input_shape):
         shapes = [tuple(shape) for shape in input_shape]
-        for block, upsample in zip(self.blocks, self.upsample):
-            if upsample:
-                shapes = [self._upsampled_shape(shape) for shape in shapes]
+        for block in self.blocks:
             block.build(shapes)
             shapes = [tuple(shape) for shape in block.compute_output_shape(shapes)]
 
@@ -490,18 +512,13 @@ class GAIStack(keras.layers.Layer):
 
     def call(self, inputs):
         image, gradient, hole_mask = inputs
-        for block, upsample in zip(self.blocks, self.upsample):
-            if upsample:
-                image, gradient = upsample_bilinear_2x(image), upsample_bilinear_2x(gradient)
-                hole_mask = upsample_nearest(hole_mask, 2)
+        for block in self.blocks:
             image, gradient, hole_mask = block([image, gradient, hole_mask])
         return image, gradient, hole_mask
 
     def compute_output_shape(self, input_shape):
         shapes = [tuple(shape) for shape in input_shape]
-        for block, upsample in zip(self.blocks, self.upsample):
-            if upsample:
-                shapes = [self._upsampled_shape(shape) for shape in shapes]
+        for block in self.blocks:
             shapes = [tuple(shape) for shape in block.compute_output_shape(shapes)]
         return tuple(shapes)
 

@@ -78,9 +78,11 @@ def upsample_bilinear_2x(x):
     """Bilinear x2 upsampling with half-pixel centres, for dynamic sizes.
 
     The values of `ops.image.resize(x, (2H, 2W), "bilinear")` (TensorFlow's default
-    `half_pixel_centers`, edges clamped), to float rounding, written with slices, stacks and
-    reshapes: Keras' resize needs a static size in a graph traced with unknown height and
-    width (a SavedModel's signature), these ops do not and convert to builtin TFLite ops.
+    `half_pixel_centers`, edges clamped), to float rounding. With H and W known (eager calls,
+    graphs traced at a fixed size) it is that resize, one kernel. With them unknown (a
+    SavedModel's signature), where Keras' resize needs a static size, it is written with
+    slices, stacks and reshapes, which convert to builtin TFLite ops; that form holds several
+    output-sized temporaries at once (eager peak memory).
 
     Args:
         x: tensor (B, H, W, C), C known.
@@ -88,6 +90,9 @@ def upsample_bilinear_2x(x):
     Returns:
         Tensor (B, 2H, 2W, C).
     """
+    height, width = x.shape[1], x.shape[2]
+    if height is not None and width is not None:
+        return ops.image.resize(x, (2 * height, 2 * width), interpolation="bilinear")
     return _upsample_axis_bilinear_2x(_upsample_axis_bilinear_2x(x, 1), 2)
 
 
