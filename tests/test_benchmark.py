@@ -260,3 +260,31 @@ def test_tool_rejects_bad_flags_in_one_sentence():
     for result in (unknown, bad_size, bad_overrides, bad_quantize):
         assert "Traceback" not in result.stderr
         assert result.stdout == ""  # No table: nothing was timed.
+
+
+def test_forward_peak_memory_in_a_fresh_process(tmp_path):
+    output = tmp_path / "peak.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "peak_memory.py"),
+            "--model=cascade",
+            "--preset=tiny",
+            "--image_size=64",
+            f"--json_output={output}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (
+        "cascade (tiny," in result.stdout and "at 64 px, eager, float32: peak RSS" in result.stdout
+    )
+    record = json.loads(output.read_text())
+    assert record["peak_rss_mib"] >= record["baseline_rss_mib"] > 100
+    assert record["params"] == registry.build_generator("cascade", "tiny").count_params()
+    with pytest.raises(ValueError, match="mode must be eager or function"):
+        benchmark.forward_peak_memory("cascade", "tiny", 64, mode="xla")
+    with pytest.raises(ValueError):
+        benchmark.forward_peak_memory("cascade", "tiny", 63)

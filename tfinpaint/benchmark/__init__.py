@@ -9,7 +9,8 @@ One module per concern; the names `tools/benchmark.py` uses are re-exported here
 - `checks`: the settings' checks the plans share (model names, image sizes, counts).
 - `train_step`: `plan_train_step` and `benchmark_train_step`, the family's real train step
   built through the training loop's config resolution and the trainer's protocol.
-- `inference`: `plan_inference`, `benchmark_inference` and `benchmark_inference_isolated`.
+- `inference`: `plan_inference`, `benchmark_inference`, `benchmark_inference_isolated` and
+  `forward_peak_memory` (one call's peak RSS, `tools/peak_memory.py`).
 - `output`: `table_header`, `table_row` and `write_json`.
 - `compare`: `plan_compare`, `compare_torch_inference` and `compare_torch_train_step`, ours beside
   a PyTorch twin of the PConv U-Net (`torch_pconv`, imported only when torch is asked for);
@@ -42,6 +43,7 @@ from tfinpaint.benchmark.inference import (
     INFERENCE_MODES,
     benchmark_inference,
     benchmark_inference_isolated,
+    forward_peak_memory,
     plan_inference,
 )
 from tfinpaint.benchmark.machine import cpu_peak, describe_machine, machine_info
@@ -68,6 +70,7 @@ __all__ = [
     "compare_torch_inference",
     "compare_torch_train_step",
     "count_flops",
+    "forward_peak_memory",
     "cpu_peak",
     "describe_machine",
     "machine_info",

@@ -10,6 +10,7 @@ import json
 import resource
 import subprocess
 import sys
+import time
 
 import keras
 import tensorflow as tf
@@ -223,3 +224,56 @@ def benchmark_inference_isolated(**kwargs):
         f"The inference benchmark of {kwargs.get('model')} at {kwargs.get('image_size')} px "
         f"({kwargs.get('mode')}) failed in its own process (exit {result.returncode}):\n{tail}"
     )
+
+
+def forward_peak_memory(model, preset="paper", image_size=1024, mode="eager", precision="float32"):
+    """Peak memory of one forward pass, in this process (run it in a fresh one).
+
+    Builds the `preset` generator of `model`, then calls it once on one synthetic image (a
+    centred rectangular hole) and reads the process's RSS high-water mark before and after.
+    Nothing else runs in between (no warm-up, no FLOP count), so a fresh process's figure is
+    what a user's single call costs. `tools/peak_memory.py` is the command line.
+
+    Args:
+        model: str. A registered family.
+        preset: str. The generator preset.
+        image_size: int. Height and width of the (square) image.
+        mode: "eager" (what `inference.inpaint` runs) or "function" (`tf.function`).
+        precision: "float32" or "bfloat16".
+
+    Returns:
+        dict with the settings, `params`, `baseline_rss_mib` (before the call: runtime,
+        weights, inputs), `peak_rss_mib` (after it) and `seconds` (the call, tracing included).
+
+    Raises:
+        ValueError: an unknown family or mode, or a size the preset cannot take.
+    """
+    if mode not in ("eager", "function"):
+        raise ValueError(f"mode must be eager or function, got '{mode}'.")
+    resolve_models([model])
+    check_image_sizes(model, preset, [image_size])
+    with precision_lib.global_policy(precision):
+        generator = registry.build_generator(model, preset)
+    batch = synthetic_batch(image_size, 1)
+    inputs = {"images": batch["images"], "masks": batch["masks"]}
+
+    def forward(inputs):
+        return generator(inputs, training=False)["inpainted"]
+
+    call = forward if mode == "eager" else tf.function(forward)
+    baseline = _rss_mib()
+    start = time.perf_counter()
+    call(inputs).numpy()
+    seconds = time.perf_counter() - start
+    return {
+        "what": "peak_memory",
+        "model": model,
+        "preset": preset,
+        "image_size": image_size,
+        "mode": mode,
+        "precision": precision,
+        "params": int(generator.count_params()),
+        "baseline_rss_mib": baseline,
+        "peak_rss_mib": _rss_mib(),
+        "seconds": seconds,
+    }
