@@ -362,3 +362,50 @@ def test_pconv_trainer_protocol():
         {(1, None): {"generator"}, (2, None): {"generator"}},
         generator_overrides={"use_batch_norm": False},
     )
+
+
+def test_init_from_starts_a_new_run_from_a_trained_generator(tmp_path):
+    from tfinpaint.training.loop import open_run
+
+    source = tmp_path / "source"
+    run_training(_tiny_config(source, steps=4, checkpoint_every=2))
+    trained = open_run(_tiny_config(source, steps=4)).trainer.generator.get_weights()
+
+    finetune = _tiny_config(tmp_path / "finetune", init_from=str(source), learning_rate=5e-5)
+    run = open_run(finetune)
+    assert run.resume_step is None and int(run.step_var.numpy()) == 0
+    for got, expected in zip(run.trainer.generator.get_weights(), trained, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert json.load(open(tmp_path / "finetune" / "config.json"))["init_from"] == str(source)
+    # Optimizers start fresh.
+    assert int(run.trainer.optimizers["generator_optimizer"].iterations.numpy()) == 0
+
+    # Once the run has checkpoints it resumes from them, even with the source gone.
+    run_training(
+        _tiny_config(tmp_path / "finetune", init_from=str(source), steps=4, checkpoint_every=2)
+    )
+    os.rename(source, tmp_path / "moved")
+    resumed = open_run(_tiny_config(tmp_path / "finetune", init_from=str(source), steps=8))
+    assert resumed.resume_step == 4
+
+    # Bad sources: one sentence each, before any step.
+    with pytest.raises(ValueError, match="--init_from=.*holds a pconv generator; this run trains"):
+        open_run(
+            TrainConfig(
+                model="cascade",
+                preset="tiny",
+                workdir=str(tmp_path / "other"),
+                vgg_weights="none",
+                init_from=str(tmp_path / "moved"),
+            )
+        )
+    with pytest.raises(ValueError, match="another architecture"):
+        open_run(
+            _tiny_config(
+                tmp_path / "wider",
+                init_from=str(tmp_path / "moved"),
+                generator_overrides={"use_bias_with_batch_norm": True},
+            )
+        )
+    with pytest.raises(ValueError, match="--init_from=.*nowhere"):
+        open_run(_tiny_config(tmp_path / "missing", init_from=str(tmp_path / "nowhere")))

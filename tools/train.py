@@ -127,6 +127,13 @@ _GENERATOR_CONFIG = flags.DEFINE_string(
 _OPTIONS = flags.DEFINE_string(
     "options", None, "JSON object of family training options (see WORKSPACE.md)."
 )
+_INIT_FROM = flags.DEFINE_string(
+    "init_from",
+    None,
+    "Fine-tune: start a new run from the generator weights of a training run, checkpoint "
+    "prefix, generator.json/.weights.h5 or shipped checkpoint NAME of the same family and "
+    "architecture (optimizers start fresh at step 0; a resumed run ignores it).",
+)
 
 # Flag name -> TrainConfig field, for the flags that map one to one.
 _FIELDS = {
@@ -153,6 +160,7 @@ _FIELDS = {
     "sample_every": _SAMPLE_EVERY,
     "val_batch_size": _VAL_BATCH_SIZE,
     "keep_checkpoints": _KEEP_CHECKPOINTS,
+    "init_from": _INIT_FROM,
 }
 _NUMBER_LISTS = {
     "resize_short_side": (_RESIZE_SHORT_SIDE, int),

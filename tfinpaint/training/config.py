@@ -72,6 +72,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
     generator_overrides: dict = dataclasses.field(default_factory=dict)
     options: dict = dataclasses.field(default_factory=dict)
+    # Fine-tuning: a trained generator of the same family and architecture (what
+    # `inference.load_generator` takes) whose weights a new run starts from; optimizers start
+    # fresh at step 0. A resumed run continues from its own checkpoint instead.
+    init_from: str | None = None
 
     def __post_init__(self):
         if isinstance(self.mixed_precision, bool):
@@ -128,6 +132,10 @@ class TrainConfig:
         for name, value in self.options.items():
             if name.endswith("learning_rate"):
                 _check_rate(f"--options {name}", value)
+        if self.init_from is not None and not (isinstance(self.init_from, str) and self.init_from):
+            raise ValueError(
+                f"--init_from takes a path or a checkpoint name, got {self.init_from!r}."
+            )
         if os.path.exists(self.workdir) and not os.path.isdir(self.workdir):
             raise ValueError(
                 f"--workdir={self.workdir} is an existing file; expected a directory (new, or a "

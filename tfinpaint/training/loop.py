@@ -346,6 +346,39 @@ class OpenRun:
     resume_step: int | None
 
 
+def _initial_weights(config):
+    """The weights of `--init_from`'s generator (None without the flag), checked to be of this
+    run's family, or ValueError in one sentence. Not read once the run has checkpoints: a
+    resume continues from them (and works after the source is gone)."""
+    checkpoints = os.path.join(config.workdir, "checkpoints")
+    if config.init_from is None or checkpointing.has_checkpoint_files(checkpoints):
+        return None
+    from tfinpaint import inference  # Deferred: inference imports the models and data.
+
+    try:
+        source, info = inference.load_generator(config.init_from, with_info=True)
+    except ValueError as error:
+        raise ValueError(f"--init_from={config.init_from}: {error}") from None
+    if info["model"] != config.model:
+        raise ValueError(
+            f"--init_from={config.init_from} holds a {info['model']} generator; this run trains "
+            f"{config.model}."
+        )
+    return source.get_weights()
+
+
+def _check_same_shapes(config, generator, weights):
+    shapes = [tuple(w.shape) for w in generator.weights]
+    given = [tuple(w.shape) for w in weights]
+    if shapes != given:
+        raise ValueError(
+            f"--init_from={config.init_from} holds a {config.model} generator of another "
+            f"architecture than this run's (preset {config.preset}, --generator_config "
+            f"{config.generator_overrides or '{}'}): its {len(given)} weights do not match the "
+            f"{len(shapes)} here in order and shape."
+        )
+
+
 def open_run(config, explicit_names=None):
     """Checks `config`, builds the networks, trainer and optimizers, restores the workdir.
 
@@ -363,11 +396,14 @@ def open_run(config, explicit_names=None):
     strategy = strategy_lib.make_strategy(config.strategy)
     chief = strategy_lib.is_chief(strategy)
 
+    initial_weights = _initial_weights(config)
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         generator = registry.build_generator(
             config.model, config.preset, **config.generator_overrides
         )
+        if initial_weights is not None:
+            _check_same_shapes(config, generator, initial_weights)
         vgg = build_vgg(trainer_cls, config) if trainer_cls.uses_vgg else None
         trainer = trainer_cls.create(generator, config, vgg=vgg)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -396,6 +432,10 @@ def open_run(config, explicit_names=None):
             trainer_cls.segment_kind or "stage",
             int(segment_var.numpy()),
         )
+    elif initial_weights is not None:
+        with strategy.scope():
+            generator.set_weights(initial_weights)
+        logging.info("Starting from the generator weights of %s (--init_from).", config.init_from)
     return OpenRun(
         config=config,
         trainer_cls=trainer_cls,
