@@ -141,3 +141,11 @@ def test_missing_torch_is_one_sentence(monkeypatch):
 def test_plan_refuses_families_without_a_twin():
     with pytest.raises(ValueError, match="has a PyTorch build of pconv only"):
         benchmark.plan_compare("inference", ["glcic"], preset="tiny", image_sizes=[64])
+
+
+def test_plan_refuses_train_steps_with_one_value_per_channel_at_the_bottleneck():
+    # The paper U-Net halves 8 times: 256 px leaves a 1x1 bottleneck, and batch 1 one value.
+    with pytest.raises(ValueError, match="more than one value per channel.*--batch_size >= 2"):
+        benchmark.plan_compare("train_step", ["pconv"], image_sizes=[256], batch_size=1)
+    assert benchmark.plan_compare("train_step", ["pconv"], image_sizes=[256], batch_size=2)
+    assert benchmark.plan_compare("inference", ["pconv"], image_sizes=[256], batch_size=1)

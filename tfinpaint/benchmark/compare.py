@@ -83,6 +83,8 @@ def plan_compare(what, models, preset="paper", image_sizes=(512,), batch_size=1,
             precision_lib.policy_name(precision)
         check_image_sizes(model, preset, image_sizes)
         for image_size in image_sizes:
+            if what == "train_step":
+                _check_batch_norm_values(model, preset, image_size, batch_size)
             jobs.append(
                 dict(
                     model=model,
@@ -93,6 +95,20 @@ def plan_compare(what, models, preset="paper", image_sizes=(512,), batch_size=1,
                 )
             )
     return jobs
+
+
+def _check_batch_norm_values(model, preset, image_size, batch_size):
+    """PyTorch's BatchNorm refuses a training batch with one value per channel: the U-Net's
+    bottleneck is (image_size / size multiple)^2 positions per image."""
+    if batch_size is None:
+        return
+    positions = (image_size // registry.size_multiple(model, preset)) ** 2
+    if batch_size * positions < 2:
+        raise ValueError(
+            f"--compare=torch train steps need more than one value per channel at the "
+            f"{model} ({preset}) bottleneck for PyTorch's BatchNorm, and {image_size} px at "
+            f"batch {batch_size} leaves one: use --batch_size >= 2 or a larger --image_size."
+        )
 
 
 def _twin(torch, generator_config, generator, channels_last):
