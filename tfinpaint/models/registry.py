@@ -155,7 +155,7 @@ register_family(
         "Holes, ACM MM 2019",
         precision_notes={
             "bfloat16": "its quality cost has not been measured on a trained GAIN generator yet "
-            "(WORKSPACE.md)"
+            "; see WORKSPACE.md"
         },
     )
 )
