@@ -154,8 +154,8 @@ register_family(
         reference="Zhang et al., GAIN: Gradient Augmented Inpainting Network for Irregular "
         "Holes, ACM MM 2019",
         precision_notes={
-            "bfloat16": "its quality cost has not been measured on a trained GAIN generator yet "
-            "; see WORKSPACE.md"
+            "bfloat16": "its quality cost has not been measured on a trained GAIN generator "
+            "yet; see WORKSPACE.md"
         },
     )
 )
