@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -152,6 +153,63 @@ def test_ctrl_c_is_deferred_to_the_next_step_boundary():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)  # Handled before the next bytecode.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigterm_is_deferred_like_ctrl_c():
+    with DeferredInterrupt() as interrupt:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert interrupt.requested
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    # An ignored SIGINT (a background job of a non-interactive shell) stays ignored.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with DeferredInterrupt():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_cli_run_terminated_with_sigterm_saves_a_checkpoint_and_resumes(tmp_path):
+    workdir = tmp_path / "run"
+    args = [
+        "--model=pconv",
+        "--preset=tiny",
+        f"--workdir={workdir}",
+        "--image_size=32",
+        "--batch_size=2",
+        "--val_batch_size=2",
+        "--log_every=5",
+        "--checkpoint_every=100000",
+        "--vgg_weights=none",
+    ]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    process = subprocess.Popen(
+        [sys.executable, TRAIN, "--steps=100000", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # As a background job of a non-interactive shell: SIGINT ignored, SIGTERM default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    metrics = workdir / "metrics.jsonl"
+    for _ in range(1200):  # Until the first log record (after tracing), at most 2 minutes.
+        if metrics.exists() and metrics.stat().st_size:
+            break
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert "checkpoint saved; rerun to resume" in stderr
+    prefixes = checkpointing.find_checkpoints(str(workdir / "checkpoints"))
+    stopped = checkpointing.checkpoint_prefix_number(prefixes[0])  # newest first
+    assert stopped >= 5
+    resumed = _train_cli(f"--steps={stopped + 2}", *args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"Resuming from step {stopped}" in resumed.stderr
 
 
 def test_stage_two_freezes_encoder_batchnorm(tmp_path):

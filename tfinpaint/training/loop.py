@@ -218,26 +218,32 @@ def _format_progress(step, total, kind, segment, loss_values, values, steps_per_
 
 
 class DeferredInterrupt:
-    """While training, a first Ctrl-C (SIGINT) stops the run at the next step boundary.
+    """While training, a first Ctrl-C (SIGINT) or SIGTERM stops the run at the next step
+    boundary.
 
     Python raises KeyboardInterrupt between any two bytecodes: landing between a step's update
     and the step counter, it would leave a checkpoint whose weights are one update ahead of its
     step, and the resumed run would train that step twice. Inside this context the first SIGINT
     only sets `requested`, which the loop reads once a step is counted, logged and
-    checkpointed; a second one raises KeyboardInterrupt at once. Installed only in the main
-    thread and only over Python's default handler (an ignored or custom SIGINT stays as it is).
+    checkpointed; a second one raises KeyboardInterrupt at once. SIGTERM (what `kill`, job
+    schedulers and container runtimes send) is handled the same way, so that a terminated run
+    saves a checkpoint at a step boundary instead of dying mid-step or mid-save. Installed only
+    in the main thread and only over the default handlers (Python's KeyboardInterrupt for
+    SIGINT, SIG_DFL for SIGTERM): an ignored or custom handler stays as it is. A background
+    job started from a non-interactive shell has SIGINT ignored; SIGTERM still works there.
     """
+
+    _DEFAULTS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous = {}
 
     def __enter__(self):
-        if (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        ):
-            self._previous = signal.signal(signal.SIGINT, self._request)
+        if threading.current_thread() is threading.main_thread():
+            for signum, default in self._DEFAULTS.items():
+                if signal.getsignal(signum) is default:
+                    self._previous[signum] = signal.signal(signum, self._request)
         return self
 
     def _request(self, signum, frame):
@@ -247,9 +253,9 @@ class DeferredInterrupt:
         self.requested = True
 
     def __exit__(self, *exc_info):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
         return False
 
 
@@ -555,7 +561,7 @@ def run_training(config, explicit_names=None):
                         interval_start, interval_steps = time.perf_counter(), 0
                     if step % config.checkpoint_every == 0 or step == end:
                         save_checkpoint(step)
-                    if interrupt.requested:  # Ctrl-C: stop here, at a step boundary.
+                    if interrupt.requested:  # Ctrl-C or SIGTERM: stop at a step boundary.
                         raise KeyboardInterrupt
     except KeyboardInterrupt:
         # Saved under the step counter, so a checkpoint's number always matches its `step`.
