@@ -201,9 +201,9 @@ def test_cli_run_terminated_with_sigterm_saves_a_checkpoint_and_resumes(tmp_path
         assert process.poll() is None, process.communicate()[1][-2000:]
         time.sleep(0.1)
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode != 0
-    assert "checkpoint saved; rerun to resume" in stderr
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Stopped; run the same command to resume" in stdout
+    assert "checkpoint saved; rerun to resume" in stderr and "Traceback" not in stderr
     prefixes = checkpointing.find_checkpoints(str(workdir / "checkpoints"))
     stopped = checkpointing.checkpoint_prefix_number(prefixes[0])  # newest first
     assert stopped >= 5

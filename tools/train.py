@@ -215,6 +215,9 @@ def main(argv):
     except (ValueError, TrainingStopped) as error:  # Unreadable checkpoints, NaN losses,
         # bad input found once the data is read: still one sentence.
         sys.exit(f"Error: {error}")
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the loop saved a checkpoint and said so.
+        print(f"Stopped; run the same command to resume from {train_config.workdir}.")
+        sys.exit(130)
     logging.info("Finished at step %d in %s.", summary["step"], summary["workdir"])
     first, last = summary["first_val_psnr_hole"], summary["last_val_psnr_hole"]
     if first is not None:
