@@ -14,8 +14,13 @@ from tfinpaint import benchmark, losses
 from tfinpaint.benchmark import compare
 from tfinpaint.models import registry
 
-torch = pytest.importorskip("torch")
-torch_pconv = pytest.importorskip("tfinpaint.benchmark.torch_pconv")
+torch = pytest.importorskip(
+    "torch", reason="the PyTorch twin needs torch, the optional bench extra"
+)
+torch_pconv = pytest.importorskip(
+    "tfinpaint.benchmark.torch_pconv",
+    reason="the PyTorch twin needs torch, the optional bench extra",
+)
 
 # The tiny preset ("same" padding, biases only where there is no BN), the paper's choices at a
 # tiny width ("symmetric", every bias), and the union decoder masks.
