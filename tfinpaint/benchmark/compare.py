@@ -151,6 +151,15 @@ def _alternate(calls, rounds):
     return times
 
 
+def _timing_fields(times):
+    """`NAME_ms_min` and `NAME_ms_median` of each build's alternated times."""
+    fields = {}
+    for name, values in times.items():
+        fields[f"{name}_ms_min"] = 1000.0 * min(values)
+        fields[f"{name}_ms_median"] = 1000.0 * statistics.median(values)
+    return fields
+
+
 def _record(what, job, threads, params, times, extra):
     ours, theirs = min(times["ours"]), min(times["torch"])
     return {
@@ -163,10 +172,7 @@ def _record(what, job, threads, params, times, extra):
         "threads": threads,
         "params": params,
         "rounds": job["rounds"],
-        "ours_ms_min": 1000.0 * ours,
-        "torch_ms_min": 1000.0 * theirs,
-        "ours_ms_median": 1000.0 * statistics.median(times["ours"]),
-        "torch_ms_median": 1000.0 * statistics.median(times["torch"]),
+        **_timing_fields(times),
         "torch_over_ours": theirs / ours,
         "load_average": os.getloadavg()[0],
         **extra,
@@ -350,10 +356,7 @@ def _precision_record(what, job, times, extra):
         "batch_size": job["batch_size"],
         "threads": tensorflow_threads(),
         "rounds": job["rounds"],
-        "float32_ms_min": 1000.0 * float32,
-        "bfloat16_ms_min": 1000.0 * bfloat16,
-        "float32_ms_median": 1000.0 * statistics.median(times["float32"]),
-        "bfloat16_ms_median": 1000.0 * statistics.median(times["bfloat16"]),
+        **_timing_fields(times),
         "speedup": float32 / bfloat16,
         "load_average": os.getloadavg()[0],
         **extra,
