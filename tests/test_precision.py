@@ -136,6 +136,14 @@ def test_benchmark_times_both_precisions_from_the_same_weights():
         "pconv", "tiny", image_size=32, batch_size=2, rounds=1, warmup=0
     )
     assert train["loss_bfloat16"] == pytest.approx(train["loss_float32"], rel=0.02)
+    # Keras' clear_session() resets the global dtype policy: the benchmark's bfloat16 trainer
+    # must still be built in bfloat16 (it silently was not until 2026-11-30).
+    from tfinpaint.benchmark.train_step import build_trainer
+
+    for name, compute in (("bfloat16", "bfloat16"), ("float32", "float32")):
+        built = build_trainer("pconv", "tiny", 32, 2, precision=name)
+        assert built.trainer.generator.compute_dtype == compute
+        assert keras.config.dtype_policy().name == "float32"  # Restored after the build.
     for record in (inference, train):
         assert record["float32_ms_min"] > 0 and record["bfloat16_ms_min"] > 0
         assert record["speedup"] == pytest.approx(

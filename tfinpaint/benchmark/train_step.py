@@ -17,6 +17,7 @@ from tfinpaint import precision as precision_lib
 from tfinpaint.benchmark.checks import check_positive, resolve_models
 from tfinpaint.benchmark.flops import count_flops, flops_fields
 from tfinpaint.benchmark.machine import peak_gflop_per_s
+from tfinpaint.benchmark.op_profile import profile_op_types
 from tfinpaint.benchmark.timing import sync, synthetic_batch, time_calls
 from tfinpaint.models import registry
 from tfinpaint.training import config as config_lib
@@ -71,6 +72,7 @@ def plan_train_step(
     vgg_weights="none",
     segments=None,
     precision="float32",
+    op_profile=0,
 ):
     """Checks the settings of a train-step benchmark and returns its jobs.
 
@@ -85,6 +87,12 @@ def plan_train_step(
         raise ValueError(f"--jit_compile must be both, on or off, got '{jit_compile}'.")
     check_positive("steps", steps)
     check_positive("warmup", warmup, minimum=0)
+    check_positive("op_profile", op_profile, minimum=0)
+    if op_profile and jit_compile != "off":
+        raise ValueError(
+            "--op_profile needs --jit_compile=off: XLA compiles the step into one program whose "
+            "ops TF's profiler does not see one by one."
+        )
     if batch_size is not None:
         check_positive("batch_size", batch_size)
     _check_vgg_weights(vgg_weights)
@@ -118,6 +126,7 @@ def plan_train_step(
                         vgg_weights=vgg_weights,
                         segments=list(segments) if segments else None,
                         precision=precision,
+                        op_profile=op_profile,
                     )
                 )
     return jobs
@@ -136,6 +145,7 @@ def benchmark_train_step(
     count=True,
     seed=0,
     precision="float32",
+    op_profile=0,
 ):
     """Times the family's train step for each stage/phase and step kind.
 
@@ -159,6 +169,9 @@ def benchmark_train_step(
         seed: int. Seeds the networks' initialisation and the synthetic batch.
         precision: "float32" or "bfloat16" (the networks built under `mixed_bfloat16`, as
             `--mixed_precision=bfloat16` trains them; the peak stays the fp32 one).
+        op_profile: int. When positive, also run `steps` more steps of each kind under TF's
+            profiler and keep the `op_profile` op types that took the most time
+            (`op_profile.profile_op_types`) as the record's `op_profile`.
 
     Returns:
         list of dicts, one per (segment, step kind): the settings, `segment_kind` ("stage",
@@ -170,11 +183,10 @@ def benchmark_train_step(
         `pruned_gflops_per_step` (built by the gradient code but pruned by TF), `gflop_per_s`,
         `peak_gflop_per_s`, `peak_fraction`, `flops_method` and `load_average`.
     """
-    with precision_lib.global_policy(precision):
-        built = build_trainer(
-            model, preset, image_size, batch_size, jit_compile, vgg_weights, precision, seed
-        )
-        return _time_train_steps(built, steps, warmup, segments, count)
+    built = build_trainer(
+        model, preset, image_size, batch_size, jit_compile, vgg_weights, precision, seed
+    )
+    return _time_train_steps(built, steps, warmup, segments, count, op_profile)
 
 
 @dataclasses.dataclass
@@ -212,7 +224,10 @@ def build_trainer(
 ):
     """The family's trainer as `run_training` builds it, and one synthetic batch to feed it.
 
-    Call it under `precision.global_policy(precision)`: the networks take the global dtype policy.
+    The networks are built under `precision`'s global dtype policy. Keras'
+    `clear_session()` resets every global setting, the dtype policy included, so the policy is
+    set here, after it (until 2026-11-30 it was the caller's, and clear_session silently turned
+    every bfloat16 train-step benchmark into a float32 one).
 
     Returns:
         `BuiltTrainer`.
@@ -222,16 +237,17 @@ def build_trainer(
     config = dataclasses.replace(config, mixed_precision=mixed_precision)
     trainer_cls = registry.get_family(model).load("trainer")
     keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    generator = registry.build_generator(model, preset, **config.generator_overrides)
-    random_vgg = vgg_weights == VGG_RANDOM
-    # Without VGG weights the loop is not asked for a VGG: it would warn that the terms are
-    # dropped once per job, between the table's rows (the table's heading says so already).
-    wants_vgg = random_vgg or losses.resolve_vgg_weights(config.vgg_weights) is not None
-    vgg = None
-    if trainer_cls.uses_vgg and wants_vgg:
-        vgg = loop.build_vgg(trainer_cls, config, random_weights=random_vgg)
-    trainer = trainer_cls.create(generator, config, vgg=vgg)
+    with precision_lib.global_policy(precision):
+        keras.utils.set_random_seed(seed)
+        generator = registry.build_generator(model, preset, **config.generator_overrides)
+        random_vgg = vgg_weights == VGG_RANDOM
+        # Without VGG weights the loop is not asked for a VGG: it would warn that the terms
+        # are dropped once per job, between the table's rows (the heading says so already).
+        wants_vgg = random_vgg or losses.resolve_vgg_weights(config.vgg_weights) is not None
+        vgg = None
+        if trainer_cls.uses_vgg and wants_vgg:
+            vgg = loop.build_vgg(trainer_cls, config, random_weights=random_vgg)
+        trainer = trainer_cls.create(generator, config, vgg=vgg)
 
     batch = synthetic_batch(
         config.image_size, config.batch_size, with_gradients=trainer_cls.with_gradients, seed=seed
@@ -252,7 +268,7 @@ def build_trainer(
     )
 
 
-def _time_train_steps(built, steps, warmup, segments, count):
+def _time_train_steps(built, steps, warmup, segments, count, op_profile=0):
     """One record per (segment, step kind): see `benchmark_train_step`."""
     model, preset, config, trainer = built.model, built.preset, built.config, built.trainer
     batch, iterator = built.batch, built.iterator
@@ -293,5 +309,9 @@ def _time_train_steps(built, steps, warmup, segments, count):
                 record["gflops_per_step"] = flops["flops"] / 1e9
                 record["pruned_gflops_per_step"] = flops["pruned_flops"] / 1e9
                 record.update(flops_fields(flops, median, peak))
+            if op_profile:
+                record["op_profile"] = profile_op_types(
+                    lambda step=train_function: sync(step(iterator)), calls=steps, top=op_profile
+                )
             records.append(record)
     return records
