@@ -9,8 +9,9 @@ the scikit-image sample photos) into a temporary folder, so the figure includes 
 its trainer as `tools/train.py` builds it and fed one synthetic in-memory batch (no data
 loading), for every stage/phase and generator/discriminator step, with and without XLA; plus
 the FLOPs of one step (TF's profiler on the traced graph) and the GFLOP/s achieved against the
-machine's peak. VGG terms are dropped by default (`--vgg_weights=none`); `--vgg_weights=random`
-includes their cost with a randomly initialised VGG.
+machine's peak; `--op_profile=N` adds the N op types that took the most time in each step
+kind, from TF's profiler (`tfinpaint.benchmark.op_profile`). VGG terms are dropped by default
+(`--vgg_weights=none`); `--vgg_weights=random` includes their cost with a randomly initialised VGG.
 
 `--what=tflite` exports each model to TFLite at a fixed size per quantization (none, float16,
 dynamic_int8) and times the LiteRT interpreter beside the Keras graph, with the file sizes.
@@ -35,6 +36,9 @@ Usage:
         --batch_size=1 --jit_compile=both --steps=3 --warmup=1
     python tools/benchmark.py --what=train_step --model=all --preset=tiny --image_size=64 \
         --vgg_weights=random --json_output=/tmp/train_step.json
+    # Where the step's time goes, per TF op type (the 15 costliest), in bfloat16:
+    python tools/benchmark.py --what=train_step --model=pconv --image_size=256 --batch_size=2 \
+        --jit_compile=off --precision=bfloat16 --op_profile=15
     python tools/benchmark.py --what=inference --model=cascade --image_size=256,1024 \
         --mode=all --runs=10 --json_output=/tmp/inference.json
     python tools/benchmark.py --what=inference --model=deepgin --image_size=512 \
@@ -147,6 +151,12 @@ _GENERATOR_CONFIG = flags.DEFINE_string(
     None,
     "inference: JSON object of generator constructor overrides over the preset's, e.g. "
     "'{\"max_attention_logits_per_image\": null}' (DeepGIN without attention chunking).",
+)
+_OP_PROFILE = flags.DEFINE_integer(
+    "op_profile",
+    0,
+    "train_step: also profile --steps more steps of each kind with TF's profiler and print the "
+    "N op types that took the most time (self time per step), with the time per op group.",
 )
 _JSON_OUTPUT = flags.DEFINE_string(
     "json_output", None, "train_step/inference: also write the records (date, machine) here."
@@ -308,6 +318,7 @@ def _plan_train_step():
         vgg_weights=_VGG_WEIGHTS.value,
         segments=_segments(),
         precision=_PRECISION.value,
+        op_profile=_OP_PROFILE.value,
     )
     vgg = {
         "none": "VGG loss terms dropped (--vgg_weights=none)",
@@ -319,7 +330,21 @@ def _plan_train_step():
         "FLOPs: TF profiler on the traced train step (forward + backward + optimizer), "
         "without the ops TF prunes (gradients no variable needs).",
     ]
-    return lambda: _run_jobs("train_step", jobs, benchmark.benchmark_train_step, notes)
+
+    def run():
+        records = _run_jobs("train_step", jobs, benchmark.benchmark_train_step, notes)
+        for record in records:
+            if "op_profile" in record:
+                title = (
+                    f"{record['model']} {record['image_size']} px batch {record['batch_size']} "
+                    f"{record['precision']}, {record['segment_kind'] or 'stage'} "
+                    f"{record['segment']} {record['step_kind'] or 'step'}"
+                    f"{', XLA' if record['jit_compile_effective'] else ''}"
+                )
+                print("\n".join(["", *benchmark.format_profile(record["op_profile"], title)]))
+        return records
+
+    return run
 
 
 def _generator_overrides():

@@ -11,6 +11,8 @@ One module per concern; the names `tools/benchmark.py` uses are re-exported here
   built through the training loop's config resolution and the trainer's protocol.
 - `inference`: `plan_inference`, `benchmark_inference`, `benchmark_inference_isolated` and
   `forward_peak_memory` (one call's peak RSS, `tools/peak_memory.py`).
+- `op_profile`: `profile_op_types` and `format_profile`, the time per TF op type of a few calls,
+  from TF's profiler (`tools/benchmark.py --op_profile=N`).
 - `output`: `table_header`, `table_row` and `write_json`.
 - `compare`: `plan_compare`, `compare_torch_inference` and `compare_torch_train_step`, ours beside
   a PyTorch twin of the PConv U-Net (`torch_pconv`, imported only when torch is asked for);
@@ -47,6 +49,7 @@ from tfinpaint.benchmark.inference import (
     plan_inference,
 )
 from tfinpaint.benchmark.machine import cpu_peak, describe_machine, machine_info
+from tfinpaint.benchmark.op_profile import format_profile, profile_op_types
 from tfinpaint.benchmark.output import table_header, table_row, write_json
 from tfinpaint.benchmark.timing import synthetic_batch
 from tfinpaint.benchmark.train_step import (
@@ -70,6 +73,7 @@ __all__ = [
     "compare_torch_inference",
     "compare_torch_train_step",
     "count_flops",
+    "format_profile",
     "forward_peak_memory",
     "cpu_peak",
     "describe_machine",
@@ -79,6 +83,7 @@ __all__ = [
     "plan_compare_precision",
     "plan_inference",
     "plan_train_step",
+    "profile_op_types",
     "resolve_models",
     "synthetic_batch",
     "table_header",
