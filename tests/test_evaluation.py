@@ -237,3 +237,64 @@ def test_mask_set_hole_ratio_range(tmp_path):
         mask_sets.write_mask_set(
             "rect:0.2-0.3", 32, 1, output_dir=str(tmp_path / "never"), hole_ratio_range=(0.9, 1.0)
         )
+
+
+def test_kept_images_and_their_figure(generator, tmp_path):
+    result = evaluation.evaluate(
+        generator, "samples", 32, masks="rect:0.2-0.6", num_images=5, batch_size=2,
+        baselines=["telea"], keep_images=[4, 1, 1, 9],
+    )  # fmt: skip
+    kept = result["kept"]
+    # Sorted, each index once, and only the images that exist (there are 5).
+    assert [picture["index"] for picture in kept] == [1, 4]
+    for picture in kept:
+        record = result["records"][picture["index"]]
+        assert picture["hole_ratio"] == record["hole_ratio"]
+        holes, truth = picture["masks"], picture["ground_truth"]
+        assert holes.shape == (32, 32, 1) and truth.shape == picture["model"].shape == (32, 32, 3)
+        assert np.mean(holes) == pytest.approx(record["hole_ratio"])
+        # The pictures are what was scored: the hole PSNR recomputed from them matches.
+        for method in ("model", "telea"):
+            error = np.sum(((picture[method] - truth) * holes) ** 2) / (3 * np.sum(holes))
+            assert 10 * np.log10(1 / error) == pytest.approx(record[method]["psnr_hole"], abs=0.01)
+    path = str(tmp_path / "figure.png")
+    image = evaluation.write_figure(kept, path, ["telea", "model"], {"model": "ours"})
+    # 2 rows x 4 columns (input, Telea, ours, ground truth) of titled, padded 32 px cells.
+    assert image.shape == (2 * (32 + 22 + 4), 4 * (32 + 4), 3)
+    assert cv2.imread(path).shape == image.shape
+    # The input column paints the holes white; the ground-truth column is the truth.
+    top = 22
+    cell = image[top : top + 32, :32, ::-1] / 255.0
+    holes = kept[0]["masks"][..., 0] > 0.5
+    assert np.all(cell[holes] == 1.0)
+    truth = image[top : top + 32, 3 * 36 : 3 * 36 + 32, ::-1] / 255.0
+    assert np.allclose(truth, kept[0]["ground_truth"], atol=1 / 255)
+    assert "kept" not in evaluation.evaluate(generator, "samples", 32, num_images=1, baselines=[])
+    with pytest.raises(ValueError, match="image indices >= 0"):
+        evaluation.evaluate(generator, "samples", 32, num_images=1, keep_images=[-1])
+    with pytest.raises(ValueError, match="no outputs for ns"):
+        evaluation.write_figure(kept, str(tmp_path / "f2.png"), ["ns"])
+    with pytest.raises(ValueError, match="No evaluated image to draw"):
+        evaluation.write_figure([], str(tmp_path / "f3.png"), ["model"])
+
+
+def test_tool_writes_a_figure_of_images_spread_over_the_set(generator, tmp_path):
+    json_path = save_generator(generator, "pconv", "tiny", str(tmp_path), extra={"image_size": 32})
+    figure = tmp_path / "figure.png"
+    result = _run_tool(
+        "evaluate.py", f"--checkpoint={json_path}", "--data=samples", "--num_images=7",
+        "--baselines=telea", f"--figure={figure}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"Figure: {figure} (images 0, 2, 4, 6)" in result.stdout
+    assert cv2.imread(str(figure)).shape == (4 * 58, 4 * 36, 3)
+    again = _run_tool(
+        "evaluate.py", f"--checkpoint={json_path}", "--num_images=7", f"--figure={figure}"
+    )
+    assert again.returncode != 0 and "exists; choose another --figure" in again.stderr
+    bad = _run_tool(
+        "evaluate.py", f"--checkpoint={json_path}", f"--figure={tmp_path / 'g.png'}",
+        "--figure_images=1,x",
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "Error: --figure_images takes image indices >= 0, got 1,x." in bad.stderr

@@ -41,6 +41,7 @@ def evaluate(
     ssim_variant="gaussian",
     mask_dir=None,
     inception_weights=None,
+    keep_images=(),
     **dataset_kwargs,
 ):
     """Scores `generator` (and the OpenCV baselines) on `source`.
@@ -64,13 +65,17 @@ def evaluate(
         inception_weights: None, "none", "imagenet", "random" or a weights file path. Not
             None/"none": also compute FID of each method's outputs against the ground truth
             over all images (`tfinpaint.fid`).
+        keep_images: sequence of int. Indices (in evaluation order) of the images whose
+            pictures to return as `kept` (for `write_figure`).
         **dataset_kwargs: passed to `build_dataset` (data_dir, split, irregular_polarity...).
 
     Returns:
         dict with `records` (one dict per image: `hole_ratio`, `bucket`, and per method a dict
         of METRIC_NAMES), `summary` ({bucket name or "all": {method: {metric: mean,
         "count": n}}}), `settings` (scoring, SSIM variant, masks, Inception weights) and, with
-        FID, `fid` ({method: value}).
+        FID, `fid` ({method: value}) and, with `keep_images`, `kept`: one dict per kept image
+        that exists, in index order, with `index`, `hole_ratio`, `masks` (H, W, 1),
+        `ground_truth` and each method's output (H, W, 3 floats in [0, 1], as scored).
 
     Raises:
         ValueError: one sentence for any bad argument, before any image is scored (the ImageNet
@@ -95,6 +100,10 @@ def evaluate(
             f"Unknown SSIM variant '{ssim_variant}': expected one of "
             f"{', '.join(metrics.SSIM_VARIANTS)}."
         )
+    keep_images = list(keep_images)
+    if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0 for i in keep_images):
+        raise ValueError(f"--figure_images takes image indices >= 0, got {keep_images}.")
+    keep_images = sorted(set(keep_images))
     mask_set = None
     if mask_dir is not None:
         mask_set = mask_sets.MaskSet(
@@ -117,6 +126,7 @@ def evaluate(
         source, image_size, batch_size, masks=masks, seed=seed, training=False, **dataset_kwargs
     )
     records = []
+    kept = []
     features = collections.defaultdict(list)
     for batch in dataset:
         images, hole_masks = batch["images"].numpy(), batch["masks"].numpy()
@@ -152,6 +162,12 @@ def evaluate(
             for name, output in outputs.items():
                 features[name].append(_fid().inception_features(extractor, output))
         ratios = scores["model"]["hole_ratio"]
+        for i in range(len(ratios)):
+            if len(records) + i in keep_images:
+                picture = {"index": len(records) + i, "hole_ratio": float(ratios[i])}
+                picture.update(masks=hole_masks[i], ground_truth=images[i])
+                picture.update({name: output[i] for name, output in outputs.items()})
+                kept.append(picture)
         for i, ratio in enumerate(ratios):
             record = {
                 "hole_ratio": float(ratio),
@@ -175,6 +191,8 @@ def evaluate(
     }
     if extractor is not None:
         result["fid"] = _fid_by_method(features)
+    if keep_images:
+        result["kept"] = kept
     return result
 
 
@@ -320,6 +338,56 @@ def plot_summary(summary, path, panels=(("psnr", "PSNR (dB)"), ("ssim", "SSIM"))
     image = np.concatenate([legend] + rows, axis=0)
     if not cv2.imwrite(path, image):
         raise ValueError(f"Could not write the plot {path}; expected a writable .png path.")
+    return image
+
+
+def write_figure(kept, path, methods, labels=None, hole_colour=(1.0, 1.0, 1.0)):
+    """Writes a PNG grid of kept evaluation images: one row per image, one column per picture.
+
+    Columns: the input with its holes painted `hole_colour` (white), each of `methods`' outputs
+    (e.g. "telea", "model"), then the ground truth, each titled; a row's first title also
+    gives the image's index and hole ratio. Drawn with OpenCV.
+
+    Args:
+        kept: list of dicts. `evaluate(..., keep_images=...)["kept"]`.
+        path: str. PNG file to write.
+        methods: sequence of str. Keys of each kept dict, in column order.
+        labels: dict or None. Column titles by method (default: the method names).
+
+    Returns:
+        The image written, (H, W, 3) uint8 BGR.
+
+    Raises:
+        ValueError: nothing to draw, a method the records lack, or an unwritable path.
+    """
+    if not kept:
+        raise ValueError("No evaluated image to draw: --figure_images names none that exist.")
+    missing = [m for m in methods if m not in kept[0]]
+    if missing:
+        raise ValueError(f"The evaluation has no outputs for {', '.join(missing)}.")
+    labels = labels or {}
+    pad, title_height = 4, 22
+    rows = []
+    for picture in kept:
+        holes = picture["masks"].astype(np.float32)
+        masked = picture["ground_truth"] * (1.0 - holes) + np.asarray(hole_colour) * holes
+        columns = [
+            (f"#{picture['index']} input, {100 * picture['hole_ratio']:.0f}% holes", masked)
+        ]
+        columns += [(labels.get(m, m), picture[m]) for m in methods]
+        columns.append(("ground truth", picture["ground_truth"]))
+        cells = []
+        for title, image in columns:
+            cell = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)[..., ::-1]
+            height, width = cell.shape[:2]
+            canvas = np.full((height + title_height + pad, width + pad, 3), 255, np.uint8)
+            canvas[title_height : title_height + height, :width] = cell
+            cv2.putText(canvas, title, (2, 15), _FONT, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+            cells.append(canvas)
+        rows.append(np.concatenate(cells, axis=1))
+    image = np.concatenate(rows, axis=0)
+    if not cv2.imwrite(path, image):
+        raise ValueError(f"Could not write the figure {path}; expected a writable .png path.")
     return image
 
 

@@ -8,6 +8,9 @@ Usage:
   python tools/evaluate.py --workdir=runs/pconv --data=/data/places2/val --image_size=256 \
       --mask_dir=masks/thick_256 --plot=eval.png \
       --inception_weights=inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5
+  # A side-by-side figure of images 0, 9, 18 and 27: input, Telea, NS, model, ground truth:
+  python tools/evaluate.py --checkpoint=NAME --data=photos --image_size=256 \
+      --figure=figure.png --figure_images=0,9,18,27
 
 Prints PSNR, SSIM and L1 error (hole only and whole image) per hole-ratio bucket
 ((0.01, 0.1], ..., (0.5, 0.6]) and over all images, for the model and each baseline. Images are
@@ -25,7 +28,7 @@ import sys
 from absl import app, flags
 
 from tfinpaint import evaluation, inference, metrics
-from tfinpaint.data import sources
+from tfinpaint.data import mask_sets, sources
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory to evaluate.")
 _CHECKPOINT = flags.DEFINE_string(
@@ -79,6 +82,17 @@ _MASK_DIR = flags.DEFINE_string(
 _PLOT = flags.DEFINE_string(
     "plot", None, "Also write a PNG bar chart of PSNR and SSIM per hole-ratio bucket."
 )
+_FIGURE = flags.DEFINE_string(
+    "figure",
+    None,
+    "Also write a PNG grid of some evaluated images: input with holes, each baseline, the "
+    "model, ground truth (--figure_images picks them).",
+)
+_FIGURE_IMAGES = flags.DEFINE_list(
+    "figure_images",
+    None,
+    "Indices (evaluation order, from 0) of the images in --figure; default 4 spread evenly.",
+)
 _PRECISION = flags.DEFINE_enum(
     "precision",
     "float32",
@@ -116,15 +130,17 @@ def main(argv):
             evaluation.check_output_json(_OUTPUT_JSON.value)
         if _PLOT.value:
             evaluation.check_output_path(_PLOT.value, "plot", suffix=".png")
-        if _OUTPUT_JSON.value and _PLOT.value:
-            same = os.path.abspath(_OUTPUT_JSON.value) == os.path.abspath(_PLOT.value)
-            if same:
-                sys.exit("Error: --output_json and --plot name the same file.")
+        if _FIGURE.value:
+            evaluation.check_output_path(_FIGURE.value, "figure", suffix=".png")
+        reports = [path for path in (_OUTPUT_JSON.value, _PLOT.value, _FIGURE.value) if path]
+        if len({os.path.abspath(path) for path in reports}) < len(reports):
+            sys.exit("Error: --output_json, --plot and --figure must name different files.")
         sources.check_source(_DATA.value)
         generator, info = inference.load_generator(
             _WORKDIR.value or _CHECKPOINT.value, with_info=True, precision=_PRECISION.value
         )
         image_size = _IMAGE_SIZE.value or info.get("image_size") or 256
+        figure_images = _figure_images(image_size)
         result = evaluation.evaluate(
             generator,
             _DATA.value,
@@ -141,6 +157,7 @@ def main(argv):
             ssim_variant=_SSIM.value,
             mask_dir=_MASK_DIR.value,
             inception_weights=_INCEPTION_WEIGHTS.value,
+            keep_images=figure_images,
         )
     except ValueError as error:
         sys.exit(f"Error: {error}")
@@ -155,6 +172,7 @@ def main(argv):
     print(evaluation.format_summary(result["summary"]))
     if "fid" in result:
         print(evaluation.format_fid(result["fid"]))
+    kept = result.pop("kept", [])
     if _OUTPUT_JSON.value:
         with open(_OUTPUT_JSON.value, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=1)
@@ -162,6 +180,33 @@ def main(argv):
     if _PLOT.value and result["records"]:
         evaluation.plot_summary(result["summary"], _PLOT.value)
         print(f"Plot: {_PLOT.value}")
+    if _FIGURE.value:
+        methods = [*_BASELINES.value, "model"]
+        labels = {"telea": "OpenCV Telea", "ns": "OpenCV Navier-Stokes", "model": info["model"]}
+        try:
+            evaluation.write_figure(kept, _FIGURE.value, methods, labels)
+        except ValueError as error:
+            sys.exit(f"Error: {error}")
+        print(f"Figure: {_FIGURE.value} (images {', '.join(str(p['index']) for p in kept)})")
+
+
+def _figure_images(image_size):
+    """--figure_images as ints; by default 4 indices spread over the images to evaluate."""
+    if not _FIGURE.value:
+        return ()
+    if _FIGURE_IMAGES.value:
+        try:
+            return [int(value) for value in _FIGURE_IMAGES.value]
+        except ValueError:
+            raise ValueError(
+                f"--figure_images takes image indices >= 0, got {','.join(_FIGURE_IMAGES.value)}."
+            ) from None
+    count = _NUM_IMAGES.value
+    if count is None and _MASK_DIR.value:
+        count = len(mask_sets.MaskSet(_MASK_DIR.value, image_size))
+    if count is None:
+        return [0, 1, 2, 3]
+    return sorted({round(i * (count - 1) / 3) for i in range(4)}) if count > 1 else [0]
 
 
 if __name__ == "__main__":
