@@ -101,7 +101,9 @@ def evaluate(
             f"{', '.join(metrics.SSIM_VARIANTS)}."
         )
     keep_images = list(keep_images)
-    if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0 for i in keep_images):
+    if any(
+        isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0 for i in keep_images
+    ):
         raise ValueError(f"--figure_images takes image indices >= 0, got {keep_images}.")
     keep_images = sorted(set(keep_images))
     mask_set = None
@@ -371,9 +373,7 @@ def write_figure(kept, path, methods, labels=None, hole_colour=(1.0, 1.0, 1.0)):
     for picture in kept:
         holes = picture["masks"].astype(np.float32)
         masked = picture["ground_truth"] * (1.0 - holes) + np.asarray(hole_colour) * holes
-        columns = [
-            (f"#{picture['index']} input, {100 * picture['hole_ratio']:.0f}% holes", masked)
-        ]
+        columns = [(f"#{picture['index']} input, {100 * picture['hole_ratio']:.0f}% holes", masked)]
         columns += [(labels.get(m, m), picture[m]) for m in methods]
         columns.append(("ground truth", picture["ground_truth"]))
         cells = []

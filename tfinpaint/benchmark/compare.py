@@ -409,7 +409,9 @@ def compare_precision_train_step(
     calls, losses = {}, {}
     built = {}
     for name in ("float32", "bfloat16"):
-        built[name] = build_trainer(model, preset, image_size, batch_size, precision=name, seed=seed)
+        built[name] = build_trainer(
+            model, preset, image_size, batch_size, precision=name, seed=seed
+        )
     built["bfloat16"].trainer.generator.set_weights(
         built["float32"].trainer.generator.get_weights()
     )
