@@ -100,10 +100,11 @@ def _run_tool(name, *args):
 
 def test_tools_make_masks_then_evaluate_against_them(generator, tmp_path):
     json_path = save_generator(generator, "pconv", "tiny", str(tmp_path), extra={"image_size": 32})
-    mask_dir, plot, output = (
+    mask_dir, plot, output, figure = (
         tmp_path / "masks",
         tmp_path / "plots" / "eval.png",
         tmp_path / "e.json",
+        tmp_path / "figure.png",
     )
     made = _run_tool(
         "make_masks.py", "--masks=rect:0.2-0.6", "--image_size=32", "--num=3", "--seed=5",
@@ -115,13 +116,23 @@ def test_tools_make_masks_then_evaluate_against_them(generator, tmp_path):
     result = _run_tool(
         "evaluate.py", f"--checkpoint={json_path}", "--data=samples", "--baselines=",
         f"--mask_dir={mask_dir}", f"--plot={plot}", "--score=float", "--ssim=skimage_default",
-        f"--output_json={output}",
+        f"--output_json={output}", f"--figure={figure}",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "3 images, float scoring, skimage_default SSIM" in result.stdout
     report = json.loads(output.read_text())
     assert [r["hole_ratio"] for r in report["records"]] == pytest.approx(manifest["hole_ratios"])
     assert cv2.imread(str(plot)) is not None
+    # The figure's default images spread over the set: all 3 here, no baseline column.
+    assert f"Figure: {figure} (images 0, 1, 2)" in result.stdout
+    assert cv2.imread(str(figure)).shape == (3 * 58, 3 * 36, 3)
+    assert "kept" not in report
+    bad = _run_tool(
+        "evaluate.py", f"--checkpoint={json_path}", f"--figure={figure}.2.png",
+        "--figure_images=1,x",
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "Error: --figure_images takes image indices >= 0, got 1,x." in bad.stderr
 
 
 def test_mask_set_round_trip(tmp_path):
@@ -276,25 +287,3 @@ def test_kept_images_and_their_figure(generator, tmp_path):
         evaluation.write_figure(kept, str(tmp_path / "f2.png"), ["ns"])
     with pytest.raises(ValueError, match="No evaluated image to draw"):
         evaluation.write_figure([], str(tmp_path / "f3.png"), ["model"])
-
-
-def test_tool_writes_a_figure_of_images_spread_over_the_set(generator, tmp_path):
-    json_path = save_generator(generator, "pconv", "tiny", str(tmp_path), extra={"image_size": 32})
-    figure = tmp_path / "figure.png"
-    result = _run_tool(
-        "evaluate.py", f"--checkpoint={json_path}", "--data=samples", "--num_images=7",
-        "--baselines=telea", f"--figure={figure}",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert f"Figure: {figure} (images 0, 2, 4, 6)" in result.stdout
-    assert cv2.imread(str(figure)).shape == (4 * 58, 4 * 36, 3)
-    again = _run_tool(
-        "evaluate.py", f"--checkpoint={json_path}", "--num_images=7", f"--figure={figure}"
-    )
-    assert again.returncode != 0 and "exists; choose another --figure" in again.stderr
-    bad = _run_tool(
-        "evaluate.py", f"--checkpoint={json_path}", f"--figure={tmp_path / 'g.png'}",
-        "--figure_images=1,x",
-    )  # fmt: skip
-    assert bad.returncode != 0
-    assert "Error: --figure_images takes image indices >= 0, got 1,x." in bad.stderr

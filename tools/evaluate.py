@@ -135,12 +135,14 @@ def main(argv):
         reports = [path for path in (_OUTPUT_JSON.value, _PLOT.value, _FIGURE.value) if path]
         if len({os.path.abspath(path) for path in reports}) < len(reports):
             sys.exit("Error: --output_json, --plot and --figure must name different files.")
+        figure_images = _figure_image_list() if _FIGURE.value else ()
         sources.check_source(_DATA.value)
         generator, info = inference.load_generator(
             _WORKDIR.value or _CHECKPOINT.value, with_info=True, precision=_PRECISION.value
         )
         image_size = _IMAGE_SIZE.value or info.get("image_size") or 256
-        figure_images = _figure_images(image_size)
+        if figure_images is None:
+            figure_images = _default_figure_images(image_size)
         result = evaluation.evaluate(
             generator,
             _DATA.value,
@@ -190,17 +192,20 @@ def main(argv):
         print(f"Figure: {_FIGURE.value} (images {', '.join(str(p['index']) for p in kept)})")
 
 
-def _figure_images(image_size):
-    """--figure_images as ints; by default 4 indices spread over the images to evaluate."""
-    if not _FIGURE.value:
-        return ()
-    if _FIGURE_IMAGES.value:
-        try:
-            return [int(value) for value in _FIGURE_IMAGES.value]
-        except ValueError:
-            raise ValueError(
-                f"--figure_images takes image indices >= 0, got {','.join(_FIGURE_IMAGES.value)}."
-            ) from None
+def _figure_image_list():
+    """--figure_images as ints, or None for the default (4 spread over the evaluated images)."""
+    if not _FIGURE_IMAGES.value:
+        return None
+    try:
+        return [int(value) for value in _FIGURE_IMAGES.value]
+    except ValueError:
+        raise ValueError(
+            f"--figure_images takes image indices >= 0, got {','.join(_FIGURE_IMAGES.value)}."
+        ) from None
+
+
+def _default_figure_images(image_size):
+    """4 indices spread over the images the evaluation will score."""
     count = _NUM_IMAGES.value
     if count is None and _MASK_DIR.value:
         count = len(mask_sets.MaskSet(_MASK_DIR.value, image_size))
