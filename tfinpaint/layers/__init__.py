@@ -6,6 +6,7 @@ from tfinpaint.layers.contextual_attention import ContextualAttention
 from tfinpaint.layers.crop import LocalCrop, crop_local, local_crop_boxes
 from tfinpaint.layers.dilation import CDBlock, SPDBlock
 from tfinpaint.layers.gradient import GAIBlock, GAIStack, Grad
+from tfinpaint.layers.normalization import BatchNormalization
 from tfinpaint.layers.padding import ReplicatePadConv2D, replicate_pad
 from tfinpaint.layers.partial_conv import PartialConv2D
 from tfinpaint.layers.resample import (
@@ -18,6 +19,7 @@ from tfinpaint.layers.resample import (
 )
 
 __all__ = [
+    "BatchNormalization",
     "BilinearResize2D",
     "CDBlock",
     "ContextualAttention",

@@ -11,6 +11,7 @@ Shatokhin, "Cascaded neural networks for image inpainting" (SPEC.md section 3):
 
 import keras
 
+from tfinpaint.layers.normalization import BatchNormalization
 from tfinpaint.layers.resample import upsample_nearest
 
 NORMALIZATIONS = (None, "batch", "instance")
@@ -28,7 +29,7 @@ def _make_normalization(normalization, name, dtype):
     if normalization is None:
         return None
     if normalization == "batch":
-        return keras.layers.BatchNormalization(name=name, dtype=dtype)
+        return BatchNormalization(name=name, dtype=dtype)
     # One group per channel: instance normalization (tensorflow-addons is not available).
     return keras.layers.GroupNormalization(groups=-1, name=name, dtype=dtype)
 

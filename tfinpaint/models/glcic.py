@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from tfinpaint.layers.crop import LocalCrop, crop_local, local_crop_boxes
+from tfinpaint.layers.normalization import BatchNormalization
 from tfinpaint.models.base import InpaintingGenerator
 
 __all__ = [
@@ -185,7 +186,7 @@ class GLCICCompletionNetwork(InpaintingGenerator):
                     padding="same",
                     name=layer_name,
                 )
-            norm = keras.layers.BatchNormalization(
+            norm = BatchNormalization(
                 momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{layer_name}_bn"
             )
             act = keras.layers.ReLU(name=f"{layer_name}_relu")
@@ -322,7 +323,7 @@ class GLCICDiscriminator(keras.Model):
                         padding="same",
                         name=f"{prefix}_conv{i + 1}",
                     ),
-                    keras.layers.BatchNormalization(
+                    BatchNormalization(
                         momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{prefix}_conv{i + 1}_bn"
                     ),
                     keras.layers.ReLU(name=f"{prefix}_conv{i + 1}_relu"),

@@ -8,6 +8,7 @@ import numbers
 import keras
 from keras import ops
 
+from tfinpaint.layers.normalization import BatchNormalization
 from tfinpaint.layers.partial_conv import PartialConv2D
 from tfinpaint.models.base import InpaintingGenerator
 
@@ -228,7 +229,7 @@ class PConvUNet(InpaintingGenerator):
         channelwise = decoder_mask_mode == "channelwise"
 
         def batch_norm(name):
-            return keras.layers.BatchNormalization(
+            return BatchNormalization(
                 momentum=batch_norm_momentum,
                 epsilon=batch_norm_epsilon,
                 name=name,
