@@ -11,11 +11,8 @@ the minima printed, with the first step's losses of both (equal up to rounding).
 """
 
 import argparse
-import time
 
-import numpy as np
-
-from tfinpaint.benchmark.timing import sync
+from tfinpaint.benchmark.compare import alternate, step_call
 from tfinpaint.benchmark.train_step import build_trainer
 from tfinpaint.layers import BatchNormalization
 
@@ -46,28 +43,10 @@ for name in ("keras", "fused"):
     )  # fmt: skip
     if name == "keras":
         print(f"{unfuse(built.trainer)} batch norm layers unfused in the 'keras' build")
-    trainer = built.trainer
-    trainer.start_segment(args.segment)
-    kind = trainer.segment_step_kinds(args.segment)[0]
-    step = trainer.step_function(kind)
+    calls[name], kind, losses[name] = step_call(built, args.segment)
+    calls[name]()  # warm-up
 
-    def call(step=step, iterator=built.iterator):
-        logs = step(iterator)
-        sync(logs)
-        return logs
-
-    logs = call()
-    losses[name] = float(np.asarray(logs["total"]).reshape(-1)[0]) if "total" in logs else None
-    call()  # warm-up
-    calls[name] = call
-
-times = {name: [] for name in calls}
-for round_index in range(args.rounds):
-    order = list(calls) if round_index % 2 == 0 else list(calls)[::-1]
-    for name in order:
-        start = time.perf_counter()
-        calls[name]()
-        times[name].append(time.perf_counter() - start)
+times = alternate(calls, args.rounds)
 keras_ms, fused_ms = (1000 * min(times[name]) for name in ("keras", "fused"))
 print(
     f"{args.model} {args.image_size} px batch {built.config.batch_size} {args.precision}, "

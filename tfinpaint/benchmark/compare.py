@@ -137,7 +137,30 @@ def _torch_inputs(torch, batch, channels_last):
     return convert(batch["images"]), convert(batch["masks"])
 
 
-def _alternate(calls, rounds):
+def step_call(built, segment=1):
+    """The first step kind of `segment` of a `build_trainer` result, as a timed call.
+
+    Returns:
+        (call, step_kind, first_loss): `call()` runs one step and waits for its outputs;
+        `first_loss` is the total loss of the one call made here (None when the step logs
+        none, e.g. a discriminator-only phase).
+    """
+    trainer = built.trainer
+    trainer.start_segment(segment)
+    kind = trainer.segment_step_kinds(segment)[0]
+    step = trainer.step_function(kind)
+
+    def call():
+        outputs = step(built.iterator)
+        sync(outputs)
+        return outputs
+
+    logs = call()
+    loss = float(np.asarray(logs["total"]).reshape(-1)[0]) if "total" in logs else None
+    return call, kind, loss
+
+
+def alternate(calls, rounds):
     """Times each of `calls` (name -> callable that waits for its result) once per round, in
     turn, the first of them alternating between rounds; returns name -> list of seconds."""
     names = list(calls)
@@ -232,7 +255,7 @@ def compare_torch_inference(
     ours_out, torch_out = ours(), theirs()
     for _ in range(warmup):
         ours(), theirs()
-    times = _alternate({"ours": ours, "torch": theirs}, rounds)
+    times = alternate({"ours": ours, "torch": theirs}, rounds)
     diff = float(np.abs(ours_out - torch_out.transpose(0, 2, 3, 1)).max())
     job = dict(
         model=model,
@@ -305,7 +328,7 @@ def compare_torch_train_step(
         loss_torch = theirs()
         for _ in range(warmup):
             ours(), theirs()
-        times = _alternate({"ours": ours, "torch": theirs}, rounds)
+        times = alternate({"ours": ours, "torch": theirs}, rounds)
     job = dict(
         model=model,
         preset=preset,
@@ -388,7 +411,7 @@ def compare_precision_inference(
     for _ in range(warmup):
         for call in calls.values():
             call()
-    times = _alternate(calls, rounds)
+    times = alternate(calls, rounds)
     job = dict(
         model=model, preset=preset, image_size=image_size, batch_size=batch_size, rounds=rounds
     )
@@ -416,21 +439,11 @@ def compare_precision_train_step(
         built["float32"].trainer.generator.get_weights()
     )
     for name, b in built.items():
-        b.trainer.start_segment(1)
-        step = b.trainer.step_function(b.trainer.segment_step_kinds(1)[0])
-
-        def call(step=step, iterator=b.iterator):
-            outputs = step(iterator)
-            sync(outputs)
-            return outputs
-
-        logs = call()
-        losses[name] = float(np.asarray(logs["total"]).reshape(-1)[0]) if "total" in logs else None
-        calls[name] = call
+        calls[name], _, losses[name] = step_call(b)
     for _ in range(warmup):
         for call in calls.values():
             call()
-    times = _alternate(calls, rounds)
+    times = alternate(calls, rounds)
     config = built["float32"].config
     job = dict(
         model=model,
