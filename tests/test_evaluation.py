@@ -281,6 +281,8 @@ def test_kept_images_and_their_figure(generator, tmp_path):
     truth = image[top : top + 32, 3 * 36 : 3 * 36 + 32, ::-1] / 255.0
     assert np.allclose(truth, kept[0]["ground_truth"], atol=1 / 255)
     assert "kept" not in evaluation.evaluate(generator, "samples", 32, num_images=1, baselines=[])
+    with pytest.raises(ValueError, match="--figure_images=7,9 names no image of the 5 to"):
+        evaluation.evaluate(generator, "samples", 32, num_images=5, keep_images=[9, 7])
     with pytest.raises(ValueError, match="image indices >= 0"):
         evaluation.evaluate(generator, "samples", 32, num_images=1, keep_images=[-1])
     with pytest.raises(ValueError, match="no outputs for ns"):

@@ -66,7 +66,9 @@ def evaluate(
             None/"none": also compute FID of each method's outputs against the ground truth
             over all images (`tfinpaint.fid`).
         keep_images: sequence of int. Indices (in evaluation order) of the images whose
-            pictures to return as `kept` (for `write_figure`).
+            pictures to return as `kept` (for `write_figure`); indices past the last image are
+            skipped, and when the image count is known beforehand (`num_images`, `mask_dir`)
+            a set that names none of them is refused before any work.
         **dataset_kwargs: passed to `build_dataset` (data_dir, split, irregular_polarity...).
 
     Returns:
@@ -105,7 +107,7 @@ def evaluate(
         isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0 for i in keep_images
     ):
         raise ValueError(f"--figure_images takes image indices >= 0, got {keep_images}.")
-    keep_images = sorted(set(keep_images))
+    keep_images = set(keep_images)
     mask_set = None
     if mask_dir is not None:
         mask_set = mask_sets.MaskSet(
@@ -118,6 +120,11 @@ def evaluate(
             )
         num_images = num_images or len(mask_set)
         masks = _PLACEHOLDER_MASKS
+    if keep_images and num_images is not None and min(keep_images) >= num_images:
+        raise ValueError(
+            f"--figure_images={','.join(map(str, sorted(keep_images)))} names no image of the "
+            f"{num_images} to evaluate; expected indices below {num_images}."
+        )
     extractor = None
     weights = _fid().check_inception_weights(inception_weights)
     if weights is not None:
