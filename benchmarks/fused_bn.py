@@ -8,10 +8,10 @@ the lever that leaves.
     python benchmarks/fused_bn.py
 """
 
-import time
-
 import keras
 import tensorflow as tf
+
+from tfinpaint.benchmark.compare import alternate
 
 x = tf.random.normal((2, 128, 128, 64))
 layer = keras.layers.BatchNormalization()
@@ -37,13 +37,10 @@ def fused_bn(x):
     return tape.gradient(loss, [x, gamma, beta])
 
 
-times = {"keras": [], "fused": []}
 functions = {"keras": keras_bn, "fused": fused_bn}
 for fn in functions.values():
     fn(x)
-for _ in range(10):
-    for name, fn in functions.items():
-        start = time.perf_counter()
-        [t.numpy() for t in fn(x)]
-        times[name].append(time.perf_counter() - start)
+times = alternate(
+    {name: lambda fn=fn: [t.numpy() for t in fn(x)] for name, fn in functions.items()}, 10
+)
 print(", ".join(f"{name} {1000 * min(t):.2f} ms" for name, t in times.items()))
