@@ -297,38 +297,29 @@ def compare_torch_train_step(
     threads = tensorflow_threads()
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    with precision_lib.global_policy(precision):
-        built = build_trainer(model, preset, image_size, batch_size, precision=precision, seed=seed)
-        config = registry.generator_config(model, preset, **built.config.generator_overrides)
-        generator = built.trainer.generator
-        twin, torch_pconv = _twin(torch, config, generator, channels_last)
-        twin.train()
-        optimizer = torch.optim.Adam(twin.parameters(), lr=built.config.learning_rate)
-        images, masks = _torch_inputs(torch, built.batch, channels_last)
-        built.trainer.start_segment(1)
-        step = built.trainer.step_function(built.trainer.segment_step_kinds(1)[0])
-        autocast = precision == "bfloat16"
+    built = build_trainer(model, preset, image_size, batch_size, precision=precision, seed=seed)
+    config = registry.generator_config(model, preset, **built.config.generator_overrides)
+    twin, torch_pconv = _twin(torch, config, built.trainer.generator, channels_last)
+    twin.train()
+    optimizer = torch.optim.Adam(twin.parameters(), lr=built.config.learning_rate)
+    images, masks = _torch_inputs(torch, built.batch, channels_last)
+    autocast = precision == "bfloat16"
 
-        def ours():
-            outputs = step(built.iterator)
-            sync(outputs)
-            return outputs
+    def theirs():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", torch.bfloat16, autocast):
+            raw = twin(images, masks)["raw"]
+        loss = torch_pconv.pconv_loss(images, raw, masks)["total"]
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
 
-        def theirs():
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", torch.bfloat16, autocast):
-                raw = twin(images, masks)["raw"]
-            loss = torch_pconv.pconv_loss(images, raw, masks)["total"]
-            loss.backward()
-            optimizer.step()
-            return float(loss.detach())
-
-        # The trackers' mean after one step: the first step's loss, before any update.
-        loss_ours = float(np.asarray(ours()["total"]).reshape(-1)[0])
-        loss_torch = theirs()
-        for _ in range(warmup):
-            ours(), theirs()
-        times = alternate({"ours": ours, "torch": theirs}, rounds)
+    # Ours: the trackers' mean after one step is the first step's loss, before any update.
+    ours, _, loss_ours = step_call(built)
+    loss_torch = theirs()
+    for _ in range(warmup):
+        ours(), theirs()
+    times = alternate({"ours": ours, "torch": theirs}, rounds)
     job = dict(
         model=model,
         preset=preset,
@@ -338,7 +329,9 @@ def compare_torch_train_step(
         rounds=rounds,
     )
     extra = {"channels_last": channels_last, "loss_ours": loss_ours, "loss_torch": loss_torch}
-    return _record("train_step", job, threads, int(generator.count_params()), times, extra)
+    return _record(
+        "train_step", job, threads, int(built.trainer.generator.count_params()), times, extra
+    )
 
 
 def plan_compare_precision(what, models, preset="paper", image_sizes=(512,), batch_size=1, **kw):
