@@ -32,6 +32,7 @@ from tfinpaint.data.gradients import add_gradients
 from tfinpaint.layers.gradient import gray_sobel
 from tfinpaint.models import InpaintingGenerator, registry
 from tfinpaint.training.config import TrainConfig
+from tfinpaint.training.trainer import pair_accuracy
 
 MAX_STEPS = 400
 IMAGE_SIZE = 64
@@ -46,6 +47,7 @@ LEARNING_RATE = 1e-3
 # gradient penalty on the sum of the patch scores) stayed below these thresholds.
 MIN_PROB_GAP = 0.3
 MIN_LOGIT_GAP = 0.15
+MIN_PAIR_ACCURACY = 0.9
 NUM_CROPS = 64
 HOLE_RANGE = (0.5, 0.75)  # hole sides, fractions of the image side
 CONTRAST = 0.3  # standard deviation of every crop's grey levels
@@ -177,3 +179,37 @@ def test_discriminators_separate_real_from_blurred_fills(family):
             f"{family} segment {segment} ({', '.join(trained)}): after {steps_run} steps "
             f"{what} = {gap:.3f}, expected > {threshold} (logged {values})"
         )
+        # The ranking the step logs beside the gap: real above its own fill for most pairs.
+        assert values["d_pair_accuracy"] >= MIN_PAIR_ACCURACY, (
+            f"{family} segment {segment}: d_pair_accuracy {values['d_pair_accuracy']:.3f} "
+            f"after {steps_run} steps, expected >= {MIN_PAIR_ACCURACY} (logged {values})"
+        )
+
+
+def reference_pair_accuracy(real_logits, fake_logits):
+    """numpy, from the definition: per-sample mean score, real strictly above its fake."""
+    batch = real_logits.shape[0]
+    real = real_logits.reshape(batch, -1).mean(axis=1)
+    fake = fake_logits.reshape(batch, -1).mean(axis=1)
+    return float(np.mean(real > fake))
+
+
+@pytest.mark.parametrize("shape", [(6, 1), (5, 4, 3, 1), (3, 2, 2, 2)])
+def test_pair_accuracy_matches_numpy(shape):
+    rng = np.random.default_rng(len(shape))
+    real = rng.normal(size=shape).astype("float32")
+    fake = rng.normal(size=shape).astype("float32")
+    expected = reference_pair_accuracy(real, fake)
+    assert float(pair_accuracy(tf.constant(real), tf.constant(fake))) == pytest.approx(expected)
+
+
+def test_pair_accuracy_pairs_by_sample_and_counts_ties_as_wrong():
+    # Every real above every fake but the pairs' own order: sample 0's real (1.0) is below its
+    # own fake (2.0) although above sample 1's fake.
+    real = tf.constant([[1.0], [3.0], [0.5]])
+    fake = tf.constant([[2.0], [0.0], [0.5]])
+    assert float(pair_accuracy(real, fake)) == pytest.approx(1 / 3)
+    # Patch logits: the mean per sample decides, not the share of patches that win.
+    real_patches = tf.constant([[[[5.0]], [[-1.0]], [[-1.0]]]])  # (1, 3, 1, 1), mean 1
+    fake_patches = tf.constant([[[[0.0]], [[0.0]], [[0.0]]]])
+    assert float(pair_accuracy(real_patches, fake_patches)) == 1.0

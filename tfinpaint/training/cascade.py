@@ -31,7 +31,7 @@ from tfinpaint import losses
 from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
 
 _GENERATOR_TERMS = ("total", "adversarial", "feature", "reconstruction")
-_DISCRIMINATOR_TERMS = ("d_loss", "d_real_prob", "d_fake_prob")
+_DISCRIMINATOR_TERMS = ("d_loss", "d_real_prob", "d_fake_prob", "d_pair_accuracy")
 
 
 @dataclasses.dataclass

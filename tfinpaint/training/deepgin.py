@@ -64,7 +64,7 @@ from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
 _L1_TERMS = ("l1_coarse", "l1_raw", "l1_lr")
 _VGG_TERMS = ("perceptual", "style")
 _GENERATOR_TERMS = ("total", *_L1_TERMS, "tv", "adversarial", *_VGG_TERMS)
-_DISCRIMINATOR_TERMS = ("d_loss", "d_real_logit", "d_fake_logit")
+_DISCRIMINATOR_TERMS = ("d_loss", "d_real_logit", "d_fake_logit", "d_pair_accuracy")
 SCALES = ("scale_1", "scale_2")
 
 
@@ -324,8 +324,9 @@ class DeepGINTrainer(InpaintingTrainer):
                 )
                 for name, value in scale_terms.items():
                     terms[name] = terms.get(name, 0.0) + value
-            # Logits are logged as the mean over scales; d_loss is the sum (what is minimised).
-            for name in ("d_real_logit", "d_fake_logit"):
+            # Logits and pair accuracies are logged as the mean over scales; d_loss is the sum
+            # (what is minimised).
+            for name in ("d_real_logit", "d_fake_logit", "d_pair_accuracy"):
                 terms[name] = terms[name] / len(SCALES)
             return self.update_trackers(terms)
         optimizer = self.optimizers["generator_optimizer"]

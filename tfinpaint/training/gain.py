@@ -36,7 +36,7 @@ from keras import ops
 from tfinpaint import losses
 from tfinpaint.layers.gradient import dilate_hole_mask
 from tfinpaint.models.base import blend
-from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
+from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions, pair_accuracy
 
 CRITICS = ("image", "gradient")
 _GENERATOR_TERMS = (
@@ -54,6 +54,7 @@ _DISCRIMINATOR_TERMS = (
     "penalty_gradient",
     "d_real_logit",
     "d_fake_logit",
+    "d_pair_accuracy",
 )
 
 
@@ -261,6 +262,7 @@ class GAINTrainer(InpaintingTrainer):
             f"penalty_{critic}": penalty,
             "d_real_logit": tf.reduce_mean(real_logits),
             "d_fake_logit": tf.reduce_mean(fake_logits),
+            "d_pair_accuracy": pair_accuracy(real_logits, fake_logits),
         }
 
     def train_step(self, data):
@@ -281,8 +283,8 @@ class GAINTrainer(InpaintingTrainer):
                 for name, value in critic_terms.items():
                     terms[name] = terms.get(name, 0.0) + value
             terms["d_loss"] = terms["d_loss_image"] + terms["d_loss_gradient"]
-            # Logits are logged as the mean over the two critics.
-            for name in ("d_real_logit", "d_fake_logit"):
+            # Logits and pair accuracies are logged as the mean over the two critics.
+            for name in ("d_real_logit", "d_fake_logit", "d_pair_accuracy"):
                 terms[name] = terms[name] / len(CRITICS)
             return self.update_trackers(terms)
         optimizer = self.optimizers["generator_optimizer"]

@@ -49,7 +49,7 @@ from tfinpaint.models import registry
 from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
 
 _GENERATOR_TERMS = ("total", "mse", "adversarial")
-_DISCRIMINATOR_TERMS = ("d_loss", "d_real_prob", "d_fake_prob")
+_DISCRIMINATOR_TERMS = ("d_loss", "d_real_prob", "d_fake_prob", "d_pair_accuracy")
 
 
 @dataclasses.dataclass

@@ -91,6 +91,35 @@ def _check_type(name, value, hint, family):
     )
 
 
+def pair_accuracy(real_logits, fake_logits):
+    """Share of samples whose real image scores above its own completed copy.
+
+    A ranking measure that the discriminator logs beside its probabilities (issue 14): a
+    completed image differs from its photo only inside the holes, so a discriminator can rank
+    every pair correctly while its probabilities still sit near 0.5 (`d_loss` near chance).
+    Each sample's logits are averaged over their non-batch axes first (one score per image
+    for patch discriminators), then compared pairwise: sample i of `real_logits` against
+    sample i of `fake_logits`. Ties count as wrong. 0.5 is chance, 1 a perfect ranking.
+
+    Args:
+        real_logits: tensor (B, ...). Discriminator outputs for the real images.
+        fake_logits: tensor (B, ...). Outputs for the completed images, in the same order.
+
+    Returns:
+        float32 scalar in [0, 1].
+
+    Example:
+    >>> float(pair_accuracy(tf.constant([[2.0], [0.1]]), tf.constant([[1.0], [0.3]])))
+    0.5
+    """
+    real = tf.cast(real_logits, tf.float32)
+    fake = tf.cast(fake_logits, tf.float32)
+    real = tf.reshape(real, [tf.shape(real)[0], -1])
+    fake = tf.reshape(fake, [tf.shape(fake)[0], -1])
+    wins = tf.reduce_mean(real, axis=1) > tf.reduce_mean(fake, axis=1)
+    return tf.reduce_mean(tf.cast(wins, tf.float32))
+
+
 class InpaintingTrainer(keras.Model):
     """Base trainer: networks, optimizers, loss trackers and the stage/phase state.
 
@@ -429,7 +458,7 @@ class InpaintingTrainer(keras.Model):
 
         Returns:
             dict with `d_loss`, `d_real_prob` and `d_fake_prob` (for "hinge": the mean logits,
-            `d_real_logit` and `d_fake_logit`).
+            `d_real_logit` and `d_fake_logit`), and `d_pair_accuracy` (see `pair_accuracy`).
         """
         discriminate_real = discriminate_real or discriminate
         with tf.GradientTape() as tape:
@@ -449,6 +478,7 @@ class InpaintingTrainer(keras.Model):
                 }
             else:
                 raise ValueError(f"Unknown discriminator loss '{loss}': expected bce or hinge.")
+            terms["d_pair_accuracy"] = pair_accuracy(real_logits, fake_logits)
             terms["d_loss"] = terms["d_loss"] * tf.cast(scale, tf.float32)
             scaled = self.scaled_loss(terms["d_loss"], optimizer)
         self.apply_gradients(tape, scaled, variables, optimizer)
