@@ -117,3 +117,36 @@ def test_discriminator_loss_is_half_the_bce(stage):
         np.log(1 - 1 / (1 + np.exp(-fake_logits)))
     )
     np.testing.assert_allclose(float(outputs["d_loss"][0]), 0.5 * reference_bce, rtol=1e-5)
+
+
+def test_zero_adversarial_weight_leaves_the_discriminator_out_of_generator_steps():
+    # L1-only runs (the shipped-checkpoint runs): a generator step must not call the
+    # discriminator, so its spectral-norm state stays bit-identical and no term is logged.
+    keras.utils.set_random_seed(0)
+    config = TrainConfig(
+        model="cascade",
+        preset="tiny",
+        workdir="unused",
+        batch_size=2,
+        vgg_weights="none",
+        options={"loss_weights": {"adversarial": 0.0}, "discriminator_batches": 0},
+    ).resolve(registry.get_preset("cascade", "tiny")["training"])
+    trainer = CascadeTrainer.create(registry.build_generator("cascade", "tiny"), config)
+    trainer.start_segment(1)
+    trainer.kind = "generator"
+    discriminator = trainer.discriminators["stage_1"]
+    discriminator(np.zeros((1, 64, 64, 3), np.float32))  # built, as a checkpoint restore would
+    before = [np.array(v) for v in discriminator.weights]
+    generator_before = [np.array(v) for v in trainer.generator.trainable_weights]
+    rng = np.random.default_rng(0)
+    masks = np.zeros((2, 64, 64, 1), np.float32)
+    masks[:, 8:40, 16:48] = 1
+    batch = {"images": rng.random((2, 64, 64, 3)).astype(np.float32), "masks": masks}
+    outputs = trainer.train_step({name: tf.constant(value) for name, value in batch.items()})
+    assert "adversarial" not in outputs and "reconstruction" in outputs
+    for old, new in zip(before, discriminator.weights, strict=True):
+        np.testing.assert_array_equal(old, np.array(new))
+    assert any(
+        not np.array_equal(old, np.array(new))
+        for old, new in zip(generator_before, trainer.generator.trainable_weights, strict=True)
+    )
