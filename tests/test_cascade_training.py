@@ -9,7 +9,7 @@ from harness import run_trainer_test
 
 from tfinpaint.models import registry
 from tfinpaint.training import reporting
-from tfinpaint.training.cascade import CascadeTrainer
+from tfinpaint.training.cascade import CascadeOptions, CascadeTrainer
 from tfinpaint.training.config import TrainConfig
 from tfinpaint.training.loop import dataset_arguments, run_training
 
@@ -150,3 +150,40 @@ def test_zero_adversarial_weight_leaves_the_discriminator_out_of_generator_steps
         not np.array_equal(old, np.array(new))
         for old, new in zip(generator_before, trainer.generator.trainable_weights, strict=True)
     )
+
+
+@pytest.mark.parametrize("name", ["l1", "mse"])
+def test_reconstruction_loss_option(name):
+    # The logged "reconstruction" of a generator step is the chosen hole-normalised loss of the
+    # completed images, from the weights before the update.
+    from tfinpaint import losses
+
+    keras.utils.set_random_seed(0)
+    config = TrainConfig(
+        model="cascade",
+        preset="tiny",
+        workdir="unused",
+        batch_size=2,
+        vgg_weights="none",
+        options={"loss_weights": {"adversarial": 0.0}, "reconstruction_loss": name},
+    ).resolve(registry.get_preset("cascade", "tiny")["training"])
+    trainer = CascadeTrainer.create(registry.build_generator("cascade", "tiny"), config)
+    trainer.start_segment(1)
+    trainer.kind = "generator"
+    rng = np.random.default_rng(1)
+    masks = np.zeros((2, 64, 64, 1), np.float32)
+    masks[:, 8:40, 16:48] = 1
+    batch = {
+        "images": tf.constant(rng.random((2, 64, 64, 3)).astype(np.float32)),
+        "masks": tf.constant(masks),
+    }
+    completed = trainer.generator(batch, training=True)["inpainted"]
+    loss = {"l1": losses.hole_normalised_l1, "mse": losses.hole_normalised_mse}[name]
+    expected = float(loss(batch["images"], completed, batch["masks"]))
+    outputs = trainer.train_step(batch)
+    np.testing.assert_allclose(float(outputs["reconstruction"][0]), expected, rtol=1e-5)
+
+
+def test_unknown_reconstruction_loss_is_refused():
+    with pytest.raises(ValueError, match="reconstruction_loss must be one of l1, mse"):
+        CascadeOptions.parse({"reconstruction_loss": "l2"}, "cascade")
