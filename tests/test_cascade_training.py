@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from harness import run_trainer_test
 
+from tfinpaint import losses
 from tfinpaint.models import registry
 from tfinpaint.training import reporting
 from tfinpaint.training.cascade import CascadeOptions, CascadeTrainer
@@ -119,9 +120,8 @@ def test_discriminator_loss_is_half_the_bce(stage):
     np.testing.assert_allclose(float(outputs["d_loss"][0]), 0.5 * reference_bce, rtol=1e-5)
 
 
-def test_zero_adversarial_weight_leaves_the_discriminator_out_of_generator_steps():
-    # L1-only runs (the shipped-checkpoint runs): a generator step must not call the
-    # discriminator, so its spectral-norm state stays bit-identical and no term is logged.
+def _tiny_generator_step_setup(options, seed):
+    """(trainer at a stage-1 generator step, a 2-image 64 px batch) of the tiny preset."""
     keras.utils.set_random_seed(0)
     config = TrainConfig(
         model="cascade",
@@ -129,20 +129,32 @@ def test_zero_adversarial_weight_leaves_the_discriminator_out_of_generator_steps
         workdir="unused",
         batch_size=2,
         vgg_weights="none",
-        options={"loss_weights": {"adversarial": 0.0}, "discriminator_batches": 0},
+        options=options,
     ).resolve(registry.get_preset("cascade", "tiny")["training"])
     trainer = CascadeTrainer.create(registry.build_generator("cascade", "tiny"), config)
     trainer.start_segment(1)
     trainer.kind = "generator"
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((2, 64, 64, 1), np.float32)
+    masks[:, 8:40, 16:48] = 1
+    batch = {
+        "images": tf.constant(rng.random((2, 64, 64, 3)).astype(np.float32)),
+        "masks": tf.constant(masks),
+    }
+    return trainer, batch
+
+
+def test_zero_adversarial_weight_leaves_the_discriminator_out_of_generator_steps():
+    # L1-only runs (the shipped-checkpoint runs): a generator step must not call the
+    # discriminator, so its spectral-norm state stays bit-identical and no term is logged.
+    trainer, batch = _tiny_generator_step_setup(
+        {"loss_weights": {"adversarial": 0.0}, "discriminator_batches": 0}, seed=0
+    )
     discriminator = trainer.discriminators["stage_1"]
     discriminator(np.zeros((1, 64, 64, 3), np.float32))  # built, as a checkpoint restore would
     before = [np.array(v) for v in discriminator.weights]
     generator_before = [np.array(v) for v in trainer.generator.trainable_weights]
-    rng = np.random.default_rng(0)
-    masks = np.zeros((2, 64, 64, 1), np.float32)
-    masks[:, 8:40, 16:48] = 1
-    batch = {"images": rng.random((2, 64, 64, 3)).astype(np.float32), "masks": masks}
-    outputs = trainer.train_step({name: tf.constant(value) for name, value in batch.items()})
+    outputs = trainer.train_step(batch)
     assert "adversarial" not in outputs and "reconstruction" in outputs
     for old, new in zip(before, discriminator.weights, strict=True):
         np.testing.assert_array_equal(old, np.array(new))
@@ -156,27 +168,9 @@ def test_zero_adversarial_weight_leaves_the_discriminator_out_of_generator_steps
 def test_reconstruction_loss_option(name):
     # The logged "reconstruction" of a generator step is the chosen hole-normalised loss of the
     # completed images, from the weights before the update.
-    from tfinpaint import losses
-
-    keras.utils.set_random_seed(0)
-    config = TrainConfig(
-        model="cascade",
-        preset="tiny",
-        workdir="unused",
-        batch_size=2,
-        vgg_weights="none",
-        options={"loss_weights": {"adversarial": 0.0}, "reconstruction_loss": name},
-    ).resolve(registry.get_preset("cascade", "tiny")["training"])
-    trainer = CascadeTrainer.create(registry.build_generator("cascade", "tiny"), config)
-    trainer.start_segment(1)
-    trainer.kind = "generator"
-    rng = np.random.default_rng(1)
-    masks = np.zeros((2, 64, 64, 1), np.float32)
-    masks[:, 8:40, 16:48] = 1
-    batch = {
-        "images": tf.constant(rng.random((2, 64, 64, 3)).astype(np.float32)),
-        "masks": tf.constant(masks),
-    }
+    trainer, batch = _tiny_generator_step_setup(
+        {"loss_weights": {"adversarial": 0.0}, "reconstruction_loss": name}, seed=1
+    )
     completed = trainer.generator(batch, training=True)["inpainted"]
     loss = {"l1": losses.hole_normalised_l1, "mse": losses.hole_normalised_mse}[name]
     expected = float(loss(batch["images"], completed, batch["masks"]))
