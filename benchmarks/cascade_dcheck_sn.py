@@ -43,47 +43,45 @@ def _build(layout, widths):
 
     from tfinpaint.models import cascade
 
-    original = keras.layers.SpectralNormalization
     keras.utils.set_random_seed(0)
+    original = keras.layers.SpectralNormalization
+    if layout == "no_sn":
+        keras.layers.SpectralNormalization = lambda layer, **kwargs: layer
     try:
-        if layout == "no_sn":
-            keras.layers.SpectralNormalization = lambda layer, **kwargs: layer
         discriminator = cascade.CascadeDiscriminator(widths=widths)
     finally:
         keras.layers.SpectralNormalization = original
     if layout == "sn_no_logits":
-        keras.utils.set_random_seed(0)
-        rebuilt = cascade.CascadeDiscriminator(widths=widths)
         # Same convolutions; a plain Dense on the pooled features instead of the SN one.
-        features = keras.Model(rebuilt.inputs, rebuilt.get_layer("logits").input)
-        dense = keras.layers.Dense(1, name="dense")
-        discriminator = keras.Sequential([features, dense])
+        features = keras.Model(discriminator.inputs, discriminator.get_layer("logits").input)
+        discriminator = keras.Sequential([features, keras.layers.Dense(1, name="dense")])
         discriminator.build((None, None, None, 3))
     return discriminator
+
+
+def _half_bce(real_logits, fake_logits):
+    from tfinpaint import losses
+
+    return 0.5 * losses.bce_d_loss(real_logits, fake_logits, from_logits=True)
 
 
 def _records(discriminator, val_batches):
     import numpy as np
     import tensorflow as tf
 
-    gaps, wins, losses = [], [], []
-    for real, fake in val_batches:
-        # training=True: Keras' SpectralNormalization normalises only then (as in training).
-        real_logits = discriminator(real, training=True)
-        fake_logits = discriminator(fake, training=True)
-        gaps.append(tf.sigmoid(real_logits) - tf.sigmoid(fake_logits))
-        wins.append(tf.cast(real_logits > fake_logits, tf.float32))
-        losses.append(
-            0.5
-            * (
-                tf.nn.softplus(-real_logits)  # -log sigmoid(real)
-                + tf.nn.softplus(fake_logits)  # -log(1 - sigmoid(fake))
-            )
-        )
+    from tfinpaint.training.trainer import pair_accuracy
+
+    # training=True: Keras' SpectralNormalization normalises only then (as in training), one
+    # power iteration per call, so the order of the calls (each batch's real, then its fake)
+    # is part of the measurement.
+    logits = [
+        [discriminator(images, training=True) for images in pair] for pair in val_batches
+    ]
+    real_logits, fake_logits = (tf.concat([pair[side] for pair in logits], 0) for side in (0, 1))
     return {
-        "gap": float(np.mean(np.concatenate(gaps))),
-        "pair_accuracy": float(np.mean(np.concatenate(wins))),
-        "half_bce": float(np.mean(np.concatenate(losses))),
+        "gap": float(np.mean(tf.sigmoid(real_logits) - tf.sigmoid(fake_logits))),
+        "pair_accuracy": float(pair_accuracy(real_logits, fake_logits)),
+        "half_bce": float(_half_bce(real_logits, fake_logits)),
     }
 
 
@@ -115,10 +113,8 @@ def main(argv):
         @tf.function
         def step(real, fake, discriminator=discriminator, optimizer=optimizer):
             with tf.GradientTape() as tape:
-                real_logits = discriminator(real, training=True)
-                fake_logits = discriminator(fake, training=True)
-                loss = 0.5 * tf.reduce_mean(
-                    tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits)
+                loss = _half_bce(
+                    discriminator(real, training=True), discriminator(fake, training=True)
                 )
             variables = discriminator.trainable_variables
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
