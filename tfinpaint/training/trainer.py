@@ -478,10 +478,11 @@ class InpaintingTrainer(keras.Model):
                 }
             else:
                 raise ValueError(f"Unknown discriminator loss '{loss}': expected bce or hinge.")
-            terms["d_pair_accuracy"] = pair_accuracy(real_logits, fake_logits)
             terms["d_loss"] = terms["d_loss"] * tf.cast(scale, tf.float32)
             scaled = self.scaled_loss(terms["d_loss"], optimizer)
         self.apply_gradients(tape, scaled, variables, optimizer)
+        # A measure, not a loss: outside the tape.
+        terms["d_pair_accuracy"] = pair_accuracy(real_logits, fake_logits)
         return terms
 
     def update_trackers(self, losses):
