@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfinpaint import evaluation, metrics
+from tfinpaint import evaluation, inference, metrics
 from tfinpaint.data import mask_sets
 from tfinpaint.data.masks import make_mask_fns
 from tfinpaint.models import build_generator, save_generator
@@ -86,6 +86,21 @@ def test_tool_on_a_saved_generator(generator, tmp_path):
         check=False,
     )
     assert again.returncode != 0 and "exists" in again.stderr
+
+
+def test_tool_average_last_scores_the_mean_of_the_newest_checkpoints(trained_run, tmp_path):
+    output = tmp_path / "eval.json"
+    result = _run_tool(
+        "evaluate.py", f"--workdir={trained_run}", "--average_last=2", "--data=samples",
+        "--num_images=2", "--baselines=", f"--output_json={output}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    steps = inference.load_generator(trained_run, with_info=True, average_last=2)[1][
+        "averaged_steps"
+    ]
+    assert f"mean of the checkpoints of steps {steps[0]}, {steps[1]}:" in result.stdout
+    settings = json.loads(output.read_text())["settings"]
+    assert settings["averaged_steps"] == steps and settings["step"] == steps[0]
 
 
 def _run_tool(name, *args):

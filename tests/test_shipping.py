@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from tfinpaint import inference
+from tfinpaint import checkpointing, inference
 from tfinpaint.models import registry
 from tfinpaint.models.saving import load_saved_generator, save_generator
 
@@ -280,3 +280,77 @@ def test_ship_tool_then_inpaint_tool_by_name(tmp_path, trained_run, shipped):
     np.testing.assert_array_equal(output[~holes], image[~holes])
     expected = inference.inpaint(inference.load_generator("demo"), image, holes)
     assert np.abs(output.astype(int) - expected).max() <= 1  # Another process may round.
+
+
+# === Checkpoint averaging (average_last) ===
+
+
+def _weights_of(path):
+    return [np.asarray(w) for w in inference.load_generator(path).weights]
+
+
+def test_average_last_is_the_mean_of_the_newest_checkpoints(trained_run):
+    prefixes = checkpointing.find_checkpoints(os.path.join(trained_run, "checkpoints"))[:2]
+    newest, older = (_weights_of(prefix) for prefix in prefixes)
+    assert any(np.abs(a - b).max() > 0 for a, b in zip(newest, older))  # They differ.
+
+    generator, info = inference.load_generator(trained_run, with_info=True, average_last=2)
+    for variable, a, b in zip(generator.weights, newest, older):
+        np.testing.assert_allclose(np.asarray(variable), (a + b) / 2, rtol=1e-6, atol=1e-7)
+    steps = [inference.load_generator(p, with_info=True)[1]["step"] for p in prefixes]
+    assert info["step"] == 4 and info["averaged_steps"] == steps and steps[1] < 4
+    assert info["path"] == prefixes[0]
+    assert set(info["files"]) >= {f"{prefixes[1]}.index", f"{prefixes[0]}.index"}
+    # Naming the newest prefix is the same as naming the run; 1 (or None) is no averaging.
+    by_prefix = inference.load_generator(prefixes[0], average_last=2)
+    for a, b in zip(by_prefix.weights, generator.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    plain, info = inference.load_generator(trained_run, with_info=True, average_last=1)
+    assert info["averaged_steps"] is None
+    for a, b in zip(plain.weights, newest):
+        np.testing.assert_array_equal(np.asarray(a), b)
+
+
+@pytest.mark.parametrize("value", [0, -2, 1.5, True, "2"])
+def test_average_last_refuses_a_non_positive_integer(trained_run, value):
+    with pytest.raises(ValueError, match=r"^Received average_last=.*positive integer"):
+        inference.load_generator(trained_run, average_last=value)
+
+
+def test_average_last_refuses_what_it_cannot_average(trained_run, cascade_pair, shipped):
+    found = checkpointing.find_checkpoints(os.path.join(trained_run, "checkpoints"))
+    with pytest.raises(ValueError, match=rf"more checkpoints than .* \({len(found)}\); train with"):
+        inference.load_generator(trained_run, average_last=len(found) + 1)
+    oldest = found[-1]
+    with pytest.raises(ValueError, match=rf"at or before {os.path.basename(oldest)} \(1\)"):
+        inference.load_generator(oldest, average_last=2)
+    with pytest.raises(ValueError, match=r"is not a run directory or a checkpoint prefix"):
+        inference.load_generator(cascade_pair[1], average_last=2)
+    inference.ship_checkpoint(cascade_pair[1], "pair", "A saved tiny cascade.")
+    with pytest.raises(ValueError, match=r"is not a run directory or a checkpoint prefix"):
+        inference.load_generator("pair", average_last=2)
+    assert inference.load_generator("pair", with_info=True)[1]["averaged_steps"] is None
+
+
+def test_ship_tool_average_last_records_the_steps(trained_run, shipped):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([_ROOT, os.environ.get("PYTHONPATH", "")]))
+    result = _run_tool(
+        "ship_checkpoint.py",
+        f"--workdir={trained_run}",
+        "--name=mean2",
+        "--description=Tiny PConv demo, mean of two checkpoints.",
+        "--average_last=2",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    steps = inference.load_generator(trained_run, with_info=True, average_last=2)[1][
+        "averaged_steps"
+    ]
+    assert f"step 4 (mean of the checkpoints of steps {steps[0]}, {steps[1]})" in result.stdout
+    with open(shipped / "mean2.json", encoding="utf-8") as f:
+        assert json.load(f)["averaged_steps"] == steps
+    generator, info = inference.load_generator("mean2", with_info=True)
+    assert info["averaged_steps"] == steps
+    expected = inference.load_generator(trained_run, average_last=2)
+    for a, b in zip(generator.weights, expected.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -87,7 +87,7 @@ _SHIP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 # --- Loading ---------------------------------------------------------------------------------
 
 
-def load_generator(path, with_info=False, precision=None, offered_only=False):
+def load_generator(path, with_info=False, precision=None, offered_only=False, average_last=None):
     """Loads a trained generator from a run directory, a saved generator or a shipped name.
 
     Args:
@@ -112,20 +112,30 @@ def load_generator(path, with_info=False, precision=None, offered_only=False):
         offered_only: bool. Refuse (ValueError, before building anything) a `precision` the
             family does not offer for inference (`precision.check_inference_precision`), as
             inpaint.py and export.py do.
+        average_last: None or int >= 1. Only for a training run or a checkpoint prefix in one:
+            the generator's weights are the mean of its `average_last` newest checkpoints (those
+            at or before the named prefix), a checkpoint average in the manner of Polyak
+            averaging / SWA that smooths the step-to-step noise of the last stretch of
+            training. Floating-point variables are averaged; any others come from the newest.
+            1 (or None) loads the one checkpoint.
 
     Returns:
         The Keras generator or, with `with_info=True`, `(generator, info)` where `info` is a
         dict with `model`, `preset`, `image_size` (the training image size, None when unknown),
         `step` (None when unknown), `source` ("checkpoint", "generator.json" or "shipped"),
         `name` (the shipped name, else None), `description` (the JSON's one-line description,
-        else None), `path` (the checkpoint prefix or JSON file read) and `files` (every file
-        read).
+        else None), `path` (the checkpoint prefix or JSON file read), `files` (every file
+        read) and `averaged_steps` (the steps of the averaged checkpoints, newest first, or
+        None; a shipped checkpoint reports what its JSON recorded).
 
     Raises:
         ValueError: `path` is none of the above, names files that are missing, or is an unknown
-            name (the shipped names are listed).
+            name (the shipped names are listed); or `average_last` is not a positive integer,
+            is given for something other than a run or checkpoint prefix, or exceeds the
+            checkpoints the run holds.
     """
     path = os.fspath(path)
+    average_last = _check_average_last(average_last)
     dtype = None if precision is None else precision_lib.policy_name(precision)
 
     def check(model):  # Called with the family's name before anything is built.
@@ -134,11 +144,19 @@ def load_generator(path, with_info=False, precision=None, offered_only=False):
 
     build = {"dtype": dtype, "check": check}
     is_name = _NAME_PATTERN.match(path) and not path.endswith((".json", ".h5"))
-    if is_name and path in _scan_checkpoints(checkpoints_dir()):
+    is_shipped = is_name and path in _scan_checkpoints(checkpoints_dir())
+    is_run = not is_shipped and os.path.isfile(os.path.join(path, "config.json"))
+    is_prefix = not is_shipped and not os.path.isdir(path) and os.path.isfile(path + ".index")
+    if average_last > 1 and not (is_run or is_prefix):
+        raise ValueError(
+            f"average_last={average_last} (--average_last) averages a training run's "
+            f"checkpoints, but {path} is not a run directory or a checkpoint prefix."
+        )
+    if is_shipped:
         generator, info = _load_shipped(checkpoints_dir(), path, **build)
     elif os.path.isdir(path):
-        if os.path.isfile(os.path.join(path, "config.json")):
-            generator, info = _load_from_run(path, **build)
+        if is_run:
+            generator, info = _load_from_run(path, average_last=average_last, **build)
         elif os.path.isfile(os.path.join(path, "generator.json")):
             generator, info = _load_from_description(os.path.join(path, "generator.json"), **build)
         else:
@@ -157,7 +175,9 @@ def load_generator(path, with_info=False, precision=None, offered_only=False):
         generator, info = _load_from_description(path, **build)
     elif os.path.isfile(path + ".index"):
         run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
-        generator, info = _load_from_run(run_dir, checkpoint=path, **build)
+        generator, info = _load_from_run(
+            run_dir, checkpoint=path, average_last=average_last, **build
+        )
     elif is_name:
         raise ValueError(_unknown_name_message(path))
     else:
@@ -165,8 +185,20 @@ def load_generator(path, with_info=False, precision=None, offered_only=False):
             f"Cannot load a generator from {path}: expected a training run directory, a "
             "checkpoint prefix, a generator.json or a .weights.h5 file."
         )
+    info.setdefault("averaged_steps", None)
     info["precision"] = precision_lib.precision_of(generator.dtype_policy.name)
     return (generator, info) if with_info else generator
+
+
+def _check_average_last(value):
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(
+            f"Received average_last={value!r} (--average_last); expected a positive integer "
+            "(the number of newest checkpoints to average)."
+        )
+    return int(value)
 
 
 def _load_from_description(json_path, dtype=None, check=None):
@@ -179,13 +211,14 @@ def _load_from_description(json_path, dtype=None, check=None):
         "source": "generator.json",
         "name": None,
         "description": _one_line(description.get("description")) or None,
+        "averaged_steps": description.get("averaged_steps"),
         "path": json_path,
         "files": [json_path, os.path.join(os.path.dirname(json_path), description["weights"])],
     }
     return generator, info
 
 
-def _load_from_run(run_dir, checkpoint=None, dtype=None, check=None):
+def _load_from_run(run_dir, checkpoint=None, dtype=None, check=None, average_last=1):
     config_path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(config_path):
         raise ValueError(f"{run_dir} is not a training run: it has no config.json.")
@@ -194,24 +227,41 @@ def _load_from_run(run_dir, checkpoint=None, dtype=None, check=None):
     for key in ("model", "preset"):
         if key not in config:
             raise ValueError(f"{config_path} is not a training config: it has no '{key}'.")
+    found = checkpointing.find_checkpoints(os.path.join(run_dir, "checkpoints"))
     if checkpoint is None:
-        found = checkpointing.find_checkpoints(os.path.join(run_dir, "checkpoints"))
         checkpoint = found[0] if found else None
     if checkpoint is None:
         json_path = os.path.join(run_dir, "generator.json")
-        if os.path.isfile(json_path):
+        if os.path.isfile(json_path) and average_last == 1:
             return _load_from_description(json_path, dtype=dtype, check=check)
         raise ValueError(
-            f"The run {run_dir} has no checkpoint in checkpoints/ and no generator.json yet; "
-            "train it first."
+            f"The run {run_dir} has no checkpoint in checkpoints/"
+            + (" and no generator.json" if average_last == 1 else "")
+            + " yet; train it first."
         )
-    problem = checkpointing.verify_checkpoint(checkpoint)
-    if problem:
-        raise ValueError(
-            f"The checkpoint is unreadable: {problem}; rerun tools/train.py on {run_dir} (it "
-            "moves damaged checkpoints aside and resumes from the newest good one) or name an "
-            "older checkpoint prefix."
-        )
+    prefixes = [checkpoint]
+    if average_last > 1:
+        older = [
+            prefix
+            for prefix in found
+            if checkpointing.checkpoint_prefix_number(prefix)
+            < checkpointing.checkpoint_prefix_number(checkpoint)
+        ]
+        prefixes += older[: average_last - 1]
+        if len(prefixes) < average_last:
+            raise ValueError(
+                f"average_last={average_last} (--average_last) asks for more checkpoints than "
+                f"{run_dir} holds at or before {os.path.basename(checkpoint)} ({len(prefixes)}); "
+                "train with a larger --keep_checkpoints or average fewer."
+            )
+    for prefix in prefixes:
+        problem = checkpointing.verify_checkpoint(prefix)
+        if problem:
+            raise ValueError(
+                f"The checkpoint is unreadable: {problem}; rerun tools/train.py on {run_dir} "
+                "(it moves damaged checkpoints aside and resumes from the newest good one) or "
+                "name an older checkpoint prefix."
+            )
     if check is not None:
         check(config["model"])
     overrides = dict(config.get("generator_overrides", {}))
@@ -220,23 +270,44 @@ def _load_from_run(run_dir, checkpoint=None, dtype=None, check=None):
     generator = registry.build_generator(config["model"], config["preset"], **overrides)
     # The checkpoint also holds optimizers, step and discriminators, which are not wanted here;
     # every generator variable must be found, though.
-    checkpointing.restore_networks(checkpoint, {"generator": generator}, verify=False)
-    try:
-        step = int(tf.train.load_variable(checkpoint, "step/.ATTRIBUTES/VARIABLE_VALUE"))
-    except (tf.errors.NotFoundError, ValueError):
-        step = None
+    steps = [_checkpoint_step(prefix) for prefix in prefixes]
+    if len(prefixes) == 1:
+        checkpointing.restore_networks(checkpoint, {"generator": generator}, verify=False)
+    else:
+        _restore_average(generator, prefixes)
     info = {
         "model": config["model"],
         "preset": config["preset"],
         "image_size": config.get("image_size"),
-        "step": step,
+        "step": steps[0],
         "source": "checkpoint",
         "name": None,
         "description": None,
         "path": checkpoint,
-        "files": [config_path, *sorted(glob.glob(glob.escape(checkpoint) + ".*"))],
+        "files": [config_path, *(f for p in prefixes for f in checkpointing.checkpoint_files(p))],
+        "averaged_steps": steps if len(prefixes) > 1 else None,
     }
     return generator, info
+
+
+def _checkpoint_step(prefix):
+    try:
+        return int(tf.train.load_variable(prefix, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+    except (tf.errors.NotFoundError, ValueError):
+        return None
+
+
+def _restore_average(generator, prefixes):
+    """Sets the generator's floating-point variables to their mean over `prefixes` (the first
+    is the newest; the other variables keep its values)."""
+    sums = None
+    for prefix in reversed(prefixes):  # The newest last, so it leaves the non-float values.
+        checkpointing.restore_networks(prefix, {"generator": generator}, verify=False)
+        values = [np.asarray(variable.numpy(), np.float64) for variable in generator.weights]
+        sums = values if sums is None else [a + b for a, b in zip(sums, values)]
+    for variable, total in zip(generator.weights, sums):
+        if tf.as_dtype(variable.dtype).is_floating:
+            variable.assign((total / len(prefixes)).astype(variable.dtype))
 
 
 # --- Shipped checkpoints ---------------------------------------------------------------------
@@ -374,7 +445,13 @@ def _load_shipped(folder, name, dtype=None, check=None):
 
 
 def ship_checkpoint(
-    source, name, description, directory=None, weights_dtype="float32", overwrite=False
+    source,
+    name,
+    description,
+    directory=None,
+    weights_dtype="float32",
+    overwrite=False,
+    average_last=None,
 ):
     """Writes `NAME.json` + `NAME.weights.h5` of a trained generator into the checkpoints folder.
 
@@ -387,10 +464,14 @@ def ship_checkpoint(
         weights_dtype: str. "float32" or "float16" (half the bytes; loads into the same float32
             network).
         overwrite: bool. Replace an existing checkpoint of that name.
+        average_last: None or int. Ship the mean of the run's `average_last` newest
+            checkpoints (see `load_generator`); the JSON records their steps as
+            `averaged_steps`.
 
     Returns:
         dict with `json` and `weights` (the paths written), `bytes` (of the weights file),
-        `model`, `preset`, `step`, and `max_difference`: the largest absolute difference between
+        `model`, `preset`, `step`, `averaged_steps` (None unless averaged), and
+        `max_difference`: the largest absolute difference between
         the raw outputs of the source generator and of the written checkpoint, loaded back, on a
         fixed random image with a centred square hole (float16 rounding shows there).
 
@@ -420,7 +501,7 @@ def ship_checkpoint(
             f"The checkpoint '{name}' already exists ({existing[0]}); pass overwrite=True "
             "(--overwrite) to replace it."
         )
-    generator, info = load_generator(source, with_info=True)
+    generator, info = load_generator(source, with_info=True, average_last=average_last)
     if any(same_file(out, path) for out in (json_path, weights_path) for path in info["files"]):
         raise ValueError(
             f"The checkpoint '{name}' would be written over its own source ({info['path']}); "
@@ -436,6 +517,7 @@ def ship_checkpoint(
             "description": description.strip(),
             "image_size": info["image_size"],
             "step": info["step"],
+            **({"averaged_steps": info["averaged_steps"]} if info["averaged_steps"] else {}),
         },
         weights_dtype=weights_dtype,
     )
@@ -447,6 +529,7 @@ def ship_checkpoint(
         "model": info["model"],
         "preset": info["preset"],
         "step": info["step"],
+        "averaged_steps": info["averaged_steps"],
         "max_difference": _max_raw_difference(generator, shipped, info["image_size"]),
     }
 

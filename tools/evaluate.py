@@ -8,6 +8,8 @@ Usage:
   python tools/evaluate.py --workdir=runs/pconv --data=/data/places2/val --image_size=256 \
       --mask_dir=masks/thick_256 --plot=eval.png \
       --inception_weights=inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5
+  # The mean of the run's 8 newest checkpoints (what ship_checkpoint.py --average_last=8 ships):
+  python tools/evaluate.py --workdir=runs/cascade --data=photos --image_size=256 --average_last=8
   # A side-by-side figure of images 0, 9, 18 and 27: input, Telea, NS, model, ground truth:
   python tools/evaluate.py --checkpoint=NAME --data=photos --image_size=256 \
       --figure=figure.png --figure_images=0,9,18,27
@@ -93,6 +95,12 @@ _FIGURE_IMAGES = flags.DEFINE_list(
     None,
     "Indices (evaluation order, from 0) of the images in --figure; default 4 spread evenly.",
 )
+_AVERAGE_LAST = flags.DEFINE_integer(
+    "average_last",
+    None,
+    "Evaluate the mean of the N newest checkpoints of --workdir (or those at or before a "
+    "--checkpoint prefix).",
+)
 _PRECISION = flags.DEFINE_enum(
     "precision",
     "float32",
@@ -138,7 +146,10 @@ def main(argv):
         figure_images = _figure_image_list() if _FIGURE.value else ()
         sources.check_source(_DATA.value)
         generator, info = inference.load_generator(
-            _WORKDIR.value or _CHECKPOINT.value, with_info=True, precision=_PRECISION.value
+            _WORKDIR.value or _CHECKPOINT.value,
+            with_info=True,
+            precision=_PRECISION.value,
+            average_last=_AVERAGE_LAST.value,
         )
         image_size = _IMAGE_SIZE.value or info.get("image_size") or 256
         if figure_images is None:
@@ -165,11 +176,19 @@ def main(argv):
         sys.exit(f"Error: {error}")
     settings = result["settings"]
     result["settings"]["precision"] = info["precision"]
+    result["settings"]["step"] = info["step"]
+    result["settings"]["averaged_steps"] = info["averaged_steps"]
     print(
         f"{info['model']} ({info['preset']}, {info['precision']}) on {_DATA.value}, masks "
         f"{settings['masks']}, "
         f"{image_size} px, {len(result['records'])} images, {settings['scoring']} scoring, "
-        f"{settings['ssim_variant']} SSIM:"
+        f"{settings['ssim_variant']} SSIM"
+        + (
+            f", mean of the checkpoints of steps {', '.join(map(str, info['averaged_steps']))}"
+            if info["averaged_steps"]
+            else ""
+        )
+        + ":"
     )
     print(evaluation.format_summary(result["summary"]))
     if "fid" in result:

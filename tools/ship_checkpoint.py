@@ -6,6 +6,10 @@ Usage:
       --description="Cascade generator (paper preset), 128 px photos, free-form + rect holes" \
       --float16
 
+  # The mean of the run's 8 newest checkpoints (checkpoint averaging; the JSON lists their steps):
+  python tools/ship_checkpoint.py --workdir=runs/cascade_photos --name=cascade_photos \
+      --description="..." --float16 --average_last=8
+
   # A given checkpoint prefix, or a saved generator.json, into another folder:
   python tools/ship_checkpoint.py --checkpoint=runs/cascade_photos/checkpoints/ckpt-6000 \
       --name=cascade_photos --description="..." --output_dir=/tmp/checkpoints
@@ -39,6 +43,11 @@ _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", None, "Folder to write to (default: the package's checkpoints/ folder)."
 )
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing checkpoint of NAME.")
+_AVERAGE_LAST = flags.DEFINE_integer(
+    "average_last",
+    None,
+    "Ship the mean of the N newest checkpoints of the run (at or before --checkpoint's prefix).",
+)
 
 
 def main(argv):
@@ -54,12 +63,19 @@ def main(argv):
             directory=_OUTPUT_DIR.value,
             weights_dtype="float16" if _FLOAT16.value else "float32",
             overwrite=_OVERWRITE.value,
+            average_last=_AVERAGE_LAST.value,
         )
     except ValueError as error:
         sys.exit(f"Error: {error}")
     print(
         f"Wrote {result['json']} and {result['weights']} ({result['bytes'] / 2**20:.2f} MiB): "
-        f"{result['model']} ({result['preset']}), step {result['step']}; largest raw-output "
+        f"{result['model']} ({result['preset']}), step {result['step']}"
+        + (
+            f" (mean of the checkpoints of steps {', '.join(map(str, result['averaged_steps']))})"
+            if result["averaged_steps"]
+            else ""
+        )
+        + "; largest raw-output "
         f"difference from the source: {result['max_difference']:.2e}."
     )
     md_path = os.path.splitext(result["json"])[0] + ".md"
