@@ -247,17 +247,23 @@ def _run_tool(tool, *args, env):
     )
 
 
-def test_ship_tool_then_inpaint_tool_by_name(tmp_path, trained_run, shipped):
+def _ship_tool(run, name, description, *args):
+    """tools/ship_checkpoint.py on `run` (must succeed); its completed process and the env."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([_ROOT, os.environ.get("PYTHONPATH", "")]))
     result = _run_tool(
         "ship_checkpoint.py",
-        f"--workdir={trained_run}",
-        "--name=demo",
-        "--description=Tiny PConv demo (4 steps).",
-        "--float16",
+        f"--workdir={run}",
+        f"--name={name}",
+        f"--description={description}",
+        *args,
         env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+    return result, env
+
+
+def test_ship_tool_then_inpaint_tool_by_name(tmp_path, trained_run, shipped):
+    result, env = _ship_tool(trained_run, "demo", "Tiny PConv demo (4 steps).", "--float16")
     assert f"Wrote {shipped / 'demo.json'}" in result.stdout
     assert "pconv (tiny), step 4" in result.stdout and "Now write" in result.stdout
     assert set(_h5_float_arrays(shipped / "demo.weights.h5")) == {"float16"}
@@ -333,16 +339,9 @@ def test_average_last_refuses_what_it_cannot_average(trained_run, cascade_pair, 
 
 
 def test_ship_tool_average_last_records_the_steps(trained_run, shipped):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([_ROOT, os.environ.get("PYTHONPATH", "")]))
-    result = _run_tool(
-        "ship_checkpoint.py",
-        f"--workdir={trained_run}",
-        "--name=mean2",
-        "--description=Tiny PConv demo, mean of two checkpoints.",
-        "--average_last=2",
-        env=env,
+    result, _ = _ship_tool(
+        trained_run, "mean2", "Tiny PConv demo, mean of two checkpoints.", "--average_last=2"
     )
-    assert result.returncode == 0, result.stderr[-2000:]
     steps = inference.load_generator(trained_run, with_info=True, average_last=2)[1][
         "averaged_steps"
     ]
