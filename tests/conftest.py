@@ -25,6 +25,19 @@ except RuntimeError:  # Already initialised (e.g. a plugin touched TF first): te
     pass  # need two devices check for them and say so.
 
 
+@pytest.fixture
+def default_sigint():
+    """SIGINT with Python's default handler (KeyboardInterrupt) for the test, the previous one
+    after it. A suite started as a background job of a non-interactive shell (`pytest ... &`)
+    inherits an ignored SIGINT, which `DeferredInterrupt` rightly leaves alone; the tests that
+    send themselves a Ctrl-C need the handler a terminal gives."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="run slow tests")
 

@@ -358,7 +358,7 @@ def test_paper_preset_data_and_optimizers():
 
 
 def test_a_run_interrupted_in_either_stage_resumes_with_the_uninterrupted_rates(
-    stepped, tmp_path, monkeypatch
+    stepped, tmp_path, monkeypatch, default_sigint
 ):
     # The loop saves a checkpoint when interrupted (Ctrl-C) and a rerun resumes from the newest
     # one. Interrupted after step 3 (the main stage's first step), with checkpoints after every

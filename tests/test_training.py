@@ -144,7 +144,7 @@ def test_a_run_killed_midway_resumes_from_its_last_checkpoint(tmp_path, monkeypa
     assert [r["step"] for r in records] == [2, 4, 6, 8]  # step 4 logged once, not twice
 
 
-def test_ctrl_c_is_deferred_to_the_next_step_boundary():
+def test_ctrl_c_is_deferred_to_the_next_step_boundary(default_sigint):
     # run_training's first SIGINT only sets a flag; a second interrupts at once; the handler
     # is put back afterwards. (test_deepgin_training.py sends one in the middle of a real step.)
     with DeferredInterrupt() as interrupt:
