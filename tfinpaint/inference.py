@@ -116,8 +116,9 @@ def load_generator(path, with_info=False, precision=None, offered_only=False, av
             the generator's weights are the mean of its `average_last` newest checkpoints (those
             at or before the named prefix), a checkpoint average in the manner of Polyak
             averaging / SWA that smooths the step-to-step noise of the last stretch of
-            training. Floating-point variables are averaged; any others come from the newest.
-            1 (or None) loads the one checkpoint.
+            training. Floating-point variables are averaged (batch-norm moving statistics
+            too, not re-estimated); any others come from the newest. 1 (or None) loads the one
+            checkpoint.
 
     Returns:
         The Keras generator or, with `with_info=True`, `(generator, info)` where `info` is a
