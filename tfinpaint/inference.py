@@ -174,7 +174,7 @@ def load_generator(path, with_info=False, precision=None, offered_only=False, av
         generator, info = _load_from_description(json_path, **build)
     elif path.endswith(".json") and os.path.isfile(path):
         generator, info = _load_from_description(path, **build)
-    elif os.path.isfile(path + ".index"):
+    elif is_prefix:
         run_dir = os.path.dirname(os.path.dirname(os.path.abspath(path)))
         generator, info = _load_from_run(
             run_dir, checkpoint=path, average_last=average_last, **build
@@ -186,7 +186,6 @@ def load_generator(path, with_info=False, precision=None, offered_only=False, av
             f"Cannot load a generator from {path}: expected a training run directory, a "
             "checkpoint prefix, a generator.json or a .weights.h5 file."
         )
-    info.setdefault("averaged_steps", None)
     info["precision"] = precision_lib.precision_of(generator.dtype_policy.name)
     return (generator, info) if with_info else generator
 
