@@ -7,6 +7,7 @@ import os
 import tempfile
 
 import cv2
+import skimage.data
 import keras
 import numpy as np
 import pytest
@@ -17,6 +18,10 @@ from tfinpaint.models import registry
 from tfinpaint.models.gain import PRESETS, GAINDiscriminator, GAINGenerator
 
 TINY = PRESETS["tiny"]["generator"]
+
+
+def skimage_photo():
+    return skimage.data.astronaut()
 PAPER_PARAMETERS = 59_044_092
 
 
@@ -148,6 +153,30 @@ def test_config_errors():
         GAINGenerator(**dict(TINY, attention_flows="both"))
     with pytest.raises(ValueError, match="shrinkage_delta"):
         GAINGenerator(**dict(TINY, shrinkage_delta=2.0))
+    for scale in (0, -1.0, "big", True):
+        with pytest.raises(ValueError, match="kernel_init_scale"):
+            GAINGenerator(**dict(TINY, kernel_init_scale=scale))
+
+
+@pytest.mark.parametrize("scale, bounded", [(None, True), (1.0, False)])
+def test_flows_stay_level_through_the_paper_depth_at_initialisation(scale, bounded):
+    """The paper's 6 x 4 structure and 2 x 4 content blocks, narrowed: at the default
+    kernel_init_scale a photo's raw output at initialisation stays near the image range; at
+    Glorot scale (1.0) the flows double block after block (the reason for the default)."""
+    keras.utils.set_random_seed(0)
+    overrides = {} if scale is None else {"kernel_init_scale": scale}
+    generator = registry.build_generator(
+        "gain", "paper", image_filters=4, gradient_filters=8, **overrides
+    )
+    photo = cv2.resize(skimage_photo(), (64, 64), interpolation=cv2.INTER_AREA)
+    images = np.repeat(photo[None].astype("float32") / 255.0, 2, axis=0)
+    masks = np.zeros((2, 64, 64, 1), "float32")
+    masks[:, 16:44, 20:50] = 1.0
+    raw = np.abs(np.asarray(generator({"images": images, "masks": masks})["raw"])).max()
+    if bounded:
+        assert raw < 10.0, raw
+    else:
+        assert raw > 1e3, raw
 
 
 def test_config_round_trip_and_save_load(tiny_generator):
