@@ -101,6 +101,9 @@ def test_tool_average_last_scores_the_mean_of_the_newest_checkpoints(trained_run
     assert f"mean of the checkpoints of steps {steps[0]}, {steps[1]}:" in result.stdout
     settings = json.loads(output.read_text())["settings"]
     assert settings["averaged_steps"] == steps and settings["step"] == steps[0]
+    parameters = inference.load_generator(trained_run).count_params()
+    assert settings["parameters"] == parameters
+    assert f"{parameters:,} parameters" in result.stdout
 
 
 def _run_tool(name, *args):
