@@ -7,10 +7,10 @@ import os
 import tempfile
 
 import cv2
-import skimage.data
 import keras
 import numpy as np
 import pytest
+import skimage.data
 from harness import json_round_trip, random_batch, run_generator_test
 
 from tfinpaint.data import gradients as data_gradients
@@ -18,10 +18,6 @@ from tfinpaint.models import registry
 from tfinpaint.models.gain import PRESETS, GAINDiscriminator, GAINGenerator
 
 TINY = PRESETS["tiny"]["generator"]
-
-
-def skimage_photo():
-    return skimage.data.astronaut()
 PAPER_PARAMETERS = 59_044_092
 
 
@@ -168,7 +164,7 @@ def test_flows_stay_level_through_the_paper_depth_at_initialisation(scale, bound
     generator = registry.build_generator(
         "gain", "paper", image_filters=4, gradient_filters=8, **overrides
     )
-    photo = cv2.resize(skimage_photo(), (64, 64), interpolation=cv2.INTER_AREA)
+    photo = cv2.resize(skimage.data.astronaut(), (64, 64), interpolation=cv2.INTER_AREA)
     images = np.repeat(photo[None].astype("float32") / 255.0, 2, axis=0)
     masks = np.zeros((2, 64, 64, 1), "float32")
     masks[:, 16:44, 20:50] = 1.0

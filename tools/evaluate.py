@@ -180,9 +180,9 @@ def main(argv):
     result["settings"]["averaged_steps"] = info["averaged_steps"]
     # The preset name alone does not tell a run with --generator_config overrides from the paper
     # network; the parameter count does.
-    result["settings"]["parameters"] = generator.count_params()
+    settings["parameters"] = generator.count_params()
     print(
-        f"{info['model']} ({info['preset']}, {generator.count_params():,} parameters, "
+        f"{info['model']} ({info['preset']}, {settings['parameters']:,} parameters, "
         f"{info['precision']}) on {_DATA.value}, masks "
         f"{settings['masks']}, "
         f"{image_size} px, {len(result['records'])} images, {settings['scoring']} scoring, "

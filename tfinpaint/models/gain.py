@@ -302,7 +302,7 @@ class GAINTrunk(keras.layers.Layer):
         attention_fuse_k,
         attention_softmax_scale,
         attention_fuse,
-        kernel_init_scale=1.0,
+        kernel_init_scale=KERNEL_INIT_SCALE,
         **kwargs,
     ):
         super().__init__(**kwargs)
