@@ -191,6 +191,43 @@ def test_fuse_normalization_ablation_builds():
     assert outputs["inpainted"].shape == (2, 32, 32, 3)
 
 
+def test_full_resolution_head_starts_as_the_paper_design(tiny_generator):
+    # Our addition (not the paper's): 0 blocks is the paper's network; > 0 adds a head whose
+    # last convolution starts at zero, so with the paper weights copied in the output is equal.
+    generator = build_cascade_generator("tiny", full_resolution_blocks=2)
+    width = PRESETS["tiny"]["generator"]["level_widths"][0]
+    head = (9 * 7 * width + width) + 2 * 2 * (9 * width + width * width + width) + 9 * width * 3 + 3
+    assert generator.count_params() == tiny_generator.count_params() + head
+    values = {w.path: w for w in tiny_generator.weights}
+    for weight in generator.weights:
+        if weight.path in values:
+            weight.assign(values[weight.path])
+        else:
+            assert weight.path.startswith("full_resolution")
+    batch = _batch(64)
+    outputs = run_generator_test(generator, batch)
+    np.testing.assert_allclose(
+        _numpy(outputs["raw"]), _numpy(tiny_generator(batch)["raw"]), atol=1e-6
+    )
+    # The head changes the output once its last convolution moves off zero, and the known
+    # pixels still pass unchanged.
+    kernel = generator.get_layer("full_resolution_output").kernel
+    kernel.assign(np.full(kernel.shape, 0.05, "float32"))
+    changed = generator(batch)
+    assert np.abs(_numpy(changed["raw"]) - _numpy(outputs["raw"])).max() > 1e-3
+    known = np.broadcast_to(batch["masks"] == 0, batch["images"].shape)
+    np.testing.assert_array_equal(_numpy(changed["inpainted"])[known], batch["images"][known])
+    config = json.loads(json.dumps(generator.get_config()))
+    assert config["full_resolution_blocks"] == 2
+    assert CascadeGenerator.from_config(config).count_params() == generator.count_params()
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, True, "2"])
+def test_full_resolution_head_refuses_bad_depths(value):
+    with pytest.raises(ValueError, match="full_resolution_blocks=.*expected an int >= 0"):
+        build_cascade_generator("tiny", full_resolution_blocks=value)
+
+
 def test_generator_trains_one_step(tiny_generator):
     generator = build_cascade_generator("tiny")
     batch = _batch(32)

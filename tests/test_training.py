@@ -462,8 +462,59 @@ def test_init_from_starts_a_new_run_from_a_trained_generator(tmp_path):
             _tiny_config(
                 tmp_path / "wider",
                 init_from=str(tmp_path / "moved"),
-                generator_overrides={"use_bias_with_batch_norm": True},
+                generator_overrides={"encoder_filters": [8, 16, 32, 48]},
             )
         )
     with pytest.raises(ValueError, match="--init_from=.*nowhere"):
         open_run(_tiny_config(tmp_path / "missing", init_from=str(tmp_path / "nowhere")))
+
+
+def test_init_from_gives_a_variant_with_added_layers_the_source_weights_by_name(tmp_path):
+    # The cascade's full-resolution head is added to a trained paper-design generator: every
+    # source weight goes to the weight of the same name, the head keeps its initial values,
+    # and as its last convolution starts at zero the variant's output is the source's.
+    from tfinpaint.training.loop import open_run
+
+    source = tmp_path / "source"
+    run_training(_tiny_config(source, model="cascade", steps=4, checkpoint_every=2))
+    trained = open_run(_tiny_config(source, model="cascade", steps=4)).trainer.generator
+    variant = open_run(
+        _tiny_config(
+            tmp_path / "variant",
+            model="cascade",
+            init_from=str(source),
+            generator_overrides={"full_resolution_blocks": 1},
+        )
+    ).trainer.generator
+    values = {w.path: w.numpy() for w in trained.weights}
+    added = [w for w in variant.weights if w.path not in values]
+    assert len(added) == len(variant.weights) - len(trained.weights) > 0
+    assert all(w.path.startswith("full_resolution") for w in added)
+    for weight in variant.weights:
+        if weight.path in values:
+            np.testing.assert_array_equal(weight.numpy(), values[weight.path])
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 32, 32, 3)).astype("float32")
+    masks = np.zeros((2, 32, 32, 1), "float32")
+    masks[:, 8:20, 6:26] = 1.0
+    inputs = {"images": images, "masks": masks}
+    np.testing.assert_allclose(
+        variant(inputs)["raw"].numpy(), trained(inputs)["raw"].numpy(), atol=1e-6
+    )
+    # The other way round, the head's weights have nowhere to go.
+    run_training(
+        _tiny_config(
+            tmp_path / "variant",
+            model="cascade",
+            init_from=str(source),
+            generator_overrides={"full_resolution_blocks": 1},
+            steps=4,
+            checkpoint_every=2,
+        )
+    )
+    with pytest.raises(ValueError, match="neither in order and shape nor by name"):
+        open_run(
+            _tiny_config(
+                tmp_path / "back", model="cascade", init_from=str(tmp_path / "variant")
+            )
+        )

@@ -132,7 +132,9 @@ _INIT_FROM = flags.DEFINE_string(
     None,
     "Fine-tune: start a new run from the generator weights of a training run, checkpoint "
     "prefix, generator.json/.weights.h5 or shipped checkpoint NAME of the same family and "
-    "architecture (optimizers start fresh at step 0; a resumed run ignores it).",
+    "architecture, or of an architecture this run's adds layers to (e.g. the cascade's "
+    "full_resolution_blocks): those weights go by name and the added ones start fresh "
+    "(optimizers start fresh at step 0; a resumed run ignores it).",
 )
 
 # Flag name -> TrainConfig field, for the flags that map one to one.

@@ -353,9 +353,9 @@ class OpenRun:
 
 
 def _initial_weights(config):
-    """The weights of `--init_from`'s generator (None without the flag), checked to be of this
-    run's family, or ValueError in one sentence. Not read once the run has checkpoints: a
-    resume continues from them (and works after the source is gone)."""
+    """The weights of `--init_from`'s generator as (path, array) pairs (None without the
+    flag), checked to be of this run's family, or ValueError in one sentence. Not read once the
+    run has checkpoints: a resume continues from them (and works after the source is gone)."""
     checkpoints = os.path.join(config.workdir, "checkpoints")
     if config.init_from is None or checkpointing.has_checkpoint_files(checkpoints):
         return None
@@ -370,19 +370,42 @@ def _initial_weights(config):
             f"--init_from={config.init_from} holds a {info['model']} generator; this run trains "
             f"{config.model}."
         )
-    return source.get_weights()
+    return [(weight.path, weight.numpy()) for weight in source.weights]
 
 
-def _check_same_shapes(config, generator, weights):
+def _initial_assignment(config, generator, weights):
+    """The values to give `generator` for `--init_from`'s (path, array) `weights`.
+
+    The same architecture: every weight in order. A variant that adds layers to the source's
+    (e.g. the cascade's `full_resolution_blocks`): each source weight goes to the weight of the
+    same path and shape, and the added ones keep their initial values. Anything else is a
+    ValueError in one sentence.
+
+    Returns:
+        (values, fresh): the list for `generator.set_weights` and the paths of the weights that
+        keep their initial values.
+    """
     shapes = [tuple(w.shape) for w in generator.weights]
-    given = [tuple(w.shape) for w in weights]
-    if shapes != given:
+    if shapes == [value.shape for _, value in weights]:
+        return [value for _, value in weights], []
+    by_path = {w.path: w for w in generator.weights}
+    unmatched = [
+        path
+        for path, value in weights
+        if path not in by_path or tuple(by_path[path].shape) != value.shape
+    ]
+    if unmatched or len(by_path) != len(generator.weights):
         raise ValueError(
             f"--init_from={config.init_from} holds a {config.model} generator of another "
             f"architecture than this run's (preset {config.preset}, --generator_config "
-            f"{config.generator_overrides or '{}'}): its {len(given)} weights do not match the "
-            f"{len(shapes)} here in order and shape."
+            f"{config.generator_overrides or '{}'}): its {len(weights)} weights match the "
+            f"{len(shapes)} here neither in order and shape nor by name ({len(unmatched)} "
+            f"without a counterpart, e.g. {(unmatched or ['?'])[0]})."
         )
+    given = dict(weights)
+    values = [given.get(w.path, w.numpy()) for w in generator.weights]
+    fresh = [w.path for w in generator.weights if w.path not in given]
+    return values, fresh
 
 
 def open_run(config, explicit_names=None):
@@ -409,7 +432,7 @@ def open_run(config, explicit_names=None):
             config.model, config.preset, **config.generator_overrides
         )
         if initial_weights is not None:
-            _check_same_shapes(config, generator, initial_weights)
+            initial_weights, fresh = _initial_assignment(config, generator, initial_weights)
         vgg = build_vgg(trainer_cls, config) if trainer_cls.uses_vgg else None
         trainer = trainer_cls.create(generator, config, vgg=vgg)
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -442,6 +465,13 @@ def open_run(config, explicit_names=None):
         with strategy.scope():
             generator.set_weights(initial_weights)
         logging.info("Starting from the generator weights of %s (--init_from).", config.init_from)
+        if fresh:
+            logging.info(
+                "%d weights are not in %s and keep their initial values: %s.",
+                len(fresh),
+                config.init_from,
+                ", ".join(fresh),
+            )
     return OpenRun(
         config=config,
         trainer_cls=trainer_cls,
