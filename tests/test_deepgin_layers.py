@@ -234,6 +234,27 @@ def test_self_attention_harness():
     )
 
 
+@pytest.mark.parametrize(
+    "layer_cls, kwargs, shape",
+    [
+        (SPDBlock, {"filters": 8, "dilation_rates": SPD4_DILATION_RATES}, (1, 8, 8, 8)),
+        (SelfAttention2D, {"filters": 8}, (1, 4, 4, 8)),
+    ],
+)
+def test_kernel_initializer_reaches_every_convolution_and_survives_config(
+    layer_cls, kwargs, shape
+):
+    layer = layer_cls(**kwargs, kernel_initializer="ones")
+    layer.build(shape)
+    restored = layer_cls.from_config(layer.get_config())
+    restored.build(shape)
+    for model in (layer, restored):
+        kernels = [w for w in model.weights if w.path.endswith("kernel")]
+        assert kernels and all(np.all(np.asarray(k) == 1.0) for k in kernels)
+    # The default stays the reference's He-normal x 0.1 (not serialised: None).
+    assert layer_cls(**kwargs).get_config()["kernel_initializer"] is None
+
+
 def test_self_attention_errors():
     with pytest.raises(ValueError, match="even"):
         SelfAttention2D(7)

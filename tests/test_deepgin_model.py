@@ -79,6 +79,33 @@ def test_config_errors():
         DeepGINGenerator(base_filters=8, num_refine_spd_blocks=-1)
 
 
+@pytest.mark.parametrize("scale", [0.1, 1.0])
+def test_kernel_init_scale_reaches_every_kernel(scale):
+    # Every kernel (plain, SPD and attention convolutions) starts He-normal times `scale`:
+    # std = scale * sqrt(2 / fan_in). 0.1, the default, is the reference code's.
+    keras.utils.set_random_seed(1)
+    generator = DeepGINGenerator(**TINY, kernel_init_scale=scale)
+    kernels = [w for w in generator.weights if w.path.endswith("kernel")]
+    assert len(kernels) == len(generator.weights) // 2  # one bias per kernel
+    for kernel in kernels:
+        values = np.asarray(kernel)
+        if values.size < 2000:
+            continue  # Too few draws for a tight estimate (the 3-channel heads).
+        fan_in = int(np.prod(values.shape[:-1]))
+        expected = scale * np.sqrt(2.0 / fan_in)
+        assert abs(values.std() / expected - 1.0) < 0.1, kernel.path
+        assert abs(values.mean()) < 0.1 * expected, kernel.path
+    config = json_round_trip(generator.get_config())
+    assert config["kernel_init_scale"] == scale
+    assert DeepGINGenerator.from_config(config).count_params() == generator.count_params()
+
+
+@pytest.mark.parametrize("value", [0, -1.0, float("nan"), float("inf"), True, "1"])
+def test_kernel_init_scale_refuses_bad_values(value):
+    with pytest.raises(ValueError, match="kernel_init_scale=.*expected a finite number > 0"):
+        DeepGINGenerator(**TINY, kernel_init_scale=value)
+
+
 def test_config_round_trip_and_save_load(tiny_generator):
     config = tiny_generator.get_config()
     assert config["coarse_dilation_rates"] == (2, 3, 4, 5, 6, 8, 10, 1)

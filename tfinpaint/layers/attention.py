@@ -52,6 +52,9 @@ class SelfAttention2D(keras.layers.Layer):
         max_logits_per_image: int or None. Outside training, the most attention logits (query
             x key pairs) one image materialises at once. None: never chunk. Defaults to 2**26
             (256 MiB in float32), which leaves the paper's 256 px inputs unchunked.
+        kernel_initializer: None or a Keras initializer identifier, for the four 1x1
+            convolutions. None uses He-normal x 0.1 (`deepgin_kernel_initializer`, the
+            reference's). Defaults to None.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call inputs: tensor (B, H, W, filters); `training` (bool or None).
@@ -63,7 +66,13 @@ class SelfAttention2D(keras.layers.Layer):
     TensorShape([2, 8, 8, 16])
     """
 
-    def __init__(self, filters, max_logits_per_image=DEFAULT_MAX_LOGITS_PER_IMAGE, **kwargs):
+    def __init__(
+        self,
+        filters,
+        max_logits_per_image=DEFAULT_MAX_LOGITS_PER_IMAGE,
+        kernel_initializer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if filters < 2 or filters % 2:
             raise ValueError(
@@ -82,12 +91,21 @@ class SelfAttention2D(keras.layers.Layer):
         self.filters = int(filters)
         self.inner_filters = self.filters // 2
         self.max_logits_per_image = max_logits_per_image
+        self.kernel_initializer = (
+            None
+            if kernel_initializer is None
+            else keras.initializers.serialize(keras.initializers.get(kernel_initializer))
+        )
 
         def conv1x1(filters, name):
             return keras.layers.Conv2D(
                 filters,
                 1,
-                kernel_initializer=deepgin_kernel_initializer(),
+                kernel_initializer=(
+                    deepgin_kernel_initializer()
+                    if kernel_initializer is None
+                    else keras.initializers.get(self.kernel_initializer)
+                ),
                 name=name,
                 dtype=self.dtype_policy,
             )
@@ -176,5 +194,11 @@ class SelfAttention2D(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"filters": self.filters, "max_logits_per_image": self.max_logits_per_image})
+        config.update(
+            {
+                "filters": self.filters,
+                "max_logits_per_image": self.max_logits_per_image,
+                "kernel_initializer": self.kernel_initializer,
+            }
+        )
         return config

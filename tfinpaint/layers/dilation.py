@@ -148,6 +148,8 @@ class SPDBlock(keras.layers.Layer):
         dilation_rates: tuple of ints. One branch per rate, concatenated in this order.
             Defaults to `SPD8_DILATION_RATES`.
         kernel_size: int. Spatial size of every convolution. Defaults to 3.
+        kernel_initializer: None or a Keras initializer identifier, for every convolution.
+            None uses He-normal x 0.1 (`deepgin_kernel_initializer`). Defaults to None.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call inputs: tensor (B, H, W, filters).
@@ -159,7 +161,14 @@ class SPDBlock(keras.layers.Layer):
     TensorShape([2, 32, 32, 16])
     """
 
-    def __init__(self, filters, dilation_rates=SPD8_DILATION_RATES, kernel_size=3, **kwargs):
+    def __init__(
+        self,
+        filters,
+        dilation_rates=SPD8_DILATION_RATES,
+        kernel_size=3,
+        kernel_initializer=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         dilation_rates = tuple(int(rate) for rate in dilation_rates)
         if not dilation_rates or min(dilation_rates) < 1:
@@ -176,19 +185,29 @@ class SPDBlock(keras.layers.Layer):
         self.dilation_rates = dilation_rates
         self.kernel_size = int(kernel_size)
         self.branch_filters = self.filters // len(dilation_rates)
+        self.kernel_initializer = (
+            None
+            if kernel_initializer is None
+            else keras.initializers.serialize(keras.initializers.get(kernel_initializer))
+        )
         self.branches = [
             ReplicatePadConv2D(
                 self.branch_filters,
                 self.kernel_size,
                 dilation_rate=rate,
                 activation="relu",
+                kernel_initializer=self.kernel_initializer,
                 name=f"branch_{index}_dilation_{rate}",
                 dtype=self.dtype_policy,
             )
             for index, rate in enumerate(dilation_rates)
         ]
         self.fuse = ReplicatePadConv2D(
-            self.filters, self.kernel_size, name="fuse", dtype=self.dtype_policy
+            self.filters,
+            self.kernel_size,
+            kernel_initializer=self.kernel_initializer,
+            name="fuse",
+            dtype=self.dtype_policy,
         )
 
     def build(self, input_shape):
@@ -216,6 +235,7 @@ class SPDBlock(keras.layers.Layer):
                 "filters": self.filters,
                 "dilation_rates": self.dilation_rates,
                 "kernel_size": self.kernel_size,
+                "kernel_initializer": self.kernel_initializer,
             }
         )
         return config

@@ -12,13 +12,17 @@ import keras
 from keras import ops
 
 
-def deepgin_kernel_initializer():
-    """He-normal (fan-in, untruncated, as PyTorch's `kaiming_normal_`) scaled by 0.1.
+DEEPGIN_KERNEL_INIT_SCALE = 0.1  # The reference code's factor on He-normal's deviation.
 
-    Scaling the standard deviation by 0.1 scales the variance by 0.01: 2 * 0.01 = 0.02.
+
+def deepgin_kernel_initializer(scale=DEEPGIN_KERNEL_INIT_SCALE):
+    """He-normal (fan-in, untruncated, as PyTorch's `kaiming_normal_`) scaled by `scale`.
+
+    Scaling the standard deviation by 0.1 (the reference's) scales the variance by 0.01:
+    2 * 0.01 = 0.02. `scale` 1 is plain He-normal.
     """
     return keras.initializers.VarianceScaling(
-        scale=0.02, mode="fan_in", distribution="untruncated_normal"
+        scale=2.0 * float(scale) ** 2, mode="fan_in", distribution="untruncated_normal"
     )
 
 

@@ -18,7 +18,11 @@ from keras import ops
 
 from tfinpaint.layers.attention import DEFAULT_MAX_LOGITS_PER_IMAGE, SelfAttention2D
 from tfinpaint.layers.dilation import SPD4_DILATION_RATES, SPD8_DILATION_RATES, SPDBlock
-from tfinpaint.layers.padding import ReplicatePadConv2D
+from tfinpaint.layers.padding import (
+    DEEPGIN_KERNEL_INIT_SCALE,
+    ReplicatePadConv2D,
+    deepgin_kernel_initializer,
+)
 from tfinpaint.layers.resample import BilinearResize2D
 from tfinpaint.models.base import InpaintingGenerator, blend
 
@@ -61,6 +65,13 @@ class DeepGINGenerator(InpaintingGenerator):
             processed in chunks above it; `SelfAttention2D`). None: never chunk. Defaults to
             2**26 (256 MiB in float32): unchunked at 256 px, chunked at the first skip's
             128 x 128 map (512 px input) and beyond.
+        kernel_init_scale: float > 0. Every kernel starts He-normal (fan-in, untruncated)
+            with its standard deviation times this. Defaults to 0.1, the reference code's
+            (SPEC.md section 4). Our option: at 0.1 the signal shrinks about tenfold per plain
+            convolution, so the heads' outputs start near 1e-8; at 1 the residual SPD blocks
+            grow it instead (outputs ~100). A narrowed generator fits one batch of photos
+            fastest at 0.5 of these (WORKSPACE.md, issue 14). Only the initial values differ;
+            parameter counts and saved weights are the same.
         **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, `dtype`).
 
     Call inputs: dict with `images` (B, H, W, 3) in [0, 1] and `masks` (B, H, W, 1), 1 = hole,
@@ -88,9 +99,26 @@ class DeepGINGenerator(InpaintingGenerator):
         coarse_dilation_rates=SPD8_DILATION_RATES,
         refine_dilation_rates=SPD4_DILATION_RATES,
         max_attention_logits_per_image=DEFAULT_MAX_LOGITS_PER_IMAGE,
+        kernel_init_scale=DEEPGIN_KERNEL_INIT_SCALE,
         **kwargs,
     ):
         base_filters = int(base_filters)
+        if (
+            isinstance(kernel_init_scale, bool)
+            or not isinstance(kernel_init_scale, (int, float))
+            or not 0.0 < kernel_init_scale < math.inf
+        ):
+            raise ValueError(
+                f"Received kernel_init_scale={kernel_init_scale!r}; expected a finite number "
+                "> 0 (0.1 in the reference code)."
+            )
+        kernel_init_scale = float(kernel_init_scale)
+        # None keeps each layer's default, the reference's He-normal x 0.1.
+        initializer = (
+            None
+            if kernel_init_scale == DEEPGIN_KERNEL_INIT_SCALE
+            else deepgin_kernel_initializer(kernel_init_scale)
+        )
         coarse_dilation_rates = tuple(int(rate) for rate in coarse_dilation_rates)
         refine_dilation_rates = tuple(int(rate) for rate in refine_dilation_rates)
         if base_filters < 2 or base_filters % 2:
@@ -109,7 +137,12 @@ class DeepGINGenerator(InpaintingGenerator):
 
         def conv(filters, kernel_size, name, strides=1, activation=ACTIVATION):
             return ReplicatePadConv2D(
-                filters, kernel_size, strides=strides, activation=activation, name=name
+                filters,
+                kernel_size,
+                strides=strides,
+                activation=activation,
+                kernel_initializer=initializer,
+                name=name,
             )
 
         def up(name):
@@ -124,7 +157,12 @@ class DeepGINGenerator(InpaintingGenerator):
             conv(8 * f, 4, "coarse_enc_4", strides=2),
         ]
         coarse_spd = [
-            SPDBlock(8 * f, coarse_dilation_rates, name=f"coarse_spd_{index}")
+            SPDBlock(
+                8 * f,
+                coarse_dilation_rates,
+                kernel_initializer=initializer,
+                name=f"coarse_spd_{index}",
+            )
             for index in range(int(num_coarse_spd_blocks))
         ]
         coarse_decoder = []
@@ -142,19 +180,35 @@ class DeepGINGenerator(InpaintingGenerator):
         ]
         skip_4 = [
             conv(2 * f, 3, "refine_skip_4_conv"),
-            SelfAttention2D(2 * f, max_logits, name="refine_skip_4_attention"),
+            SelfAttention2D(
+                2 * f, max_logits, kernel_initializer=initializer, name="refine_skip_4_attention"
+            ),
         ]
         skip_8 = [
             conv(4 * f, 3, "refine_skip_8_conv"),
-            SelfAttention2D(4 * f, max_logits, name="refine_skip_8_attention"),
+            SelfAttention2D(
+                4 * f, max_logits, kernel_initializer=initializer, name="refine_skip_8_attention"
+            ),
         ]
-        bottleneck = [
-            SPDBlock(16 * f, refine_dilation_rates, name=f"refine_spd_{index}")
-            for index in range(int(num_refine_spd_blocks))
-        ]
-        bottleneck.append(SelfAttention2D(16 * f, max_logits, name="refine_bottleneck_attention"))
+        def refine_spd(index):
+            return SPDBlock(
+                16 * f,
+                refine_dilation_rates,
+                kernel_initializer=initializer,
+                name=f"refine_spd_{index}",
+            )
+
+        bottleneck = [refine_spd(index) for index in range(int(num_refine_spd_blocks))]
+        bottleneck.append(
+            SelfAttention2D(
+                16 * f,
+                max_logits,
+                kernel_initializer=initializer,
+                name="refine_bottleneck_attention",
+            )
+        )
         bottleneck += [
-            SPDBlock(16 * f, refine_dilation_rates, name=f"refine_spd_{index}")
+            refine_spd(index)
             for index in range(int(num_refine_spd_blocks), 2 * int(num_refine_spd_blocks))
         ]
         refine_up_8 = [up("refine_up_8"), conv(8 * f, 3, "refine_dec_8_up")]
@@ -220,6 +274,7 @@ class DeepGINGenerator(InpaintingGenerator):
         self.coarse_dilation_rates = coarse_dilation_rates
         self.refine_dilation_rates = refine_dilation_rates
         self.max_attention_logits_per_image = max_attention_logits_per_image
+        self.kernel_init_scale = kernel_init_scale
 
     @classmethod
     def size_multiple_for(cls, config):
@@ -237,6 +292,7 @@ class DeepGINGenerator(InpaintingGenerator):
                 "coarse_dilation_rates": self.coarse_dilation_rates,
                 "refine_dilation_rates": self.refine_dilation_rates,
                 "max_attention_logits_per_image": self.max_attention_logits_per_image,
+                "kernel_init_scale": self.kernel_init_scale,
             }
         )
         return config
