@@ -201,11 +201,7 @@ class CascadeGenerator(InpaintingGenerator):
         _check_levels("fusion_depths", fusion_depths, num_levels - 1, 0)
         if int(num_cd_blocks) < 0:
             raise ValueError(f"Received num_cd_blocks={num_cd_blocks}; expected an int >= 0.")
-        if (
-            isinstance(full_resolution_blocks, bool)
-            or not isinstance(full_resolution_blocks, int)
-            or full_resolution_blocks < 0
-        ):
+        if type(full_resolution_blocks) is not int or full_resolution_blocks < 0:  # Not bool.
             raise ValueError(
                 f"Received full_resolution_blocks={full_resolution_blocks!r}; expected an "
                 "int >= 0."
