@@ -241,9 +241,7 @@ def test_self_attention_harness():
         (SelfAttention2D, {"filters": 8}, (1, 4, 4, 8)),
     ],
 )
-def test_kernel_initializer_reaches_every_convolution_and_survives_config(
-    layer_cls, kwargs, shape
-):
+def test_kernel_initializer_reaches_every_convolution_and_survives_config(layer_cls, kwargs, shape):
     layer = layer_cls(**kwargs, kernel_initializer="ones")
     layer.build(shape)
     restored = layer_cls.from_config(layer.get_config())

@@ -11,7 +11,6 @@ builtin TFLite ops.
 import keras
 from keras import ops
 
-
 DEEPGIN_KERNEL_INIT_SCALE = 0.1  # The reference code's factor on He-normal's deviation.
 
 

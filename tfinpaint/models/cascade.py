@@ -203,8 +203,7 @@ class CascadeGenerator(InpaintingGenerator):
             raise ValueError(f"Received num_cd_blocks={num_cd_blocks}; expected an int >= 0.")
         if type(full_resolution_blocks) is not int or full_resolution_blocks < 0:  # Not bool.
             raise ValueError(
-                f"Received full_resolution_blocks={full_resolution_blocks!r}; expected an "
-                "int >= 0."
+                f"Received full_resolution_blocks={full_resolution_blocks!r}; expected an int >= 0."
             )
 
         # === Layers ===

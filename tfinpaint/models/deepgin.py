@@ -190,6 +190,7 @@ class DeepGINGenerator(InpaintingGenerator):
                 4 * f, max_logits, kernel_initializer=initializer, name="refine_skip_8_attention"
             ),
         ]
+
         def refine_spd(index):
             return SPDBlock(
                 16 * f,
