@@ -10,7 +10,7 @@ import math
 import keras
 from keras import ops
 
-from tfinpaint.layers.padding import deepgin_kernel_initializer
+from tfinpaint.layers.padding import kernel_initializer_from, serialize_kernel_initializer
 
 # 64 Mi logits (256 MiB in float32) per image: the paper's largest map at its 256 px input
 # (64 x 64 = 4096 pixels, 16 Mi logits) stays unchunked.
@@ -91,21 +91,13 @@ class SelfAttention2D(keras.layers.Layer):
         self.filters = int(filters)
         self.inner_filters = self.filters // 2
         self.max_logits_per_image = max_logits_per_image
-        self.kernel_initializer = (
-            None
-            if kernel_initializer is None
-            else keras.initializers.serialize(keras.initializers.get(kernel_initializer))
-        )
+        self.kernel_initializer = serialize_kernel_initializer(kernel_initializer)
 
         def conv1x1(filters, name):
             return keras.layers.Conv2D(
                 filters,
                 1,
-                kernel_initializer=(
-                    deepgin_kernel_initializer()
-                    if kernel_initializer is None
-                    else keras.initializers.get(self.kernel_initializer)
-                ),
+                kernel_initializer=kernel_initializer_from(self.kernel_initializer),
                 name=name,
                 dtype=self.dtype_policy,
             )

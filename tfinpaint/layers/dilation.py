@@ -9,7 +9,7 @@ workshops; SPEC.md section 4).
 import keras
 from keras import ops
 
-from tfinpaint.layers.padding import ReplicatePadConv2D
+from tfinpaint.layers.padding import ReplicatePadConv2D, serialize_kernel_initializer
 
 # Dilation rates of the authors' code: 8 branches in the coarse network G1, 4 in G2.
 SPD8_DILATION_RATES = (2, 3, 4, 5, 6, 8, 10, 1)
@@ -185,11 +185,7 @@ class SPDBlock(keras.layers.Layer):
         self.dilation_rates = dilation_rates
         self.kernel_size = int(kernel_size)
         self.branch_filters = self.filters // len(dilation_rates)
-        self.kernel_initializer = (
-            None
-            if kernel_initializer is None
-            else keras.initializers.serialize(keras.initializers.get(kernel_initializer))
-        )
+        self.kernel_initializer = serialize_kernel_initializer(kernel_initializer)
         self.branches = [
             ReplicatePadConv2D(
                 self.branch_filters,

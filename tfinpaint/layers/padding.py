@@ -25,6 +25,21 @@ def deepgin_kernel_initializer(scale=DEEPGIN_KERNEL_INIT_SCALE):
     )
 
 
+def serialize_kernel_initializer(identifier):
+    """A layer config's `kernel_initializer`: None (the reference's, see
+    `deepgin_kernel_initializer`) or the serialised form of a Keras initializer identifier."""
+    if identifier is None:
+        return None
+    return keras.initializers.serialize(keras.initializers.get(identifier))
+
+
+def kernel_initializer_from(serialized):
+    """The initializer a `serialize_kernel_initializer` value stands for (a new object)."""
+    if serialized is None:
+        return deepgin_kernel_initializer()
+    return keras.initializers.get(serialized)
+
+
 def _replicate_axis(x, before, after, axis):
     """Pads `x` along `axis` (1 = height, 2 = width) by repeating its first and last slices."""
     if before == 0 and after == 0:
@@ -138,16 +153,8 @@ class ReplicatePadConv2D(keras.layers.Layer):
         self.padding = _normalize_padding(padding)
         self.activation = activation
         self.use_bias = use_bias
-        self.kernel_initializer = (
-            None
-            if kernel_initializer is None
-            else keras.initializers.serialize(keras.initializers.get(kernel_initializer))
-        )
-        initializer = (
-            deepgin_kernel_initializer()
-            if kernel_initializer is None
-            else keras.initializers.get(kernel_initializer)
-        )
+        self.kernel_initializer = serialize_kernel_initializer(kernel_initializer)
+        initializer = kernel_initializer_from(self.kernel_initializer)
         self.conv = keras.layers.Conv2D(
             self.filters,
             self.kernel_size,

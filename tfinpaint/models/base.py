@@ -15,6 +15,8 @@ Outputs are a dict with at least `raw` and `inpainted`; families may add more (D
 and `lr`, GAIN `gradients`), listed in their class attribute `extra_output_names`.
 """
 
+import math
+
 import keras
 from keras import ops
 
@@ -147,6 +149,21 @@ class InpaintingGenerator(keras.Model):
             return cls(**config)
         finally:
             keras.config.set_dtype_policy(previous)
+
+
+def check_init_scale(value, hint):
+    """`kernel_init_scale` as a float, or ValueError in one sentence: a finite number > 0.
+
+    `hint` ends the message, e.g. "0.1 in the reference code"."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        valid = False
+    else:
+        valid = 0.0 < value < math.inf
+    if not valid:
+        raise ValueError(
+            f"Received kernel_init_scale={value!r}; expected a finite number > 0 ({hint})."
+        )
+    return float(value)
 
 
 def blend(raw, images, hole_masks):

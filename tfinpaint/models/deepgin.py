@@ -24,7 +24,7 @@ from tfinpaint.layers.padding import (
     deepgin_kernel_initializer,
 )
 from tfinpaint.layers.resample import BilinearResize2D
-from tfinpaint.models.base import InpaintingGenerator, blend
+from tfinpaint.models.base import InpaintingGenerator, blend, check_init_scale
 
 ACTIVATION = "leaky_relu"  # Keras' default slope is 0.2, the reference's.
 
@@ -103,16 +103,7 @@ class DeepGINGenerator(InpaintingGenerator):
         **kwargs,
     ):
         base_filters = int(base_filters)
-        if (
-            isinstance(kernel_init_scale, bool)
-            or not isinstance(kernel_init_scale, (int, float))
-            or not 0.0 < kernel_init_scale < math.inf
-        ):
-            raise ValueError(
-                f"Received kernel_init_scale={kernel_init_scale!r}; expected a finite number "
-                "> 0 (0.1 in the reference code)."
-            )
-        kernel_init_scale = float(kernel_init_scale)
+        kernel_init_scale = check_init_scale(kernel_init_scale, "0.1 in the reference code")
         # None keeps each layer's default, the reference's He-normal x 0.1.
         initializer = (
             None

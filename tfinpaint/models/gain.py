@@ -23,7 +23,7 @@ from keras import ops
 from tfinpaint.layers.contextual_attention import ContextualAttention
 from tfinpaint.layers.gradient import GAIStack, dilate_hole_mask, gray_sobel
 from tfinpaint.layers.partial_conv import PartialConv2D
-from tfinpaint.models.base import InpaintingGenerator
+from tfinpaint.models.base import InpaintingGenerator, check_init_scale
 
 ATTENTION_FLOWS = ("joint", "separate")
 PAPER_DILATION_RATES = (2, 4, 8, 16)
@@ -171,14 +171,9 @@ class GAINGenerator(InpaintingGenerator):
                 f"{', '.join(ATTENTION_FLOWS)}."
             )
         shrinkage_delta = float(shrinkage_delta)
-        if isinstance(kernel_init_scale, bool) or not (
-            isinstance(kernel_init_scale, (int, float)) and kernel_init_scale > 0
-        ):
-            raise ValueError(
-                f"Received kernel_init_scale={kernel_init_scale!r}; expected a positive number "
-                f"({KERNEL_INIT_SCALE} by default, 1.0 for Glorot uniform)."
-            )
-        kernel_init_scale = float(kernel_init_scale)
+        kernel_init_scale = check_init_scale(
+            kernel_init_scale, f"{KERNEL_INIT_SCALE} by default, 1.0 for Glorot uniform"
+        )
 
         # === Layers ===
         gradient_stem = PartialConv2D(gradient_stem_filters, 3, name="gradient_stem")

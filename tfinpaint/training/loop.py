@@ -394,17 +394,20 @@ def _initial_assignment(config, generator, weights):
         for path, value in weights
         if path not in by_path or tuple(by_path[path].shape) != value.shape
     ]
+    # Names only map weights one to one when this generator's are unique.
     if unmatched or len(by_path) != len(generator.weights):
+        example = ""
+        if unmatched:
+            example = f" ({len(unmatched)} without a counterpart, e.g. {unmatched[0]})"
         raise ValueError(
             f"--init_from={config.init_from} holds a {config.model} generator of another "
             f"architecture than this run's (preset {config.preset}, --generator_config "
             f"{config.generator_overrides or '{}'}): its {len(weights)} weights match the "
-            f"{len(shapes)} here neither in order and shape nor by name ({len(unmatched)} "
-            f"without a counterpart, e.g. {(unmatched or ['?'])[0]})."
+            f"{len(shapes)} here neither in order and shape nor by name{example}."
         )
     given = dict(weights)
-    values = [given.get(w.path, w.numpy()) for w in generator.weights]
     fresh = [w.path for w in generator.weights if w.path not in given]
+    values = [given[w.path] if w.path in given else w.numpy() for w in generator.weights]
     return values, fresh
 
 
