@@ -124,6 +124,46 @@ def test_paper_preset_optimizers_and_step_cycle():
             GAINTrainer.Options.parse(options, "gain")
 
 
+def test_zero_adversarial_weight_trains_the_generator_alone():
+    # A reconstruction-only run: every step is a generator step, the critics are not called
+    # (their spectral-norm state stays bit-identical), and only the L1 terms are logged; the
+    # logged total is their sum, from the weights before the update.
+    config = TrainConfig(
+        model="gain", preset="tiny", workdir="unused", image_size=32, batch_size=2,
+        vgg_weights="none", options={"loss_weights": {"adversarial": 0.0}},
+    ).resolve(registry.get_preset("gain", "tiny")["training"])
+    trainer = GAINTrainer.create(registry.build_generator("gain", "tiny"), config)
+    assert [trainer.step_kind(i) for i in range(4)] == ["generator"] * 4
+    trainer.start_segment(1)
+    trainer.kind = "generator"
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 32, 32, 3)).astype(np.float32)
+    masks = np.zeros((2, 32, 32, 1), np.float32)
+    masks[:, 8:24, 4:20] = 1
+    batch = {
+        "images": tf.constant(images),
+        "masks": tf.constant(masks),
+        "gradients": tf.constant(rng.normal(size=(2, 32, 32, 2)).astype(np.float32)),
+    }
+    critics = [trainer.discriminators[name] for name in ("image", "gradient")]
+    for critic in critics:  # built, as a checkpoint restore would
+        critic(np.zeros((1, 32, 32, critic.input_channels), np.float32))
+    before = [[np.array(v) for v in critic.weights] for critic in critics]
+    outputs = trainer.generator(
+        {"images": batch["images"], "masks": batch["masks"]}, training=True
+    )
+    expected = float(
+        tf.reduce_mean(tf.abs(outputs["raw"] - images))
+        + tf.reduce_mean(tf.abs(outputs["gradients"] - batch["gradients"]))
+    )
+    results = trainer.train_step(batch)
+    assert sorted(results) == ["l1_gradient", "l1_image", "total"]
+    np.testing.assert_allclose(float(results["total"][0]), expected, rtol=1e-5)
+    for critic, old in zip(critics, before, strict=True):
+        for value, new in zip(old, critic.weights, strict=True):
+            np.testing.assert_array_equal(value, np.array(new))
+
+
 def _train_cli(*args):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
     return subprocess.run(

@@ -10,6 +10,9 @@ Generator loss (weights `loss_weights`; SPEC.md's "L1(image) + L1(gradient) + la
 - `l1_gradient`: mean |predicted gradient map - Sobel map of the ground truth| (x 1);
 - `adversarial_image` + `adversarial_gradient`: hinge `-mean(D(fake))` of the two critics,
   together x lambda = 0.01 (our choice).
+An adversarial weight of 0 (`--options='{"loss_weights": {"adversarial": 0}}'`, a
+reconstruction-only run, e.g. to pre-train the generator before the GAN) runs generator steps
+only: the critics are neither called nor trained, and the logs leave their terms out.
 The critics score completed inputs, as DeepFill v2's does: the image critic `inpainted`, the
 gradient critic the predicted map inside the gradient hole (the hole dilated by 1, where the
 known pixels do not determine the Sobel map) and the ground truth's map outside it (which the
@@ -64,7 +67,8 @@ class GAINOptions(TrainerOptions):
 
     Attributes:
         loss_weights: dict or None. Overrides of the generator loss weights ("l1_image",
-            "l1_gradient", "adversarial"; 1, 1 and 0.01, the last our choice).
+            "l1_gradient", "adversarial"; 1, 1 and 0.01, the last our choice). An adversarial
+            weight of 0 trains the generator alone (no critic steps).
         gradient_penalty_weight: float. Weight of each critic's WGAN-GP penalty (10, our
             choice; 0 switches it off).
         discriminator_steps: int. Critic steps after each generator step (1, our choice).
@@ -202,7 +206,15 @@ class GAINTrainer(InpaintingTrainer):
             ].trainable_variables
         return targets
 
+    @property
+    def adversarial(self):
+        """Whether the critics take part (an adversarial weight of 0 trains the generator
+        alone: critic steps would train networks whose scores no loss reads)."""
+        return bool(self.loss_weights["adversarial"])
+
     def step_kind(self, step_in_segment):
+        if not self.adversarial:
+            return "generator"
         cycle = 1 + self.options.discriminator_steps
         return "generator" if step_in_segment % cycle == 0 else "discriminator"
 
@@ -223,22 +235,23 @@ class GAINTrainer(InpaintingTrainer):
     def generator_terms(self, images, gradients, hole_masks, outputs):
         """The generator's loss terms and their weighted `total`."""
         w = self.loss_weights
-        completed = self.completed_gradients(outputs["gradients"], gradients, hole_masks)
         terms = {
             "l1_image": tf.reduce_mean(tf.abs(outputs["raw"] - images)),
             "l1_gradient": tf.reduce_mean(tf.abs(outputs["gradients"] - gradients)),
-            "adversarial_image": losses.hinge_g_loss(
-                tf.cast(self._discriminate("image")(outputs["inpainted"], hole_masks), tf.float32)
-            ),
-            "adversarial_gradient": losses.hinge_g_loss(
-                tf.cast(self._discriminate("gradient")(completed, hole_masks), tf.float32)
-            ),
         }
-        terms["total"] = (
-            w["l1_image"] * terms["l1_image"]
-            + w["l1_gradient"] * terms["l1_gradient"]
-            + w["adversarial"] * (terms["adversarial_image"] + terms["adversarial_gradient"])
-        )
+        total = w["l1_image"] * terms["l1_image"] + w["l1_gradient"] * terms["l1_gradient"]
+        if self.adversarial:
+            completed = self.completed_gradients(outputs["gradients"], gradients, hole_masks)
+            terms["adversarial_image"] = losses.hinge_g_loss(
+                tf.cast(self._discriminate("image")(outputs["inpainted"], hole_masks), tf.float32)
+            )
+            terms["adversarial_gradient"] = losses.hinge_g_loss(
+                tf.cast(self._discriminate("gradient")(completed, hole_masks), tf.float32)
+            )
+            total += w["adversarial"] * (
+                terms["adversarial_image"] + terms["adversarial_gradient"]
+            )
+        terms["total"] = total
         return terms
 
     def discriminator_terms(self, critic, real, fake, hole_masks, stream):
