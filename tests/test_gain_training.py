@@ -129,8 +129,13 @@ def test_zero_adversarial_weight_trains_the_generator_alone():
     # (their spectral-norm state stays bit-identical), and only the L1 terms are logged; the
     # logged total is their sum, from the weights before the update.
     config = TrainConfig(
-        model="gain", preset="tiny", workdir="unused", image_size=32, batch_size=2,
-        vgg_weights="none", options={"loss_weights": {"adversarial": 0.0}},
+        model="gain",
+        preset="tiny",
+        workdir="unused",
+        image_size=32,
+        batch_size=2,
+        vgg_weights="none",
+        options={"loss_weights": {"adversarial": 0.0}},
     ).resolve(registry.get_preset("gain", "tiny")["training"])
     trainer = GAINTrainer.create(registry.build_generator("gain", "tiny"), config)
     assert [trainer.step_kind(i) for i in range(4)] == ["generator"] * 4
@@ -149,9 +154,7 @@ def test_zero_adversarial_weight_trains_the_generator_alone():
     for critic in critics:  # built, as a checkpoint restore would
         critic(np.zeros((1, 32, 32, critic.input_channels), np.float32))
     before = [[np.array(v) for v in critic.weights] for critic in critics]
-    outputs = trainer.generator(
-        {"images": batch["images"], "masks": batch["masks"]}, training=True
-    )
+    outputs = trainer.generator({"images": batch["images"], "masks": batch["masks"]}, training=True)
     expected = float(
         tf.reduce_mean(tf.abs(outputs["raw"] - images))
         + tf.reduce_mean(tf.abs(outputs["gradients"] - batch["gradients"]))

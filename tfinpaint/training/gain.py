@@ -248,9 +248,7 @@ class GAINTrainer(InpaintingTrainer):
             terms["adversarial_gradient"] = losses.hinge_g_loss(
                 tf.cast(self._discriminate("gradient")(completed, hole_masks), tf.float32)
             )
-            total += w["adversarial"] * (
-                terms["adversarial_image"] + terms["adversarial_gradient"]
-            )
+            total += w["adversarial"] * (terms["adversarial_image"] + terms["adversarial_gradient"])
         terms["total"] = total
         return terms
 
