@@ -145,11 +145,11 @@ def _tiny_generator_step_setup(options, seed):
 
 
 def test_zero_adversarial_weight_leaves_the_discriminator_out_of_generator_steps():
-    # L1-only runs (the shipped-checkpoint runs): a generator step must not call the
-    # discriminator, so its spectral-norm state stays bit-identical and no term is logged.
-    trainer, batch = _tiny_generator_step_setup(
-        {"loss_weights": {"adversarial": 0.0}, "discriminator_batches": 0}, seed=0
-    )
+    # L1-only runs (the shipped-checkpoint runs): every step is a generator step (no
+    # discriminator steps, whatever discriminator_batches says), a generator step does not call
+    # the discriminator, so its spectral-norm state stays bit-identical and no term is logged.
+    trainer, batch = _tiny_generator_step_setup({"loss_weights": {"adversarial": 0.0}}, seed=0)
+    assert [trainer.step_kind(i) for i in range(30)] == ["generator"] * 30
     discriminator = trainer.discriminators["stage_1"]
     discriminator(np.zeros((1, 64, 64, 3), np.float32))  # built, as a checkpoint restore would
     before = [np.array(v) for v in discriminator.weights]

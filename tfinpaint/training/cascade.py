@@ -44,7 +44,8 @@ class CascadeOptions(TrainerOptions):
             "feature", "reconstruction"; ours: 0.01, 1, 1). An adversarial weight of 0 trains
             the generator without calling the discriminator (and logs no "adversarial").
         generator_batches: int. Generator steps per cycle (the paper's 10).
-        discriminator_batches: int. Discriminator steps per cycle (the paper's 5).
+        discriminator_batches: int. Discriminator steps per cycle (the paper's 5). An
+            adversarial weight of 0 runs generator steps only, whatever this is.
         stage2_masks: str. The mask spec of stage 2 (sides U[0.5, 1] of the image).
         d_loss_scale: float. Factor on the discriminator's binary cross-entropy (the paper's
             1/2).
@@ -137,10 +138,11 @@ class CascadeTrainer(InpaintingTrainer):
             completed = outputs["inpainted"]
             reconstruction = _RECONSTRUCTION_LOSSES[self.options.reconstruction_loss]
             terms = {"reconstruction": reconstruction(images, completed, hole_masks)}
-            # With the adversarial weight at 0 (L1-only runs) the discriminator is not called:
-            # its forward and backward pass were ~40 % of a generator step for nothing, and the
-            # logs then leave the term out instead of showing a value that trains nothing.
-            if self.loss_weights["adversarial"]:
+            # With the adversarial weight at 0 (L1-only runs) the discriminator is not called
+            # (nor trained, see step_kind): its forward and backward pass were ~40 % of a
+            # generator step for nothing, and the logs leave the term out instead of showing a
+            # value that trains nothing.
+            if self.adversarial:
                 terms["adversarial"] = losses.bce_g_loss(
                     discriminator(completed, training=True), from_logits=True
                 )
@@ -155,7 +157,16 @@ class CascadeTrainer(InpaintingTrainer):
         self.apply_gradients(tape, scaled, self.generator.trainable_variables, optimizer)
         return terms
 
+    @property
+    def adversarial(self):
+        """Whether the discriminators take part (an adversarial weight of 0 trains the
+        generator alone: discriminator steps would train networks whose scores no loss reads,
+        a third of the steps at the paper's 10:5)."""
+        return bool(self.loss_weights["adversarial"])
+
     def step_kind(self, step_in_segment):
+        if not self.adversarial:
+            return "generator"
         g_batches = self.options.generator_batches
         position = step_in_segment % (g_batches + self.options.discriminator_batches)
         return "generator" if position < g_batches else "discriminator"
