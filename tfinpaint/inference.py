@@ -26,7 +26,6 @@ generator = inference.load_generator("NAME")  # a shipped checkpoint
 ```
 """
 
-import glob
 import json
 import os
 import re
@@ -41,6 +40,7 @@ from tfinpaint import precision as precision_lib
 from tfinpaint.data import sources
 from tfinpaint.data.imageio import write_image
 from tfinpaint.models import registry
+from tfinpaint.models.ensemble import SelfEnsemble
 from tfinpaint.models.saving import check_weights_dtype, load_saved_generator, save_generator
 
 __all__ = [
@@ -87,7 +87,9 @@ _SHIP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 # --- Loading ---------------------------------------------------------------------------------
 
 
-def load_generator(path, with_info=False, precision=None, offered_only=False, average_last=None):
+def load_generator(
+    path, with_info=False, precision=None, offered_only=False, average_last=None, ensemble=None
+):
     """Loads a trained generator from a run directory, a saved generator or a shipped name.
 
     Args:
@@ -119,6 +121,11 @@ def load_generator(path, with_info=False, precision=None, offered_only=False, av
             training. Floating-point variables are averaged (batch-norm moving statistics
             too, not re-estimated); any others come from the newest. 1 (or None) loads the one
             checkpoint.
+        ensemble: None, True or False. Whether the returned model is the generator's test-time
+            self-ensemble (`models.SelfEnsemble`: the mean of its outputs for the input as it
+            is, rotated three ways and flipped; five times the compute). None follows what was
+            loaded: a saved generator or shipped checkpoint whose JSON says `"ensemble": true`
+            (written by `ship_checkpoint(..., ensemble=True)`) is wrapped, nothing else is.
 
     Returns:
         The Keras generator or, with `with_info=True`, `(generator, info)` where `info` is a
@@ -126,15 +133,18 @@ def load_generator(path, with_info=False, precision=None, offered_only=False, av
         `step` (None when unknown), `source` ("checkpoint", "generator.json" or "shipped"),
         `name` (the shipped name, else None), `description` (the JSON's one-line description,
         else None), `path` (the checkpoint prefix or JSON file read), `files` (every file
-        read) and `averaged_steps` (the steps of the averaged checkpoints, newest first, or
-        None; a shipped checkpoint reports what its JSON recorded).
+        read), `averaged_steps` (the steps of the averaged checkpoints, newest first, or
+        None; a shipped checkpoint reports what its JSON recorded) and `ensemble` (whether the
+        model returned is the self-ensemble).
 
     Raises:
         ValueError: `path` is none of the above, names files that are missing, or is an unknown
             name (the shipped names are listed); or `average_last` is not a positive integer,
             is given for something other than a run or checkpoint prefix, or exceeds the
-            checkpoints the run holds.
+            checkpoints the run holds; or `ensemble` is not None, True or False.
     """
+    if ensemble not in (None, True, False):
+        raise ValueError(f"Received ensemble={ensemble!r}; expected None, True or False.")
     path = os.fspath(path)
     average_last = _check_average_last(average_last)
     dtype = None if precision is None else precision_lib.policy_name(precision)
@@ -187,6 +197,10 @@ def load_generator(path, with_info=False, precision=None, offered_only=False, av
             "checkpoint prefix, a generator.json or a .weights.h5 file."
         )
     info["precision"] = precision_lib.precision_of(generator.dtype_policy.name)
+    saved_ensemble = info.pop("saved_ensemble", False)
+    info["ensemble"] = saved_ensemble if ensemble is None else ensemble
+    if info["ensemble"]:
+        generator = SelfEnsemble(generator)
     return (generator, info) if with_info else generator
 
 
@@ -212,6 +226,7 @@ def _load_from_description(json_path, dtype=None, check=None):
         "name": None,
         "description": _one_line(description.get("description")) or None,
         "averaged_steps": description.get("averaged_steps"),
+        "saved_ensemble": bool(description.get("ensemble", False)),
         "path": json_path,
         "files": [json_path, os.path.join(os.path.dirname(json_path), description["weights"])],
     }
@@ -452,6 +467,7 @@ def ship_checkpoint(
     weights_dtype="float32",
     overwrite=False,
     average_last=None,
+    ensemble=False,
 ):
     """Writes `NAME.json` + `NAME.weights.h5` of a trained generator into the checkpoints folder.
 
@@ -467,10 +483,13 @@ def ship_checkpoint(
         average_last: None or int. Ship the mean of the run's `average_last` newest
             checkpoints (see `load_generator`); the JSON records their steps as
             `averaged_steps`.
+        ensemble: bool. Record `"ensemble": true` in the JSON: the checkpoint then loads as
+            its test-time self-ensemble (see `load_generator`), unless the caller asks for
+            `ensemble=False`. The weights are the single network's either way.
 
     Returns:
         dict with `json` and `weights` (the paths written), `bytes` (of the weights file),
-        `model`, `preset`, `step`, `averaged_steps` (None unless averaged), and
+        `model`, `preset`, `step`, `averaged_steps` (None unless averaged), `ensemble`, and
         `max_difference`: the largest absolute difference between
         the raw outputs of the source generator and of the written checkpoint, loaded back, on a
         fixed random image with a centred square hole (float16 rounding shows there).
@@ -501,7 +520,11 @@ def ship_checkpoint(
             f"The checkpoint '{name}' already exists ({existing[0]}); pass overwrite=True "
             "(--overwrite) to replace it."
         )
-    generator, info = load_generator(source, with_info=True, average_last=average_last)
+    if not isinstance(ensemble, bool):
+        raise ValueError(f"Received ensemble={ensemble!r}; expected True or False.")
+    generator, info = load_generator(
+        source, with_info=True, average_last=average_last, ensemble=False
+    )
     if any(same_file(out, path) for out in (json_path, weights_path) for path in info["files"]):
         raise ValueError(
             f"The checkpoint '{name}' would be written over its own source ({info['path']}); "
@@ -518,6 +541,7 @@ def ship_checkpoint(
             "image_size": info["image_size"],
             "step": info["step"],
             **({"averaged_steps": info["averaged_steps"]} if info["averaged_steps"] else {}),
+            **({"ensemble": True} if ensemble else {}),
         },
         weights_dtype=weights_dtype,
     )
@@ -530,6 +554,7 @@ def ship_checkpoint(
         "preset": info["preset"],
         "step": info["step"],
         "averaged_steps": info["averaged_steps"],
+        "ensemble": ensemble,
         "max_difference": _max_raw_difference(generator, shipped, info["image_size"]),
     }
 
@@ -594,7 +619,9 @@ def inpaint(
         ensemble: bool. Test-time self-ensemble (DeepGIN's authors' test code): every network
             call becomes five, on the image as it is, rotated by 90, 180 and 270 degrees, and
             flipped left-right; their raw outputs are turned back and averaged before the known
-            pixels are pasted back. Five times the compute; any model.
+            pixels are pasted back (`models.SelfEnsemble`). Five times the compute; any model.
+            A generator that is already a `SelfEnsemble` (a checkpoint shipped with
+            `ensemble=True`) runs as it is either way.
 
     Returns:
         Array of the shape and dtype of `image`: hole pixels from the network (rounded for
@@ -649,9 +676,10 @@ def inpaint(
         pixels = np.clip(image.astype(np.float32), 0.0, 1.0)
     height, width = holes.shape
 
+    if ensemble and not isinstance(generator, SelfEnsemble):
+        generator = SelfEnsemble(generator)
+
     def run(pixels, holes):  # Raw output (h, w, 3) of one network view of (part of) the image.
-        if ensemble:
-            return _run_ensemble(generator, pixels, holes, multiple)
         return _run_padded(generator, pixels, holes, multiple)
 
     if strategy == "tile" and max(height, width) > max_size:
@@ -682,38 +710,6 @@ def _run_padded(generator, pixels, holes, multiple):
     outputs = generator({"images": images, "masks": hole_masks}, training=False)
     raw = np.asarray(imageops.crop_to_size(tf.cast(outputs["raw"], tf.float32), size))
     return raw if batched else raw[0]
-
-
-# The self-ensemble's views: (forward, inverse) on (H, W, ...) arrays. np.rot90 turns
-# counter-clockwise; its inverse turns back by the same k.
-_ENSEMBLE_VIEWS = (
-    (lambda a: a, lambda a: a),
-    (lambda a: np.rot90(a, 1), lambda a: np.rot90(a, -1)),
-    (lambda a: np.rot90(a, 2), lambda a: np.rot90(a, -2)),
-    (lambda a: np.rot90(a, 3), lambda a: np.rot90(a, -3)),
-    (lambda a: a[:, ::-1], lambda a: a[:, ::-1]),
-)
-
-
-def _run_ensemble(generator, pixels, holes, multiple):
-    """The mean raw output (H, W, 3) over the identity, three rotations and a left-right flip.
-
-    Views of the same shape run as one batch: (H, W) for the identity, the half turn and the
-    flip, (W, H) for the quarter turns.
-    """
-    views = [(forward(pixels), forward(holes), inverse) for forward, inverse in _ENSEMBLE_VIEWS]
-    total = np.zeros(pixels.shape[:2] + (3,), np.float32)
-    for shape in dict.fromkeys(view[0].shape for view in views):
-        group = [view for view in views if view[0].shape == shape]
-        raw = _run_padded(
-            generator,
-            np.stack([np.ascontiguousarray(view[0]) for view in group]),
-            np.stack([np.ascontiguousarray(view[1]) for view in group]),
-            multiple,
-        )
-        for (_, _, inverse), output in zip(group, raw):
-            total += inverse(output)
-    return total / len(views)
 
 
 def _tile_starts(size, tile, overlap):

@@ -95,6 +95,13 @@ _FIGURE_IMAGES = flags.DEFINE_list(
     None,
     "Indices (evaluation order, from 0) of the images in --figure; default 4 spread evenly.",
 )
+_ENSEMBLE = flags.DEFINE_bool(
+    "ensemble",
+    None,
+    "Run the test-time self-ensemble (the mean of the outputs for the image as it is, "
+    "rotated by 90, 180, 270 degrees and flipped: 5x the compute); --noensemble runs the single "
+    "network. Default: what the checkpoint records (shipped with --ensemble or not).",
+)
 _AVERAGE_LAST = flags.DEFINE_integer(
     "average_last",
     None,
@@ -150,6 +157,7 @@ def main(argv):
             with_info=True,
             precision=_PRECISION.value,
             average_last=_AVERAGE_LAST.value,
+            ensemble=_ENSEMBLE.value,
         )
         image_size = _IMAGE_SIZE.value or info.get("image_size") or 256
         if figure_images is None:
@@ -178,12 +186,14 @@ def main(argv):
     result["settings"]["precision"] = info["precision"]
     result["settings"]["step"] = info["step"]
     result["settings"]["averaged_steps"] = info["averaged_steps"]
+    result["settings"]["ensemble"] = info["ensemble"]
     # The preset name alone does not tell a run with --generator_config overrides from the paper
     # network; the parameter count does.
     settings["parameters"] = generator.count_params()
     print(
         f"{info['model']} ({info['preset']}, {settings['parameters']:,} parameters, "
-        f"{info['precision']}) on {_DATA.value}, masks "
+        f"{info['precision']}{', self-ensemble' if info['ensemble'] else ''}) on {_DATA.value}, "
+        "masks "
         f"{settings['masks']}, "
         f"{image_size} px, {len(result['records'])} images, {settings['scoring']} scoring, "
         f"{settings['ssim_variant']} SSIM"

@@ -41,6 +41,13 @@ _VERSION = flags.DEFINE_integer(
 )
 _OUTPUT = flags.DEFINE_string("output", None, "SavedModel directory or .tflite file.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing export.")
+_ENSEMBLE = flags.DEFINE_bool(
+    "ensemble",
+    None,
+    "Run the test-time self-ensemble (the mean of the outputs for the image as it is, "
+    "rotated by 90, 180, 270 degrees and flipped: 5x the compute); --noensemble runs the single "
+    "network. Default: what the checkpoint records (shipped with --ensemble or not).",
+)
 _PRECISION = flags.DEFINE_enum(
     "precision",
     "float32",
@@ -82,7 +89,11 @@ def main(argv):
     try:
         export.check_output_path(output, export.protected_paths(source), _OVERWRITE.value)
         generator, info = inference.load_generator(
-            source, with_info=True, precision=_PRECISION.value, offered_only=True
+            source,
+            with_info=True,
+            precision=_PRECISION.value,
+            offered_only=True,
+            ensemble=_ENSEMBLE.value,
         )
         inputs = export.protected_paths(source, info["files"])
         export.check_output_path(output, inputs, _OVERWRITE.value)
@@ -91,7 +102,9 @@ def main(argv):
                 generator, _OUTPUT.value, _VERSION.value, _OVERWRITE.value, inputs
             )
             print(
-                f"SavedModel of {info['model']} ({info['preset']}, {info['precision']}) "
+                f"SavedModel of {info['model']} ({info['preset']}, {info['precision']}"
+                + (", self-ensemble" if info["ensemble"] else "")
+                + ") "
                 f"written to {path}"
             )
             print(

@@ -71,9 +71,10 @@ _POSTPROCESS = flags.DEFINE_enum(
 )
 _ENSEMBLE = flags.DEFINE_bool(
     "ensemble",
-    False,
-    "Test-time self-ensemble: average the outputs for the image rotated by 0, 90, 180, 270 "
-    "degrees and flipped (5x the compute).",
+    None,
+    "Run the test-time self-ensemble (the mean of the outputs for the image as it is, "
+    "rotated by 90, 180, 270 degrees and flipped: 5x the compute); --noensemble runs the single "
+    "network. Default: what the checkpoint records (shipped with --ensemble or not).",
 )
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
 _PRECISION = flags.DEFINE_enum(
@@ -113,6 +114,7 @@ def main(argv):
             with_info=True,
             precision=_PRECISION.value,
             offered_only=True,
+            ensemble=_ENSEMBLE.value,
         )
         if any(
             inference.same_file(output, path) for _, _, output in jobs for path in info["files"]
@@ -120,7 +122,11 @@ def main(argv):
             sys.exit("Error: an output path is one of the model's files; choose another output.")
     except ValueError as error:
         sys.exit(f"Error: {error}")
-    print(f"Loaded {info['model']} ({info['preset']}, {info['precision']}) from {info['path']}.")
+    print(
+        f"Loaded {info['model']} ({info['preset']}, {info['precision']}"
+        + (", self-ensemble" if info["ensemble"] else "")
+        + f") from {info['path']}."
+    )
     for image_path, mask_path, output_path in jobs:
         start = time.perf_counter()
         try:
@@ -134,7 +140,6 @@ def main(argv):
                 max_size=_MAX_SIZE.value,
                 tile_overlap=_TILE_OVERLAP.value,
                 postprocess=_POSTPROCESS.value,
-                ensemble=_ENSEMBLE.value,
             )
         except ValueError as error:
             sys.exit(f"Error: {error}")

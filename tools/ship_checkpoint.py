@@ -43,6 +43,12 @@ _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", None, "Folder to write to (default: the package's checkpoints/ folder)."
 )
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing checkpoint of NAME.")
+_ENSEMBLE = flags.DEFINE_bool(
+    "ensemble",
+    False,
+    "Record that the checkpoint runs as its test-time self-ensemble (the mean over the image "
+    "as it is, rotated three ways and flipped: 5x the compute) wherever it is loaded by name.",
+)
 _AVERAGE_LAST = flags.DEFINE_integer(
     "average_last",
     None,
@@ -64,6 +70,7 @@ def main(argv):
             weights_dtype="float16" if _FLOAT16.value else "float32",
             overwrite=_OVERWRITE.value,
             average_last=_AVERAGE_LAST.value,
+            ensemble=_ENSEMBLE.value,
         )
     except ValueError as error:
         sys.exit(f"Error: {error}")
@@ -75,6 +82,7 @@ def main(argv):
             if result["averaged_steps"]
             else ""
         )
+        + ("; loads as its self-ensemble" if result["ensemble"] else "")
         + "; largest raw-output "
         f"difference from the source: {result['max_difference']:.2e}."
     )

@@ -1,6 +1,7 @@
 """Generators and discriminators of the five families, picked by name through the registry."""
 
 from tfinpaint.models.base import InpaintingGenerator
+from tfinpaint.models.ensemble import SelfEnsemble
 from tfinpaint.models.registry import (
     ModelFamily,
     build_discriminators,
@@ -27,6 +28,7 @@ __all__ = [
     "load_saved_generator",
     "register_family",
     "save_generator",
+    "SelfEnsemble",
     "size_multiple",
     "unregister_family",
 ]
