@@ -181,3 +181,31 @@ def test_reconstruction_loss_option(name):
 def test_unknown_reconstruction_loss_is_refused():
     with pytest.raises(ValueError, match="reconstruction_loss must be one of l1, mse"):
         CascadeOptions.parse({"reconstruction_loss": "l2"}, "cascade")
+
+
+def test_augment_option_reaches_both_stages_data():
+    def arguments(options, segment):
+        config = TrainConfig(
+            model="cascade", preset="paper", workdir="unused", options=options
+        ).resolve(registry.get_preset("cascade", "paper")["training"])
+        return dataset_arguments(config, CascadeTrainer, segment)
+
+    assert "augment" not in arguments({}, 1)  # The paper's: the pipeline's flip only.
+    assert arguments({}, 2)["masks"] == "rect:0.5-1"
+    for segment in (1, 2):
+        assert arguments({"augment": "rot90"}, segment)["augment"] == "rot90"
+    assert arguments({"augment": "rot90"}, 2)["masks"] == "rect:0.5-1"
+
+
+def test_bad_augment_option_is_refused_before_training(tmp_path):
+    config = TrainConfig(
+        model="cascade",
+        preset="tiny",
+        workdir=str(tmp_path / "run"),
+        steps=4,
+        vgg_weights="none",
+        options={"augment": "rot45"},
+    )
+    with pytest.raises(ValueError, match="rot45"):
+        run_training(config)
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -53,6 +53,9 @@ class CascadeOptions(TrainerOptions):
             (`losses.hole_normalised_l1`), or "mse", the hole-normalised squared error
             (`losses.hole_normalised_mse`; not the paper's: a fine-tuning option for the mean
             squared error that hole PSNR measures). Logged as "reconstruction" either way.
+        augment: str or None. Data augmentation of both stages beyond the pipeline's random
+            left-right flip (`build_dataset(augment=...)`, e.g. "rot90": each crop turned by a
+            random multiple of 90 degrees). None (the paper's): none.
     """
 
     loss_weights: dict | None = None
@@ -61,6 +64,7 @@ class CascadeOptions(TrainerOptions):
     stage2_masks: str = "rect:0.5-1"
     d_loss_scale: float = 0.5
     reconstruction_loss: str = "l1"
+    augment: str | None = None
 
     def __post_init__(self):
         if self.reconstruction_loss not in _RECONSTRUCTION_LOSSES:
@@ -126,9 +130,11 @@ class CascadeTrainer(InpaintingTrainer):
 
     @classmethod
     def segment_data_overrides(cls, config, segment):
+        options = cls.Options.parse(config.options, config.model)
+        overrides = {"augment": options.augment} if options.augment else {}
         if segment == 2:
-            return {"masks": cls.Options.parse(config.options, config.model).stage2_masks}
-        return {}
+            overrides["masks"] = options.stage2_masks
+        return overrides
 
     def _generator_terms(self, images, hole_masks, discriminator, optimizer):
         """One generator update; returns its loss terms."""
