@@ -4,14 +4,13 @@ five views, known pixels, extra outputs, checkpoints shipped with `ensemble=True
 
 import json
 import os
-import subprocess
-import sys
 
 import cv2
 import keras
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
+from test_shipping import _run_tool
 
 from tfinpaint import export, inference
 from tfinpaint.models import SelfEnsemble, registry
@@ -144,18 +143,6 @@ def test_shipped_with_ensemble_loads_as_the_ensemble(cascade, tmp_path, monkeypa
     with pytest.raises(ValueError, match="expected True or False"):
         inference.ship_checkpoint(str(pair), "ens3", "Bad.", ensemble=None)
     assert not (folder / "ens3.json").exists()
-
-
-def _run_tool(tool, *args, env):
-    return subprocess.run(
-        [sys.executable, os.path.join(_ROOT, "tools", tool), *args],
-        capture_output=True,
-        text=True,
-        cwd=_ROOT,
-        env=env,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_tools_ship_inpaint_and_evaluate_with_and_without_the_ensemble(trained_run, tmp_path):

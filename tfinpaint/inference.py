@@ -84,6 +84,15 @@ _NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _SHIP_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")
 
 
+# The help of the tools' tri-state --ensemble flag (inpaint.py, evaluate.py, export.py), which
+# they pass to load_generator(ensemble=...).
+ENSEMBLE_FLAG_HELP = (
+    "Run the test-time self-ensemble (the mean of the outputs for the image as it is, rotated by "
+    "90, 180, 270 degrees and flipped: 5x the compute); --noensemble runs the single network. "
+    "Default: what the checkpoint records (shipped with --ensemble or not)."
+)
+
+
 # --- Loading ---------------------------------------------------------------------------------
 
 

@@ -95,13 +95,7 @@ _FIGURE_IMAGES = flags.DEFINE_list(
     None,
     "Indices (evaluation order, from 0) of the images in --figure; default 4 spread evenly.",
 )
-_ENSEMBLE = flags.DEFINE_bool(
-    "ensemble",
-    None,
-    "Run the test-time self-ensemble (the mean of the outputs for the image as it is, "
-    "rotated by 90, 180, 270 degrees and flipped: 5x the compute); --noensemble runs the single "
-    "network. Default: what the checkpoint records (shipped with --ensemble or not).",
-)
+_ENSEMBLE = flags.DEFINE_bool("ensemble", None, inference.ENSEMBLE_FLAG_HELP)
 _AVERAGE_LAST = flags.DEFINE_integer(
     "average_last",
     None,

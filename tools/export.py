@@ -41,13 +41,7 @@ _VERSION = flags.DEFINE_integer(
 )
 _OUTPUT = flags.DEFINE_string("output", None, "SavedModel directory or .tflite file.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing export.")
-_ENSEMBLE = flags.DEFINE_bool(
-    "ensemble",
-    None,
-    "Run the test-time self-ensemble (the mean of the outputs for the image as it is, "
-    "rotated by 90, 180, 270 degrees and flipped: 5x the compute); --noensemble runs the single "
-    "network. Default: what the checkpoint records (shipped with --ensemble or not).",
-)
+_ENSEMBLE = flags.DEFINE_bool("ensemble", None, inference.ENSEMBLE_FLAG_HELP)
 _PRECISION = flags.DEFINE_enum(
     "precision",
     "float32",

@@ -69,13 +69,7 @@ _POSTPROCESS = flags.DEFINE_enum(
     list(inference.POSTPROCESSING),
     "telea_poisson: GLCIC's post-processing (Telea fill + Poisson blending); any model.",
 )
-_ENSEMBLE = flags.DEFINE_bool(
-    "ensemble",
-    None,
-    "Run the test-time self-ensemble (the mean of the outputs for the image as it is, "
-    "rotated by 90, 180, 270 degrees and flipped: 5x the compute); --noensemble runs the single "
-    "network. Default: what the checkpoint records (shipped with --ensemble or not).",
-)
+_ENSEMBLE = flags.DEFINE_bool("ensemble", None, inference.ENSEMBLE_FLAG_HELP)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
 _PRECISION = flags.DEFINE_enum(
     "precision",
