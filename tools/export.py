@@ -117,7 +117,9 @@ def main(argv):
     height, width = result["image_size"]
     size_mb = os.path.getsize(result["path"]) / 2**20
     print(
-        f"TFLite ({result['quantize']}) of {info['model']} ({info['preset']}) written to "
+        f"TFLite ({result['quantize']}) of {info['model']} ({info['preset']}"
+        + (", self-ensemble" if info["ensemble"] else "")
+        + ") written to "
         f"{result['path']}: {result['size_bytes']} bytes ({size_mb:.2f} MiB)"
     )
     print(
