@@ -138,8 +138,9 @@ def test_shipped_with_ensemble_loads_as_the_ensemble(cascade, tmp_path, monkeypa
     assert again["ensemble"] is False and again["max_difference"] == 0.0
     assert not isinstance(inference.load_generator("ens2"), SelfEnsemble)
 
-    with pytest.raises(ValueError, match="expected None, True or False"):
-        inference.load_generator("ens", ensemble="yes")
+    for bad in ("yes", 1):
+        with pytest.raises(ValueError, match="expected None, True or False"):
+            inference.load_generator("ens", ensemble=bad)
     with pytest.raises(ValueError, match="expected True or False"):
         inference.ship_checkpoint(str(pair), "ens3", "Bad.", ensemble=None)
     assert not (folder / "ens3.json").exists()

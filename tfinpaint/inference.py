@@ -152,7 +152,7 @@ def load_generator(
             is given for something other than a run or checkpoint prefix, or exceeds the
             checkpoints the run holds; or `ensemble` is not None, True or False.
     """
-    if ensemble not in (None, True, False):
+    if ensemble is not None and not isinstance(ensemble, bool):
         raise ValueError(f"Received ensemble={ensemble!r}; expected None, True or False.")
     path = os.fspath(path)
     average_last = _check_average_last(average_last)

@@ -85,10 +85,6 @@ class SelfEnsemble(keras.Model):
         """Input heights and widths must be multiples of this (the generator's)."""
         return self.generator.size_multiple
 
-    @property
-    def extra_output_names(self):
-        return getattr(self.generator, "extra_output_names", ())
-
     def __call__(self, inputs, *args, **kwargs):
         # A tfinpaint generator checks its inputs (one sentence) before any work; stand-ins in
         # tests need not.
