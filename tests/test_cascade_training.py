@@ -195,6 +195,7 @@ def test_augment_option_reaches_both_stages_data():
     for segment in (1, 2):
         assert arguments({"augment": "rot90"}, segment)["augment"] == "rot90"
     assert arguments({"augment": "rot90"}, 2)["masks"] == "rect:0.5-1"
+    assert arguments({"augment": "rot90,channels"}, 1)["augment"] == "rot90,channels"
 
 
 def test_bad_augment_option_is_refused_before_training(tmp_path):

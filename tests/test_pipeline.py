@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import itertools
 import logging
 
 import cv2
@@ -531,6 +532,138 @@ def test_random_polyphase_is_a_strided_slice(run):
     assert odd["images"].shape == (7, 6, 3)
 
 
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_random_channels_is_one_of_six_channel_orders(run):
+    rows, columns = np.mgrid[0:6, 0:7]
+    # Three distinct channels, so every order of them is a different array.
+    image = np.stack([rows, columns + 10, rows + columns + 30], axis=-1).astype(np.uint8)
+    orders = [image[..., list(order)] for order in itertools.permutations(range(3))]
+    drawn = set()
+    for seed in range(40):
+
+        def op(example, seed=seed):
+            return pipeline.random_channels(example, tf.constant([seed, 7]))
+
+        result = run(op, {"images": image})["images"]
+        assert result.shape == image.shape and result.dtype == np.uint8
+        drawn.add(_which(result, orders))
+        np.testing.assert_array_equal(run(op, {"images": image})["images"], result)
+    assert drawn == set(range(6))
+
+
+def test_random_channels_refuses_images_without_three_channels():
+    with pytest.raises(ValueError, match="needs RGB images with 3 channels; got shape"):
+        pipeline.random_channels({"images": np.zeros((4, 4, 1), np.uint8)}, tf.constant([0, 1]))
+
+
+def test_channels_in_the_pipeline_reorders_channels_only(folder):
+    # Same seed: crops and masks keep their seeds; each augmented image is one channel order
+    # of the plain one, and the gradients are those of the reordered image.
+    def batches(**kwargs):
+        dataset = pipeline.build_dataset(folder, _SIZE, 4, seed=12, with_gradients=True, **kwargs)
+        return [{k: v.numpy() for k, v in batch.items()} for batch in dataset.take(2)]
+
+    plain, augmented = batches(), batches(augment="channels")
+    drawn = set()
+    for before, after in zip(plain, augmented):
+        np.testing.assert_array_equal(before["masks"], after["masks"])
+        np.testing.assert_array_equal(before["boxes"], after["boxes"])
+        for image, shuffled in zip(before["images"], after["images"]):
+            orders = [image[..., list(order)] for order in itertools.permutations(range(3))]
+            drawn.add(_which(shuffled, orders))
+        expected = sobel_gradients(after["images"]).numpy()
+        np.testing.assert_allclose(after["gradients"], expected, atol=1e-5)
+    assert len(drawn) > 2
+
+
+def _total_variation(image):
+    return sum(np.abs(np.diff(image, axis=axis)).sum() for axis in (0, 1))
+
+
+def test_blur_in_the_pipeline_blurs_images_only(folder):
+    def batches(**kwargs):
+        dataset = pipeline.build_dataset(folder, _SIZE, 4, seed=12, with_gradients=True, **kwargs)
+        return [{k: v.numpy() for k, v in batch.items()} for batch in dataset.take(2)]
+
+    plain, augmented = batches(), batches(augment="blur")
+    kept = 0
+    for before, after in zip(plain, augmented):
+        np.testing.assert_array_equal(before["masks"], after["masks"])
+        np.testing.assert_array_equal(before["boxes"], after["boxes"])
+        for image, result in zip(before["images"], after["images"]):
+            if np.array_equal(image, result):
+                kept += 1
+            else:  # Blurred: smoother.
+                assert _total_variation(result) < _total_variation(image)
+        expected = sobel_gradients(after["images"]).numpy()
+        np.testing.assert_allclose(after["gradients"], expected, atol=1e-5)
+    assert 0 < kept < 8
+
+
+def test_adding_channels_keeps_the_other_ops_draws(folder):
+    # Each op draws from its own seed row, so listing "channels" beside "rot90" changes the
+    # colours and nothing else: undoing the channel order gives the rot90-only stream.
+    def batch(augment):
+        dataset = pipeline.build_dataset(folder, _SIZE, 4, seed=16, augment=augment)
+        return _first_batch(dataset)
+
+    rotated, both = batch("rot90"), batch("rot90,channels")
+    np.testing.assert_array_equal(rotated["masks"], both["masks"])
+    for image, shuffled in zip(rotated["images"], both["images"]):
+        _which(shuffled, [image[..., list(o)] for o in itertools.permutations(range(3))])
+
+
+def _numpy_gaussian_blur(image, sigma, radius=9):
+    """Reference: per pixel, the Gaussian-weighted mean of the pixels within `radius` that
+    exist, weights exp(-(dy^2 + dx^2) / (2 sigma^2)) (separable, so one 2-D sum)."""
+    image = image.astype(np.float64)
+    height, width = image.shape[:2]
+    result = np.zeros_like(image)
+    for y in range(height):
+        for x in range(width):
+            ys = np.arange(max(0, y - radius), min(height, y + radius + 1))
+            xs = np.arange(max(0, x - radius), min(width, x + radius + 1))
+            weights = np.exp(-((ys[:, None] - y) ** 2 + (xs[None, :] - x) ** 2) / (2 * sigma**2))
+            window = image[ys[:, None], xs[None, :]]
+            result[y, x] = np.tensordot(weights, window, axes=([0, 1], [0, 1])) / weights.sum()
+    return result
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.7, 3.0])
+def test_gaussian_blur_matches_a_numpy_reference(sigma):
+    # Smaller than the kernel (19 taps) on one side: the border handling is tested too.
+    image = np.random.default_rng(3).uniform(0, 255, (12, 23, 3)).astype(np.float32)
+    result = pipeline.gaussian_blur(tf.constant(image), tf.constant(sigma)).numpy()
+    np.testing.assert_allclose(result, _numpy_gaussian_blur(image, sigma), rtol=1e-4, atol=1e-3)
+    # A constant image stays constant, to the edges.
+    flat = pipeline.gaussian_blur(tf.fill([7, 9, 3], 200.0), tf.constant(sigma)).numpy()
+    np.testing.assert_allclose(flat, 200.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("run", [_eager, _in_map])
+def test_random_blur_blurs_half_the_crops_with_a_drawn_sigma(run):
+    image = np.random.default_rng(4).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    blurred = 0
+    for seed in range(40):
+
+        def op(example, seed=seed):
+            return pipeline.random_blur(example, tf.constant([seed, 8]))
+
+        result = run(op, {"images": image})["images"]
+        assert result.shape == image.shape and result.dtype == np.uint8
+        draw = tf.random.stateless_uniform([2], tf.constant([seed, 8])).numpy()
+        if draw[0] < pipeline.BLUR_PROBABILITY:
+            low, high = pipeline.BLUR_SIGMA_RANGE
+            sigma = low + (high - low) * draw[1]
+            expected = np.clip(np.round(_numpy_gaussian_blur(image, sigma)), 0, 255)
+            # float32 against float64 may round a .5 the other way.
+            assert np.abs(result.astype(np.int64) - expected).max() <= 1
+            blurred += 1
+        else:
+            np.testing.assert_array_equal(result, image)
+    assert 10 < blurred < 30
+
+
 def test_augment_ops_give_the_same_draws_eagerly_and_in_map():
     image = _coordinate_image(10, 10)
     for name, op in pipeline.AUGMENT_OPS.items():
@@ -547,6 +680,7 @@ def test_parse_augment():
     assert pipeline.parse_augment("rot90,polyphase,flip") == ("rot90", "polyphase", "flip")
     assert pipeline.parse_augment(" flip , rot90 ") == ("flip", "rot90")
     assert pipeline.parse_augment(["polyphase"]) == ("polyphase",)
+    assert pipeline.parse_augment("channels,rot90,blur") == ("channels", "rot90", "blur")
     for nothing in (None, "", " ", (), []):
         assert pipeline.parse_augment(nothing) == ()
     assert pipeline.AUGMENT_OPS["flip"] is pipeline.random_flip
@@ -555,7 +689,10 @@ def test_parse_augment():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"augment": "flip,rotate"}, "unknown op 'rotate'; expected .*flip, rot90, polyphase"),
+        (
+            {"augment": "flip,rotate"},
+            "unknown op 'rotate'; expected .*flip, rot90, polyphase, channels, blur",
+        ),
         ({"augment": "flip,,rot90"}, "unknown op ''"),
         ({"augment": ["Flip"]}, "unknown op 'Flip'"),
         ({"augment": "flip,rot90,flip"}, "flip is listed more than once"),

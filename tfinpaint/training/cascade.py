@@ -55,7 +55,8 @@ class CascadeOptions(TrainerOptions):
             squared error that hole PSNR measures). Logged as "reconstruction" either way.
         augment: str or None. Data augmentation of both stages beyond the pipeline's random
             left-right flip (`build_dataset(augment=...)`, e.g. "rot90": each crop turned by a
-            random multiple of 90 degrees). None (the paper's): none.
+            random multiple of 90 degrees; "channels": its RGB channels in a random order;
+            "blur": half the crops Gaussian-blurred). None (the paper's): none.
     """
 
     loss_weights: dict | None = None
