@@ -496,37 +496,35 @@ def _which(result, candidates):
     return matches[0]
 
 
+def _draws(run, op, image, candidates, num_seeds, salt):
+    """Which of `candidates` a seeded data op gives for seeds [0, salt] ... [num_seeds - 1,
+    salt]; each result is uint8, shaped like the candidates and the same when run again."""
+    drawn = set()
+    for seed in range(num_seeds):
+
+        def seeded(example, seed=seed):
+            return op(example, tf.constant([seed, salt]))
+
+        result = run(seeded, {"images": image})["images"]
+        assert result.shape == candidates[0].shape and result.dtype == np.uint8
+        drawn.add(_which(result, candidates))
+        np.testing.assert_array_equal(run(seeded, {"images": image})["images"], result)
+    return drawn
+
+
 @pytest.mark.parametrize("run", [_eager, _in_map])
 def test_random_rot90_is_one_of_four_rotations(run):
     image = _coordinate_image(8, 8)
     rotations = [np.rot90(image, k) for k in range(4)]
-    drawn = set()
-    for seed in range(16):
-
-        def op(example, seed=seed):
-            return pipeline.random_rot90(example, tf.constant([seed, 4]))
-
-        result = run(op, {"images": image})["images"]
-        assert result.shape == image.shape and result.dtype == np.uint8
-        drawn.add(_which(result, rotations))
-        np.testing.assert_array_equal(run(op, {"images": image})["images"], result)
-    assert drawn == {0, 1, 2, 3}
+    assert _draws(run, pipeline.random_rot90, image, rotations, 16, 4) == {0, 1, 2, 3}
 
 
 @pytest.mark.parametrize("run", [_eager, _in_map])
 def test_random_polyphase_is_a_strided_slice(run):
     image = _coordinate_image(16, 12)
     phases = [image[dy::2, dx::2] for dy in (0, 1) for dx in (0, 1)]
-    drawn = set()
-    for seed in range(16):
-
-        def op(example, seed=seed):
-            return pipeline.random_polyphase(example, tf.constant([seed, 5]))
-
-        result = run(op, {"images": image})["images"]
-        assert result.shape == (8, 6, 3) and result.dtype == np.uint8
-        drawn.add(_which(result, phases))
-    assert drawn == {0, 1, 2, 3}
+    assert phases[0].shape == (8, 6, 3)
+    assert _draws(run, pipeline.random_polyphase, image, phases, 16, 5) == {0, 1, 2, 3}
     # Odd sides: every phase keeps floor(side / 2) rows and columns.
     odd = run(lambda e: pipeline.random_polyphase(e, tf.constant([0, 5])), {"images": image[:15]})
     assert odd["images"].shape == (7, 6, 3)
@@ -538,17 +536,7 @@ def test_random_channels_is_one_of_six_channel_orders(run):
     # Three distinct channels, so every order of them is a different array.
     image = np.stack([rows, columns + 10, rows + columns + 30], axis=-1).astype(np.uint8)
     orders = [image[..., list(order)] for order in itertools.permutations(range(3))]
-    drawn = set()
-    for seed in range(40):
-
-        def op(example, seed=seed):
-            return pipeline.random_channels(example, tf.constant([seed, 7]))
-
-        result = run(op, {"images": image})["images"]
-        assert result.shape == image.shape and result.dtype == np.uint8
-        drawn.add(_which(result, orders))
-        np.testing.assert_array_equal(run(op, {"images": image})["images"], result)
-    assert drawn == set(range(6))
+    assert _draws(run, pipeline.random_channels, image, orders, 40, 7) == set(range(6))
 
 
 def test_random_channels_refuses_images_without_three_channels():
