@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 from harness import run_trainer_test
 
-from tfinpaint import checkpointing
+from tfinpaint import checkpointing, inference
 from tfinpaint.models import registry
 from tfinpaint.training import reporting
 from tfinpaint.training.config import TrainConfig
@@ -467,6 +467,21 @@ def test_init_from_starts_a_new_run_from_a_trained_generator(tmp_path):
         )
     with pytest.raises(ValueError, match="--init_from=.*nowhere"):
         open_run(_tiny_config(tmp_path / "missing", init_from=str(tmp_path / "nowhere")))
+
+
+def test_init_from_a_checkpoint_shipped_as_its_self_ensemble_takes_its_weights(tmp_path):
+    from tfinpaint.training.loop import open_run
+
+    source = tmp_path / "source"
+    run_training(_tiny_config(source, steps=4, checkpoint_every=2))
+    shipped = inference.ship_checkpoint(
+        str(source), "tiny_ens", "A tiny test generator.", directory=str(tmp_path), ensemble=True
+    )
+    assert inference.load_generator(shipped["json"], with_info=True)[1]["ensemble"]
+    trained = inference.load_generator(shipped["json"], ensemble=False).get_weights()
+    run = open_run(_tiny_config(tmp_path / "finetune", init_from=shipped["json"]))
+    for got, expected in zip(run.trainer.generator.get_weights(), trained, strict=True):
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_init_from_gives_a_variant_with_added_layers_the_source_weights_by_name(tmp_path):

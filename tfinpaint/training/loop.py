@@ -362,7 +362,9 @@ def _initial_weights(config):
     from tfinpaint import inference  # Deferred: inference imports the models and data.
 
     try:
-        source, info = inference.load_generator(config.init_from, with_info=True)
+        # The single network: a checkpoint shipped to run as its self-ensemble holds the same
+        # weights, and wrapping them only to read them back is work for nothing.
+        source, info = inference.load_generator(config.init_from, with_info=True, ensemble=False)
     except ValueError as error:
         raise ValueError(f"--init_from={config.init_from}: {error}") from None
     if info["model"] != config.model:
