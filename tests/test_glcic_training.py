@@ -293,3 +293,26 @@ def test_glcic_trainer_protocol():
         image_size=64,
         parity=False,  # Both networks normalise with BatchNorm, whose statistics are per replica.
     )
+
+
+def test_the_same_command_with_generator_config_resumes(tmp_path):
+    # The run measures the training data's mean pixel and saves it among the generator
+    # overrides; giving the same --generator_config again must resume, not refuse.
+    def config(steps, base_filters):
+        return _config(
+            tmp_path,
+            steps=steps,
+            phase_steps=[1, 1],
+            checkpoint_every=1,
+            generator_overrides={"base_filters": base_filters},
+        )
+
+    run_training(config(3, 8))
+    saved = json.loads((tmp_path / "config.json").read_text())["generator_overrides"]
+    assert saved["base_filters"] == 8 and len(saved["mean_pixel"]) == 3
+    summary = run_training(config(4, 8))
+    assert summary["step"] == 4
+    resaved = json.loads((tmp_path / "config.json").read_text())["generator_overrides"]
+    assert resaved == saved
+    with pytest.raises(ValueError, match="generator_overrides=.*use a new --workdir"):
+        run_training(config(5, 4))

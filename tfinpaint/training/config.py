@@ -18,6 +18,9 @@ from tfinpaint.models import registry
 # Settings a resumed run may change; anything else must match the run's config.json.
 RESUMABLE_OVERRIDES = ("steps", "log_every", "checkpoint_every", "sample_every", "keep_checkpoints")
 
+# Dict settings a run saves resolved: a resume compares only the keys given again.
+_MERGED_ON_RESUME = ("options", "generator_overrides")
+
 # Settings whose None means "take the family/preset default".
 _FAMILY_DEFAULTED = (
     "image_size",
@@ -235,8 +238,10 @@ def merge_for_resume(saved, given, explicit_names):
     values = saved.to_dict()
     for name in explicit_names:
         new_value = getattr(given, name)
-        if name == "options":  # Given options are a subset of the saved (resolved) ones.
-            new_value = dict(values["options"], **new_value)
+        if name in _MERGED_ON_RESUME:
+            # The saved dict is the given one resolved (options filled in with their defaults,
+            # GLCIC's measured mean_pixel added): the given keys must agree with it.
+            new_value = dict(values.get(name) or {}, **new_value)
         if name in RESUMABLE_OVERRIDES:
             values[name] = new_value
         elif name != "workdir" and new_value != values.get(name):
