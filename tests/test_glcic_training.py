@@ -14,7 +14,7 @@ from tfinpaint.models import registry
 from tfinpaint.training import reporting
 from tfinpaint.training.config import TrainConfig
 from tfinpaint.training.glcic import GLCICTrainer
-from tfinpaint.training.loop import run_training, schedule_bounds
+from tfinpaint.training.loop import dataset_arguments, run_training, schedule_bounds
 
 
 def _config(workdir, **overrides):
@@ -316,3 +316,18 @@ def test_the_same_command_with_generator_config_resumes(tmp_path):
     assert resaved == saved
     with pytest.raises(ValueError, match="generator_overrides=.*use a new --workdir"):
         run_training(config(5, 4))
+
+
+def test_augment_option_reaches_every_phase_data(tmp_path):
+    def arguments(options, phase):
+        config = TrainConfig(
+            model="glcic", preset="paper", workdir="unused", options=options
+        ).resolve(registry.get_preset("glcic", "paper")["training"])
+        return dataset_arguments(config, GLCICTrainer, phase)
+
+    assert "augment" not in arguments({}, 1)  # The paper's: the pipeline's flip only.
+    for phase in (1, 2, 3):
+        assert arguments({"augment": "channels"}, phase)["augment"] == "channels"
+    with pytest.raises(ValueError, match="rot45"):
+        run_training(_config(tmp_path / "run", options={"augment": "rot45"}))
+    assert not (tmp_path / "run" / "checkpoints").exists()

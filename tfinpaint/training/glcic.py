@@ -70,6 +70,10 @@ class GLCICOptions(TrainerOptions):
             discriminator preset's to the training image size.
         discriminator_overrides: dict. `GLCICDiscriminator` arguments replacing the preset's.
         mean_pixel_images: int. How many training images the mean pixel is measured on.
+        augment: str or None. Data augmentation of every phase beyond the pipeline's random
+            left-right flip (`build_dataset(augment=...)`, e.g. "channels": each crop's RGB
+            channels in a random order; "rot90": each crop turned by a random multiple of 90
+            degrees). None (the paper's): none.
     """
 
     optimizer: str = "adadelta"
@@ -81,6 +85,7 @@ class GLCICOptions(TrainerOptions):
     local_size: int | None = None
     discriminator_overrides: dict = dataclasses.field(default_factory=dict)
     mean_pixel_images: int = 256
+    augment: str | None = None
 
     def __post_init__(self):
         if self.mse_region not in ("hole", "image"):
@@ -144,6 +149,12 @@ class GLCICTrainer(InpaintingTrainer):
         logging.info("Mean pixel of %d training images: %s", seen, mean_pixel)
         overrides = dict(config.generator_overrides, mean_pixel=mean_pixel)
         return type(config).from_dict(dict(config.to_dict(), generator_overrides=overrides))
+
+    @classmethod
+    def segment_data_overrides(cls, config, segment):
+        del segment  # Every phase trains on the same data.
+        augment = cls.Options.parse(config.options, config.model).augment
+        return {"augment": augment} if augment else {}
 
     @classmethod
     def discriminator_overrides(cls, config):
