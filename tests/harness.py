@@ -493,3 +493,16 @@ def networks_of(trainer):
         for name, obj in trainer.checkpoint_objects().items()
         if not isinstance(obj, keras.optimizers.Optimizer)
     }
+
+
+def segment_data_arguments(family, options, segment, preset="paper"):
+    """`build_dataset` arguments of `segment` for a `family` run at `preset` with `options`:
+    the run's config resolved as `tools/train.py` resolves it, then the trainer's overrides."""
+    from tfinpaint.models import registry  # noqa: PLC0415
+    from tfinpaint.training.config import TrainConfig  # noqa: PLC0415
+    from tfinpaint.training.loop import dataset_arguments  # noqa: PLC0415
+
+    config = TrainConfig(model=family, preset=preset, workdir="unused", options=options).resolve(
+        registry.get_preset(family, preset)["training"]
+    )
+    return dataset_arguments(config, registry.get_family(family).load("trainer"), segment)

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import run_trainer_test
+from harness import run_trainer_test, segment_data_arguments
 
 from tfinpaint import losses
 from tfinpaint.models import registry
@@ -185,10 +185,7 @@ def test_unknown_reconstruction_loss_is_refused():
 
 def test_augment_option_reaches_both_stages_data():
     def arguments(options, segment):
-        config = TrainConfig(
-            model="cascade", preset="paper", workdir="unused", options=options
-        ).resolve(registry.get_preset("cascade", "paper")["training"])
-        return dataset_arguments(config, CascadeTrainer, segment)
+        return segment_data_arguments("cascade", options, segment)
 
     assert "augment" not in arguments({}, 1)  # The paper's: the pipeline's flip only.
     assert arguments({}, 2)["masks"] == "rect:0.5-1"

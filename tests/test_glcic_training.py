@@ -7,14 +7,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import run_trainer_test
+from harness import run_trainer_test, segment_data_arguments
 
 from tfinpaint import losses
 from tfinpaint.models import registry
 from tfinpaint.training import reporting
 from tfinpaint.training.config import TrainConfig
 from tfinpaint.training.glcic import GLCICTrainer
-from tfinpaint.training.loop import dataset_arguments, run_training, schedule_bounds
+from tfinpaint.training.loop import run_training, schedule_bounds
 
 
 def _config(workdir, **overrides):
@@ -320,10 +320,7 @@ def test_the_same_command_with_generator_config_resumes(tmp_path):
 
 def test_augment_option_reaches_every_phase_data(tmp_path):
     def arguments(options, phase):
-        config = TrainConfig(
-            model="glcic", preset="paper", workdir="unused", options=options
-        ).resolve(registry.get_preset("glcic", "paper")["training"])
-        return dataset_arguments(config, GLCICTrainer, phase)
+        return segment_data_arguments("glcic", options, phase)
 
     assert "augment" not in arguments({}, 1)  # The paper's: the pipeline's flip only.
     for phase in (1, 2, 3):
