@@ -106,6 +106,49 @@ def test_kernel_init_scale_refuses_bad_values(value):
         DeepGINGenerator(**TINY, kernel_init_scale=value)
 
 
+def _is_residual_output(path):
+    # The last convolution of each residual branch: SPD fuse convs, attention output convs.
+    return "/fuse/" in path or "/output_conv/" in path
+
+
+@pytest.mark.parametrize("residual_scale", [None, 0.1])
+def test_residual_init_scale_reaches_only_the_residual_branch_outputs(residual_scale):
+    # Fixup-style start: every kernel He-normal x kernel_init_scale, but the last convolution
+    # of every residual branch (SPD fuse, self-attention output) x residual_init_scale; None
+    # leaves them as the rest.
+    keras.utils.set_random_seed(2)
+    generator = DeepGINGenerator(
+        base_filters=16,
+        num_coarse_spd_blocks=1,
+        num_refine_spd_blocks=1,
+        kernel_init_scale=1.0,
+        residual_init_scale=residual_scale,
+    )
+    residual_paths = []
+    for kernel in (w for w in generator.weights if w.path.endswith("kernel")):
+        values = np.asarray(kernel)
+        if values.size < 2000:
+            continue  # Too few draws for a tight estimate.
+        residual = _is_residual_output(kernel.path)
+        residual_paths += [kernel.path] if residual else []
+        scale = residual_scale if residual and residual_scale is not None else 1.0
+        expected = scale * np.sqrt(2.0 / int(np.prod(values.shape[:-1])))
+        assert abs(values.std() / expected - 1.0) < 0.1, kernel.path
+    # 2 SPD blocks' fuse convs and 3 attentions' output convs, all large enough to measure.
+    assert len(residual_paths) == 5, residual_paths
+    config = json_round_trip(generator.get_config())
+    assert config["residual_init_scale"] == residual_scale
+    restored = DeepGINGenerator.from_config(config)
+    assert restored.residual_init_scale == residual_scale
+    assert restored.count_params() == generator.count_params()
+
+
+@pytest.mark.parametrize("value", [0, -0.5, float("nan"), True, "0.1"])
+def test_residual_init_scale_refuses_bad_values(value):
+    with pytest.raises(ValueError, match="residual_init_scale=.*expected a finite number > 0"):
+        DeepGINGenerator(**TINY, residual_init_scale=value)
+
+
 def test_config_round_trip_and_save_load(tiny_generator):
     config = tiny_generator.get_config()
     assert config["coarse_dilation_rates"] == (2, 3, 4, 5, 6, 8, 10, 1)

@@ -55,6 +55,9 @@ class SelfAttention2D(keras.layers.Layer):
         kernel_initializer: None or a Keras initializer identifier, for the four 1x1
             convolutions. None uses He-normal x 0.1 (`deepgin_kernel_initializer`, the
             reference's). Defaults to None.
+        output_kernel_initializer: None or a Keras initializer identifier for the last 1x1
+            convolution (the residual branch's output). None: `kernel_initializer`'s.
+            Defaults to None.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call inputs: tensor (B, H, W, filters); `training` (bool or None).
@@ -71,6 +74,7 @@ class SelfAttention2D(keras.layers.Layer):
         filters,
         max_logits_per_image=DEFAULT_MAX_LOGITS_PER_IMAGE,
         kernel_initializer=None,
+        output_kernel_initializer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -92,12 +96,13 @@ class SelfAttention2D(keras.layers.Layer):
         self.inner_filters = self.filters // 2
         self.max_logits_per_image = max_logits_per_image
         self.kernel_initializer = serialize_kernel_initializer(kernel_initializer)
+        self.output_kernel_initializer = serialize_kernel_initializer(output_kernel_initializer)
 
-        def conv1x1(filters, name):
+        def conv1x1(filters, name, initializer=self.kernel_initializer):
             return keras.layers.Conv2D(
                 filters,
                 1,
-                kernel_initializer=kernel_initializer_from(self.kernel_initializer),
+                kernel_initializer=kernel_initializer_from(initializer),
                 name=name,
                 dtype=self.dtype_policy,
             )
@@ -105,7 +110,11 @@ class SelfAttention2D(keras.layers.Layer):
         self.theta = conv1x1(self.inner_filters, "theta")
         self.phi = conv1x1(self.inner_filters, "phi")
         self.g = conv1x1(self.inner_filters, "g")
-        self.output_conv = conv1x1(self.filters, "output_conv")
+        self.output_conv = conv1x1(
+            self.filters,
+            "output_conv",
+            self.output_kernel_initializer or self.kernel_initializer,
+        )
 
     def build(self, input_shape):
         if input_shape[-1] != self.filters:
@@ -191,6 +200,7 @@ class SelfAttention2D(keras.layers.Layer):
                 "filters": self.filters,
                 "max_logits_per_image": self.max_logits_per_image,
                 "kernel_initializer": self.kernel_initializer,
+                "output_kernel_initializer": self.output_kernel_initializer,
             }
         )
         return config

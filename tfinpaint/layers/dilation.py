@@ -150,6 +150,9 @@ class SPDBlock(keras.layers.Layer):
         kernel_size: int. Spatial size of every convolution. Defaults to 3.
         kernel_initializer: None or a Keras initializer identifier, for every convolution.
             None uses He-normal x 0.1 (`deepgin_kernel_initializer`). Defaults to None.
+        fuse_kernel_initializer: None or a Keras initializer identifier for step 3's
+            convolution, the last of the residual branch. None: `kernel_initializer`'s.
+            Defaults to None.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call inputs: tensor (B, H, W, filters).
@@ -167,6 +170,7 @@ class SPDBlock(keras.layers.Layer):
         dilation_rates=SPD8_DILATION_RATES,
         kernel_size=3,
         kernel_initializer=None,
+        fuse_kernel_initializer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -186,6 +190,7 @@ class SPDBlock(keras.layers.Layer):
         self.kernel_size = int(kernel_size)
         self.branch_filters = self.filters // len(dilation_rates)
         self.kernel_initializer = serialize_kernel_initializer(kernel_initializer)
+        self.fuse_kernel_initializer = serialize_kernel_initializer(fuse_kernel_initializer)
         self.branches = [
             ReplicatePadConv2D(
                 self.branch_filters,
@@ -201,7 +206,7 @@ class SPDBlock(keras.layers.Layer):
         self.fuse = ReplicatePadConv2D(
             self.filters,
             self.kernel_size,
-            kernel_initializer=self.kernel_initializer,
+            kernel_initializer=self.fuse_kernel_initializer or self.kernel_initializer,
             name="fuse",
             dtype=self.dtype_policy,
         )
@@ -232,6 +237,7 @@ class SPDBlock(keras.layers.Layer):
                 "dilation_rates": self.dilation_rates,
                 "kernel_size": self.kernel_size,
                 "kernel_initializer": self.kernel_initializer,
+                "fuse_kernel_initializer": self.fuse_kernel_initializer,
             }
         )
         return config

@@ -151,8 +151,9 @@ class InpaintingGenerator(keras.Model):
             keras.config.set_dtype_policy(previous)
 
 
-def check_init_scale(value, hint):
-    """`kernel_init_scale` as a float, or ValueError in one sentence: a finite number > 0.
+def check_init_scale(value, hint, name="kernel_init_scale"):
+    """An initialisation scale option (`name`) as a float, or ValueError in one sentence: a
+    finite number > 0.
 
     `hint` ends the message, e.g. "0.1 in the reference code"."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -161,7 +162,7 @@ def check_init_scale(value, hint):
         valid = 0.0 < value < math.inf
     if not valid:
         raise ValueError(
-            f"Received kernel_init_scale={value!r}; expected a finite number > 0 ({hint})."
+            f"Received {name}={value!r}; expected a finite number > 0 ({hint})."
         )
     return float(value)
 
