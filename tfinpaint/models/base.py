@@ -161,9 +161,7 @@ def check_init_scale(value, hint, name="kernel_init_scale"):
     else:
         valid = 0.0 < value < math.inf
     if not valid:
-        raise ValueError(
-            f"Received {name}={value!r}; expected a finite number > 0 ({hint})."
-        )
+        raise ValueError(f"Received {name}={value!r}; expected a finite number > 0 ({hint}).")
     return float(value)
 
 
