@@ -69,9 +69,10 @@ class DeepGINGenerator(InpaintingGenerator):
             with its standard deviation times this. Defaults to 0.1, the reference code's
             (SPEC.md section 4). Our option: at 0.1 the signal shrinks about tenfold per plain
             convolution, so the heads' outputs start near 1e-8; at 1 the residual SPD blocks
-            grow it instead (outputs ~100). A narrowed generator fits one batch of photos
-            fastest at 0.5 of these (WORKSPACE.md, issue 14). Only the initial values differ;
-            parameter counts and saved weights are the same.
+            grow it instead (outputs ~100). Of these alone a narrowed generator fits one
+            batch of photos fastest at 0.5; 1 with `residual_init_scale` 0.1 is faster still
+            (`deepgin_narrow_photos` was trained from that start; WORKSPACE.md, issue 14).
+            Only the initial values differ; parameter counts and saved weights are the same.
         residual_init_scale: float > 0 or None. The same for the last convolution of every
             residual branch (each SPD block's fuse convolution and each self-attention's
             output convolution); None: `kernel_init_scale`. Our option, after Fixup (Zhang et
