@@ -131,10 +131,9 @@ class CascadeTrainer(InpaintingTrainer):
 
     @classmethod
     def segment_data_overrides(cls, config, segment):
-        options = cls.Options.parse(config.options, config.model)
-        overrides = {"augment": options.augment} if options.augment else {}
+        overrides = super().segment_data_overrides(config, segment)
         if segment == 2:
-            overrides["masks"] = options.stage2_masks
+            overrides["masks"] = cls.Options.parse(config.options, config.model).stage2_masks
         return overrides
 
     def _generator_terms(self, images, hole_masks, discriminator, optimizer):

@@ -241,12 +241,8 @@ class DeepGINTrainer(InpaintingTrainer):
 
     @classmethod
     def segment_data_overrides(cls, config, segment):
-        del segment
-        augment = cls.Options.parse(config.options, config.model).augment
-        if not augment:
-            return {}
-        overrides = {"augment": augment}
-        if "polyphase" in augment and not config.resize_short_side:
+        overrides = super().segment_data_overrides(config, segment)
+        if "polyphase" in overrides.get("augment", "") and not config.resize_short_side:
             overrides["resize_short_side"] = (2 * config.image_size, 2 * config.image_size)
         return overrides
 

@@ -151,12 +151,6 @@ class GLCICTrainer(InpaintingTrainer):
         return type(config).from_dict(dict(config.to_dict(), generator_overrides=overrides))
 
     @classmethod
-    def segment_data_overrides(cls, config, segment):
-        del segment  # Every phase trains on the same data.
-        augment = cls.Options.parse(config.options, config.model).augment
-        return {"augment": augment} if augment else {}
-
-    @classmethod
     def discriminator_overrides(cls, config):
         """The discriminator at the run's image size, its local crop scaled to match."""
         options = cls.Options.parse(config.options, config.model)

@@ -288,9 +288,13 @@ class InpaintingTrainer(keras.Model):
     @classmethod
     def segment_data_overrides(cls, config, segment):
         """`build_dataset` keyword overrides for `segment` (masks, image_size, augment, ...)
-        of the run `config`; checked, with the run's data settings, before any work."""
-        del config, segment
-        return {}
+        of the run `config`; checked, with the run's data settings, before any work.
+
+        Here: the family option `augment` where its `Options` has one (data augmentation
+        beyond the pipeline's flip, the same in every segment), set and not empty."""
+        del segment
+        augment = getattr(cls.Options.parse(config.options, config.model), "augment", None)
+        return {"augment": augment} if augment else {}
 
     def checkpoint_objects(self):
         """Networks and optimizers saved in every checkpoint, by name.
