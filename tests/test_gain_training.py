@@ -10,13 +10,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import run_trainer_test
+from harness import run_trainer_test, segment_data_arguments
 
+from tfinpaint.data import pipeline
+from tfinpaint.data.gradients import sobel_gradients
 from tfinpaint.layers.gradient import dilate_hole_mask
 from tfinpaint.models import registry
 from tfinpaint.training import reporting
 from tfinpaint.training.config import TrainConfig
 from tfinpaint.training.gain import GAINTrainer, gradient_penalty, interpolation_weights
+from tfinpaint.training.loop import run_training
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "tools", "train.py")
@@ -165,6 +168,39 @@ def test_zero_adversarial_weight_trains_the_generator_alone():
     for critic, old in zip(critics, before, strict=True):
         for value, new in zip(old, critic.weights, strict=True):
             np.testing.assert_array_equal(value, np.array(new))
+
+
+def test_augment_option_shuffles_channels_before_the_sobel_maps(tmp_path):
+    # The family option reaches the data; the Sobel maps the gradient losses compare with are
+    # those of the augmented crop, not of the photo as stored.
+    assert "augment" not in segment_data_arguments("gain", {}, 1, preset="tiny")
+    arguments = segment_data_arguments("gain", {"augment": "channels"}, 1, preset="tiny")
+    assert arguments["augment"] == "channels" and arguments["with_gradients"]
+    arguments.update(source="samples", image_size=32, batch_size=8, seed=3, shuffle_buffer=1)
+    plain = next(iter(pipeline.build_dataset(**{**arguments, "augment": None})))
+    shuffled = next(iter(pipeline.build_dataset(**arguments)))
+    np.testing.assert_allclose(
+        shuffled["gradients"], sobel_gradients(shuffled["images"]), atol=1e-5
+    )
+    assert not np.allclose(shuffled["images"], plain["images"])
+    # The same crops, each with its channels permuted: the per-pixel sorted values agree.
+    np.testing.assert_allclose(
+        np.sort(shuffled["images"], axis=-1), np.sort(plain["images"], axis=-1), atol=1e-6
+    )
+    workdir = tmp_path / "run"
+    config = TrainConfig(
+        model="gain",
+        preset="tiny",
+        workdir=str(workdir),
+        data="samples",
+        image_size=32,
+        steps=2,
+        vgg_weights="none",
+        options={"augment": "rot45"},
+    )
+    with pytest.raises(ValueError, match="rot45"):
+        run_training(config)
+    assert not (workdir / "checkpoints").exists()
 
 
 def _train_cli(*args):

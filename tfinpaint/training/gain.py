@@ -73,12 +73,17 @@ class GAINOptions(TrainerOptions):
             choice; 0 switches it off).
         discriminator_steps: int. Critic steps after each generator step (1, our choice).
         beta_1: float. Adam's beta_1 for every network (0.5, DeepFill v2's; our choice).
+        augment: str or None. Data augmentation beyond the pipeline's random left-right flip
+            (`build_dataset(augment=...)`, e.g. "channels": each crop's RGB channels in a random
+            order). The batch's Sobel `gradients` are taken from the augmented crop. None (the
+            paper's): none.
     """
 
     loss_weights: dict | None = None
     gradient_penalty_weight: float = 10.0
     discriminator_steps: int = 1
     beta_1: float = 0.5
+    augment: str | None = None
 
     def __post_init__(self):
         # Values are checked with the types, before any work (`TrainerOptions.parse`).
