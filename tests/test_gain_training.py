@@ -170,6 +170,46 @@ def test_zero_adversarial_weight_trains_the_generator_alone():
             np.testing.assert_array_equal(value, np.array(new))
 
 
+def test_hole_weight_weighs_the_hole_and_the_gradient_hole():
+    # h x mean(m |d|) + mean((1 - m) |d|) over every element, written out in numpy: the image
+    # term with the hole, the gradient term with the hole dilated by 1 (a 3 x 3 max).
+    rng = np.random.default_rng(1)
+    images, raw = rng.random((2, 2, 16, 16, 3)).astype(np.float32)
+    gradients, predicted = rng.normal(size=(2, 2, 16, 16, 2)).astype(np.float32)
+    hole = np.zeros((2, 16, 16, 1), np.float32)
+    hole[0, 4:9, 5:11] = 1
+    hole[1, 10:13, 2:6] = 1
+    padded = np.pad(hole, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    dilated = np.max(
+        [padded[:, y : y + 16, x : x + 16] for y in range(3) for x in range(3)], axis=0
+    )
+
+    def expected(target, prediction, mask, weight):
+        difference = np.abs(prediction - target)
+        return weight * np.mean(mask * difference) + np.mean((1 - mask) * difference)
+
+    outputs = {"raw": tf.constant(raw), "gradients": tf.constant(predicted)}
+    for weight in (1.0, 5.0):
+        config = TrainConfig(
+            model="gain",
+            preset="tiny",
+            workdir="unused",
+            vgg_weights="none",
+            options={"loss_weights": {"adversarial": 0.0}, "hole_weight": weight},
+        ).resolve(registry.get_preset("gain", "tiny")["training"])
+        trainer = GAINTrainer.create(registry.build_generator("gain", "tiny"), config)
+        terms = trainer.generator_terms(
+            tf.constant(images), tf.constant(gradients), tf.constant(hole), outputs
+        )
+        image_term = expected(images, raw, hole, weight)
+        gradient_term = expected(gradients, predicted, dilated, weight)
+        np.testing.assert_allclose(float(terms["l1_image"]), image_term, rtol=1e-5)
+        np.testing.assert_allclose(float(terms["l1_gradient"]), gradient_term, rtol=1e-5)
+        np.testing.assert_allclose(float(terms["total"]), image_term + gradient_term, rtol=1e-5)
+    with pytest.raises(ValueError, match="hole_weight takes a float > 0"):
+        GAINTrainer.Options.parse({"hole_weight": 0.0}, "gain")
+
+
 def test_augment_option_shuffles_channels_before_the_sobel_maps(tmp_path):
     # The family option reaches the data; the Sobel maps the gradient losses compare with are
     # those of the augmented crop, not of the photo as stored.

@@ -8,6 +8,9 @@ Generator loss (weights `loss_weights`; SPEC.md's "L1(image) + L1(gradient) + la
 (hinge_G(D_I) + hinge_G(D_S))"):
 - `l1_image`: mean |raw - image| over every element (x 1);
 - `l1_gradient`: mean |predicted gradient map - Sobel map of the ground truth| (x 1);
+  with the option `hole_weight` h (1, the paper's plain L1) each is `h x hole_l1 + valid_l1`
+  (PConv's normalisation: both over every element), the gradient map's hole being the image's
+  dilated by 1 (the pixels whose Sobel stencil reaches into the hole);
 - `adversarial_image` + `adversarial_gradient`: hinge `-mean(D(fake))` of the two critics,
   together x lambda = 0.01 (our choice).
 An adversarial weight of 0 (`--options='{"loss_weights": {"adversarial": 0}}'`, a
@@ -73,6 +76,9 @@ class GAINOptions(TrainerOptions):
             choice; 0 switches it off).
         discriminator_steps: int. Critic steps after each generator step (1, our choice).
         beta_1: float. Adam's beta_1 for every network (0.5, DeepFill v2's; our choice).
+        hole_weight: float. Weight of the hole's elements in both L1 terms, the known ones
+            weighing 1 (1, the paper's: a plain L1; e.g. 5, DeepGIN's hole : valid, puts the
+            reconstruction on the hole).
         augment: str or None. Data augmentation beyond the pipeline's random left-right flip
             (`build_dataset(augment=...)`, e.g. "channels": each crop's RGB channels in a random
             order). The batch's Sobel `gradients` are taken from the augmented crop. None (the
@@ -83,6 +89,7 @@ class GAINOptions(TrainerOptions):
     gradient_penalty_weight: float = 10.0
     discriminator_steps: int = 1
     beta_1: float = 0.5
+    hole_weight: float = 1.0
     augment: str | None = None
 
     def __post_init__(self):
@@ -96,6 +103,10 @@ class GAINOptions(TrainerOptions):
             raise ValueError(
                 f"The gain option gradient_penalty_weight takes a float >= 0, got "
                 f"{self.gradient_penalty_weight}."
+            )
+        if not self.hole_weight > 0.0:
+            raise ValueError(
+                f"The gain option hole_weight takes a float > 0, got {self.hole_weight}."
             )
         if not 0.0 <= self.beta_1 < 1.0:
             raise ValueError(f"The gain option beta_1 takes a float in [0, 1), got {self.beta_1}.")
@@ -237,12 +248,22 @@ class GAINTrainer(InpaintingTrainer):
         ground truth's outside it: what the gradient critic scores."""
         return blend(predicted, target, dilate_hole_mask(hole_masks))
 
+    def weighted_l1(self, target, prediction, hole_masks):
+        """`hole_weight x hole_l1 + valid_l1`: the plain mean |prediction - target| at 1."""
+        if self.options.hole_weight == 1.0:
+            return tf.reduce_mean(tf.abs(tf.cast(prediction, tf.float32) - target))
+        return self.options.hole_weight * losses.hole_l1(
+            target, prediction, hole_masks
+        ) + losses.valid_l1(target, prediction, hole_masks)
+
     def generator_terms(self, images, gradients, hole_masks, outputs):
         """The generator's loss terms and their weighted `total`."""
         w = self.loss_weights
         terms = {
-            "l1_image": tf.reduce_mean(tf.abs(outputs["raw"] - images)),
-            "l1_gradient": tf.reduce_mean(tf.abs(outputs["gradients"] - gradients)),
+            "l1_image": self.weighted_l1(images, outputs["raw"], hole_masks),
+            "l1_gradient": self.weighted_l1(
+                gradients, outputs["gradients"], dilate_hole_mask(hole_masks)
+            ),
         }
         total = w["l1_image"] * terms["l1_image"] + w["l1_gradient"] * terms["l1_gradient"]
         if self.adversarial:
