@@ -292,6 +292,45 @@ def test_gai_stack_is_its_blocks_in_sequence():
         GAIStack(blocks, upsample=[True])
 
 
+def test_gai_stack_residual_blocks_add_their_input():
+    # A residual block's flows are its input's plus its own; its mask is its own, and the
+    # features stay 0 in the holes left (the block's holes lie within its input's).
+    rng = np.random.default_rng(21)
+    hole = np.zeros((2, 16, 16, 1), "float32")
+    hole[0, 3:13, 4:12] = 1.0
+    hole[1, 6:9, 1:15] = 1.0
+    inputs = [
+        rng.uniform(size=(2, 16, 16, 3)).astype("float32"),
+        rng.normal(size=(2, 16, 16, 2)).astype("float32"),
+        hole,
+    ]
+    blocks = [
+        {"image_filters": 4, "gradient_filters": 6, "activation": "elu", "name": "first"},
+        {"image_filters": 4, "gradient_filters": 6, "dilation_rate": 2, "name": "second"},
+    ]
+    stack = GAIStack(blocks, residual=[False, True])
+    image, gradient, mask = (_np(x) for x in stack(inputs))
+    assert stack.get_config()["residual"] == [False, True]
+    first = [_np(x) for x in stack.get_block("first")(inputs)]
+    second = [_np(x) for x in stack.get_block("second")(first)]
+    np.testing.assert_allclose(image, first[0] + second[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(gradient, first[1] + second[1], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(mask, second[2])
+    assert mask.sum() > 0 and mask.sum() < first[2].sum()  # holes left, smaller than before
+    holes = mask[..., 0] > 0.5
+    assert not image[holes].any() and not gradient[holes].any()
+    restored = GAIStack.from_config(stack.get_config())
+    restored(inputs)
+    restored.set_weights(stack.get_weights())
+    np.testing.assert_array_equal(_np(restored(inputs)[0]), image)
+    with pytest.raises(ValueError, match="one per block"):
+        GAIStack(blocks, residual=[True])
+    with pytest.raises(ValueError, match="changes the flows' size"):
+        GAIStack([dict(blocks[0], strides=2)], residual=[True])
+    with pytest.raises(ValueError, match="keeps the widths"):
+        GAIStack([blocks[0]], residual=[True])(inputs)
+
+
 # === Mask-shrinkage priority ===
 
 

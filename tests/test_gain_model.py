@@ -175,6 +175,46 @@ def test_flows_stay_level_through_the_paper_depth_at_initialisation(scale, bound
         assert raw > 1e3, raw
 
 
+def test_residual_init_scale_makes_the_dilation_blocks_residual_near_the_identity():
+    # The paper's depth narrowed; residual_init_scale 0.1: the dilation blocks and the
+    # attention's convolutions are residual and their kernels start at 0.1 x the others'
+    # standard deviation (measured); the parameter count is the plain network's.
+    overrides = dict(image_filters=8, gradient_filters=8)
+    keras.utils.set_random_seed(0)
+    plain = registry.build_generator("gain", "paper", **overrides)
+    keras.utils.set_random_seed(0)
+    generator = registry.build_generator("gain", "paper", residual_init_scale=0.1, **overrides)
+    assert generator.count_params() == plain.count_params()
+    trunk, plain_trunk = generator.get_layer("trunk"), plain.get_layer("trunk")
+    assert trunk.structure.residual == (False, False) + (True,) * 24
+    assert trunk.content.residual == (False, False) + (True,) * 8
+    assert trunk.content_attention_convs.residual == (True, True)
+    assert not any(trunk.decoder.residual) and not any(plain_trunk.structure.residual)
+
+    def kernel_std(block):
+        return np.std(np.asarray(block.conv_ii.kernel))
+
+    for block, plain_block in zip(
+        trunk.structure.blocks, plain_trunk.structure.blocks, strict=True
+    ):
+        ratio = kernel_std(block) / kernel_std(plain_block)
+        expected = 0.1 if block.name.startswith("dilation") else 1.0
+        assert abs(ratio - expected) < 0.1 * expected, (block.name, ratio)
+    for block in trunk.content_attention_convs.blocks:
+        ratio = kernel_std(block) / kernel_std(plain_trunk.content_attention_convs.blocks[0])
+        assert abs(ratio - 0.1) < 0.01, (block.name, ratio)
+    config = json_round_trip(generator.get_config())
+    assert config["residual_init_scale"] == 0.1
+    restored = GAINGenerator.from_config(config)
+    restored.set_weights(generator.get_weights())
+    batch = random_batch(1, 64, 64)
+    np.testing.assert_array_equal(restored(batch)["raw"], generator(batch)["raw"])
+    assert plain.get_config()["residual_init_scale"] is None
+    for scale in (0, -0.1, "small", True):
+        with pytest.raises(ValueError, match="residual_init_scale"):
+            GAINGenerator(**dict(TINY, residual_init_scale=scale))
+
+
 def test_config_round_trip_and_save_load(tiny_generator):
     config = tiny_generator.get_config()
     assert config["dilation_rates"] == (2,) and config["num_priority_blocks"] == 1

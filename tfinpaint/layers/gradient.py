@@ -455,6 +455,11 @@ class GAIStack(keras.layers.Layer):
             (bilinear x2, half-pixel centres: `upsample_bilinear_2x`) and the hole mask (nearest
             x2) before it, by the block itself (`GAIBlock(upsample=True)`). None: no
             upsampling. Defaults to None.
+        residual: list of bools or None. For each block, whether it is residual: both flows
+            out are the flows in plus the block's (the hole mask the block's). Only for blocks
+            that keep the flows' shapes (stride 1, no upsampling, the widths in). The sum keeps
+            the blocks' convention that features are 0 in the holes: a block's holes lie within
+            its input's, where the input is 0. None: none. Defaults to None.
         **kwargs: base layer keyword arguments (`name`, `dtype`, ...).
 
     Call inputs: list `[image_features, gradient_features, hole_mask]` as for `GAIBlock`.
@@ -470,7 +475,7 @@ class GAIStack(keras.layers.Layer):
     ...                                     np.ones((1, 16, 16, 1), "float32")])  # 8 x 8
     """
 
-    def __init__(self, blocks, upsample=None, **kwargs):
+    def __init__(self, blocks, upsample=None, residual=None, **kwargs):
         super().__init__(**kwargs)
         blocks = [dict(block) for block in blocks]
         names = [block.get("name") for block in blocks]
@@ -486,9 +491,23 @@ class GAIStack(keras.layers.Layer):
                 "expected one per block."
             )
 
+        residual = (False,) * len(blocks) if residual is None else tuple(bool(r) for r in residual)
+        if len(residual) != len(blocks):
+            raise ValueError(
+                f"GAIStack received {len(residual)} residual flags for {len(blocks)} blocks; "
+                "expected one per block."
+            )
+        for block, up, res in zip(blocks, upsample, residual, strict=True):
+            if res and (up or block.get("strides", 1) != 1):
+                raise ValueError(
+                    f"GAIStack block {block['name']!r} is residual but changes the flows' size "
+                    "(strides or upsampling); a residual block keeps it."
+                )
+
         # === Config ===
         self.block_configs = blocks
         self.upsample = upsample
+        self.residual = residual
 
         # === Layers ===
         # Each block upsamples its own inputs (`GAIBlock(upsample=True)`: eager memory).
@@ -499,9 +518,16 @@ class GAIStack(keras.layers.Layer):
 
     def build(self, input_shape):
         shapes = [tuple(shape) for shape in input_shape]
-        for block in self.blocks:
+        for block, residual in zip(self.blocks, self.residual, strict=True):
             block.build(shapes)
-            shapes = [tuple(shape) for shape in block.compute_output_shape(shapes)]
+            outputs = [tuple(shape) for shape in block.compute_output_shape(shapes)]
+            if residual and [s[-1] for s in outputs[:2]] != [s[-1] for s in shapes[:2]]:
+                raise ValueError(
+                    f"GAIStack block {block.name!r} is residual but maps "
+                    f"{shapes[0][-1]} + {shapes[1][-1]} channels to {outputs[0][-1]} + "
+                    f"{outputs[1][-1]}; a residual block keeps the widths."
+                )
+            shapes = outputs
 
     def get_block(self, name):
         """The block called `name`."""
@@ -512,8 +538,13 @@ class GAIStack(keras.layers.Layer):
 
     def call(self, inputs):
         image, gradient, hole_mask = inputs
-        for block in self.blocks:
-            image, gradient, hole_mask = block([image, gradient, hole_mask])
+        for block, residual in zip(self.blocks, self.residual, strict=True):
+            if residual:
+                image_out, gradient_out, hole_mask = block([image, gradient, hole_mask])
+                image, gradient = image + image_out, gradient + gradient_out
+                del image_out, gradient_out
+            else:
+                image, gradient, hole_mask = block([image, gradient, hole_mask])
         return image, gradient, hole_mask
 
     def compute_output_shape(self, input_shape):
@@ -524,5 +555,11 @@ class GAIStack(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"blocks": self.block_configs, "upsample": list(self.upsample)})
+        config.update(
+            {
+                "blocks": self.block_configs,
+                "upsample": list(self.upsample),
+                "residual": list(self.residual),
+            }
+        )
         return config

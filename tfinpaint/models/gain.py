@@ -103,6 +103,16 @@ class GAINGenerator(InpaintingGenerator):
             gradient of the image flow back in, so at Glorot scale every block about doubled
             the flows' standard deviation, and the paper preset's raw output at initialisation
             reached ~1e8 on a photo (0.25: ~1.5).
+        residual_init_scale: float or None. None (the paper's): every GAI block feeds the next.
+            A float r (our choice, not the paper's): the GAI blocks of the dilation blocks and
+            the attention's convolutions become residual (`GAIStack(residual=...)`: flows out
+            = flows in + the block's) and their kernels start at r x the others' standard
+            deviation, so that each starts near the identity, as DeepGIN's
+            `residual_init_scale` after Fixup. The paper's plain stack of 24 + 8 dilated GAI
+            blocks barely learnt on photos: a narrowed variant trained 650 steps at 256 px
+            still gave a nearly constant `raw` (no holes: correlation 0.12 with the photo),
+            while one without the dilation blocks learnt within 150 steps. The parameter
+            count is unchanged.
         **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, `dtype`).
 
     Call inputs: dict with `images` (B, H, W, 3) in [0, 1] and `masks` (B, H, W, 1), 1 = hole,
@@ -142,6 +152,7 @@ class GAINGenerator(InpaintingGenerator):
         attention_softmax_scale=10.0,
         attention_fuse=True,
         kernel_init_scale=KERNEL_INIT_SCALE,
+        residual_init_scale=None,
         **kwargs,
     ):
         image_filters = _check_int(image_filters, "image_filters", 1)
@@ -174,6 +185,12 @@ class GAINGenerator(InpaintingGenerator):
         kernel_init_scale = check_init_scale(
             kernel_init_scale, f"{KERNEL_INIT_SCALE} by default, 1.0 for Glorot uniform"
         )
+        if residual_init_scale is not None:
+            residual_init_scale = check_init_scale(
+                residual_init_scale,
+                "None by default, the paper's plain blocks; e.g. 0.1",
+                "residual_init_scale",
+            )
 
         # === Layers ===
         gradient_stem = PartialConv2D(gradient_stem_filters, 3, name="gradient_stem")
@@ -195,6 +212,7 @@ class GAINGenerator(InpaintingGenerator):
             attention_softmax_scale=attention_softmax_scale,
             attention_fuse=attention_fuse,
             kernel_init_scale=kernel_init_scale,
+            residual_init_scale=residual_init_scale,
             name="trunk",
         )
 
@@ -229,6 +247,7 @@ class GAINGenerator(InpaintingGenerator):
         self.attention_softmax_scale = attention_softmax_scale
         self.attention_fuse = attention_fuse
         self.kernel_init_scale = kernel_init_scale
+        self.residual_init_scale = residual_init_scale
 
     @classmethod
     def size_multiple_for(cls, config):
@@ -257,6 +276,7 @@ class GAINGenerator(InpaintingGenerator):
                 "attention_softmax_scale": self.attention_softmax_scale,
                 "attention_fuse": self.attention_fuse,
                 "kernel_init_scale": self.kernel_init_scale,
+                "residual_init_scale": self.residual_init_scale,
             }
         )
         return config
@@ -298,6 +318,7 @@ class GAINTrunk(keras.layers.Layer):
         attention_softmax_scale,
         attention_fuse,
         kernel_init_scale=KERNEL_INIT_SCALE,
+        residual_init_scale=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -320,16 +341,22 @@ class GAINTrunk(keras.layers.Layer):
         self.attention_softmax_scale = attention_softmax_scale
         self.attention_fuse = attention_fuse
         self.kernel_init_scale = kernel_init_scale
+        self.residual_init_scale = residual_init_scale
         a, g = image_filters, gradient_filters
+
         # Glorot uniform (Keras' default) at kernel_init_scale 1.0.
-        kernel_initializer = {
-            "class_name": "VarianceScaling",
-            "config": {
-                "scale": kernel_init_scale,
-                "mode": "fan_avg",
-                "distribution": "uniform",
-            },
-        }
+        def initializer(scale):
+            return {
+                "class_name": "VarianceScaling",
+                "config": {"scale": scale, "mode": "fan_avg", "distribution": "uniform"},
+            }
+
+        kernel_initializer = initializer(kernel_init_scale)
+        residual = residual_init_scale is not None
+        # A residual block's kernels start at residual_init_scale x the others' std.
+        residual_initializer = (
+            initializer(kernel_init_scale * residual_init_scale**2) if residual else None
+        )
 
         def gai(image_width, gradient_width, name, **block_kwargs):
             block_kwargs.setdefault("activation", activation)
@@ -346,6 +373,7 @@ class GAINTrunk(keras.layers.Layer):
             return [gai(a, g, "down_1", strides=2), gai(2 * a, 2 * g, "down_2", strides=2)]
 
         def dilation_blocks(num_blocks, num_priority=0):
+            extra = {"kernel_initializer": residual_initializer} if residual else {}
             return [
                 gai(
                     2 * a,
@@ -353,6 +381,7 @@ class GAINTrunk(keras.layers.Layer):
                     f"dilation_{block}_{index}",
                     dilation_rate=rate,
                     shrinkage_delta=shrinkage_delta if block <= num_priority else None,
+                    **extra,
                 )
                 for block in range(1, num_blocks + 1)
                 for index, rate in enumerate(self.dilation_rates, start=1)
@@ -370,15 +399,22 @@ class GAINTrunk(keras.layers.Layer):
                 name=name,
             )
 
-        def stack(blocks, name, **stack_kwargs):
+        def stack(blocks, name, num_down=None, **stack_kwargs):
+            # With residual_init_scale, every block after the first num_down is residual (the
+            # dilation blocks and the attention's convolutions; None: none, the decoder).
+            if residual and num_down is not None:
+                stack_kwargs["residual"] = [index >= num_down for index in range(len(blocks))]
             return GAIStack(blocks, dtype=self.dtype_policy, name=name, **stack_kwargs)
 
         # === Layers ===
         self.structure = stack(
             down_blocks() + dilation_blocks(num_structure_blocks, num_priority_blocks),
             "structure",
+            num_down=2,
         )
-        self.content = stack(down_blocks() + dilation_blocks(num_content_blocks), "content")
+        self.content = stack(
+            down_blocks() + dilation_blocks(num_content_blocks), "content", num_down=2
+        )
         if attention_flows == "joint":
             self.attentions = [attention("content_attention")]
         else:
@@ -388,9 +424,14 @@ class GAINTrunk(keras.layers.Layer):
             ]
         self.content_attention_convs = None
         if num_attention_convs:
+            extra = {"kernel_initializer": residual_initializer} if residual else {}
             self.content_attention_convs = stack(
-                [gai(2 * a, 2 * g, f"conv_{index}") for index in range(1, num_attention_convs + 1)],
+                [
+                    gai(2 * a, 2 * g, f"conv_{index}", **extra)
+                    for index in range(1, num_attention_convs + 1)
+                ],
                 "content_attention_convs",
+                num_down=0,
             )
         self.decoder = stack(
             [
@@ -476,6 +517,7 @@ class GAINTrunk(keras.layers.Layer):
                     "attention_softmax_scale",
                     "attention_fuse",
                     "kernel_init_scale",
+                    "residual_init_scale",
                 )
             }
         )
