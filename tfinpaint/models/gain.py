@@ -354,8 +354,10 @@ class GAINTrunk(keras.layers.Layer):
         kernel_initializer = initializer(kernel_init_scale)
         residual = residual_init_scale is not None
         # A residual block's kernels start at residual_init_scale x the others' std.
-        residual_initializer = (
-            initializer(kernel_init_scale * residual_init_scale**2) if residual else None
+        residual_kwargs = (
+            {"kernel_initializer": initializer(kernel_init_scale * residual_init_scale**2)}
+            if residual
+            else {}
         )
 
         def gai(image_width, gradient_width, name, **block_kwargs):
@@ -373,7 +375,6 @@ class GAINTrunk(keras.layers.Layer):
             return [gai(a, g, "down_1", strides=2), gai(2 * a, 2 * g, "down_2", strides=2)]
 
         def dilation_blocks(num_blocks, num_priority=0):
-            extra = {"kernel_initializer": residual_initializer} if residual else {}
             return [
                 gai(
                     2 * a,
@@ -381,7 +382,7 @@ class GAINTrunk(keras.layers.Layer):
                     f"dilation_{block}_{index}",
                     dilation_rate=rate,
                     shrinkage_delta=shrinkage_delta if block <= num_priority else None,
-                    **extra,
+                    **residual_kwargs,
                 )
                 for block in range(1, num_blocks + 1)
                 for index, rate in enumerate(self.dilation_rates, start=1)
@@ -424,10 +425,9 @@ class GAINTrunk(keras.layers.Layer):
             ]
         self.content_attention_convs = None
         if num_attention_convs:
-            extra = {"kernel_initializer": residual_initializer} if residual else {}
             self.content_attention_convs = stack(
                 [
-                    gai(2 * a, 2 * g, f"conv_{index}", **extra)
+                    gai(2 * a, 2 * g, f"conv_{index}", **residual_kwargs)
                     for index in range(1, num_attention_convs + 1)
                 ],
                 "content_attention_convs",
