@@ -12,11 +12,12 @@ from harness import run_trainer_test
 from test_deepgin_layers import reference_resize_align_corners
 
 from tfinpaint import checkpointing
+from tfinpaint.losses import weighted_l1
 from tfinpaint.models import registry
 from tfinpaint.models.deepgin import DeepGINDiscriminator, average_pool_exclude_pad
 from tfinpaint.training import reporting
 from tfinpaint.training.config import TrainConfig
-from tfinpaint.training.deepgin import SCALES, DeepGINTrainer, weighted_l1
+from tfinpaint.training.deepgin import SCALES, DeepGINTrainer
 from tfinpaint.training.loop import dataset_arguments, open_run, run_training
 from tfinpaint.training.lr_schedules import HoldThenLinearDecay
 

@@ -174,6 +174,22 @@ def valid_l1(y_true, y_pred, hole_mask):
     return _masked_l1_mean(y_true, y_pred, 1.0 - _f32(hole_mask), "valid_l1")
 
 
+def weighted_l1(prediction, target, hole_mask, hole_weight=5.0, valid_weight=1.0):
+    """Hole- and valid-weighted L1: `hole_weight * mean(m |p - t|) + valid_weight *
+    mean((1 - m) |p - t|)`, i.e. `hole_weight * hole_l1 + valid_weight * valid_l1`.
+
+    DeepGIN's L1 terms (5 : 1, the defaults) and GAIN's with its `hole_weight` option (1 : 1 is
+    the plain mean |p - t|). Means over all B * H * W * C elements (not normalised by the hole
+    area); `hole_mask` (B, H, W, 1), 1 = hole, may be soft (DeepGIN's x4-downsampled mask of
+    its `lr` term). Computed in float32.
+    """
+    difference = ops.abs(ops.cast(prediction, "float32") - ops.cast(target, "float32"))
+    hole_mask = ops.cast(hole_mask, "float32")
+    return hole_weight * ops.mean(hole_mask * difference) + valid_weight * ops.mean(
+        (1.0 - hole_mask) * difference
+    )
+
+
 def _masked_l1_mean(y_true, y_pred, weight_mask, where):
     _check_rank4(y_true, "y_true", where)
     _check_same_shape(y_true, y_pred, where)

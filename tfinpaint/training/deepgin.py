@@ -68,19 +68,6 @@ _DISCRIMINATOR_TERMS = ("d_loss", "d_real_logit", "d_fake_logit", "d_pair_accura
 SCALES = ("scale_1", "scale_2")
 
 
-def weighted_l1(prediction, target, hole_mask, hole_weight=5.0, valid_weight=1.0):
-    """DeepGIN's L1: `hole_weight * mean(m |p - t|) + valid_weight * mean((1 - m) |p - t|)`.
-
-    Means over all B * H * W * C elements (not normalised by the hole area); `hole_mask`
-    (B, H, W, 1), 1 = hole, may be soft (the x4-downsampled mask of the `lr` term).
-    """
-    difference = ops.abs(ops.cast(prediction, "float32") - ops.cast(target, "float32"))
-    hole_mask = ops.cast(hole_mask, "float32")
-    return hole_weight * ops.mean(hole_mask * difference) + valid_weight * ops.mean(
-        (1.0 - hole_mask) * difference
-    )
-
-
 def masked_input(images, hole_masks):
     """The image with its holes set to 1.0: the first half of the discriminators' input."""
     return images * (1.0 - hole_masks) + hole_masks
@@ -263,7 +250,7 @@ class DeepGINTrainer(InpaintingTrainer):
         w = self.loss_weights
 
         def l1(prediction, target, mask):
-            return weighted_l1(prediction, target, mask, w["hole"], w["valid"])
+            return losses.weighted_l1(prediction, target, mask, w["hole"], w["valid"])
 
         terms = {
             "l1_coarse": l1(outputs["coarse"], images, hole_masks),

@@ -8,9 +8,9 @@ Generator loss (weights `loss_weights`; SPEC.md's "L1(image) + L1(gradient) + la
 (hinge_G(D_I) + hinge_G(D_S))"):
 - `l1_image`: mean |raw - image| over every element (x 1);
 - `l1_gradient`: mean |predicted gradient map - Sobel map of the ground truth| (x 1);
-  with the option `hole_weight` h (1, the paper's plain L1) each is `h x hole_l1 + valid_l1`
-  (PConv's normalisation: both over every element), the gradient map's hole being the image's
-  dilated by 1 (the pixels whose Sobel stencil reaches into the hole);
+  with the option `hole_weight` h (1, the paper's plain L1) each is `losses.weighted_l1`,
+  `h x hole_l1 + valid_l1` (PConv's normalisation: both over every element), the gradient
+  map's hole being the image's dilated by 1 (the pixels whose Sobel stencil reaches into it);
 - `adversarial_image` + `adversarial_gradient`: hinge `-mean(D(fake))` of the two critics,
   together x lambda = 0.01 (our choice).
 An adversarial weight of 0 (`--options='{"loss_weights": {"adversarial": 0}}'`, a
@@ -248,21 +248,13 @@ class GAINTrainer(InpaintingTrainer):
         ground truth's outside it: what the gradient critic scores."""
         return blend(predicted, target, dilate_hole_mask(hole_masks))
 
-    def weighted_l1(self, target, prediction, hole_masks):
-        """`hole_weight x hole_l1 + valid_l1`: the plain mean |prediction - target| at 1."""
-        if self.options.hole_weight == 1.0:
-            return tf.reduce_mean(tf.abs(tf.cast(prediction, tf.float32) - target))
-        return self.options.hole_weight * losses.hole_l1(
-            target, prediction, hole_masks
-        ) + losses.valid_l1(target, prediction, hole_masks)
-
     def generator_terms(self, images, gradients, hole_masks, outputs):
         """The generator's loss terms and their weighted `total`."""
-        w = self.loss_weights
+        w, hole_weight = self.loss_weights, self.options.hole_weight
         terms = {
-            "l1_image": self.weighted_l1(images, outputs["raw"], hole_masks),
-            "l1_gradient": self.weighted_l1(
-                gradients, outputs["gradients"], dilate_hole_mask(hole_masks)
+            "l1_image": losses.weighted_l1(outputs["raw"], images, hole_masks, hole_weight),
+            "l1_gradient": losses.weighted_l1(
+                outputs["gradients"], gradients, dilate_hole_mask(hole_masks), hole_weight
             ),
         }
         total = w["l1_image"] * terms["l1_image"] + w["l1_gradient"] * terms["l1_gradient"]
