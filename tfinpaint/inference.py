@@ -27,6 +27,7 @@ generator = inference.load_generator("NAME")  # a shipped checkpoint
 """
 
 import json
+import logging
 import os
 import re
 
@@ -37,7 +38,7 @@ import tensorflow as tf
 from tfinpaint import checkpointing, imageops
 from tfinpaint import postprocess as postprocess_lib
 from tfinpaint import precision as precision_lib
-from tfinpaint.data import sources
+from tfinpaint.data import image_files, sources
 from tfinpaint.data.imageio import write_image
 from tfinpaint.models import registry
 from tfinpaint.models.ensemble import SelfEnsemble
@@ -49,8 +50,12 @@ __all__ = [
     "PACKAGE_CHECKPOINTS_DIR",
     "POSTPROCESSING",
     "STRATEGIES",
+    "available_memory_bytes",
+    "check_inpaint_memory",
     "check_jobs",
     "checkpoints_dir",
+    "empty_mask_warning",
+    "estimate_inpaint_bytes",
     "format_checkpoint_list",
     "inpaint",
     "inpaint_file",
@@ -71,6 +76,8 @@ MASK_POLARITIES = ("hole_white", "hole_black")
 FOLDER_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 _WEIGHTS_SUFFIX = ".weights.h5"
+
+logger = logging.getLogger(__name__)
 
 # The shipped generators are package data (setup.py), so a regular install has them as well as
 # a source checkout; the repository's top-level `checkpoints` is a symlink to this folder.
@@ -801,14 +808,17 @@ def _run_polyphase(run, pixels, holes, max_size):
 # --- Files -----------------------------------------------------------------------------------
 
 
-def _read_bytes(path):
-    try:
-        with open(path, "rb") as image_file:
-            return image_file.read()
-    except OSError as error:
-        raise ValueError(
-            f"Cannot read {path} ({error.strerror}); expected a readable file."
-        ) from None
+# What a refusal for too many pixels suggests (tools/inpaint.py and evaluate.py).
+MAX_PIXELS_HINT = (
+    "raise --max_pixels if this machine has the memory to decode it (--strategy=tile or "
+    "--strategy=resize with --max_size then bound what the network sees), or downscale the file"
+)
+
+
+def _read_bytes(path, what="image", max_pixels=None):
+    """The file's bytes through the image-reading gate (`tfinpaint.data.image_files`): only a
+    regular file, and no more than `max_pixels` by its header."""
+    return image_files.read_image_file(path, what, max_pixels, hint=MAX_PIXELS_HINT)
 
 
 def _decode_unchanged(data):
@@ -816,7 +826,10 @@ def _decode_unchanged(data):
     rotation by `sources.decode_image_bytes`) and undecodable bytes."""
     if not data or data[:2] == b"\xff\xd8":
         return None
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # Sizes past OpenCV's own limit assert instead of returning None.
+        return None
     return image if image is not None and image.size else None
 
 
@@ -834,48 +847,50 @@ def _to_rgb16(image):
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
-def read_image(path, keep_16bit=False):
+def read_image(path, keep_16bit=False, max_pixels=None):
     """Reads any image OpenCV decodes as (H, W, 3) RGB.
 
     8-bit RGB by default (16-bit, gray, alpha converted like the data pipeline:
     `tfinpaint.data.sources.decode_image_bytes`). With `keep_16bit=True` a 16-bit file (PNG,
     TIFF) comes back as uint16 with its values unchanged, so that `tools/inpaint.py` can write
     its known pixels back exactly.
+
+    The file passes the image-reading gate first (`tfinpaint.data.image_files`): anything but
+    a regular file (a FIFO, a device, a socket, a folder) is refused by what it is, and so is
+    an image whose header declares more than `max_pixels` pixels (None: the process default,
+    `image_files.default_max_pixels()`), before anything is decoded.
     """
-    data = _read_bytes(path)
+    data = _read_bytes(path, "image", max_pixels)
     if keep_16bit:
         image = _decode_unchanged(data)
         if image is not None and image.dtype == np.uint16:
             return _to_rgb16(image)
     try:
-        return sources.decode_image_bytes(data)
+        return sources.decode_image_bytes(data, name=path, max_pixels=max_pixels)
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
 
 
-def read_hole_mask(path, polarity="hole_white"):
+def read_hole_mask(path, polarity="hole_white", max_pixels=None):
     """Reads a mask image as an (H, W) bool array of holes.
 
-    The file is taken to grayscale and binarised at 0.5: with "hole_white" light pixels are
-    holes, with "hole_black" dark ones. A mask with an alpha channel (RGBA, gray + alpha) is
-    first composited over the *no-hole* colour (black for "hole_white", white for
+    The mask rule (`tfinpaint.data.image_files.hole_level`, shared by every mask reader):
+    masks are grayscale; a colour mask (channels that differ by more than a quarter of the
+    range, e.g. red strokes painted on a photo) is refused in one sentence. Values count from
+    0 to 255 (8-bit) or 65535 (16-bit), except that a mask whose largest value is 1 is a 0/1
+    mask at either depth. The gray level is binarised at 0.5: with "hole_white" light pixels
+    are holes, with "hole_black" dark ones. A mask with an alpha channel (RGBA, gray + alpha)
+    is first composited over the *no-hole* colour (black for "hole_white", white for
     "hole_black"): transparent pixels are never holes, opaque pixels follow the colour rule,
     and a half-transparent pixel is a hole only if its composite is still past 0.5 (for
-    "hole_white", gray x alpha >= 0.5). 16-bit masks are read at full depth.
+    "hole_white", gray x alpha >= 0.5). 16-bit masks are read at full depth. A mask may have
+    no hole at all (`check_jobs` then returns a warning, evaluation refuses it).
+
+    The file passes the image-reading gate first, as in `read_image`.
     """
     if polarity not in MASK_POLARITIES:
         raise ValueError(f"Received polarity={polarity!r}; expected one of {MASK_POLARITIES}.")
-    raw = _decode_unchanged(_read_bytes(path))
-    if raw is not None and raw.ndim == 3 and raw.shape[2] in (2, 4):
-        scale = 65535.0 if raw.dtype == np.uint16 else 255.0 if raw.dtype == np.uint8 else 1.0
-        color, alpha = raw[:, :, :-1], raw[:, :, -1].astype(np.float32) / scale
-        gray = color[:, :, 0] if color.shape[2] == 1 else cv2.cvtColor(color, cv2.COLOR_BGR2GRAY)
-        no_hole = 0.0 if polarity == "hole_white" else 1.0
-        value = gray.astype(np.float32) / scale * alpha + no_hole * (1.0 - alpha)
-        return value >= 0.5 if polarity == "hole_white" else value < 0.5
-    gray = cv2.cvtColor(read_image(path), cv2.COLOR_RGB2GRAY)
-    light = gray >= 128  # 0.5 of the 8-bit range (127.5), on integers.
-    return light if polarity == "hole_white" else ~light
+    return image_files.read_hole_level(path, polarity, max_pixels, hint=MAX_PIXELS_HINT) >= 0.5
 
 
 def _list_folder(folder, what):
@@ -885,7 +900,13 @@ def _list_folder(folder, what):
         stem, extension = os.path.splitext(name)
         if name.startswith(".") or extension.lower() not in FOLDER_EXTENSIONS:
             continue
-        if not os.path.isfile(path):
+        if not image_files.is_regular_file(path):  # A FIFO would block, a folder is no image.
+            logger.warning(
+                "Skipping %s in the %s folder: it is %s, not a regular file",
+                path,
+                what,
+                image_files.describe_file_type(path),
+            )
             continue
         if stem in by_stem:
             raise ValueError(
@@ -981,10 +1002,10 @@ def plan_jobs(image, mask, output, overwrite=False):
     return jobs
 
 
-def _read_pair(image_path, mask_path, polarity):
-    image = read_image(image_path, keep_16bit=True)
+def _read_pair(image_path, mask_path, polarity, max_pixels=None):
+    image = read_image(image_path, keep_16bit=True, max_pixels=max_pixels)
     try:
-        holes = read_hole_mask(mask_path, polarity)
+        holes = read_hole_mask(mask_path, polarity, max_pixels=max_pixels)
     except ValueError as error:
         message = str(error)
         raise ValueError(message if mask_path in message else f"{mask_path}: {message}") from None
@@ -996,19 +1017,38 @@ def _read_pair(image_path, mask_path, polarity):
     return image, holes
 
 
-def check_jobs(jobs, polarity="hole_white"):
+def empty_mask_warning(mask_path, polarity):
+    """The warning for a mask without a single hole pixel (the output is then the input)."""
+    colour = "white" if polarity == "hole_white" else "black"
+    return (
+        f"the mask {mask_path} has no hole pixel ({colour} pixels are holes with "
+        f"--mask_polarity={polarity}), so its output is the input unchanged; check the mask's "
+        "polarity and values."
+    )
+
+
+def check_jobs(jobs, polarity="hole_white", max_pixels=None):
     """Reads every (image, mask) pair of `plan_jobs` once, before anything is written.
 
+    Returns:
+        dict with `warnings` (one sentence per mask without any hole pixel, whose output will
+        be its input) and `sizes` ((height, width) of every image, in job order).
+
     Raises:
-        ValueError: naming how many pairs are bad and the first problem (an undecodable image
-            or mask, or a mask whose size differs from its image's).
+        ValueError: naming how many pairs are bad and the first problem (not a regular file,
+            more than `max_pixels`, an undecodable image or mask, a colour mask, or a mask
+            whose size differs from its image's).
     """
-    problems = []
+    problems, warnings, sizes = [], [], []
     for image_path, mask_path, _ in jobs:
         try:
-            _read_pair(image_path, mask_path, polarity)
+            image, holes = _read_pair(image_path, mask_path, polarity, max_pixels)
         except ValueError as error:
             problems.append(str(error).rstrip("."))
+            continue
+        sizes.append(image.shape[:2])
+        if not holes.any():
+            warnings.append(empty_mask_warning(mask_path, polarity))
     if problems:
         if len(jobs) == 1:
             raise ValueError(problems[0] + ".")
@@ -1016,9 +1056,133 @@ def check_jobs(jobs, polarity="hole_white"):
             f"{len(problems)} of {len(jobs)} image/mask pairs cannot be inpainted, so nothing "
             f"was written; first: {problems[0]}."
         )
+    return {"warnings": warnings, "sizes": sizes}
 
 
-def inpaint_file(generator, image_path, mask_path, output_path, polarity="hole_white", **kwargs):
+# Peak bytes of network activations per pixel the network sees, per view, in eager float32
+# inference: the largest measured among the paper presets (WORKSPACE.md, inference tables:
+# PConv 4.1 KiB, DeepGIN 4.7 KiB, GAIN 2.7 KiB per pixel between 256 and 1024 px), rounded up.
+# Narrow presets need less, so the estimate errs on the side of refusing.
+ACTIVATION_BYTES_PER_PIXEL = 5 * 1024
+# float32 working copies of the whole image that inference holds besides the network: the
+# pixels, the raw output, the tile sums and weights, the blended result (~12 floats / pixel).
+_IMAGE_BYTES_PER_PIXEL = 48
+
+
+def _network_side(side, multiple):
+    return -(-side // multiple) * multiple
+
+
+def estimate_inpaint_bytes(generator, image_size, strategy="pad", max_size=None, views=None):
+    """A conservative estimate of the peak memory `inpaint` needs for one image, in bytes.
+
+    The sum of the generator's weights (4 bytes per parameter), the whole image's float32
+    working copies, and the network's activations: `ACTIVATION_BYTES_PER_PIXEL` for every
+    pixel of the largest input the chosen strategy feeds the network (pad: the whole image
+    padded to the size multiple; tile: one tile of at most `max_size`; resize and polyphase:
+    at most `max_size` per side), times the views run in one batch (5 for a self-ensemble).
+
+    Args:
+        generator: keras.Model with `size_multiple` (a `SelfEnsemble` counts its views).
+        image_size: (height, width).
+        strategy: "pad", "tile", "resize" or "polyphase".
+        max_size: int or None (for tile, resize and polyphase).
+        views: int or None. Views per network call (default: 5 for a `SelfEnsemble`, else 1).
+    """
+    height, width = (int(v) for v in image_size)
+    multiple = int(getattr(generator, "size_multiple", 1) or 1)
+    if views is None:
+        views = 5 if isinstance(generator, SelfEnsemble) else 1
+    if strategy == "pad" or max_size is None or max(height, width) <= max_size:
+        network_pixels = _network_side(height, multiple) * _network_side(width, multiple)
+    else:
+        side = _network_side(int(max_size), multiple)
+        network_pixels = side * side
+    weights = 4 * int(generator.count_params()) if generator.built else 0
+    return (
+        weights
+        + _IMAGE_BYTES_PER_PIXEL * height * width
+        + ACTIVATION_BYTES_PER_PIXEL * network_pixels * views
+    )
+
+
+def available_memory_bytes():
+    """Memory the system can give this process now (psutil's `available`, else MemAvailable
+    of /proc/meminfo), or None when unknown."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 (psutil missing or failing: try /proc)
+        pass
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_inpaint_memory(
+    generator, sizes, strategy="pad", max_size=None, available=None, views=None
+):
+    """Refuses, before any work, an inpainting run whose estimate exceeds the memory available.
+
+    Args:
+        generator: the loaded generator (or its `SelfEnsemble`).
+        sizes: iterable of (height, width), e.g. `check_jobs(...)["sizes"]`.
+        strategy, max_size: as for `inpaint`.
+        available: int bytes, or None for `available_memory_bytes()` (nothing is checked when
+            that is unknown).
+        views: as for `estimate_inpaint_bytes`.
+
+    Raises:
+        ValueError: one sentence naming the image size, the estimate, the memory available and
+            a strategy that fits (`--strategy=tile --max_size=N`), or saying none does.
+    """
+    sizes = [tuple(size) for size in sizes]
+    if not sizes:
+        return
+    available = available_memory_bytes() if available is None else int(available)
+    if available is None:
+        return
+    largest = max(sizes, key=lambda size: size[0] * size[1])
+    need = estimate_inpaint_bytes(generator, largest, strategy, max_size, views)
+    if need <= available:
+        return
+    gib = 1024.0**3
+    multiple = int(getattr(generator, "size_multiple", 1) or 1)
+    fits = None
+    for tile in (2048, 1024, 512, 256, 128):
+        tile = max(multiple, tile // multiple * multiple)
+        if estimate_inpaint_bytes(generator, largest, "tile", tile, views) <= available:
+            fits = tile
+            break
+    advice = (
+        f"use --strategy=tile --max_size={fits} (or --strategy=resize --max_size={fits}), "
+        "which bound what the network sees"
+        if fits
+        else "no strategy fits: downscale the image or free memory"
+    )
+    raise ValueError(
+        f"Inpainting the {largest[0]}x{largest[1]} (HxW) image with --strategy={strategy}"
+        + (f" --max_size={max_size}" if max_size else "")
+        + f" needs about {need / gib:.1f} GiB by estimate, but {available / gib:.1f} GiB of "
+        f"memory is available; {advice}."
+    )
+
+
+def inpaint_file(
+    generator,
+    image_path,
+    mask_path,
+    output_path,
+    polarity="hole_white",
+    max_pixels=None,
+    **kwargs,
+):
     """Reads an image and its mask, inpaints (`inpaint` keyword arguments) and writes the result.
 
     16-bit images are inpainted and written at 16 bits (PNG, TIFF), so their known pixels come
@@ -1027,6 +1191,6 @@ def inpaint_file(generator, image_path, mask_path, output_path, polarity="hole_w
     Returns:
         The fraction of hole pixels.
     """
-    image, holes = _read_pair(image_path, mask_path, polarity)
+    image, holes = _read_pair(image_path, mask_path, polarity, max_pixels)
     write_image(output_path, inpaint(generator, image, holes, **kwargs))
     return float(holes.mean())

@@ -25,6 +25,11 @@ Usage:
 Outputs are never written over an input (compared by path and by device and inode, so a hard
 link counts), nor over existing files unless --overwrite. Every image/mask pair is read and
 checked (decodable, same size) before anything is written. 16-bit images give 16-bit output.
+Only regular files are read (a FIFO or a device is refused by what it is), and images above
+--max_pixels (default 50 megapixels) are refused from their header, before decoding; the memory
+the chosen --strategy needs is estimated and refused, naming one that fits, when it is not free.
+Masks are grayscale (a colour mask is refused); a mask whose largest value is 1 is read as 0/1;
+a mask without any hole gives a warning (its output is the input).
 """
 
 import sys
@@ -33,6 +38,7 @@ import time
 from absl import app, flags
 
 from tfinpaint import inference
+from tfinpaint.data import image_files
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (latest checkpoint).")
 _CHECKPOINT = flags.DEFINE_string(
@@ -71,6 +77,14 @@ _POSTPROCESS = flags.DEFINE_enum(
 )
 _ENSEMBLE = flags.DEFINE_bool("ensemble", None, inference.ENSEMBLE_FLAG_HELP)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
+_MAX_PIXELS = flags.DEFINE_integer(
+    "max_pixels",
+    image_files.DEFAULT_MAX_PIXELS,
+    "Refuse images and masks whose header declares more pixels than this, before decoding "
+    "(decompression bombs; 50 MP covers camera photos). The memory the chosen --strategy needs "
+    "is estimated too and refused, naming a strategy that fits, when it exceeds what is free.",
+    lower_bound=1,
+)
 _PRECISION = flags.DEFINE_enum(
     "precision",
     "float32",
@@ -80,6 +94,7 @@ _PRECISION = flags.DEFINE_enum(
 )
 
 
+@cli.reports_file_errors
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
@@ -99,10 +114,11 @@ def main(argv):
     if _STRATEGY.value == "pad" and _MAX_SIZE.value is not None:
         sys.exit("Error: --max_size applies to --strategy=tile, resize or polyphase, not pad.")
     try:
+        image_files.set_default_max_pixels(_MAX_PIXELS.value)
         jobs = inference.plan_jobs(_IMAGE.value, _MASK.value, _OUTPUT.value, _OVERWRITE.value)
         # Every pair is read before anything is written: a corrupt file or a size mismatch
         # stops the run with nothing half done.
-        inference.check_jobs(jobs, _MASK_POLARITY.value)
+        report = inference.check_jobs(jobs, _MASK_POLARITY.value, _MAX_PIXELS.value)
         generator, info = inference.load_generator(
             _WORKDIR.value or _CHECKPOINT.value,
             with_info=True,
@@ -114,8 +130,11 @@ def main(argv):
             inference.same_file(output, path) for _, _, output in jobs for path in info["files"]
         ):
             sys.exit("Error: an output path is one of the model's files; choose another output.")
+        inference.check_inpaint_memory(generator, report["sizes"], _STRATEGY.value, _MAX_SIZE.value)
     except ValueError as error:
         sys.exit(f"Error: {error}")
+    for warning in report["warnings"]:
+        print(f"Warning: {warning}")
     print(
         f"Loaded {info['model']} ({info['preset']}, {info['precision']}"
         + (", self-ensemble" if info["ensemble"] else "")
@@ -130,6 +149,7 @@ def main(argv):
                 mask_path,
                 output_path,
                 polarity=_MASK_POLARITY.value,
+                max_pixels=_MAX_PIXELS.value,
                 strategy=_STRATEGY.value,
                 max_size=_MAX_SIZE.value,
                 tile_overlap=_TILE_OVERLAP.value,

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from tfinpaint.data import image_files, sources
 from tfinpaint.data import masks as mask_lib
 
 MANIFEST = "manifest.json"
@@ -145,8 +146,12 @@ class MaskSet:
     """A folder of PNG hole masks read in a fixed order (file i is the i-th mask).
 
     The files are the manifest's `files` when `manifest.json` is there, else every `*.png`
-    directly in the folder, sorted by name. Masks must be `image_size` square (no silent
-    resize, so the set scores what was saved); non-binary files are binarised at 0.5.
+    directly in the folder (entries that are not regular files skipped with a warning),
+    sorted by name. Masks must be `image_size` square (no silent resize, so the set scores
+    what was saved); they follow the mask rule of `image_files.hole_level` (grayscale, 0/1
+    masks read as such, binarised at 0.5). Every mask is read once here, before any
+    evaluation: damaged files, colour masks, masks of another size and masks without any
+    hole (whose hole metrics would be nan) are refused, naming how many and the first.
 
     Args:
         folder: str. The mask set folder.
@@ -156,14 +161,17 @@ class MaskSet:
 
     Raises:
         ValueError: one sentence for a missing folder, a folder without PNG files, a manifest
-            naming missing files, or a first mask of another size.
+            naming missing files, or masks that are damaged, colour, of another size or
+            without a hole.
     """
 
     def __init__(self, folder, image_size, irregular_polarity="hole_white"):
         if not os.path.isdir(folder):
+            kind = image_files.describe_file_type(folder)
+            where = "does not exist" if kind == "missing" else f"is {kind}"
             raise ValueError(
-                f"--mask_dir={folder} is not a folder; expected a folder of PNG masks such as "
-                "tools/make_masks.py writes."
+                f"--mask_dir={folder} is not a folder ({where}); expected a folder of PNG masks "
+                "such as tools/make_masks.py writes."
             )
         self.folder = folder
         self.image_size = int(image_size)
@@ -180,7 +188,7 @@ class MaskSet:
                     f"{manifest_path} is not a mask-set manifest ({error}); expected the JSON "
                     "that tools/make_masks.py writes, with a `files` list."
                 ) from None
-            missing = [n for n in names if not os.path.isfile(os.path.join(folder, n))]
+            missing = [n for n in names if not image_files.is_regular_file(os.path.join(folder, n))]
             if missing:
                 raise ValueError(
                     f"{len(missing)} of the {len(names)} masks listed in {manifest_path} are "
@@ -188,6 +196,10 @@ class MaskSet:
                 )
         else:
             names = sorted(n for n in os.listdir(folder) if n.lower().endswith(".png"))
+            names = [
+                os.path.basename(path)
+                for path in sources.skip_non_regular([os.path.join(folder, n) for n in names])
+            ]
         if not names:
             raise ValueError(
                 f"--mask_dir={folder} holds no PNG files; expected a mask set such as "
@@ -199,25 +211,41 @@ class MaskSet:
             )
         self.irregular_polarity = irregular_polarity
         self.paths = [os.path.join(folder, name) for name in names]
-        self._read_one(self.paths[0])  # a wrong size fails here, before any evaluation
+        self._check_all()  # Every problem surfaces here, before any evaluation.
 
     def __len__(self):
         return len(self.paths)
 
-    def _read_one(self, path):
-        gray = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-        if gray is None:
-            raise ValueError(f"Mask file {path} could not be read; expected a readable PNG.")
-        if gray.shape != (self.image_size, self.image_size):
+    def _check_all(self):
+        problems, empty = [], []
+        for path in self.paths:
+            try:
+                if not self._read_one(path).any():
+                    empty.append(path)
+            except ValueError as error:
+                problems.append(str(error).rstrip("."))
+        if problems:
             raise ValueError(
-                f"Mask file {path} is {gray.shape[1]}x{gray.shape[0]} but the images are "
-                f"{self.image_size}x{self.image_size}; expected masks of the image size "
-                "(write the set with the same --image_size)."
+                f"{len(problems)} of the {len(self.paths)} masks in --mask_dir={self.folder} "
+                f"cannot be used; first: {problems[0]}."
             )
-        holes = gray >= 128
-        if self.irregular_polarity == "hole_black":
-            holes = ~holes
-        return holes.astype(np.float32)[..., None]
+        if empty:
+            raise ValueError(
+                f"{len(empty)} of the {len(self.paths)} masks in --mask_dir={self.folder} have "
+                f"no hole pixel (first: {empty[0]}, read as {self.irregular_polarity}), so "
+                "their hole metrics would be undefined; expected a hole in every mask (check "
+                "the polarity, or remove the empty masks)."
+            )
+
+    def _read_one(self, path):
+        level = image_files.read_hole_level(path, self.irregular_polarity)
+        if level.shape != (self.image_size, self.image_size):
+            raise ValueError(
+                f"Mask file {path} is {level.shape[1]}x{level.shape[0]} but the images are "
+                f"{self.image_size}x{self.image_size}; expected masks of the image size "
+                "(write the set with the same --image_size)"
+            )
+        return (level >= 0.5).astype(np.float32)[..., None]
 
     def read(self, indices):
         """Masks `indices` as a (len(indices), S, S, 1) float32 array, 1 = hole."""

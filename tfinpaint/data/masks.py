@@ -29,8 +29,10 @@ Example:
     sample["masks"].shape, sample["boxes"]  # (256, 256, 1), [y0, x0, y1, x1]
 """
 
+import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -38,6 +40,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw
+
+from tfinpaint.data import image_files, sources
 
 SPEC_GRAMMAR = """Mask spec grammar (the `masks=` argument of the data pipeline):
 
@@ -143,6 +147,7 @@ _LAMA_PRESETS = {
 
 # NVIDIA irregular masks: sizes at 512 px, their native resolution.
 _IRREGULAR_REFERENCE_SIZE = 512
+logger = logging.getLogger(__name__)
 _IRREGULAR_TRAIN_THRESHOLD = 0.6
 _IRREGULAR_EVAL_THRESHOLD = 0.5
 _IRREGULAR_MIN_DILATION, _IRREGULAR_MAX_DILATION = 9, 49
@@ -507,10 +512,14 @@ def _draw_lama(rng, size, preset):
 
 
 def _list_pngs(folder):
+    """The PNG files under `folder`, checked before any run: entries that are not regular
+    files are skipped with a warning (`sources.skip_non_regular`), and the first file that
+    reads (`_IrregularFiles`) must exist, so a folder of damaged masks is refused here."""
     if not os.path.isdir(folder):
+        kind = image_files.describe_file_type(folder)
+        where = "does not exist" if kind == "missing" else f"is {kind}, not a folder"
         raise ValueError(
-            f"Mask folder {folder!r} does not exist; expected a folder of PNG masks for "
-            "irregular:DIR."
+            f"Mask folder {folder!r} {where}; expected a folder of PNG masks for irregular:DIR."
         )
     paths = sorted(
         os.path.join(root, name)
@@ -518,12 +527,66 @@ def _list_pngs(folder):
         for name in names
         if name.lower().endswith(".png")
     )
+    paths = sources.skip_non_regular(paths)
     if not paths:
         raise ValueError(
             f"Mask folder {folder!r} holds no PNG files; expected at least one *.png under it "
             "(searched recursively) for irregular:DIR."
         )
     return paths
+
+
+class _IrregularFiles:
+    """The mask files of an `irregular:DIR` spec, read through the mask rule; damaged ones are
+    skipped with one warning each, as the image pipeline skips damaged images.
+
+    `level(index, polarity)` returns the hole level of file `index`, or of the next readable
+    file after it (in sorted order, wrapping), so a damaged file never stops a run mid-way;
+    the constructor reads files in order until one reads, refusing a folder with none.
+    """
+
+    def __init__(self, folder, paths, polarity):
+        self.folder, self.paths, self.polarity = folder, paths, polarity
+        self._bad = {}
+        self._lock = threading.Lock()
+        for index in range(len(paths)):
+            if self._read(index) is not None:
+                return
+        first = next(iter(self._bad.items()))
+        raise ValueError(
+            f"None of the {len(paths)} PNG masks in {folder!r} is readable (first: {first[1]}); "
+            "expected grayscale PNG masks for irregular:DIR."
+        )
+
+    def _read(self, index):
+        path = self.paths[index]
+        if path in self._bad:
+            return None
+        try:
+            return image_files.read_hole_level(path, self.polarity)
+        except (OSError, ValueError) as error:
+            with self._lock:
+                first_time = path not in self._bad
+                self._bad[path] = str(error).rstrip(".")
+                count = len(self._bad)
+            if first_time:
+                logger.warning(
+                    "Skipping damaged mask %s (%d of %d skipped so far): %s",
+                    path,
+                    count,
+                    len(self.paths),
+                    error,
+                )
+            return None
+
+    def level(self, index):
+        for step in range(len(self.paths)):
+            level = self._read((index + step) % len(self.paths))
+            if level is not None:
+                return level
+        raise ValueError(
+            f"Every PNG mask in {self.folder!r} is unreadable; expected grayscale PNG masks."
+        )
 
 
 def _augment_irregular(rng, hole, size):
@@ -561,7 +624,7 @@ def _augment_irregular(rng, hole, size):
     return hole
 
 
-def _draw_irregular(rng, size, paths, polarity, training):
+def _draw_irregular(rng, size, files, training):
     """One file chosen by the seed; in training, NVIDIA's augmentation (Liu et al., 2018).
 
     Training: binarise at 0.6, then a random rotation (any angle), a random crop of 60-100 % of
@@ -572,13 +635,7 @@ def _draw_irregular(rng, size, paths, polarity, training):
     every hole out of the frame is redrawn. Evaluation: nearest resize to `size`, binarise at
     0.5, nothing random but the choice of file.
     """
-    path = paths[rng.integers(len(paths))]
-    gray = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-    if gray is None:
-        raise ValueError(f"Mask file {path!r} could not be read; expected a readable PNG.")
-    hole_level = gray.astype(np.float32) / 255.0
-    if polarity == "hole_black":
-        hole_level = 1.0 - hole_level
+    hole_level = files.level(int(rng.integers(len(files.paths))))
     if not training:
         resized = cv2.resize(hole_level, (size, size), interpolation=cv2.INTER_NEAREST)
         return (resized >= _IRREGULAR_EVAL_THRESHOLD).astype(np.uint8)
@@ -613,10 +670,8 @@ def _simple_generator(kind, image_size, training, irregular_polarity):
     if name in _LAMA_PRESETS:
         preset = _LAMA_PRESETS[name]
         return _numpy_generator(lambda rng: _draw_lama(rng, size, preset))
-    paths = _list_pngs(option)
-    return _numpy_generator(
-        lambda rng: _draw_irregular(rng, size, paths, irregular_polarity, training)
-    )
+    files = _IrregularFiles(option, _list_pngs(option), irregular_polarity)
+    return _numpy_generator(lambda rng: _draw_irregular(rng, size, files, training))
 
 
 def _mixed_generator(generators, weights):

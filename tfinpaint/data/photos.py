@@ -31,19 +31,21 @@ manifest = photos.prepare_photos(["/tmp/wallpapers/usr/share", "samples"], "data
 import fnmatch
 import hashlib
 import json
+import logging
 import os
 import re
 
 import cv2
 import numpy as np
 
-from tfinpaint.data import imageio, sources
+from tfinpaint.data import image_files, imageio, sources
 
 __all__ = ["prepare_photos", "licence_of", "difference_hash"]
 
 _KDE_PACKAGE = re.compile(r"^(.*)/contents/images[^/]*/[^/]+$")
 # Mean absolute difference (0-255 gray) of 32x32 thumbnails below which a hash match stands.
 _THUMBNAIL_TOLERANCE = 8.0
+logger = logging.getLogger(__name__)
 _SAMPLES_LICENCE = "scikit-image sample data (per-image notes in skimage/data/_fetchers.py)"
 
 
@@ -286,8 +288,12 @@ def prepare_photos(
             dropped.append({"source": path, "reason": "excluded by pattern"})
             continue
         try:
+            # The gate refuses FIFOs, devices and sockets by what they are (a FIFO named
+            # x.png would otherwise block here forever) and images past the pixel limit.
             image = sources.read_image(path)
         except (ValueError, OSError) as error:
+            if not image_files.is_regular_file(path):
+                logger.warning("Skipping %s: %s", path, error)
             dropped.append({"source": path, "reason": f"unreadable: {error}"})
             continue
         height, width = image.shape[:2]

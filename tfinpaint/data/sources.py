@@ -32,6 +32,8 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from tfinpaint.data import image_files
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 # Photographs and natural textures from the scikit-image data folder (files that ship with the
@@ -88,6 +90,12 @@ def source_kind(source):
         return "folder"
     if os.path.isfile(source):
         return "list"
+    kind = image_files.describe_file_type(source)
+    if kind != "missing":
+        raise ValueError(
+            f"Image source {source} is {kind}, not a folder or a regular file; expected a "
+            "folder, a text file listing images, 'tfds:NAME' or 'samples'."
+        )
     raise ValueError(
         f"Image source {source!r} does not exist; expected a folder, a text file listing "
         "images, 'tfds:NAME' or 'samples'."
@@ -142,6 +150,7 @@ def list_image_files(source):
                 for name in files
                 if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
             )
+        paths = skip_non_regular(paths)
         if not paths:
             raise ValueError(
                 f"No images found in folder {source} (searched recursively for "
@@ -151,7 +160,15 @@ def list_image_files(source):
         _check_decodable(paths, source)
         return paths
     paths = _read_list_file(source)
-    missing = [path for path in paths if not os.path.isfile(path)]
+    missing = [path for path in paths if image_files.describe_file_type(path) == "missing"]
+    special = [path for path in paths if path not in missing and not os.path.isfile(path)]
+    if special:
+        # Named one by one, so refused rather than skipped (a folder scan skips them).
+        raise ValueError(
+            f"{len(special)} of {len(paths)} listed files are not regular files, first: "
+            f"{special[0]} is {image_files.describe_file_type(special[0])} (listed in "
+            f"{source}); expected image files."
+        )
     if missing:
         raise ValueError(
             f"{len(missing)} of {len(paths)} listed files are missing, first: {missing[0]} "
@@ -162,10 +179,26 @@ def list_image_files(source):
     return paths
 
 
+def skip_non_regular(paths):
+    """`paths` without the entries that are not regular files (a FIFO named x.png would block
+    the reader forever, a socket or device cannot be read), each skipped with a warning: what
+    a folder scan does with them."""
+    kept = []
+    for path in paths:
+        if image_files.is_regular_file(path):
+            kept.append(path)
+        else:
+            logger.warning(
+                "Skipping %s: it is %s, not a regular file",
+                path,
+                image_files.describe_file_type(path),
+            )
+    return kept
+
+
 def _read_list_file(source):
     """The paths a list file names, after checking that it is a text list and not an image."""
-    with open(source, "rb") as list_file:
-        data = list_file.read()
+    data = image_files.read_regular_file(source, "image source")
     extension = os.path.splitext(source)[1].lower()
     expected = (
         "expected a folder of images, a text file listing image paths (one per line), "
@@ -296,15 +329,18 @@ def to_rgb8(image):
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def decode_image_bytes(data):
+def decode_image_bytes(data, name=None, max_pixels=None):
     """Decodes encoded PNG, JPEG, BMP or WEBP bytes to an (H, W, 3) uint8 RGB array.
 
     JPEGs are decoded in colour mode so that their EXIF orientation is applied; other formats
-    keep their depth and alpha so that `to_rgb8` can convert them faithfully.
+    keep their depth and alpha so that `to_rgb8` can convert them faithfully. The size the
+    header declares is checked against `max_pixels` (None: `image_files.default_max_pixels()`)
+    before decoding.
 
     Raises:
-        ValueError: the bytes are not a readable image.
+        ValueError: the bytes are not a readable image, or declare too many pixels.
     """
+    image_files.check_image_bytes(data, name or f"<{len(data)} bytes>", max_pixels)
     buffer = np.frombuffer(data, dtype=np.uint8)
     image = None
     if buffer.size and data[:2] == _JPEG_MAGIC and _IMREAD_COLOR_RGB is not None:
@@ -314,7 +350,10 @@ def decode_image_bytes(data):
             return image
     elif buffer.size:
         flags = cv2.IMREAD_COLOR if data[:2] == _JPEG_MAGIC else cv2.IMREAD_UNCHANGED
-        image = cv2.imdecode(buffer, flags)
+        try:
+            image = cv2.imdecode(buffer, flags)
+        except cv2.error:  # Sizes past OpenCV's own limit assert instead of returning None.
+            image = None
     if image is None or image.size == 0:
         raise ValueError(
             f"Could not decode {len(data)} bytes as an image; expected PNG, JPEG, BMP or WEBP."
@@ -322,10 +361,12 @@ def decode_image_bytes(data):
     return to_rgb8(image)
 
 
-def read_image(path):
-    """Reads an image file as an (H, W, 3) uint8 RGB array (see `decode_image_bytes`)."""
-    with open(path, "rb") as image_file:
-        return decode_image_bytes(image_file.read())
+def read_image(path, max_pixels=None):
+    """Reads an image file as an (H, W, 3) uint8 RGB array (see `decode_image_bytes`), through
+    the image-reading gate (`image_files.read_image_file`): only a regular file, and no more
+    than `max_pixels` (None: the process default) by its header."""
+    data = image_files.read_image_file(path, "image", max_pixels)
+    return decode_image_bytes(data, name=os.fspath(path), max_pixels=max_pixels)
 
 
 def _exif_orientation(tiff):
@@ -415,7 +456,7 @@ class ImageReader:
             encoded = encoded.item()
         return name, encoded
 
-    def _skip(self, name):
+    def _skip(self, name, error=None):
         with self._lock:
             first_time = name not in self._skipped
             self._skipped.add(name)
@@ -427,6 +468,8 @@ class ImageReader:
             )
         if first_time:
             logger.warning("Skipping unreadable image %s (%d skipped so far)", name, num_skipped)
+            if error is not None:
+                logger.debug("%s: %s", name, error)
         if hopeless:
             raise ValueError(
                 f"All {self.num_items} images of source {self.source!r} are unreadable; "
@@ -441,12 +484,13 @@ class ImageReader:
         the bytes are empty and `__call__` reports it).
         """
         name, encoded = self._as_python(name, encoded)
-        if not encoded:
-            try:
-                with open(name, "rb") as image_file:
-                    encoded = image_file.read()
-            except OSError:
-                return b"", np.int32(ROUTE_OPENCV)
+        try:
+            if not encoded:
+                encoded = image_files.read_image_file(name, "image")
+            else:
+                image_files.check_image_bytes(encoded, name)
+        except (OSError, ValueError):  # __call__ reads it again and reports it.
+            return b"", np.int32(ROUTE_OPENCV)
         if is_plain_jpeg(encoded):
             with self._lock:
                 self._num_decoded += 1
@@ -458,11 +502,10 @@ class ImageReader:
         name, encoded = self._as_python(name, encoded)
         try:
             if not encoded:
-                with open(name, "rb") as image_file:
-                    encoded = image_file.read()
-            image = decode_image_bytes(encoded)
-        except (OSError, ValueError, cv2.error):
-            self._skip(name)
+                encoded = image_files.read_image_file(name, "image")
+            image = decode_image_bytes(encoded, name=name)
+        except (OSError, ValueError, cv2.error) as error:
+            self._skip(name, error)
             return np.zeros((0, 0, 3), np.uint8)
         with self._lock:
             self._num_decoded += 1
