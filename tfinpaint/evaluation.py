@@ -18,7 +18,7 @@ import os
 import cv2
 import numpy as np
 
-from tfinpaint import metrics, postprocess
+from tfinpaint import files, metrics, postprocess
 from tfinpaint.data import mask_sets, pipeline
 
 BASELINES = ("telea", "ns")
@@ -245,6 +245,7 @@ def check_output_path(path, flag, suffix=None):
         raise ValueError(f"--{flag}={path} does not end in {suffix}; expected a {suffix} path.")
     if os.path.lexists(path):
         raise ValueError(f"{path} exists; choose another --{flag}.")
+    files.check_writable(path, f"--{flag}")  # Empty, under a file, read-only, no permission.
     parent = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(parent, exist_ok=True)

@@ -35,7 +35,6 @@ export.export_tflite(generator, "pconv_fp16.tflite", image_size=256, quantize="f
 
 import os
 import re
-import shutil
 import tempfile
 import time
 
@@ -43,7 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import imageops
+from tfinpaint import files, imageops
 
 __all__ = [
     "QUANTIZATIONS",
@@ -52,6 +51,7 @@ __all__ = [
     "export_saved_model",
     "export_tflite",
     "inpaint_graph",
+    "is_previous_export",
     "tflite_op_names",
 ]
 
@@ -210,13 +210,54 @@ def protected_paths(source, files=()):
     return paths
 
 
+# The marker file an export writes into its SavedModel folder: `--overwrite` replaces only a
+# folder that holds it (or a SavedModel's own files), never an unrelated folder.
+MARKER = ".tfinpaint-export.json"
+_TFLITE_IDENTIFIER = b"TFL3"  # Bytes 4-8 of a TFLite flatbuffer.
+
+
+def _is_tflite_file(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(8)[4:8] == _TFLITE_IDENTIFIER
+    except OSError:
+        return False
+
+
+def is_previous_export(path):
+    """Whether `path` holds an export `--overwrite` may replace.
+
+    A folder with the export marker or a SavedModel's files (`saved_model.pb` and
+    `variables/`), a TF Serving base folder whose every entry is such a numbered version, or a
+    TFLite flatbuffer file. A symbolic link is judged by its target (which is never deleted: only
+    the link is replaced).
+    """
+    if os.path.isfile(path):
+        return _is_tflite_file(path)
+    if not os.path.isdir(path):
+        return False
+    names = os.listdir(path)
+    if MARKER in names:
+        return True
+    if "saved_model.pb" in names and os.path.isdir(os.path.join(path, "variables")):
+        return True
+    versions = [name for name in names if not name.startswith(".")]
+    return bool(versions) and all(
+        name.isdigit() and is_previous_export(os.path.join(path, name)) for name in versions
+    )
+
+
 def check_output_path(output, inputs=(), overwrite=False):
     """Raises ValueError unless `output` may be written.
 
-    An output that is an input, or a folder holding one, is refused even with `overwrite`
-    (replacing it would destroy the input); writing inside an input folder (`RUN/export/1`) is
-    fine. An existing output is refused without `overwrite`.
+    Refused before any work, each in one sentence: an empty path, a path under a file or in an
+    unwritable folder (`tfinpaint.files.check_writable`); an output that is an input, or a
+    folder holding one, even with `overwrite` (replacing it would destroy the input; writing
+    inside an input folder, `RUN/export/1`, is fine); an existing output without `overwrite`;
+    and with `overwrite`, an existing output that is not an earlier export (`is_previous_export`),
+    so `--overwrite` never deletes a folder of other files.
     """
+    files.check_writable(output, "--output")
     output_real = os.path.realpath(output)
     for path in inputs:
         if not path:
@@ -229,25 +270,27 @@ def check_output_path(output, inputs=(), overwrite=False):
             raise ValueError(
                 f"The output {output} is or contains the input {path}; choose another output."
             )
-    if os.path.lexists(output) and not overwrite:
+    if not os.path.lexists(output):
+        return
+    if not overwrite:
         raise ValueError(f"{output} already exists; pass --overwrite to replace it.")
+    if not is_previous_export(output):
+        raise ValueError(
+            f"{output} exists and is not an earlier export (no {MARKER}, SavedModel or TFLite "
+            "file), so --overwrite does not replace it; choose another --output."
+        )
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _replace(tmp_path, output):
-    """Moves `tmp_path` to `output`, replacing what is there only once the new one is complete."""
-    if os.path.isdir(output) and not os.path.islink(output):
-        old = output + f".old-{os.getpid()}"
-        os.replace(output, old)
-        os.replace(tmp_path, output)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp_path, output)
+def _write_marker(folder, export_format):
+    files.write_json(
+        os.path.join(folder, MARKER),
+        {
+            "format": export_format,
+            "written_by": "tfinpaint.export",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+        indent=1,
+    )
 
 
 # --- SavedModel ------------------------------------------------------------------------------
@@ -280,17 +323,9 @@ def export_saved_model(generator, output, version=None, overwrite=False, inputs=
             ("serve_bytes", _bytes_fn(generator), _BYTES_SPECS),
         ],
     )
-    parent = os.path.dirname(os.path.abspath(output))
-    os.makedirs(parent, exist_ok=True)
-    tmp_path = tempfile.mkdtemp(prefix=f".{os.path.basename(output)}.tmp-", dir=parent)
-    try:
+    with files.atomic_folder(output) as tmp_path:
         archive.write_out(tmp_path, verbose=False)
-        # mkdtemp creates the folder 0700; a TF Serving process of another user must read it.
-        os.chmod(tmp_path, 0o777 & ~_umask())
-        _replace(tmp_path, output)
-    finally:
-        if os.path.exists(tmp_path):
-            shutil.rmtree(tmp_path)
+        _write_marker(tmp_path, "saved_model")
     return output
 
 
@@ -438,17 +473,10 @@ def export_tflite(generator, output, image_size, quantize="none", overwrite=Fals
         )
     content = _order_inputs(content)
     probe_error = _probe(generator, content, quantize, height, width)
-    parent = os.path.dirname(os.path.abspath(output))
-    os.makedirs(parent, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(output)}.tmp-", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    # The rename replaces a symbolic link at `output` itself, never the file it points to.
+    with files.atomic_write(output) as tmp_path:
+        with open(tmp_path, "wb") as f:
             f.write(content)
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates it 0600.
-        os.replace(tmp_path, output)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
     return {
         "path": output,
         "size_bytes": len(content),

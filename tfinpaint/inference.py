@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import checkpointing, imageops
+from tfinpaint import checkpointing, files, imageops
 from tfinpaint import postprocess as postprocess_lib
 from tfinpaint import precision as precision_lib
 from tfinpaint.data import image_files, sources
@@ -932,17 +932,6 @@ def same_file(a, b):
         return False
 
 
-def _check_writable(path):
-    """Raises unless `path` can be created: its nearest existing ancestor is a writable folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
-        raise ValueError(f"Cannot write {path}: {folder} is a file, not a folder.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"Cannot write {path}: the folder {folder} is not writable.")
-
-
 def plan_jobs(image, mask, output, overwrite=False):
     """Checks the paths of an inpainting run and lists its (image, mask, output) triples.
 
@@ -991,7 +980,7 @@ def plan_jobs(image, mask, output, overwrite=False):
             raise ValueError(f"Cannot write {out_path}: OpenCV has no writer for its extension.")
         if os.path.isdir(out_path):
             raise ValueError(f"The output {out_path} is a folder; expected a file path.")
-        _check_writable(out_path)
+        files.check_writable(out_path)
     existing = [out for _, _, out in jobs if os.path.exists(out)]
     if existing and not overwrite:
         shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")

@@ -63,7 +63,7 @@ import tempfile
 
 from absl import app, flags
 
-from tfinpaint import benchmark, export
+from tfinpaint import benchmark, cli, export
 from tfinpaint.data import pipeline, sources
 from tfinpaint.models import registry
 
@@ -441,6 +441,7 @@ _PLANS = {
 }
 
 
+@cli.reports_file_errors
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}.")
@@ -463,4 +464,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

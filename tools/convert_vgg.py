@@ -25,9 +25,9 @@ kept unless --overwrite.
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from tfinpaint import vgg_convert
+from tfinpaint import cli, vgg_convert
 
 _INPUT = flags.DEFINE_string("input", None, "torchvision VGG state dict: .pth/.pt (torch) or .npz.")
 _OUTPUT = flags.DEFINE_string("output", None, "Keras weights file to write (*.weights.h5).")
@@ -35,6 +35,7 @@ _ARCH = flags.DEFINE_enum("arch", "auto", ["auto", "vgg16", "vgg19"], "VGG archi
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output file.")
 
 
+@cli.reports_file_errors
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
@@ -52,4 +53,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -23,13 +23,12 @@ source's order, with mask file i). Outputs are scored as saved 8-bit images by d
 unless --inception_weights names the weights.
 """
 
-import json
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from tfinpaint import evaluation, inference, metrics
+from tfinpaint import cli, evaluation, files, inference, metrics
 from tfinpaint.data import mask_sets, sources
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory to evaluate.")
@@ -117,6 +116,7 @@ _INCEPTION_WEIGHTS = flags.DEFINE_string(
 )
 
 
+@cli.reports_file_errors
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
@@ -203,8 +203,7 @@ def main(argv):
         print(evaluation.format_fid(result["fid"]))
     kept = result.pop("kept", [])
     if _OUTPUT_JSON.value:
-        with open(_OUTPUT_JSON.value, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=1)
+        files.write_json(_OUTPUT_JSON.value, result, indent=1)  # Undefined metrics: null.
         print(f"Records: {_OUTPUT_JSON.value}")
     if _PLOT.value and result["records"]:
         evaluation.plot_summary(result["summary"], _PLOT.value)
@@ -242,4 +241,4 @@ def _default_figure_images(image_size):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -13,15 +13,17 @@ Usage:
 The TFLite model has one signature, serving_default: inputs `images` float32 (1, S, S, 3) in
 [0, 1] and `masks` float32 (1, S, S, 1) with 1 = hole, output `inpainted` float32 (1, S, S, 3).
 --image_size defaults to the run's training image size. Existing exports are kept unless
---overwrite.
+--overwrite, which replaces only an earlier export (a folder with the export's marker file
+.tfinpaint-export.json or a SavedModel's files, or a TFLite file), never other files; a
+symbolic link as --output is replaced itself, its target is left alone.
 """
 
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from tfinpaint import export, inference
+from tfinpaint import cli, export, files, inference
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (latest checkpoint).")
 _CHECKPOINT = flags.DEFINE_string(
@@ -70,17 +72,19 @@ def _check_flags():
         sys.exit(f"Error: --image_size must be a positive integer, got {_IMAGE_SIZE.value}.")
 
 
+@cli.reports_file_errors
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
     _check_flags()
     source = _WORKDIR.value or _CHECKPOINT.value
     output = _OUTPUT.value
-    if _VERSION.value is not None:
-        if _VERSION.value < 1:
-            sys.exit(f"Error: --version must be a positive integer, got {_VERSION.value}.")
-        output = os.path.join(output, str(_VERSION.value))
     try:
+        files.check_writable(output, "--output")  # Before --version joins a folder to it.
+        if _VERSION.value is not None:
+            if _VERSION.value < 1:
+                sys.exit(f"Error: --version must be a positive integer, got {_VERSION.value}.")
+            output = os.path.join(output, str(_VERSION.value))
         export.check_output_path(output, export.protected_paths(source), _OVERWRITE.value)
         generator, info = inference.load_generator(
             source,
@@ -135,4 +139,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["format", "output"])
-    app.run(main)
+    cli.run(main)

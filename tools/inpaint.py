@@ -35,9 +35,9 @@ a mask without any hole gives a warning (its output is the input).
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
 
-from tfinpaint import inference
+from tfinpaint import cli, inference
 from tfinpaint.data import image_files
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (latest checkpoint).")
@@ -162,4 +162,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -18,8 +18,9 @@ Usage:
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from tfinpaint import cli
 from tfinpaint.data import mask_sets, masks
 
 _MASKS = flags.DEFINE_string("masks", None, "Mask spec (thin, medium, thick, freeform, ...).")
@@ -51,6 +52,7 @@ def _parse_ratio(text):
     return low, high
 
 
+@cli.reports_file_errors
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
@@ -78,4 +80,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

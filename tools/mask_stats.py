@@ -16,8 +16,9 @@ Usage:
     python tools/mask_stats.py --spec=irregular:/data/nvidia_masks --irregular_polarity=hole_black
 """
 
-from absl import app, flags
+from absl import flags
 
+from tfinpaint import cli
 from tfinpaint.data import masks
 
 _SPEC = flags.DEFINE_multi_string(
@@ -46,6 +47,7 @@ _DEFAULT_SPECS = (
 _COLUMNS = ("mean", "std", "min", "p5", "median", "p95", "max", "empty_fraction")
 
 
+@cli.reports_file_errors
 def main(_):
     header = ["spec", "masks", *_COLUMNS] + (["eager/s", "map/s"] if _SPEED.value else [])
     print("| " + " | ".join(header) + " |")
@@ -73,4 +75,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

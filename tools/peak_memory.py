@@ -12,12 +12,11 @@ Usage:
         --json_output=/tmp/deepgin_1024.json
 """
 
-import json
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from tfinpaint import benchmark
+from tfinpaint import benchmark, cli, files
 from tfinpaint.models import registry
 
 _MODEL = flags.DEFINE_enum("model", None, registry.list_models(), "Model family.")
@@ -30,6 +29,7 @@ _PRECISION = flags.DEFINE_enum(
 _JSON_OUTPUT = flags.DEFINE_string("json_output", None, "Also write the record as JSON here.")
 
 
+@cli.reports_file_errors
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments {' '.join(argv[1:])}.")
@@ -52,9 +52,8 @@ def main(argv):
         f"call), {record['seconds']:.1f} s."
     )
     if _JSON_OUTPUT.value:
-        with open(_JSON_OUTPUT.value, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=1)
+        files.write_json(_JSON_OUTPUT.value, record, indent=1)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

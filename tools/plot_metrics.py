@@ -8,8 +8,9 @@ Usage:
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from tfinpaint import cli
 from tfinpaint.training import reporting
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (holds metrics.jsonl).")
@@ -17,6 +18,7 @@ _KEYS = flags.DEFINE_list("keys", ["val_psnr_hole"], "Logged values to draw, one
 _OUTPUT = flags.DEFINE_string("output", None, "PNG file to write (not overwritten).")
 
 
+@cli.reports_file_errors
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
@@ -38,4 +40,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

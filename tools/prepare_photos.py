@@ -15,8 +15,9 @@ Usage (the photos the shipped checkpoints were trained on; see checkpoints/READM
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from tfinpaint import cli
 from tfinpaint.data import photos
 
 _INPUT = flags.DEFINE_list("input", None, "Folders of images (recursive) and/or 'samples'.")
@@ -47,6 +48,7 @@ _MIN_CONTRAST = flags.DEFINE_float(
 )
 
 
+@cli.reports_file_errors
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
@@ -75,4 +77,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

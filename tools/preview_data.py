@@ -12,6 +12,7 @@ import os
 
 from absl import app, flags
 
+from tfinpaint import cli
 from tfinpaint.data import pipeline, preview
 
 _DATA = flags.DEFINE_string("data", "samples", "Image source: folder, list file, tfds:NAME.")
@@ -24,6 +25,7 @@ _OUTPUT = flags.DEFINE_string("output", None, "PNG file to write.", required=Tru
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output file.")
 
 
+@cli.reports_file_errors
 def main(_):
     if os.path.exists(_OUTPUT.value) and not _OVERWRITE.value:
         raise app.UsageError(
@@ -44,4 +46,4 @@ def main(_):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -26,9 +26,9 @@ are replaced only with --overwrite.
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
-from tfinpaint import inference
+from tfinpaint import cli, inference
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (newest checkpoint).")
 _CHECKPOINT = flags.DEFINE_string(
@@ -56,6 +56,7 @@ _AVERAGE_LAST = flags.DEFINE_integer(
 )
 
 
+@cli.reports_file_errors
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
@@ -93,4 +94,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["name", "description"])
-    app.run(main)
+    cli.run(main)

@@ -16,8 +16,9 @@ a file: --flagfile=run.flags.
 import json
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 
+from tfinpaint import cli
 from tfinpaint.models import registry
 from tfinpaint.training import config as config_lib
 from tfinpaint.training.loop import TrainingStopped, prepare_config, run_training
@@ -194,6 +195,7 @@ def _json_object(flag):
     return value
 
 
+@cli.reports_file_errors
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
@@ -230,4 +232,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["model", "workdir"])
-    app.run(main)
+    cli.run(main)

@@ -4,10 +4,7 @@ A record (a dict from `benchmark_train_step` or `benchmark_inference`) names its
 `what`; `write_json` stores the records with the machine they were measured on.
 """
 
-import json
-import math
-import os
-
+from tfinpaint import files
 from tfinpaint.benchmark.machine import machine_info
 
 
@@ -136,15 +133,6 @@ def table_row(record):
 def write_json(path, what, records, command=None):
     """Writes {date, machine, what, command, records} to `path` as JSON (non-finite -> null)."""
 
-    def clean(value):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {key: clean(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
-            return [clean(item) for item in value]
-        return value
-
     machine = machine_info()
     payload = {
         "date": machine["date"],
@@ -153,8 +141,4 @@ def write_json(path, what, records, command=None):
         "command": command,
         "records": records,
     }
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(clean(payload), f, indent=2)
-        f.write("\n")
+    files.write_json(path, payload, indent=2)

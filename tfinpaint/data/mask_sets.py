@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from tfinpaint.data import image_files, sources
 from tfinpaint.data import masks as mask_lib
+from tfinpaint.files import check_writable, write_json
 
 MANIFEST = "manifest.json"
 
@@ -86,6 +87,7 @@ def write_mask_set(
             f"--output={output_dir} exists and is not an empty folder; expected a new folder "
             "(a mask set is never overwritten)."
         )
+    check_writable(output_dir, "--output")
     mask_fns = mask_lib.make_mask_fns(
         spec, image_size, training=False, irregular_polarity=irregular_polarity
     )
@@ -137,8 +139,7 @@ def write_mask_set(
         "hole_ratio_range": None if hole_ratio_range is None else [low, high],
         "draw_indices": draws,
     }
-    with open(os.path.join(output_dir, MANIFEST), "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1)
+    write_json(os.path.join(output_dir, MANIFEST), manifest, indent=1)  # Strict, atomic.
     return manifest
 
 

@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from tfinpaint.data import image_files, imageio, sources
+from tfinpaint.files import check_writable, write_json
 
 __all__ = ["prepare_photos", "licence_of", "difference_hash"]
 
@@ -281,6 +282,7 @@ def prepare_photos(
         )
     if os.path.exists(output) and (not os.path.isdir(output) or os.listdir(output)):
         raise ValueError(f"Output {output} exists and is not an empty folder; choose a new one.")
+    check_writable(output, "--output")
     candidates = _list_inputs(inputs)
     entries, dropped = [], []
     for source, path, relative in candidates:
@@ -425,6 +427,5 @@ def prepare_photos(
         "files": files,
         "dropped": sorted(dropped, key=lambda d: d["source"]),
     }
-    with open(os.path.join(output, "manifest.json"), "w") as manifest_file:
-        json.dump(manifest, manifest_file, indent=1)
+    write_json(os.path.join(output, "manifest.json"), manifest, indent=1)  # Strict, atomic.
     return manifest

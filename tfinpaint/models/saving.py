@@ -9,12 +9,15 @@ Keras casts each stored array to its variable's dtype when it loads the file, so
 loads into the same float32 generator, within float16 rounding of every weight.
 """
 
+import io
 import json
 import os
+import tempfile
 
 import h5py
 import numpy as np
 
+from tfinpaint import files
 from tfinpaint.models import registry
 
 WEIGHTS_DTYPES = ("float32", "float16")
@@ -42,8 +45,9 @@ def save_generator(
             arrays in the weights file (integer variables are kept as they are). float16 halves
             the file; it is refused if a weight is too large for float16 (|w| > 65504).
 
-    Both files are written under temporary names and renamed, so a kill never leaves a
-    half-written pair behind.
+    Both files are written under temporary names and renamed (`tfinpaint.files.atomic_write`),
+    so a kill, a full disk or a file-size limit never leaves a half-written pair behind and the
+    previous pair stays loadable. Undefined numbers in `extra` are written as JSON `null`.
 
     Raises:
         ValueError: an unknown `weights_dtype`, or a weight float16 cannot hold.
@@ -59,23 +63,50 @@ def save_generator(
         "weights_dtype": weights_dtype,
         **(extra or {}),
     }
-    # Keras insists on the .weights.h5 suffix, so the temporary names keep it.
-    tmp_weights = os.path.join(directory, f".tmp-{stem}.weights.h5")
-    generator.save_weights(tmp_weights)
+    weights = _weights_bytes(generator)
     if weights_dtype == "float16":
-        tmp_half = os.path.join(directory, f".tmp-{stem}-float16.weights.h5")
-        try:
-            cast_weights_file(tmp_weights, tmp_half, np.float16)
-        finally:
-            os.remove(tmp_weights)
-        tmp_weights = tmp_half
-    os.replace(tmp_weights, os.path.join(directory, weights_name))
+        half = io.BytesIO()
+        cast_weights_file(io.BytesIO(weights), half, np.float16)
+        weights = half.getvalue()
+    # Weights first, then the JSON that names them: each replaces its previous file only once
+    # written in full, so a full disk leaves the previous pair loadable.
+    with files.atomic_write(os.path.join(directory, weights_name), suffix=".weights.h5") as tmp:
+        with open(tmp, "wb") as f:
+            f.write(weights)
     json_path = os.path.join(directory, f"{stem}.json")
-    with open(json_path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(description, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.replace(json_path + ".tmp", json_path)
+    files.write_json(json_path, description, indent=2, sort_keys=True, default=str)
     return json_path
+
+
+def _weights_bytes(generator):
+    """The generator's `.weights.h5` file, built in memory.
+
+    HDF5 writes straight to disk: when a write fails (a full disk, a file-size limit) its file
+    handle cannot be closed, and the process crashes at exit. Building the file in memory
+    (Keras's own H5IOStore accepts a BytesIO) and writing its bytes from Python turns those
+    failures into an OSError. Falls back to a file in the system's temporary folder if this
+    Keras lacks that store.
+    """
+    try:
+        from keras.src.saving import saving_lib
+
+        buffer = io.BytesIO()
+        store = saving_lib.H5IOStore(buffer, mode="w")
+        saving_lib._save_state(
+            generator,
+            weights_store=store,
+            assets_store=None,
+            inner_path="",
+            visited_saveables=set(),
+        )
+        store.close()
+        return buffer.getvalue()
+    except (ImportError, AttributeError, TypeError):
+        with tempfile.TemporaryDirectory(prefix="tfinpaint-weights-") as folder:
+            path = os.path.join(folder, "generator.weights.h5")
+            generator.save_weights(path)
+            with open(path, "rb") as f:
+                return f.read()
 
 
 def check_weights_dtype(weights_dtype):
@@ -123,7 +154,7 @@ def cast_weights_file(source, destination, dtype):
 
             src.visititems(copy)
     except BaseException:
-        if os.path.exists(destination):
+        if isinstance(destination, (str, os.PathLike)) and os.path.exists(destination):
             os.remove(destination)
         raise
 

@@ -13,6 +13,7 @@ import json
 import math
 import os
 
+from tfinpaint import files
 from tfinpaint.models import registry
 
 # Settings a resumed run may change; anything else must match the run's config.json.
@@ -204,11 +205,7 @@ def check_family_settings(config, family, trainer_cls):
 
 def save_config(config, path):
     """Writes config.json atomically (a kill never leaves a half-written file)."""
-    tmp_path = path + ".tmp"
-    with open(tmp_path, "w", encoding="utf-8") as f:
-        json.dump(config.to_dict(), f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp_path, path)
+    files.write_json(path, config.to_dict(), indent=2, sort_keys=True)
 
 
 def load_config(path):

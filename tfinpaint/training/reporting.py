@@ -12,14 +12,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfinpaint import files
 from tfinpaint.data import imageio
-
-
-def _jsonable(value):
-    value = float(value) if isinstance(value, (np.floating, np.integer, float)) else value
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
 
 
 class MetricsLog:
@@ -42,7 +36,7 @@ class MetricsLog:
 
     def append(self, record):
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
+            f.write(files.strict_json_dumps(record) + "\n")  # Undefined numbers: null.
 
 
 def read_metrics(path):
@@ -119,7 +113,7 @@ def plot_metrics(records, path, keys=("val_psnr_hole",), width=640, height=240):
         points = [
             (r["step"], float(r[key]))
             for r in records
-            if key in r and "step" in r and math.isfinite(float(r[key]))
+            if r.get(key) is not None and "step" in r and math.isfinite(float(r[key]))
         ]
         if not points:
             continue
