@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import checkpointing, files, imageops
+from tfinpaint import checkpointing, files, imageops, json_files
 from tfinpaint import postprocess as postprocess_lib
 from tfinpaint import precision as precision_lib
 from tfinpaint.data import image_files, sources
@@ -253,11 +253,14 @@ def _load_from_run(run_dir, checkpoint=None, dtype=None, check=None, average_las
     config_path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(config_path):
         raise ValueError(f"{run_dir} is not a training run: it has no config.json.")
-    with open(config_path, encoding="utf-8") as f:
-        config = json.load(f)
+    config = json_files.load_json_object(config_path, "a training run's config object")
     for key in ("model", "preset"):
         if key not in config:
             raise ValueError(f"{config_path} is not a training config: it has no '{key}'.")
+        json_files.check_field(config, key, str, config_path, f"the run's {key} name")
+    json_files.check_field(
+        config, "generator_overrides", dict, config_path, "an object", required=False
+    )
     found = checkpointing.find_checkpoints(os.path.join(run_dir, "checkpoints"))
     if checkpoint is None:
         checkpoint = found[0] if found else None
@@ -381,17 +384,32 @@ def _scan_checkpoints(folder):
         elif entry.endswith(".json"):
             kind, name = "json", entry[: -len(".json")]
             try:
-                with open(path, encoding="utf-8") as f:
-                    content = json.load(f)
-                if not isinstance(content, dict) or "model" not in content:
-                    continue
-            except (OSError, ValueError):
-                pass
+                content = json_files.load_json_object(path)
+                is_description = "model" in content
+            except ValueError:
+                is_description = None  # Unreadable: a checkpoint, so loading it names the file.
+            # A JSON of another shape (a list, say) beside NAME.weights.h5 is that checkpoint's
+            # broken description; elsewhere (a data manifest) it is no checkpoint.
+            if is_description is False or (
+                is_description is None
+                and not os.path.isfile(os.path.join(folder, name + _WEIGHTS_SUFFIX))
+                and _parses_as_json(path)
+            ):
+                continue
         else:
             continue
         if name:
             found.setdefault(name, {"json": False, "weights": False})[kind] = True
     return found
+
+
+def _parses_as_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            json.load(f)
+        return True
+    except (OSError, ValueError, RecursionError):
+        return False
 
 
 def list_checkpoints(directory=None):
@@ -417,11 +435,12 @@ def list_checkpoints(directory=None):
         if missing:
             listing[name] = f"(incomplete: {missing[0]} is missing)"
             continue
+        json_path = os.path.join(folder, f"{name}.json")
         try:
-            with open(os.path.join(folder, f"{name}.json"), encoding="utf-8") as f:
-                description = _one_line(json.load(f).get("description"))
-        except (OSError, ValueError):
-            description = f"(unreadable: {name}.json is not valid JSON)"
+            description = _one_line(json_files.load_json_object(json_path).get("description"))
+        except ValueError as error:  # Says what is wrong: not JSON, a list, empty...
+            problem = str(error).replace(json_path, f"{name}.json").rstrip(".")
+            description = f"(unreadable: {problem})"
         listing[name] = description or "(no description)"
     return listing
 
@@ -446,8 +465,15 @@ def _unknown_name_message(name):
             f"Unknown checkpoint name '{name}' (and no such path); the checkpoints in {folder} "
             f"are: {', '.join(names)}."
         )
-    where = "does not exist" if not os.path.isdir(folder) else "holds no checkpoint yet"
-    return f"Unknown checkpoint name '{name}' (and no such path); {folder} {where}."
+    kind = image_files.describe_file_type(folder)
+    if kind == "a folder":
+        where = "holds no checkpoint yet"
+    elif kind == "missing":
+        where = "does not exist"
+    else:
+        where = f"is {kind}, not a folder"
+    source = f" (${CHECKPOINTS_DIR_ENV})" if os.environ.get(CHECKPOINTS_DIR_ENV) else ""
+    return f"Unknown checkpoint name '{name}' (and no such path); {folder}{source} {where}."
 
 
 def _load_shipped(folder, name, dtype=None, check=None):
@@ -459,11 +485,8 @@ def _load_shipped(folder, name, dtype=None, check=None):
                 f"The checkpoint '{name}' is incomplete: {path} is missing (a checkpoint is "
                 f"{name}.json + {name}{_WEIGHTS_SUFFIX})."
             )
-    try:
-        with open(json_path, encoding="utf-8") as f:
-            weights_name = json.load(f).get("weights")
-    except ValueError as error:
-        raise ValueError(f"{json_path} is not valid JSON ({error}).") from None
+    description = json_files.load_json_object(json_path, "a generator description")
+    weights_name = description.get("weights")
     if weights_name != f"{name}{_WEIGHTS_SUFFIX}":
         # Else two names could share, or swap, one weights file without anyone noticing.
         raise ValueError(

@@ -13,12 +13,11 @@ samples/*.png, and at the end generator.weights.h5 + generator.json. Every flag 
 a file: --flagfile=run.flags.
 """
 
-import json
 import sys
 
 from absl import flags, logging
 
-from tfinpaint import cli
+from tfinpaint import cli, json_files
 from tfinpaint.models import registry
 from tfinpaint.training import config as config_lib
 from tfinpaint.training.loop import TrainingStopped, prepare_config, run_training
@@ -186,13 +185,14 @@ def _number_list(flag, kind):
 
 
 def _json_object(flag):
+    # One sentence for every malformed value: not JSON, nested past the parser's recursion
+    # limit, or JSON of another shape (a list, a string, a number, null).
     try:
-        value = json.loads(flag.value)
-    except json.JSONDecodeError as error:
-        sys.exit(f"Error: --{flag.name} is not valid JSON ({error}).")
-    if not isinstance(value, dict):
-        sys.exit(f"Error: --{flag.name} must be a JSON object, got {flag.value}.")
-    return value
+        return json_files.parse_json_object(
+            flag.value, f"--{flag.name}", "a JSON object such as '{\"name\": value}'"
+        )
+    except ValueError as error:
+        sys.exit(f"Error: {error}")
 
 
 @cli.reports_file_errors

@@ -10,14 +10,15 @@ loads into the same float32 generator, within float16 rounding of every weight.
 """
 
 import io
-import json
 import os
 import tempfile
+import warnings
 
 import h5py
 import numpy as np
 
-from tfinpaint import files
+from tfinpaint import files, json_files
+from tfinpaint.data import image_files
 from tfinpaint.models import registry
 
 WEIGHTS_DTYPES = ("float32", "float16")
@@ -166,23 +167,147 @@ def load_saved_generator(json_path, dtype=None, check_model=None):
     dtype policy name) replaces the saved one, e.g. "mixed_bfloat16" for bfloat16 inference
     from float32 weights. `check_model`, when given, is called with the family's name before
     anything is built (it raises to refuse).
+
+    Raises:
+        ValueError: one sentence naming the file: a description that is not a regular file,
+            not a JSON object (`check_description`), has config keys the family's generator
+            does not take, or names a weights file that is missing, not HDF5, damaged
+            (`check_weights_file`) or of another family or architecture.
     """
-    if not os.path.isfile(json_path):
+    json_path = os.fspath(json_path)
+    if not os.path.lexists(json_path):
         raise ValueError(f"No generator description at {json_path}.")
-    with open(json_path, encoding="utf-8") as f:
-        description = json.load(f)
-    for key in ("model", "config", "weights"):
-        if key not in description:
-            raise ValueError(f"{json_path} is not a generator description: it has no '{key}'.")
+    description = check_description(json_files.load_json_object(json_path, _DESCRIPTION), json_path)
     if check_model is not None:
         check_model(description["model"])
     generator_cls = registry.get_family(description["model"]).load("generator")
+    # Training refuses unknown --generator_config keys; a description is held to the same.
+    registry.check_arguments(generator_cls, description["config"], f"config key(s) in {json_path}")
     config = dict(description["config"])
     if dtype is not None:
         config["dtype"] = dtype
-    generator = generator_cls.from_config(config)
     weights_path = os.path.join(os.path.dirname(json_path), description["weights"])
-    if not os.path.isfile(weights_path):
+    if not os.path.lexists(weights_path):
         raise ValueError(f"{json_path} names the weights file {weights_path}, which is missing.")
-    generator.load_weights(weights_path)
+    check_weights_file(weights_path)
+    try:
+        generator = generator_cls.from_config(config)
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"{json_path} holds a config the {description['model']} generator cannot be built "
+            f"from ({_first_line(error)}); expected the config that save_generator wrote."
+        ) from None
+    # Keras warns per unmatched container before it raises for a mismatch: the warnings are
+    # held back and shown only when the load succeeds, so a refusal stays one sentence.
+    with warnings.catch_warnings(record=True) as held:
+        warnings.simplefilter("always")
+        try:
+            generator.load_weights(weights_path)
+        except Exception as error:  # noqa: BLE001 (Keras raises many types, with pages of text)
+            raise ValueError(
+                _mismatch_message(weights_path, json_path, description["model"], generator, error)
+            ) from None
+    for warning in held:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return generator, description
+
+
+_DESCRIPTION = "a generator description (an object with 'model', 'config' and 'weights')"
+
+
+def check_description(description, name):
+    """Checks the fields of a parsed generator description; returns it.
+
+    `model` must be a string naming a registered family, `config` an object, `weights` a
+    file name beside the JSON; optional fields (`preset`, `image_size`, `step`,
+    `description`, `ensemble`, `weights_dtype`) must have their types when present. Reusable
+    for any JSON object tfinpaint reads (see `tfinpaint.json_files`).
+
+    Raises:
+        ValueError: one sentence naming `name`, the field and what was expected.
+    """
+    model = json_files.check_field(description, "model", str, name, "a model family name")
+    registry.get_family(model)  # Unknown families are named with the known ones.
+    json_files.check_field(description, "config", dict, name, "the generator's config object")
+    weights = json_files.check_field(
+        description, "weights", str, name, "the weights file name (NAME.weights.h5)"
+    )
+    if not weights or os.path.isabs(weights) or os.path.dirname(weights):
+        raise ValueError(
+            f"'weights' in {name} is {weights!r}; expected the name of a file beside it."
+        )
+    for key, kind, expected in (
+        ("preset", str, "a preset name"),
+        ("description", str, "one line of text"),
+        ("image_size", (int, type(None)), "an integer"),
+        ("step", (int, type(None)), "an integer"),
+        ("ensemble", bool, "true or false"),
+        ("weights_dtype", str, f"one of {', '.join(WEIGHTS_DTYPES)}"),
+    ):
+        json_files.check_field(description, key, kind, name, expected, required=False)
+    return description
+
+
+def check_weights_file(path):
+    """Raises a one-sentence ValueError unless `path` is a readable Keras `.weights.h5` file.
+
+    Refused: anything but a regular file (by what it is), an empty file, a file that is not
+    HDF5, and an HDF5 file that is truncated or damaged (h5py cannot open it or list it).
+    """
+    image_files.check_regular_file(path, "weights file")
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ValueError(
+            f"The weights file {path} is empty (0 bytes); expected the HDF5 file save_generator "
+            "wrote (copy it again)."
+        )
+    try:
+        is_hdf5 = h5py.is_hdf5(path)
+    except OSError:
+        is_hdf5 = False
+    if not is_hdf5:
+        raise ValueError(
+            f"The weights file {path} ({size} bytes) is not an HDF5 file; expected the "
+            ".weights.h5 file save_generator wrote."
+        )
+    try:
+        with h5py.File(path, "r") as weights_file:
+            names = []
+            weights_file.visit(names.append)
+    except (OSError, RuntimeError, KeyError, ValueError) as error:
+        raise ValueError(
+            f"The weights file {path} ({size} bytes) is damaged or truncated "
+            f"({_first_line(error)}); expected a complete .weights.h5 file (copy it again)."
+        ) from None
+    if not names:
+        raise ValueError(f"The weights file {path} holds no weights; expected a .weights.h5 file.")
+
+
+def _first_line(error):
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:160]
+
+
+def _layer_kinds(names):
+    """Layer kinds from Keras layer names ('conv2d_3' -> 'conv2d'), sorted and deduplicated."""
+    return sorted({name.rstrip("0123456789").rstrip("_") for name in names})
+
+
+def _mismatch_message(weights_path, json_path, model, generator, error):
+    try:
+        with h5py.File(weights_path, "r") as weights_file:
+            arrays = []
+            weights_file.visititems(
+                lambda name, item: arrays.append(name) if isinstance(item, h5py.Dataset) else None
+            )
+            file_layers = list(weights_file["layers"].keys()) if "layers" in weights_file else []
+    except (OSError, RuntimeError, KeyError, ValueError):
+        arrays, file_layers = [], []
+    file_kinds = ", ".join(_layer_kinds(file_layers)[:6]) or "none"
+    model_kinds = ", ".join(_layer_kinds(layer.name for layer in generator.layers)[:6])
+    return (
+        f"The weights file {weights_path} ({len(arrays)} arrays; layers {file_kinds}) does not "
+        f"fit the {model} generator that {json_path} describes ({len(generator.weights)} "
+        f"arrays; layers {model_kinds}): it holds another family or architecture; expected "
+        f"the weights saved with this description (Keras: {_first_line(error)})."
+    )
