@@ -51,6 +51,7 @@ __all__ = [
     "POSTPROCESSING",
     "STRATEGIES",
     "available_memory_bytes",
+    "check_batch_memory",
     "check_inpaint_memory",
     "check_jobs",
     "checkpoints_dir",
@@ -466,14 +467,14 @@ def _unknown_name_message(name):
             f"are: {', '.join(names)}."
         )
     kind = image_files.describe_file_type(folder)
-    if kind == "a folder":
-        where = "holds no checkpoint yet"
-    elif kind == "missing":
-        where = "does not exist"
-    else:
-        where = f"is {kind}, not a folder"
-    source = f" (${CHECKPOINTS_DIR_ENV})" if os.environ.get(CHECKPOINTS_DIR_ENV) else ""
-    return f"Unknown checkpoint name '{name}' (and no such path); {folder}{source} {where}."
+    if kind not in ("a folder", "missing"):
+        via = f" (${CHECKPOINTS_DIR_ENV})" if os.environ.get(CHECKPOINTS_DIR_ENV) else ""
+        return (
+            f"Unknown checkpoint name '{name}' (and no such path); {folder}{via} is {kind}, "
+            "not a folder."
+        )
+    where = "does not exist" if kind == "missing" else "holds no checkpoint yet"
+    return f"Unknown checkpoint name '{name}' (and no such path); {folder} {where}."
 
 
 def _load_shipped(folder, name, dtype=None, check=None):
@@ -1076,6 +1077,8 @@ def check_jobs(jobs, polarity="hole_white", max_pixels=None):
 # PConv 4.1 KiB, DeepGIN 4.7 KiB, GAIN 2.7 KiB per pixel between 256 and 1024 px), rounded up.
 # Narrow presets need less, so the estimate errs on the side of refusing.
 ACTIVATION_BYTES_PER_PIXEL = 5 * 1024
+# A training step: forward activations kept for the backward pass, plus their gradients.
+TRAINING_MEMORY_FACTOR = 2
 # float32 working copies of the whole image that inference holds besides the network: the
 # pixels, the raw output, the tile sums and weights, the blended result (~12 floats / pixel).
 _IMAGE_BYTES_PER_PIXEL = 48
@@ -1120,7 +1123,17 @@ def estimate_inpaint_bytes(generator, image_size, strategy="pad", max_size=None,
 
 def available_memory_bytes():
     """Memory the system can give this process now (psutil's `available`, else MemAvailable
-    of /proc/meminfo), or None when unknown."""
+    of /proc/meminfo), or None when unknown.
+
+    None too when TensorFlow sees a GPU: the network then runs in the GPU's memory, which this
+    does not measure (TensorFlow reports its own out-of-memory errors there), so the memory
+    checks step aside.
+    """
+    try:
+        if tf.config.list_physical_devices("GPU"):
+            return None
+    except Exception:  # noqa: BLE001 (no device list: treat as CPU only)
+        pass
     try:
         import psutil
 
@@ -1183,6 +1196,67 @@ def check_inpaint_memory(
         + (f" --max_size={max_size}" if max_size else "")
         + f" needs about {need / gib:.1f} GiB by estimate, but {available / gib:.1f} GiB of "
         f"memory is available; {advice}."
+    )
+
+
+def check_batch_memory(
+    generator,
+    batch_size,
+    image_size,
+    available=None,
+    views=None,
+    flag="--batch_size",
+    training=False,
+):
+    """Refuses, before any work, a batch whose network activations cannot fit in memory.
+
+    The estimate is `estimate_inpaint_bytes`' for one `image_size` square image, with the
+    activations times `batch_size` (evaluation runs the generator on a whole batch at once):
+    a batch too large for memory is one sentence naming the largest that fits, instead of
+    std::bad_alloc or a killed process mid-run.
+
+    Args:
+        generator: the loaded generator (or its `SelfEnsemble`).
+        batch_size: int.
+        image_size: int. Side of the square images.
+        available: int bytes, or None for `available_memory_bytes()` (unknown: no check).
+        views: as for `estimate_inpaint_bytes`.
+        flag: str. The flag named in the message.
+        training: bool. A training step keeps every activation for the backward pass and
+            holds their gradients too: the activations count `TRAINING_MEMORY_FACTOR` times
+            (discriminators and the VGG loss add more; the estimate is a floor there).
+            `generator` may then be None (not built yet: its weights are not counted).
+
+    Raises:
+        ValueError: the estimate exceeds the memory available.
+    """
+    available = available_memory_bytes() if available is None else int(available)
+    if available is None:
+        return
+
+    factor = TRAINING_MEMORY_FACTOR if training else 1
+
+    def need(batch):
+        per_image = 5 if isinstance(generator, SelfEnsemble) else 1
+        batch_views = (per_image if views is None else views) * batch * factor
+        if generator is None:
+            return ACTIVATION_BYTES_PER_PIXEL * image_size * image_size * batch_views
+        return estimate_inpaint_bytes(generator, (image_size, image_size), views=batch_views)
+
+    if need(batch_size) <= available:
+        return
+    fits = batch_size
+    while fits > 1 and need(fits) > available:
+        fits //= 2
+    gib = 1024.0**3
+    advice = (
+        f"pass {flag}={fits} or less"
+        if need(fits) <= available
+        else "even one image does not fit: use a smaller --image_size or free memory"
+    )
+    raise ValueError(
+        f"{flag}={batch_size} at {image_size} px needs about {need(batch_size) / gib:.1f} GiB "
+        f"by estimate, but {available / gib:.1f} GiB of memory is available; {advice}."
     )
 
 

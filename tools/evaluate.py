@@ -29,7 +29,7 @@ import sys
 from absl import flags
 
 from tfinpaint import cli, evaluation, files, inference, metrics
-from tfinpaint.data import mask_sets, sources
+from tfinpaint.data import image_files, mask_sets, sources
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory to evaluate.")
 _CHECKPOINT = flags.DEFINE_string(
@@ -108,6 +108,14 @@ _PRECISION = flags.DEFINE_enum(
     "float32, or bfloat16 (mixed_bfloat16). Any family: evaluating is how bfloat16's quality "
     "cost is measured; inpaint.py and export.py offer it only where it was small enough.",
 )
+_MAX_PIXELS = flags.DEFINE_integer(
+    "max_pixels",
+    image_files.DEFAULT_MAX_PIXELS,
+    "Images and masks whose header declares more pixels than this are not decoded (skipped "
+    "with a warning in a data folder, refused as a mask): decompression bombs; 50 MP covers "
+    "camera photos.",
+    lower_bound=1,
+)
 _INCEPTION_WEIGHTS = flags.DEFINE_string(
     "inception_weights",
     "none",
@@ -145,6 +153,7 @@ def main(argv):
         if len({os.path.abspath(path) for path in reports}) < len(reports):
             sys.exit("Error: --output_json, --plot and --figure must name different files.")
         figure_images = _figure_image_list() if _FIGURE.value else ()
+        image_files.set_default_max_pixels(_MAX_PIXELS.value)
         sources.check_source(_DATA.value)
         generator, info = inference.load_generator(
             _WORKDIR.value or _CHECKPOINT.value,
@@ -154,6 +163,9 @@ def main(argv):
             ensemble=_ENSEMBLE.value,
         )
         image_size = _IMAGE_SIZE.value or info.get("image_size") or 256
+        # The batch is capped by --num_images: a large --batch_size on a few images is fine.
+        batch_size = min(_BATCH_SIZE.value, _NUM_IMAGES.value or _BATCH_SIZE.value)
+        inference.check_batch_memory(generator, batch_size, image_size)
         if figure_images is None:
             figure_images = _default_figure_images(image_size)
         result = evaluation.evaluate(

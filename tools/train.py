@@ -17,7 +17,8 @@ import sys
 
 from absl import flags, logging
 
-from tfinpaint import cli, json_files
+from tfinpaint import cli, inference, json_files
+from tfinpaint.data import image_files
 from tfinpaint.models import registry
 from tfinpaint.training import config as config_lib
 from tfinpaint.training.loop import TrainingStopped, prepare_config, run_training
@@ -137,6 +138,14 @@ _INIT_FROM = flags.DEFINE_string(
     "(optimizers start fresh at step 0; a resumed run ignores it).",
 )
 
+_MAX_PIXELS = flags.DEFINE_integer(
+    "max_pixels",
+    image_files.DEFAULT_MAX_PIXELS,
+    "Training images whose header declares more pixels than this are skipped with a warning, "
+    "never decoded (decompression bombs; 50 MP covers camera photos). Not saved in the run.",
+    lower_bound=1,
+)
+
 # Flag name -> TrainConfig field, for the flags that map one to one.
 _FIELDS = {
     "model": _MODEL,
@@ -211,7 +220,10 @@ def main(argv):
     try:
         if train_config.strategy == "multiworker":  # Before any TF op (see strategy.py).
             make_strategy("multiworker")
-        prepare_config(train_config, explicit_names=explicit)
+        image_files.set_default_max_pixels(_MAX_PIXELS.value)
+        resolved = prepare_config(train_config, explicit_names=explicit)[0]
+        # A batch too large for memory: one sentence now, not std::bad_alloc mid-run.
+        inference.check_batch_memory(None, resolved.batch_size, resolved.image_size, training=True)
     except ValueError as error:  # Bad settings: one sentence before any work, no traceback.
         sys.exit(f"Error: {error}")
     try:
