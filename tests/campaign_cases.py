@@ -196,6 +196,7 @@ def build_inputs(root, trained_run):
         hole_mask = np.zeros((32, 32), np.uint8)
         hole_mask[4 + 8 * index : 20 + 8 * index, 6:26] = 255
         cv2.imwrite(path("mask_set_32", f"{index:05d}.png"), hole_mask)
+    _write_failure_class_inputs(path, trained_run)
     # Runs: a copy of the trained PConv run (cases may point other models at it), one with a
     # broken config.json, and an empty workdir.
     shutil.copytree(trained_run, path("pconv_run_copy"))
@@ -443,7 +444,9 @@ def _train_cases():
             "--generator_config={bad",
             match="--generator_config is not valid JSON",
         ),
-        _e("options_not_object", *t, "--options=[1, 2]", match="--options must be a JSON object"),
+        _e(
+            "options_not_object", *t, "--options=[1, 2]", match="--options holds a list, not a JSON"
+        ),
         _e(
             "flagfile_broken_json",
             "--flagfile={inputs}/train_bad_json.flags",
@@ -1312,10 +1315,400 @@ def _export_cases():
     return cases
 
 
+# --- Failure classes of issue 30: one mechanism per class, several members each ----------------
+
+
+def _write_failure_class_inputs(path, trained_run):
+    """Non-regular files, header-only bombs, masks of every convention, malformed JSON and
+    damaged weights (tests/bad_files.py writes them; nothing here is ever decoded in full)."""
+    import bad_files
+
+    bad_files.make_fifo(path("special", "fifo.png"))
+    bad_files.make_socket(path("special", "sock.png"))
+    bad_files.make_folder(path("special", "folder.png"))
+    for kind, write in bad_files.BOMBS.items():
+        side = 16000 if kind.startswith("webp") else 60000
+        bad_files.write(path("bombs", kind + bad_files.BOMB_EXTENSIONS[kind]), write(side, side))
+    # 36 megapixels of zeros, 36 KB each: under the 50 MP limit, far over any memory for pad.
+    for name in ("big_zeros.png", "big_zeros_mask.png"):
+        bad_files.write(path(name), bad_files.compressible_png(6000, 6000))
+    zero_one = (_hole_white_mask() // 255).astype(np.uint8)
+    cv2.imwrite(path("mask01.png"), zero_one)
+    cv2.imwrite(path("mask01_16.png"), zero_one.astype(np.uint16))
+    cv2.imwrite(path("mask01_rgb.png"), np.dstack([zero_one] * 3))
+    strokes = _photo()
+    strokes[RECT] = (0, 0, 255)  # Red strokes painted on the photo (BGR).
+    cv2.imwrite(path("mask_strokes.png"), strokes)
+    cv2.imwrite(path("pairs_fifo", "images", "a.png"), _photo())
+    cv2.imwrite(path("pairs_fifo", "masks", "a.png"), _hole_white_mask())
+    bad_files.make_fifo(path("pairs_fifo", "images", "x.png"))
+    # Mask sets for evaluate.py --mask_dir: 0/1 masks, and one bad mask beside a good one.
+    good = np.zeros((32, 32), np.uint8)
+    good[4:20, 6:26] = 255
+    cv2.imwrite(path("mask_set_01", "00000.png"), good // 255)
+    cv2.imwrite(path("mask_set_01", "00001.png"), (good // 255).astype(np.uint16))
+    for name, bad in (
+        ("empty", np.zeros((32, 32), np.uint8)),
+        ("colour", np.dstack([good, np.zeros((32, 32, 2), np.uint8)])),
+        ("truncated", None),
+    ):
+        cv2.imwrite(path(f"mask_set_{name}", "00000.png"), good)
+        target = path(f"mask_set_{name}", "00001.png")
+        if bad is None:
+            cv2.imwrite(target, good)
+            with open(target, "r+b") as f:
+                f.truncate(os.path.getsize(target) // 3)
+        else:
+            cv2.imwrite(target, bad)
+    # irregular:DIR with a truncated mask among good ones.
+    for index in range(3):
+        cv2.imwrite(path("irregular_damaged", f"{index}.png"), np.roll(good, 4 * index, axis=0))
+    damaged = path("irregular_damaged", "1.png")
+    with open(damaged, "r+b") as f:
+        f.truncate(60)
+    # Generator descriptions of every wrong JSON shape.
+    for name, text in (
+        ("list", "[1, 2]"),
+        ("string", '"generator"'),
+        ("number", "3"),
+        ("null", "null"),
+        ("deep", "[" * 50_000 + "]" * 50_000),
+        ("empty", ""),
+        ("config_not_object", None),
+        ("unknown_key", None),
+    ):
+        with open(os.path.join(trained_run, "generator.json"), encoding="utf-8") as f:
+            description = json.load(f)
+        if name == "config_not_object":
+            description["config"] = "not a dict"
+            text = json.dumps(description)
+        elif name == "unknown_key":
+            description["config"]["bogus_key"] = 1
+            text = json.dumps(description)
+        with open(path("json_shapes", f"{name}.json"), "w") as f:
+            f.write(text)
+        shutil.copy(
+            os.path.join(trained_run, "generator.weights.h5"),
+            path("json_shapes", "generator.weights.h5"),
+        )
+    # Weights files damaged every way, beside the run's own description.
+    from tfinpaint.models import registry, saving
+
+    saving.save_generator(
+        registry.build_generator("cascade", "tiny"), "cascade", "tiny", path("other_family")
+    )
+    weights = open(os.path.join(trained_run, "generator.weights.h5"), "rb").read()
+    for name, data in (
+        ("truncated", weights[: len(weights) // 2]),
+        ("zero_bytes", b""),
+        ("random_bytes", np.random.default_rng(0).integers(0, 256, 4096, np.uint8).tobytes()),
+        ("other_family", open(path("other_family", "generator.weights.h5"), "rb").read()),
+    ):
+        shutil.copy(
+            os.path.join(trained_run, "generator.json"), path("weights_" + name, "generator.json")
+        )
+        with open(path("weights_" + name, "generator.weights.h5"), "wb") as f:
+            f.write(data)
+
+
+_SPECIAL = (("fifo", "FIFO"), ("sock", "socket"))
+_BOMBS = (
+    "png.png",
+    "jpeg.jpg",
+    "webp.webp",
+    "webp_lossless.webp",
+    "bmp.bmp",
+    "gif.gif",
+    "tiff.tif",
+)
+
+
+def _failure_class_train_cases():
+    t = _TINY + (_WD,)
+    return [
+        *(
+            _e(f"fc_data_{name}", *t, f"--data={{inputs}}/special/{name}.png", match=word)
+            for name, word in _SPECIAL
+        ),
+        _e("fc_data_dev_zero", *t, "--data=/dev/zero", match="character device, not a folder"),
+        _e("fc_options_list", *t, "--options=[1, 2]", match="--options holds a list"),
+        _e("fc_options_string", *t, '--options="x"', match="--options holds a string"),
+        _e("fc_options_null", *t, "--options=null", match="--options holds null"),
+        _e(
+            "fc_options_nested_deep",
+            *t,
+            "--options=" + "[" * 50_000 + "]" * 50_000,
+            match="--options nests JSON deeper.*RecursionError",
+        ),
+        _e(
+            "fc_generator_config_nested_deep",
+            *t,
+            "--generator_config=" + '{"a":' * 50_000 + "1" + "}" * 50_000,
+            match="--generator_config nests JSON deeper",
+        ),
+        _e(
+            "fc_batch_size_beyond_memory",
+            *t,
+            "--batch_size=100000000",
+            match=r"--batch_size=100000000 .* by estimate.*--batch_size=\d+ or less",
+        ),
+        _e("fc_max_pixels_zero", *t, "--max_pixels=0"),
+        _e(
+            "fc_max_pixels_below_every_image",
+            *t,
+            "--data={inputs}/data_mixed",
+            "--max_pixels=100",
+            match="No decodable image.*more than --max_pixels=100",
+        ),
+    ]
+
+
+def _failure_class_inpaint_cases():
+    src = ("--workdir={run}",)
+    image, mask, out = (
+        "--image={inputs}/photo.png",
+        "--mask={inputs}/mask.png",
+        "--output={out}/o.png",
+    )
+    cases = []
+    for name, word in _SPECIAL:
+        cases.append(
+            _e(
+                f"fc_image_{name}",
+                *src,
+                f"--image={{inputs}}/special/{name}.png",
+                mask,
+                out,
+                match=f"image .*is a {word}",
+            )
+        )
+        cases.append(
+            _e(
+                f"fc_mask_{name}",
+                *src,
+                image,
+                f"--mask={{inputs}}/special/{name}.png",
+                out,
+                match=f"mask .*is a {word}",
+            )
+        )
+    cases += [
+        _e(
+            "fc_image_dev_zero", *src, "--image=/dev/zero", mask, out, match="is a character device"
+        ),
+        _e("fc_mask_dev_zero", *src, image, "--mask=/dev/zero", out, match="is a character device"),
+        _e(
+            "fc_image_folder_mask_file",
+            *src,
+            "--image={inputs}/special/folder.png",
+            mask,
+            out,
+            match="expected two files or two folders",
+        ),
+        _ok(
+            "fc_folder_with_fifo_skips_it",
+            *src,
+            "--image={inputs}/pairs_fifo/images",
+            "--mask={inputs}/pairs_fifo/masks",
+            "--output={out}/res",
+            check="folder_outputs",
+            folder="{out}/res",
+            names=["a.png"],
+        ),
+    ]
+    for bomb in _BOMBS:
+        kind = bomb.split(".")[0]
+        side = 16000 if kind.startswith("webp") else 60000
+        cases.append(
+            _e(
+                f"fc_image_bomb_{kind}",
+                *src,
+                f"--image={{inputs}}/bombs/{bomb}",
+                mask,
+                out,
+                match=f"{side}x{side} .*by its header, more than --max_pixels=50000000",
+            )
+        )
+    cases += [
+        _e(
+            "fc_mask_bomb_png",
+            *src,
+            image,
+            "--mask={inputs}/bombs/png.png",
+            out,
+            match="mask .*60000x60000",
+        ),
+        _e(
+            "fc_max_pixels_below_the_image",
+            *src,
+            image,
+            mask,
+            out,
+            "--max_pixels=100",
+            match="--max_pixels=100 ",
+        ),
+        _e("fc_max_pixels_zero", *src, image, mask, out, "--max_pixels=0"),
+        _e(
+            "fc_pad_beyond_memory_names_a_strategy",
+            *src,
+            "--image={inputs}/big_zeros.png",
+            "--mask={inputs}/big_zeros_mask.png",
+            out,
+            match=r"6000x6000 .*--strategy=pad needs about .* GiB.*--strategy=tile --max_size=\d+",
+        ),
+        _e(
+            "fc_colour_mask",
+            *src,
+            image,
+            "--mask={inputs}/mask_strokes.png",
+            out,
+            match="is in colour.*grayscale",
+        ),
+        _ok(
+            "fc_empty_mask_warns",
+            *src,
+            image,
+            "--mask={inputs}/mask_empty.png",
+            out,
+            match=r"Warning: the mask .*mask_empty\.png has no hole pixel",
+            check="inpainted",
+            image="{inputs}/photo.png",
+            mask="{inputs}/mask_empty.png",
+            holes_percent=0.0,
+        ),
+    ]
+    for name in ("mask01", "mask01_16", "mask01_rgb"):
+        cases.append(
+            _ok(
+                f"fc_zero_one_{name}",
+                *src,
+                image,
+                f"--mask={{inputs}}/{name}.png",
+                out,
+                check="inpainted",
+                image="{inputs}/photo.png",
+                mask=f"{{inputs}}/{name}.png",
+                holes_percent=25.0,
+            )
+        )
+    for name, expected in (
+        ("list", "holds a list, not a JSON object"),
+        ("string", "holds a string"),
+        ("number", "holds a number"),
+        ("null", "holds null"),
+        ("deep", "RecursionError"),
+        ("empty", "is empty"),
+        ("config_not_object", "'config' in .* is a string"),
+        ("unknown_key", "Unknown config key.*'bogus_key'"),
+    ):
+        cases.append(
+            _e(
+                f"fc_checkpoint_json_{name}",
+                f"--checkpoint={{inputs}}/json_shapes/{name}.json",
+                image,
+                mask,
+                out,
+                match=expected,
+            )
+        )
+    for name, expected in (
+        ("truncated", "damaged or truncated"),
+        ("zero_bytes", "is empty"),
+        ("random_bytes", "not an HDF5 file"),
+        ("other_family", "does not fit the pconv generator.*another family or architecture"),
+    ):
+        cases.append(
+            _e(
+                f"fc_weights_{name}",
+                f"--checkpoint={{inputs}}/weights_{name}/generator.json",
+                image,
+                mask,
+                out,
+                match=expected,
+            )
+        )
+    return cases
+
+
+def _failure_class_evaluate_cases():
+    src = ("--workdir={run}", "--image_size=32", "--baselines=")
+    ok_data = "--data={inputs}/data_mixed"
+    return [
+        *(
+            _e(f"fc_data_{name}", *src, f"--data={{inputs}}/special/{name}.png", match=word)
+            for name, word in _SPECIAL
+        ),
+        _e("fc_data_dev_zero", *src, "--data=/dev/zero", match="character device"),
+        _e(
+            "fc_mask_dir_is_a_fifo",
+            *src,
+            ok_data,
+            "--mask_dir={inputs}/special/fifo.png",
+            match="FIFO",
+        ),
+        _ok(
+            "fc_mask_dir_zero_one",
+            *src,
+            ok_data,
+            "--mask_dir={inputs}/mask_set_01",
+            "--num_images=2",
+            "--output_json={out}/eval.json",
+            check="json_records",
+            path="{out}/eval.json",
+            count=2,
+        ),
+        _e(
+            "fc_mask_dir_empty_mask",
+            *src,
+            ok_data,
+            "--mask_dir={inputs}/mask_set_empty",
+            match="1 of the 2 masks .* have no hole pixel",
+        ),
+        _e(
+            "fc_mask_dir_colour_mask",
+            *src,
+            ok_data,
+            "--mask_dir={inputs}/mask_set_colour",
+            match="1 of the 2 masks .*cannot be used.*in colour",
+        ),
+        _e(
+            "fc_mask_dir_truncated_mask",
+            *src,
+            ok_data,
+            "--mask_dir={inputs}/mask_set_truncated",
+            match="1 of the 2 masks .*cannot be used.*could not be decoded",
+        ),
+        _ok(
+            "fc_irregular_with_a_damaged_mask",
+            *src,
+            ok_data,
+            "--masks=irregular:{inputs}/irregular_damaged",
+            "--output_json={out}/eval.json",
+            check="json_records",
+            path="{out}/eval.json",
+            count=4,
+        ),
+        _e(
+            "fc_batch_size_beyond_memory",
+            *src,
+            ok_data,
+            "--batch_size=100000000",
+            match=r"--batch_size=100000000 .* by estimate.*--batch_size=\d+ or less",
+        ),
+        _e(
+            "fc_max_pixels_below_every_image",
+            *src,
+            ok_data,
+            "--max_pixels=100",
+            match="No decodable image.*more than --max_pixels=100",
+        ),
+    ]
+
+
 CASES = {
-    "train": _train_cases(),
-    "inpaint": _inpaint_cases(),
-    "evaluate": _evaluate_cases(),
+    "train": _train_cases() + _failure_class_train_cases(),
+    "inpaint": _inpaint_cases() + _failure_class_inpaint_cases(),
+    "evaluate": _evaluate_cases() + _failure_class_evaluate_cases(),
     "export": _export_cases(),
 }
 

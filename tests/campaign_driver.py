@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import stat
 import sys
 import time
 import traceback
@@ -27,7 +28,8 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tree_hashes(roots):
-    """{path: sha256} of every file under `roots` (files or folders; links not followed)."""
+    """{path: sha256} of every file under `roots` (files or folders; links not followed;
+    FIFOs, sockets and devices recorded by their type, never opened)."""
     hashes = {}
     for root in roots:
         if os.path.isfile(root):
@@ -40,6 +42,10 @@ def tree_hashes(roots):
         for path in candidates:
             if os.path.islink(path):
                 hashes[path] = "link:" + os.readlink(path)
+                continue
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISREG(mode):  # A FIFO input would block open() forever.
+                hashes[path] = f"special:{stat.S_IFMT(mode):o}"
                 continue
             with open(path, "rb") as f:
                 hashes[path] = hashlib.sha256(f.read()).hexdigest()

@@ -339,10 +339,13 @@ def check_pixels(size, path, max_pixels=None, what="image", hint=None):
         # Pillow's bomb refusal gives only a pixel count, as a (count, 1) size.
         size_text = f"{width}x{height} (WxH, " if height > 1 else "("
         raise ValueError(
-            f"The {what} {path} is {size_text}{width * height / 1e6:.1f} megapixels) by its "
-            f"header, more than --max_pixels={max_pixels} ({max_pixels / 1e6:.1f} "
-            f"megapixels); {hint}."
+            f"The {what} {path} is {size_text}{_pixels_text(width * height)}) by its header, "
+            f"more than --max_pixels={max_pixels} ({_pixels_text(max_pixels)}); {hint}."
         )
+
+
+def _pixels_text(pixels):
+    return f"{pixels / 1e6:.1f} megapixels" if pixels >= 100_000 else f"{pixels:,} pixels"
 
 
 def read_image_file(path, what="image", max_pixels=None, hint=None):

@@ -268,15 +268,17 @@ def check_source(source):
 
 def _check_decodable(paths, source):
     """Raises unless one of `paths` decodes (tried in order: usually the first one does)."""
+    first = None
     for path in paths:
         try:
             read_image(path)
-        except (OSError, ValueError, cv2.error):
+        except (OSError, ValueError, cv2.error) as error:
+            first = first or str(error).rstrip(".")
             continue
         return
     raise ValueError(
         f"No decodable image in {os.fspath(source)} ({len(paths)} files tried); expected PNG, "
-        "JPEG, BMP or WEBP images."
+        f"JPEG, BMP or WEBP images (first problem: {first})."
     )
 
 
