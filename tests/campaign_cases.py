@@ -213,6 +213,30 @@ def build_inputs(root, trained_run):
         f.write('--model=pconv\n--options={"finetune_learning_rate": }\n')
     with open(path("output_is_a_file"), "w") as f:
         f.write("x\n")
+    # export --overwrite: a project folder that is no export, and a link to it (both hashed).
+    with open(path("export_unrelated", "src", "main.py"), "w") as f:
+        f.write("print('not an export')\n")
+    with open(path("export_unrelated", "notes.txt"), "w") as f:
+        f.write("keep me\n")
+    os.symlink(path("export_unrelated"), path("link_to_unrelated"))
+    # Earlier exports that cases replace live beside {inputs} ({inputs}/../exports), since
+    # replacing them is the expected result; the link's target must stay as it is.
+    exports = os.path.join(os.path.dirname(root), "exports")
+    for name in ("previous/1", "link_target"):
+        _write_previous_export(os.path.join(exports, name))
+    os.symlink(os.path.join(exports, "link_target"), os.path.join(exports, "link"))
+
+
+PREVIOUS_SAVED_MODEL = b"an earlier export"
+
+
+def _write_previous_export(folder):
+    """A stand-in for an earlier SavedModel export: its marker, saved_model.pb and variables/."""
+    os.makedirs(os.path.join(folder, "variables"))
+    with open(os.path.join(folder, "saved_model.pb"), "wb") as f:
+        f.write(PREVIOUS_SAVED_MODEL)
+    with open(os.path.join(folder, ".tfinpaint-export.json"), "w") as f:
+        json.dump({"format": "saved_model"}, f)
 
 
 def _write_la_png(path, la):
@@ -280,7 +304,19 @@ def check_stdout(result, pattern):
     assert re.search(pattern, result["stdout"]), result["stdout"][-500:]
 
 
+def check_export_replaced(result, path, link_target=None):
+    """`path` is a new SavedModel export (a real folder); a link's old target is untouched."""
+    assert os.path.isdir(path) and not os.path.islink(path), f"{path} is not a folder"
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        assert f.read() != PREVIOUS_SAVED_MODEL, "the earlier export was not replaced"
+    assert os.path.isfile(os.path.join(path, ".tfinpaint-export.json")), "no export marker"
+    if link_target:
+        with open(os.path.join(link_target, "saved_model.pb"), "rb") as f:
+            assert f.read() == PREVIOUS_SAVED_MODEL, "the link's target was changed"
+
+
 CHECKS = {
+    "export_replaced": check_export_replaced,
     "inpainted": check_inpainted,
     "folder_outputs": check_folder_outputs,
     "exists": check_exists,
@@ -308,6 +344,8 @@ def _train_cases():
     cases = [
         # The issue's tracebacks.
         _e("workdir_is_a_file", *_TINY, "--workdir={inputs}/photo.png", match="existing file"),
+        _e("workdir_under_a_file", *_TINY, "--workdir={inputs}/photo.png/sub", match="is a file"),
+        _e("workdir_empty", *_TINY, "--workdir=", match="workdir|empty"),
         _e(
             "data_folder_all_corrupt",
             *t,
@@ -1310,6 +1348,75 @@ def _export_cases():
             "--output={out}/m.tflite",
             check="readable_by_others",
             path="{out}/m.tflite",
+        ),
+        # export --overwrite replaces earlier exports only (issue 30, class C).
+        _e(
+            "overwrite_unrelated_folder",
+            *src,
+            "--format=saved_model",
+            "--output={inputs}/export_unrelated",
+            "--overwrite",
+            match="not an earlier export",
+        ),
+        _e(
+            "overwrite_unrelated_file_with_tflite",
+            *src,
+            "--format=tflite",
+            "--output={inputs}/notes.txt",
+            "--overwrite",
+            match="not an earlier export",
+        ),
+        _e(
+            "overwrite_link_to_unrelated_folder",
+            *src,
+            "--format=saved_model",
+            "--output={inputs}/link_to_unrelated",
+            "--overwrite",
+            match="not an earlier export",
+        ),
+        _e("output_empty", *src, "--format=saved_model", "--output=", match="empty"),
+        _e(
+            "output_empty_with_version",
+            *src,
+            "--format=saved_model",
+            "--output=",
+            "--version=1",
+            match="empty",
+        ),
+        _e(
+            "output_parent_is_a_file",
+            *src,
+            "--format=tflite",
+            "--output={inputs}/output_is_a_file/m.tflite",
+            match="is a file, not a folder",
+        ),
+        _e(
+            "output_under_a_file_saved_model",
+            *src,
+            "--format=saved_model",
+            "--version=1",
+            "--output={inputs}/photo.png/serving",
+            match="is a file, not a folder",
+        ),
+        _ok(
+            "overwrite_previous_export",
+            *src,
+            "--format=saved_model",
+            "--version=1",
+            "--output={inputs}/../exports/previous",
+            "--overwrite",
+            check="export_replaced",
+            path="{inputs}/../exports/previous/1",
+        ),
+        _ok(
+            "overwrite_link_to_previous_export",
+            *src,
+            "--format=saved_model",
+            "--output={inputs}/../exports/link",
+            "--overwrite",
+            check="export_replaced",
+            path="{inputs}/../exports/link",
+            link_target="{inputs}/../exports/link_target",
         ),
     ]
     return cases

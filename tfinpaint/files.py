@@ -188,6 +188,10 @@ def atomic_write(path, suffix=""):
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
+    except OSError as error:
+        if error.filename is None:  # A failed f.write() names no file: name the destination.
+            error.filename = path
+        raise
     finally:
         if os.path.lexists(tmp_path):
             os.remove(tmp_path)
@@ -232,6 +236,10 @@ def atomic_folder(path):
         # mkdtemp creates the folder 0700; a server process of another user must read it.
         os.chmod(tmp_path, 0o777 & ~_umask())
         _replace_folder(tmp_path, path)
+    except OSError as error:
+        if error.filename is None:
+            error.filename = path
+        raise
     finally:
         if os.path.lexists(tmp_path):
             shutil.rmtree(tmp_path, ignore_errors=True)

@@ -14,12 +14,13 @@ whose HDF5 root records the flavour ("torchvision") and the architecture, so tha
 entries of a full model are ignored); batch-norm variants (`vgg16_bn`) are not.
 """
 
+import io
 import os
-import tempfile
 
 import numpy as np
 
-from tfinpaint import losses
+from tfinpaint import files, losses
+from tfinpaint.models import saving
 
 # torchvision's configurations "D" (VGG16) and "E" (VGG19): channels per conv, "M" for max-pool.
 _TORCHVISION_CONFIGS = {
@@ -187,27 +188,25 @@ def check_output(output, overwrite=False):
 def write_keras_weights(arch, layer_weights, output, overwrite=False):
     """Writes a Keras VGG `.weights.h5` tagged with the torchvision flavour; returns the path.
 
-    The file is written next to `output` and moved into place, so a failure never leaves a
-    half-written file under the output name.
+    The file is written next to `output` and moved into place (`files.atomic_write`), so a
+    failure never leaves a half-written file under the output name.
     """
     output = check_output(output, overwrite)
-    directory = os.path.dirname(os.path.abspath(output))
     vgg = losses.VGGFeatures(arch, ("block5_pool",), weights=None)
     for name, values in layer_weights.items():
         vgg.backbone.get_layer(name).set_weights(values)
     import h5py  # Keras' own dependency.
 
-    handle, tmp_path = tempfile.mkstemp(suffix=".weights.h5", dir=directory)
-    os.close(handle)
-    try:
-        vgg.backbone.save_weights(tmp_path)
-        with h5py.File(tmp_path, "a") as f:
-            f.attrs[losses.VGG_FLAVOUR_ATTR] = "torchvision"
-            f.attrs[losses.VGG_ARCH_ATTR] = arch
-        os.replace(tmp_path, output)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
+    # Built and tagged in memory, then written with a guarded write: a full disk or a file-size
+    # limit gives an OSError naming `output` (HDF5 writing to disk would crash at exit) and
+    # never a half-written file.
+    buffer = io.BytesIO(saving.weights_file_bytes(vgg.backbone))
+    with h5py.File(buffer, "a") as f:
+        f.attrs[losses.VGG_FLAVOUR_ATTR] = "torchvision"
+        f.attrs[losses.VGG_ARCH_ATTR] = arch
+    with files.atomic_write(output, suffix=".weights.h5") as tmp_path:
+        with open(tmp_path, "wb") as f:
+            f.write(buffer.getvalue())
     return output
 
 

@@ -64,7 +64,7 @@ def save_generator(
         "weights_dtype": weights_dtype,
         **(extra or {}),
     }
-    weights = _weights_bytes(generator)
+    weights = weights_file_bytes(generator)
     if weights_dtype == "float16":
         half = io.BytesIO()
         cast_weights_file(io.BytesIO(weights), half, np.float16)
@@ -79,8 +79,8 @@ def save_generator(
     return json_path
 
 
-def _weights_bytes(generator):
-    """The generator's `.weights.h5` file, built in memory.
+def weights_file_bytes(model):
+    """The bytes of `model.save_weights("x.weights.h5")`, built in memory.
 
     HDF5 writes straight to disk: when a write fails (a full disk, a file-size limit) its file
     handle cannot be closed, and the process crashes at exit. Building the file in memory
@@ -94,7 +94,7 @@ def _weights_bytes(generator):
         buffer = io.BytesIO()
         store = saving_lib.H5IOStore(buffer, mode="w")
         saving_lib._save_state(
-            generator,
+            model,
             weights_store=store,
             assets_store=None,
             inner_path="",
@@ -105,7 +105,7 @@ def _weights_bytes(generator):
     except (ImportError, AttributeError, TypeError):
         with tempfile.TemporaryDirectory(prefix="tfinpaint-weights-") as folder:
             path = os.path.join(folder, "generator.weights.h5")
-            generator.save_weights(path)
+            model.save_weights(path)
             with open(path, "rb") as f:
                 return f.read()
 
