@@ -26,6 +26,32 @@ import numpy as np
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
+def float_atol(magnitude, terms, dtype="float32"):
+    """The absolute tolerance between two computations of one quantity in `dtype`.
+
+    Two correct evaluations that sum in another order (a chunked loop against one matmul,
+    oneDNN's AVX-512 kernels against AVX2 or Eigen's) each err by at most
+    `terms * eps * magnitude` (Higham's bound for a sum of `terms` products whose partial sums
+    stay within `magnitude`), so that is the tolerance: it follows the computation, not one
+    CPU's kernels (STYLE.md rule 14), and a real error (a wrong chunk, a dropped term) is
+    orders of magnitude larger. Where a softmax or a long chain amplifies float32 rounding
+    past what one reduction says, compare in float64 instead (`dtype="float64"`).
+
+    Args:
+        magnitude: float or array. The largest magnitude the sums reach (e.g. max |expected|).
+        terms: int. The longest reduction (summed terms) on the path to one output value.
+        dtype: str. The dtype both sides computed in.
+    """
+    return float(terms) * float(np.finfo(dtype).eps) * float(np.max(np.abs(magnitude)))
+
+
+def assert_float_close(actual, expected, terms, dtype="float32", magnitude=None, err_msg=""):
+    """`assert_allclose` at `float_atol(max |expected| or magnitude, terms, dtype)`."""
+    expected = np.asarray(expected)
+    magnitude = np.abs(expected).max() if magnitude is None else magnitude
+    atol = float_atol(magnitude, terms, dtype)
+    np.testing.assert_allclose(np.asarray(actual), expected, rtol=0, atol=atol, err_msg=err_msg)
+
 
 def _to_numpy(value):
     return np.asarray(keras.ops.convert_to_numpy(value))
