@@ -384,6 +384,13 @@ def test_list_checkpoints_says_what_is_wrong(saved, tmp_path, monkeypatch, shape
         inference.load_generator("broken")
 
 
+@pytest.mark.parametrize("kind", ("fifo", "socket"))
+def test_load_generator_names_non_regular_paths(tmp_path, kind):
+    path = bad_files.SPECIAL_MAKERS[kind](str(tmp_path / "generator.json"))
+    with pytest.raises(ValueError, match=f"is a.*{bad_files.SPECIAL_KIND_WORDS[kind]}"):
+        inference.load_generator(path)
+
+
 @pytest.mark.parametrize("kind", ("regular", "fifo", "socket"))
 def test_checkpoints_folder_variable_naming_a_non_folder(tmp_path, monkeypatch, kind):
     path = str(tmp_path / "ckpts")

@@ -209,8 +209,10 @@ def load_generator(
     elif is_name:
         raise ValueError(_unknown_name_message(path))
     else:
+        kind = image_files.describe_file_type(path)
+        what = "" if kind in ("missing", "a regular file") else f" ({path} is {kind})"
         raise ValueError(
-            f"Cannot load a generator from {path}: expected a training run directory, a "
+            f"Cannot load a generator from {path}{what}: expected a training run directory, a "
             "checkpoint prefix, a generator.json or a .weights.h5 file."
         )
     info["precision"] = precision_lib.precision_of(generator.dtype_policy.name)
