@@ -112,8 +112,7 @@ def check_field(obj, key, kind, name, expected, required=True):
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
         raise ValueError(
-            f"'{key}' in {name} is {json_type_name(value)} ({_short(value)}); expected "
-            f"{expected}."
+            f"'{key}' in {name} is {json_type_name(value)} ({_short(value)}); expected {expected}."
         )
     return value
 
