@@ -150,6 +150,19 @@ def test_header_sizes_of_real_files(tmp_path, extension):
     assert image_files.read_image_header_size(path) == (53, 37)
 
 
+@pytest.mark.parametrize("variant", ["baseline", "progressive", "big_app1", "fill_bytes"])
+def test_jpeg_header_sizes(variant):
+    params = [cv2.IMWRITE_JPEG_PROGRESSIVE, 1] if variant == "progressive" else []
+    data = cv2.imencode(".jpg", np.zeros((37, 53, 3), np.uint8), params)[1].tobytes()
+    if variant == "big_app1":  # A large EXIF block before the frame header.
+        payload = b"Exif\x00\x00" + bytes(60000)
+        data = data[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + data[2:]
+    elif variant == "fill_bytes":
+        data = data[:2] + b"\xff\xff\xff" + data[3:]
+    assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape == (37, 53, 3)
+    assert image_files.read_image_header_size(data) == (53, 37)
+
+
 def test_header_size_of_other_formats_through_pillow(tmp_path):
     path = bad_files.write(str(tmp_path / "big.ppm"), b"P6\n100000 100000\n255\n")
     width, height = image_files.read_image_header_size(path)
