@@ -244,15 +244,17 @@ def _hashes(folder):
     return result
 
 
-def _fill(folder):
-    """Writes a filler file into `folder` until its file system has no byte left."""
-    with open(os.path.join(folder, "filler"), "wb", buffering=0) as f:
+def _fill(folder, leave=0):
+    """Writes a filler file into `folder` until its file system has only `leave` bytes left."""
+    filler = os.path.join(folder, "filler")
+    with open(filler, "wb", buffering=0) as f:
         for chunk in (1 << 20, 1 << 12, 1):
             try:
                 while True:
                     f.write(b"\0" * chunk)
             except OSError as error:
                 assert error.errno == errno.ENOSPC
+    os.truncate(filler, max(0, os.path.getsize(filler) - leave))
 
 
 def _mount_tmpfs(folder, size="24m"):
@@ -265,18 +267,20 @@ def _fault(kind, folder, populate, fsize=32 * 1024):
 
     Yields the RLIMIT_FSIZE for the child (`fsize` for "efbig", else None).
     """
-    if kind in ("enospc", "erofs") and not _IS_ROOT:
+    if kind in ("enospc", "enospc_at_save", "erofs") and not _IS_ROOT:
         pytest.skip(f"{kind}: mounting a small tmpfs needs root")
     if kind == "eacces" and _IS_ROOT:
         pytest.skip("eacces: root bypasses permission bits (erofs covers an unwritable folder)")
     os.makedirs(folder)
-    mounted = kind in ("enospc", "erofs")
+    mounted = kind in ("enospc", "enospc_at_save", "erofs")
     if mounted:
         _mount_tmpfs(folder)
     try:
         populate(folder)
         if kind == "enospc":
             _fill(folder)
+        elif kind == "enospc_at_save":  # Room for logs and samples, not for a checkpoint.
+            _fill(folder, leave=256 * 1024)
         elif kind == "erofs":
             subprocess.run(["mount", "-o", "remount,ro", folder], check=True)
         elif kind == "eacces":
@@ -320,6 +324,7 @@ def _output_and_errors(result):
 
 _REASONS = {
     "enospc": "no space left",
+    "enospc_at_save": "no space left.*ckpt|ckpt.*no space left",
     "efbig": "file-size limit",
     "erofs": "read-only file system",
     "eacces": "not writable|permission denied",
@@ -439,6 +444,7 @@ _FAULT_CASES = [
     ("ship_checkpoint", "enospc"),
     ("ship_checkpoint", "efbig"),
     ("train_resume", "enospc"),
+    ("train_resume", "enospc_at_save"),
     ("train_resume", "efbig"),
     ("train_resume", "erofs"),
     ("train_fresh", "erofs"),
