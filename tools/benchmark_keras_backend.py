@@ -20,7 +20,6 @@ Usage:
 
 import argparse
 import importlib.util
-import json
 import os
 import sys
 import time
@@ -169,6 +168,8 @@ def main(argv=None):
     import jax
     import keras
 
+    from tfinpaint import files  # Strict JSON (numpy and stdlib only: no TensorFlow).
+
     device = str(jax.devices()[0])
     known = models.list_models()
     names = [name for name in args.models.split(",") if name]
@@ -207,7 +208,7 @@ def main(argv=None):
         except Exception as error:  # noqa: BLE001 - one failure must not lose the others.
             record["error"] = f"{type(error).__name__}: {str(error)[:300]}"
         record["wall_s"] = time.perf_counter() - start
-        line = json.dumps(record)
+        line = files.strict_json_dumps(record)  # An undefined time is null, never NaN.
         print(line, flush=True)
         if output:
             output.write(line + "\n")
