@@ -208,6 +208,8 @@ def write_state_file(directory, prefixes):
             os.remove(state)
         return
     oldest_first = [os.path.basename(path) for path in reversed(prefixes)]
+    if _state_file_lists(directory) == oldest_first:  # Left as it is: a resume changes nothing.
+        return
     # The text format of tf.train.CheckpointState, written atomically.
     lines = [f'model_checkpoint_path: "{oldest_first[-1]}"']
     lines += [f'all_model_checkpoint_paths: "{name}"' for name in oldest_first]
@@ -215,6 +217,21 @@ def write_state_file(directory, prefixes):
     with open(state + ".tmp", "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
     os.replace(state + ".tmp", state)
+
+
+def _state_file_lists(directory):
+    """The checkpoint names `directory/checkpoint` lists, oldest first (its newest last), or
+    None when it is missing or unreadable."""
+    try:
+        state = tf.train.get_checkpoint_state(directory)
+    except Exception:  # noqa: BLE001 (a damaged state file is rewritten, whatever the damage)
+        return None
+    if state is None:
+        return None
+    names = [os.path.basename(path) for path in state.all_model_checkpoint_paths]
+    if not names or names[-1] != os.path.basename(state.model_checkpoint_path):
+        return None
+    return names
 
 
 def restore_networks(prefix, networks, verify=True):

@@ -234,6 +234,9 @@ def main(argv):
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the loop saved a checkpoint and said so.
         print(f"Stopped; run the same command to resume from {train_config.workdir}.")
         sys.exit(130)
+    if summary.get("nothing_to_do"):  # Said by the loop; config.json and files untouched.
+        print(f"Nothing to train: {summary['workdir']} is at step {summary['step']} already.")
+        return
     logging.info("Finished at step %d in %s.", summary["step"], summary["workdir"])
     first, last = summary["first_val_psnr_hole"], summary["last_val_psnr_hole"]
     if first is not None:

@@ -12,8 +12,9 @@ import dataclasses
 import json
 import math
 import os
+import typing
 
-from tfinpaint import files
+from tfinpaint import files, json_files
 from tfinpaint.models import registry
 
 # Settings a resumed run may change; anything else must match the run's config.json.
@@ -208,17 +209,46 @@ def save_config(config, path):
     files.write_json(path, config.to_dict(), indent=2, sort_keys=True)
 
 
+# The JSON values each TrainConfig field type accepts (an int is a valid float).
+_JSON_TYPES = {str: (str,), int: (int,), float: (int, float), bool: (bool,), list: (list,)}
+_JSON_TYPES[dict] = (dict,)
+
+
+def _check_saved_types(values, path):
+    """Refuses a saved field whose JSON type its TrainConfig field cannot hold (one sentence)."""
+    for field in dataclasses.fields(TrainConfig):
+        if field.name not in values:
+            continue
+        value = values[field.name]
+        kinds = typing.get_args(field.type) or (field.type,)
+        optional = type(None) in kinds
+        kinds = [kind for kind in kinds if kind is not type(None)]
+        allowed = tuple(t for kind in kinds for t in _JSON_TYPES.get(kind, (object,)))
+        if field.name == "mixed_precision":
+            allowed += (bool,)  # Runs saved before bfloat16 stored a bool.
+        if value is None and optional:
+            continue
+        if (
+            value is None
+            or (isinstance(value, bool) and bool not in allowed)
+            or not isinstance(value, allowed)
+        ):
+            raise ValueError(
+                f"{path} sets {field.name} to {json_files.json_type_name(value)} "
+                f"({json.dumps(value)[:60]}); expected the config.json of a training run, "
+                f"where {field.name} is {' or '.join(kind.__name__ for kind in kinds)}."
+            )
+
+
 def load_config(path):
+    """Reads a run's config.json: one sentence naming the file for anything that is not a
+    JSON object of TrainConfig's fields with their types."""
+    values = json_files.load_json_object(path, "the config.json of a training run")
+    _check_saved_types(values, path)
     try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(
-            f"{path} is not valid JSON ({error}); expected the config.json of a training run."
-        ) from None
-    if not isinstance(values, dict):
-        raise ValueError(f"{path} holds {type(values).__name__}; expected a JSON object.")
-    return TrainConfig.from_dict(values)
+        return TrainConfig.from_dict(values)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 def merge_for_resume(saved, given, explicit_names):

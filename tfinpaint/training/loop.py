@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from tfinpaint import checkpointing, losses, metrics
+from tfinpaint import checkpointing, losses, metrics, runs
 from tfinpaint.data import masks, pipeline, sources
 from tfinpaint.models import registry
 from tfinpaint.models.saving import save_generator
@@ -95,10 +95,40 @@ def check_vgg_settings(config, trainer_cls):
     return losses.resolve_vgg_flavour(flavour, losses.resolve_vgg_weights(config.vgg_weights))
 
 
+def _inside(path, folder):
+    """Whether `path` is `folder` or lies below it (real paths: links resolved)."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_workdir_and_data(workdir, data, image_files):
+    """Refuses a run folder that overlaps its data: training writes sample grids into the
+    workdir, and a data folder around it would train on them at the next epoch.
+
+    Args:
+        workdir: str. `--workdir`.
+        data: str. `--data`.
+        image_files: list of str. The source's images (`sources.list_image_files`).
+    """
+    if os.path.isdir(data) and _inside(workdir, data):
+        raise ValueError(
+            f"--workdir={workdir} lies inside the data folder --data={data}, so its sample grids "
+            "would become training images; put the workdir outside the data folder."
+        )
+    inside = [path for path in image_files if _inside(path, workdir)]
+    if inside:
+        raise ValueError(
+            f"--data={data} has {len(inside)} image(s) inside --workdir={workdir} (first: "
+            f"{inside[0]}), where training writes; keep the data outside the workdir."
+        )
+
+
 def _check_data(config, trainer_cls):
     """Checks the image source and every segment's mask spec (cheap: lists files, parses)."""
     if sources.source_kind(config.data) != "tfds":
-        sources.list_image_files(config.data)
+        image_files = sources.list_image_files(config.data)
+        if config.data != "samples":
+            check_workdir_and_data(config.workdir, config.data, image_files)
     for segment in range(1, trainer_cls.num_segments + 1):
         arguments = dataset_arguments(config, trainer_cls, segment)
         pipeline.parse_augment(arguments.get("augment"))
@@ -350,14 +380,14 @@ class OpenRun:
     segment_var: tf.Variable
     checkpoint: tf.train.Checkpoint
     resume_step: int | None
+    run_dir: runs.RunDir
 
 
 def _initial_weights(config):
     """The weights of `--init_from`'s generator as (path, array) pairs (None without the
     flag), checked to be of this run's family, or ValueError in one sentence. Not read once the
     run has checkpoints: a resume continues from them (and works after the source is gone)."""
-    checkpoints = os.path.join(config.workdir, "checkpoints")
-    if config.init_from is None or checkpointing.has_checkpoint_files(checkpoints):
+    if config.init_from is None or runs.RunDir(config.workdir).has_checkpoint_files():
         return None
     from tfinpaint import inference  # Deferred: inference imports the models and data.
 
@@ -413,15 +443,25 @@ def _initial_assignment(config, generator, weights):
     return values, fresh
 
 
-def open_run(config, explicit_names=None):
+def open_run(config, explicit_names=None, hold_lock=False):
     """Checks `config`, builds the networks, trainer and optimizers, restores the workdir.
 
     What `run_training` does before its first step, and what tests use to look at a run's
-    restored state. Writes `config.json` (on the chief).
+    restored state. Writes nothing but the lock file (and moves damaged checkpoints aside):
+    `run_training` writes `config.json` once it trains.
+
+    On the chief, the run's lock (`RunDir.lock`) is taken once the settings are checked, so a
+    second process is refused before anything is built or moved; `hold_lock=True` keeps it for
+    the caller (`run_training`), who releases it with `run.run_dir.release_lock()`. A folder
+    with traces of a run but no checkpoint is refused, and leftovers of a killed checkpoint
+    save are moved aside.
 
     Raises:
-        ValueError: a bad setting, or checkpoint files of which none is readable.
+        ValueError: a bad setting, a locked or checkpoint-less run folder, a `--steps` below
+            the run's step, or checkpoint files of which none is readable.
     """
+    run_dir = runs.RunDir(config.workdir)
+    run_dir.check_folder()
     if config.strategy == "multiworker":  # Must exist before any other TF op runs.
         strategy_lib.make_strategy("multiworker")
     config, _, trainer_cls = prepare_config(config, explicit_names)
@@ -429,7 +469,23 @@ def open_run(config, explicit_names=None):
     strategy_lib.set_precision(config.mixed_precision)
     strategy = strategy_lib.make_strategy(config.strategy)
     chief = strategy_lib.is_chief(strategy)
+    if not chief:
+        return _open_run(config, trainer_cls, strategy, chief, run_dir)
+    run_dir.acquire_lock()
+    try:
+        run_dir.check_start()
+        run_dir.sweep_partial_saves()
+        run = _open_run(config, trainer_cls, strategy, chief, run_dir)
+    except BaseException:
+        run_dir.release_lock()
+        raise
+    if not hold_lock:
+        run_dir.release_lock()
+    return run
 
+
+def _open_run(config, trainer_cls, strategy, chief, run_dir):
+    """`open_run` once the settings are checked (and, on the chief, the lock is held)."""
     initial_weights = _initial_weights(config)
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
@@ -443,10 +499,7 @@ def open_run(config, explicit_names=None):
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         segment_var = tf.Variable(1, dtype=tf.int64, trainable=False, name="segment")
 
-    workdir = config.workdir
-    os.makedirs(workdir, exist_ok=True)
-    if chief:
-        config_lib.save_config(config, os.path.join(workdir, "config.json"))
+    os.makedirs(run_dir.path, exist_ok=True)
     checkpoint = tf.train.Checkpoint(
         step=step_var,
         segment=segment_var,
@@ -457,9 +510,10 @@ def open_run(config, explicit_names=None):
     )
     # Every worker reads the chief's checkpoints; only the chief moves damaged ones aside.
     resume_step = restore_latest_checkpoint(
-        checkpoint, os.path.join(workdir, "checkpoints"), step_var, manage_files=chief
+        checkpoint, run_dir.checkpoints_dir, step_var, manage_files=chief
     )
     if resume_step is not None:
+        run_dir.check_steps(resume_step, config.steps)
         logging.info(
             "Resuming from step %d (%s %d).",
             resume_step,
@@ -487,6 +541,7 @@ def open_run(config, explicit_names=None):
         segment_var=segment_var,
         checkpoint=checkpoint,
         resume_step=resume_step,
+        run_dir=run_dir,
     )
 
 
@@ -502,14 +557,62 @@ def run_training(config, explicit_names=None):
         dict with `step`, `first_val_psnr_hole`, `last_val_psnr_hole` (of this invocation's
         logs), `grid_path` (the last sample grid) and `workdir`.
     """
-    run = open_run(config, explicit_names)
+    run = open_run(config, explicit_names, hold_lock=True)
+    try:
+        return _train(run)
+    finally:
+        if run.chief:
+            run.run_dir.release_lock()
+
+
+def _nothing_to_do(run):
+    """A resume of a finished run: says so, and writes only a missing generator."""
+    config, run_dir = run.config, run.run_dir
+    logging.info(
+        "Nothing to train: %s is at step %d of --steps=%d already; give a larger --steps to "
+        "train on.",
+        run_dir.path,
+        run.resume_step,
+        config.steps,
+    )
+    if run.chief and not (
+        os.path.exists(run_dir.generator_json) and os.path.exists(run_dir.generator_weights)
+    ):  # Killed between its last checkpoint and the generator files.
+        _save_run_generator(run, run.resume_step)
+    return {
+        "workdir": run_dir.path,
+        "first_val_psnr_hole": None,
+        "last_val_psnr_hole": None,
+        "grid_path": None,
+        "step": run.resume_step,
+        "nothing_to_do": True,
+    }
+
+
+def _save_run_generator(run, step):
+    config = run.config
+    save_generator(
+        run.trainer.generator,
+        config.model,
+        config.preset,
+        run.run_dir.path,
+        extra={"image_size": config.image_size, "step": step},
+    )
+
+
+def _train(run):
+    """`run_training`'s work on an opened run (its lock held on the chief)."""
+    if run.resume_step is not None and run.resume_step >= run.config.steps:
+        return _nothing_to_do(run)
     config, trainer, trainer_cls = run.config, run.trainer, run.trainer_cls
     strategy, chief, workdir = run.strategy, run.chief, run.config.workdir
     step_var, segment_var, checkpoint = run.step_var, run.segment_var, run.checkpoint
     resume_step = run.resume_step
     val_batch = _validation_batch(config, trainer_cls)
     bounds = schedule_bounds(config, trainer_cls)
-    checkpoint_dir = os.path.join(workdir, "checkpoints")
+    if chief:  # Written once training starts: a refused or no-op run never rewrites it.
+        config_lib.save_config(config, run.run_dir.config_path)
+    checkpoint_dir = run.run_dir.checkpoints_dir
     if not chief:  # Every worker must save; only the chief's copy is kept.
         checkpoint_dir = os.path.join(workdir, f".worker-{os.getpid()}")
     manager = tf.train.CheckpointManager(
@@ -520,14 +623,17 @@ def run_training(config, explicit_names=None):
         bad = trainer.nonfinite_networks()
         if bad:
             raise TrainingStopped(
-                f"The weights of {', '.join(bad)} became non-finite (NaN or Inf) by step "
-                f"{step}; training stopped without saving them{_kept(manager)}. Lower "
+                f"The weights of {', '.join(bad)} became non-finite (NaN or Inf) or exploded "
+                f"(|w| > {trainer.max_abs_weight:g}) by step {step}; training stopped without "
+                f"saving them{_kept(manager)}. Lower "
                 "--learning_rate (and --d_learning_rate) or check the data."
             )
         manager.save(checkpoint_number=step)
+        if chief:  # The newest N by file, those of earlier processes included.
+            run.run_dir.prune_checkpoints(config.keep_checkpoints)
 
-    metrics_log = reporting.MetricsLog(os.path.join(workdir, "metrics.jsonl"), resume_step)
-    board = reporting.TensorBoardWriter(os.path.join(workdir, "logs")) if chief else None
+    metrics_log = reporting.MetricsLog(run.run_dir.metrics_path, resume_step)
+    board = reporting.TensorBoardWriter(run.run_dir.logs_dir) if chief else None
     kind = trainer_cls.segment_kind
     summary = {
         "workdir": workdir,
@@ -560,7 +666,7 @@ def run_training(config, explicit_names=None):
             grid = reporting.sample_grid(
                 val_batch["images"], val_batch["masks"], outputs["raw"], outputs["inpainted"]
             )
-            path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
+            path = os.path.join(run.run_dir.samples_dir, f"step_{step:07d}.png")
             reporting.write_png(path, grid)
             board.image(step, "samples", grid)
             summary["grid_path"] = path
@@ -611,12 +717,6 @@ def run_training(config, explicit_names=None):
     if chief:
         if manager.latest_checkpoint is None or int(step_var.numpy()) != step:
             save_checkpoint(step)
-        save_generator(
-            trainer.generator,
-            config.model,
-            config.preset,
-            workdir,
-            extra={"image_size": config.image_size, "step": step},
-        )
+        _save_run_generator(run, step)
     summary["step"] = step
     return summary

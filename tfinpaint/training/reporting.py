@@ -12,7 +12,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import files
+from tfinpaint import files, runs
 from tfinpaint.data import imageio
 
 
@@ -26,12 +26,11 @@ class MetricsLog:
     def __init__(self, path, resume_step=None):
         self.path = path
         if resume_step is not None and os.path.exists(path):
-            with open(path, encoding="utf-8") as f:
-                lines = [line for line in f if line.strip()]
-            kept = [line for line in lines if json.loads(line)["step"] <= resume_step]
+            # A torn last line is dropped here (with a warning), so appends start on a new line.
+            kept = [r for r in runs.read_metrics(path) if r["step"] <= resume_step]
             tmp_path = path + ".tmp"
             with open(tmp_path, "w", encoding="utf-8") as f:
-                f.writelines(kept)
+                f.writelines(json.dumps(record) + "\n" for record in kept)
             os.replace(tmp_path, path)
 
     def append(self, record):
@@ -40,9 +39,9 @@ class MetricsLog:
 
 
 def read_metrics(path):
-    """The records of a metrics.jsonl file, as a list of dicts."""
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The records of a metrics.jsonl file, as a list of dicts (`tfinpaint.runs.read_metrics`:
+    a torn last line is dropped with a warning)."""
+    return runs.read_metrics(path)
 
 
 def sample_grid(images, hole_masks, raw, inpainted):

@@ -313,17 +313,28 @@ class InpaintingTrainer(keras.Model):
 
     # --- Shared machinery ---------------------------------------------------------------
 
+    # Weights past this size mean a run diverged (a learning rate of 1e30 puts them near 1e30
+    # in one step, finite, and the loss turns non-finite only a step later): no layer of these
+    # networks holds a weight anywhere near it. Optimizer slots (Adam's squared gradients) are
+    # only checked for NaN and Inf.
+    max_abs_weight = 1e6
+
     def nonfinite_networks(self):
-        """Names of the checkpointed objects holding a NaN or Inf (checked before each save)."""
+        """Names of the checkpointed objects holding a NaN or Inf, or network weights past
+        `max_abs_weight` (checked before each save, so a diverged run is never saved)."""
         bad = []
         for name, obj in self.checkpoint_objects().items():
             is_optimizer = isinstance(obj, keras.optimizers.Optimizer)
             variables = obj.variables if is_optimizer else obj.weights
-            checks = [
-                tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(variable.value)))
-                for variable in variables
-                if variable.dtype.startswith("float") or variable.dtype.startswith("bfloat")
-            ]
+            checks = []
+            for variable in variables:
+                if not (variable.dtype.startswith("float") or variable.dtype.startswith("bfloat")):
+                    continue
+                value = tf.convert_to_tensor(variable.value)
+                checks.append(tf.reduce_all(tf.math.is_finite(value)))
+                if not is_optimizer:
+                    magnitude = tf.reduce_max(tf.abs(tf.cast(value, tf.float32)))
+                    checks.append(magnitude <= self.max_abs_weight)
             if checks and not bool(tf.reduce_all(tf.stack(checks))):
                 bad.append(name)
         return bad
