@@ -228,6 +228,19 @@ def test_every_json_writer_is_strict(tmp_path):
     # Mask-set manifest.
     mask_sets.write_mask_set("rect", 32, 2, 0, str(tmp_path / "masks"))
     _strict_load((tmp_path / "masks" / mask_sets.MANIFEST).read_text())
+    # Photo-set manifest.
+    import cv2
+
+    from tfinpaint.data import photos
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "photos").mkdir()
+    for index in range(3):
+        cv2.imwrite(str(tmp_path / "photos" / f"{index}.png"), rng.integers(0, 255, (40, 48, 3)))
+    photos.prepare_photos(
+        [str(tmp_path / "photos")], str(tmp_path / "prepared"), short_side=32, min_short_side=1
+    )
+    _strict_load((tmp_path / "prepared" / "manifest.json").read_text())
 
 
 # === Real faults, in child processes ==========================================================
@@ -508,3 +521,44 @@ def test_bad_paths_are_refused_in_one_sentence(trained_run, tmp_path, tool, args
     assert "Traceback (most recent call last)" not in result.stderr, output
     assert re.search(words, errors[0]), output
     assert a_file.read_text() == "x"
+
+
+def test_evaluate_output_json_is_strict(trained_run, tmp_path):
+    """evaluate.py's report: the tool runs as from a shell, with one metric made undefined."""
+    output = tmp_path / "eval.json"
+    child = (
+        "import runpy, sys\n"
+        "from tfinpaint import evaluation\n"
+        "real = evaluation.evaluate\n"
+        "def evaluate(*args, **kwargs):\n"
+        "    result = real(*args, **kwargs)\n"
+        "    result['records'][0]['undefined_metric'] = float('nan')\n"
+        "    result['records'][0]['infinite_metric'] = float('inf')\n"
+        "    return result\n"
+        "evaluation.evaluate = evaluate\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join([_ROOT, env.get("PYTHONPATH", "")])
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            child,
+            os.path.join(_ROOT, "tools", "evaluate.py"),
+            f"--workdir={trained_run}",
+            "--data=samples",
+            "--image_size=32",
+            "--num_images=2",
+            "--batch_size=2",
+            f"--output_json={output}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = _strict_load(output.read_text())["records"][0]
+    assert record["undefined_metric"] is None and record["infinite_metric"] is None
