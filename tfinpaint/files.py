@@ -119,12 +119,18 @@ def describe_file_error(error):
     if code in _REASONS:
         reason, fix = _REASONS[code]
     else:
-        reason = getattr(error, "strerror", None) or str(error).strip() or type(error).__name__
-        fix = "check the path and the disk"
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        reason = " ".join(str(reason).split())  # HDF5 and URL errors span lines.
+        fix = "check the path, the disk and the network"
     if path == "":
         return f"An empty path was given ({reason}); expected a file or folder path."
     verb = "write" if code in _WRITE_ERRNOS else "access"
-    where = f"Cannot {verb} {path}" if path else "A file-system operation failed"
+    if path:
+        where = f"Cannot {verb} {path}"
+    elif code in _REASONS:
+        where = "A file-system operation failed"
+    else:  # An OSError that is not about a file (a refused connection, a URL error).
+        where = f"An operating-system call failed ({type(error).__name__})"
     return f"{where}: {reason}; {fix}."
 
 
