@@ -30,7 +30,9 @@ setup(
         # TF no longer pulls TensorBoard in; training writes its summaries.
         "tensorboard>=2.16,<3",
         "numpy>=1.26,<3",
-        "opencv-python-headless>=4.8,<6",
+        # The contrib build: OpenCV plus xphoto, whose FSR fill is an evaluation baseline. It
+        # replaces opencv-python-headless (both install cv2; only one may be installed).
+        "opencv-contrib-python-headless>=4.8,<6",
         "tensorflow-datasets>=4.9,<5",
         "absl-py>=1.4,<3",
         "scikit-image>=0.22,<1",
