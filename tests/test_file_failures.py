@@ -212,6 +212,11 @@ def test_every_json_writer_is_strict(tmp_path):
     log.append({"step": 1, "loss": np.float32(nan), "val_psnr_hole": float("inf")})
     line = (tmp_path / "metrics.jsonl").read_text().strip()
     assert _strict_load(line) == {"step": 1, "loss": None, "val_psnr_hole": None}
+    # A resume rewrites the kept records strictly, even a file an older version wrote with NaN.
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": NaN}\n{"step": 3, "loss": 1}\n')
+    reporting.MetricsLog(str(tmp_path / "metrics.jsonl"), resume_step=2)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [_strict_load(line) for line in lines] == [{"step": 1, "loss": None}]
     # config.json
     config = config_lib.TrainConfig(model="pconv", preset="tiny", workdir=str(tmp_path / "run"))
     config_lib.save_config(config, str(tmp_path / "config.json"))

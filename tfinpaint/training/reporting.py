@@ -5,7 +5,6 @@ where it has them, every loss term, and the validation metrics (`val_psnr_hole`,
 fixed validation batch.
 """
 
-import json
 import math
 import os
 
@@ -30,7 +29,7 @@ class MetricsLog:
             kept = [r for r in runs.read_metrics(path) if r["step"] <= resume_step]
             tmp_path = path + ".tmp"
             with open(tmp_path, "w", encoding="utf-8") as f:
-                f.writelines(json.dumps(record) + "\n" for record in kept)
+                f.writelines(files.strict_json_dumps(record) + "\n" for record in kept)
             os.replace(tmp_path, path)
 
     def append(self, record):
