@@ -7,9 +7,10 @@ permission (EACCES), a path under a file (ENOTDIR), an empty path. One mechanism
 for the sentence, `tfinpaint.files.atomic_write`/`atomic_folder` for the writes), so the tests
 go over members and tools the report did not list: each fault is made for real in a child
 process (a small tmpfs filled up, `RLIMIT_FSIZE` with SIGXFSZ ignored, a tmpfs remounted
-read-only, `chmod 0o555`), and the earlier checkpoints, generator files and exports are compared
-byte for byte afterwards. Mounting needs root; permission bits do not bind root: those members
-are skipped with the reason otherwise.
+read-only, `chmod 0o555`, immutable folders with `chattr +i` for EPERM), and the earlier
+checkpoints, generator files and exports are compared byte for byte afterwards. Mounting and
+chattr need root; permission bits do not bind root: those members are skipped with the reason
+otherwise.
 """
 
 import contextlib
@@ -285,12 +286,12 @@ def _fault(kind, folder, populate, fsize=32 * 1024):
 
     Yields the RLIMIT_FSIZE for the child (`fsize` for "efbig", else None).
     """
-    if kind in ("enospc", "enospc_at_save", "erofs") and not _IS_ROOT:
+    if kind in ("enospc", "enospc_at_save", "erofs", "eperm") and not _IS_ROOT:
         pytest.skip(f"{kind}: mounting a small tmpfs needs root")
     if kind == "eacces" and _IS_ROOT:
         pytest.skip("eacces: root bypasses permission bits (erofs covers an unwritable folder)")
     os.makedirs(folder)
-    mounted = kind in ("enospc", "enospc_at_save", "erofs")
+    mounted = kind in ("enospc", "enospc_at_save", "erofs", "eperm")
     if mounted:
         _mount_tmpfs(folder)
     try:
@@ -304,13 +305,22 @@ def _fault(kind, folder, populate, fsize=32 * 1024):
         elif kind == "eacces":
             for parent, _, _ in os.walk(folder):
                 os.chmod(parent, 0o555)
+        elif kind == "eperm":  # Immutable folders: not even root may add or rename entries.
+            _chattr("+i", folder)
         yield fsize if kind == "efbig" else None
     finally:
         if kind == "eacces":
             for parent, _, _ in os.walk(folder):
                 os.chmod(parent, 0o755)
+        if kind == "eperm":
+            _chattr("-i", folder)
         if mounted:
             subprocess.run(["umount", "-l", folder], check=False)
+
+
+def _chattr(flag, folder):
+    folders = [parent for parent, _, _ in os.walk(folder)]
+    subprocess.run(["chattr", flag, *folders], check=True, capture_output=True)
 
 
 def _run_tool(tool, args, fsize=None, timeout=600):
@@ -346,6 +356,7 @@ _REASONS = {
     "efbig": "file-size limit",
     "erofs": "read-only file system",
     "eacces": "not writable|permission denied",
+    "eperm": "not writable|not permitted",
 }
 
 
@@ -467,6 +478,9 @@ _FAULT_CASES = [
     ("train_resume", "erofs"),
     ("train_fresh", "erofs"),
     ("train_fresh", "eacces"),
+    ("export_tflite", "eperm"),
+    ("ship_checkpoint", "eperm"),
+    ("train_resume", "eperm"),
     ("make_masks", "efbig"),
     ("make_masks", "erofs"),
 ]
