@@ -1,4 +1,4 @@
-"""Evaluation by hole-ratio bucket, with the OpenCV baselines, and its command-line tool."""
+"""Evaluation by hole-ratio bucket, with the classical baselines, and its command-line tool."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfinpaint import evaluation, inference, metrics
+from tfinpaint import evaluation, inference, metrics, postprocess
 from tfinpaint.data import mask_sets
 from tfinpaint.data.masks import make_mask_fns
 from tfinpaint.models import build_generator, save_generator
@@ -32,7 +32,7 @@ def test_records_and_summary(generator):
     for record in records:
         assert 0 < record["hole_ratio"] < 1
         assert record["bucket"] == metrics.bucket_name(metrics.bucket_index(record["hole_ratio"]))
-        for method in ("model", "telea", "ns"):
+        for method in ("model", "telea", "ns", "biharmonic", "fsr"):
             assert set(record[method]) == set(evaluation.METRIC_NAMES)
             # Known pixels are exact for every method: the hole-only error is the larger one.
             assert record[method]["l1_hole"] >= record[method]["l1"]
@@ -42,7 +42,15 @@ def test_records_and_summary(generator):
     mean_psnr = np.mean([r["telea"]["psnr_hole"] for r in records])
     assert summary["all"]["telea"]["psnr_hole"] == pytest.approx(mean_psnr)
     table = evaluation.format_summary(summary)
-    assert table.count("\n") == 1 + 3 * len(summary)
+    assert table.count("\n") == 1 + 5 * len(summary)
+    # The best classical fill of each bucket is the baseline with the highest mean hole PSNR.
+    comparison = result["comparison"]
+    assert list(comparison) == evaluation._ordered_buckets(summary)
+    for bucket, row in comparison.items():
+        scores = {b: summary[bucket][b]["psnr_hole"] for b in evaluation.BASELINES}
+        assert row["best_classical"] == max(scores, key=scores.get)
+        assert row["baselines_psnr_hole"] == scores
+    assert result["settings"]["bucket_edges"] == [0.01, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
 
 
 def test_bad_arguments(generator):
@@ -50,6 +58,10 @@ def test_bad_arguments(generator):
         evaluation.evaluate(generator, "samples", 40)
     with pytest.raises(ValueError, match="Unknown baseline 'paint'"):
         evaluation.evaluate(generator, "samples", 32, baselines=["paint"])
+    with pytest.raises(ValueError, match="Baseline 'fsr' is named twice"):
+        evaluation.evaluate(generator, "samples", 32, baselines=["fsr", "telea", "fsr"])
+    with pytest.raises(ValueError, match="Bucket edges"):
+        evaluation.evaluate(generator, "samples", 32, bucket_edges=[0.3, 0.1])
 
 
 def test_tool_on_a_saved_generator(generator, tmp_path):
@@ -307,3 +319,181 @@ def test_kept_images_and_their_figure(generator, tmp_path):
         evaluation.write_figure(kept, str(tmp_path / "f2.png"), ["ns"])
     with pytest.raises(ValueError, match="No evaluated image to draw"):
         evaluation.write_figure([], str(tmp_path / "f3.png"), ["model"])
+
+
+def _smooth_image(size=24):
+    y, x = np.mgrid[0:size, 0:size] / (size - 1.0)
+    return np.stack([0.3 + 0.5 * x, 0.3 + 0.5 * y, 0.6 - 0.2 * x], axis=-1).astype(np.float32)
+
+
+@pytest.mark.parametrize("method", postprocess.CLASSICAL_METHODS)
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_classical_fills_keep_known_pixels_and_fill_holes(method, dtype):
+    truth = _smooth_image()
+    holes = np.zeros(truth.shape[:2], np.float32)
+    holes[8:16, 9:15] = 1.0
+    holes[10:14, 20:24] = 1.0  # A hole at the right border, too.
+    is_hole = holes > 0.5
+    # Black holes in a bright image: a fill that kept them (a mask read with the wrong
+    # polarity, as xphoto's 1 = valid would be) fails the error bound below.
+    damaged = truth.copy()
+    damaged[is_hole] = 0.0
+    if dtype == "uint8":
+        damaged = np.round(damaged * 255).astype(np.uint8)
+    filled = postprocess.classical_inpaint(damaged, holes[..., None], method)
+    assert filled.shape == damaged.shape and filled.dtype == damaged.dtype
+    np.testing.assert_array_equal(filled[~is_hole], damaged[~is_hole])  # Exact, every dtype.
+    unit = filled.astype(np.float64) / (255.0 if dtype == "uint8" else 1.0)
+    assert np.all(np.isfinite(unit)) and np.all((unit >= 0) & (unit <= 1))
+    # On a smooth ramp every classical fill lands near the truth, far from the black it started
+    # at. Largest errors measured inside / at the border: Telea 0.042 / 0.054, NS 0.035 / 0.024,
+    # biharmonic 0.004 / 0.008, FSR 0.012 / 0.082 (FSR extrapolates worst: 0.32 into a corner).
+    error = np.abs(unit - truth)
+    inside = is_hole.copy()
+    inside[:, 16:] = False
+    assert error[inside].max() < 0.06 and error[is_hole & ~inside].max() < 0.12
+    assert error[is_hole].mean() < 0.03
+    # Grayscale images keep their shape.
+    gray = damaged[..., 0]
+    gray_filled = postprocess.classical_inpaint(gray, holes, method)
+    assert gray_filled.shape == gray.shape
+    np.testing.assert_array_equal(gray_filled[~is_hole], gray[~is_hole])
+    assert np.all(postprocess.classical_inpaint(damaged, np.zeros_like(holes), method) == damaged)
+
+
+def test_fsr_mask_polarity_and_errors():
+    truth = np.round(_smooth_image(32) * 255).astype(np.uint8)
+    holes = np.zeros((32, 32), bool)
+    holes[10:20, 12:22] = True
+    damaged = truth.copy()
+    damaged[holes] = 0
+    filled = postprocess.fsr_inpaint(damaged, holes)
+    # The hole-only region changed (filled from its context), the valid pixels did not.
+    assert np.all(filled[holes] > 40)
+    np.testing.assert_array_equal(filled[~holes], damaged[~holes])
+    # Raw xphoto moves known pixels by up to 1/255 and takes the mask as 1 = valid: with a
+    # hole mask it would leave the hole black.
+    raw = np.zeros_like(damaged)
+    cv2.xphoto.inpaint(
+        np.ascontiguousarray(damaged[..., ::-1]),
+        holes.astype(np.uint8),
+        raw,
+        cv2.xphoto.INPAINT_FSR_FAST,
+    )
+    assert np.all(raw[..., ::-1][holes] == 0)
+    with pytest.raises(ValueError, match="Every pixel is a hole"):
+        postprocess.fsr_inpaint(damaged, np.ones((32, 32)))
+    with pytest.raises(ValueError, match="Every pixel is a hole"):
+        postprocess.biharmonic_inpaint(damaged, np.ones((32, 32)))
+    with pytest.raises(ValueError, match="Unknown classical method 'paint'"):
+        postprocess.classical_inpaint(damaged, holes, "paint")
+    with pytest.raises(ValueError, match="quality"):
+        postprocess.fsr_inpaint(damaged, holes, quality="good")
+
+
+def test_bootstrap_interval():
+    rng = np.random.default_rng(1)
+    values = rng.normal(20.0, 2.0, 40)
+    low, high = evaluation.bootstrap_interval(values)
+    assert low < values.mean() < high
+    # About 2 x 1.96 standard errors wide (2 / sqrt(40) = 0.32 dB): within 25 %.
+    assert (high - low) == pytest.approx(2 * 1.96 * values.std() / np.sqrt(40), rel=0.25)
+    assert evaluation.bootstrap_interval(values) == [low, high]  # Seeded: reproducible.
+    # Non-finite values are dropped; fewer than 2 leave the noise undefined.
+    assert evaluation.bootstrap_interval([*values, np.inf, np.nan]) == [low, high]
+    assert np.all(np.isnan(evaluation.bootstrap_interval([20.0, np.nan])))
+    assert evaluation.bootstrap_interval([3.0, 3.0, 3.0]) == [3.0, 3.0]
+
+
+def _record(bucket, **methods):
+    record = {"hole_ratio": 0.2, "bucket": bucket}
+    for method, psnr_hole in methods.items():
+        record[method] = {metric: 0.5 for metric in evaluation.METRIC_NAMES}
+        record[method]["psnr_hole"] = psnr_hole
+        record[method]["sharpness"] = 0.8 if method == "model" else 0.6
+    return record
+
+
+def test_compare_to_classical_picks_the_best_baseline_per_bucket():
+    rng = np.random.default_rng(2)
+    records = []
+    for bucket, telea, fsr in (("(0.10, 0.30]", 20.0, 21.0), ("(0.30, 0.50]", 18.0, 17.0)):
+        for noise in rng.normal(0.0, 1.0, 12):
+            best = max(telea, fsr) + noise
+            # The model is 0.5 dB over the best fill on every image, +- 0.05 dB.
+            model = best + 0.5 + rng.uniform(-0.05, 0.05)
+            records.append(_record(bucket, model=model, telea=telea + noise, fsr=fsr + noise))
+    records[0]["fsr"]["psnr_hole"] = float("nan")  # Skipped in the means and the margin.
+    summary = evaluation.summarize(records)
+    comparison = evaluation.compare_to_classical(records, summary)
+    assert list(comparison) == ["(0.10, 0.30]", "(0.30, 0.50]", "all"]
+    assert comparison["(0.10, 0.30]"]["best_classical"] == "fsr"
+    assert comparison["(0.30, 0.50]"]["best_classical"] == "telea"
+    # Over all images Telea's mean (19.0 + noise) and FSR's (19.0 + noise) nearly tie: the
+    # best is whichever is higher, whatever the buckets said.
+    scores = {b: summary["all"][b]["psnr_hole"] for b in ("telea", "fsr")}
+    assert comparison["all"]["best_classical"] == max(scores, key=scores.get)
+    for bucket in ("(0.10, 0.30]", "(0.30, 0.50]"):
+        row = comparison[bucket]
+        best = row["best_classical"]
+        members = [r for r in records if r["bucket"] == bucket]
+        differences = [r["model"]["psnr_hole"] - r[best]["psnr_hole"] for r in members]
+        finite = [d for d in differences if np.isfinite(d)]
+        assert row["margin"]["psnr_hole"] == pytest.approx(np.mean(finite))
+        assert row["margin"]["ssim_hole"] == 0.0
+        assert row["margin"]["sharpness"] == pytest.approx(0.2)
+        assert row["count"] == 12
+        assert row["best"]["psnr_hole"] == summary[bucket][best]["psnr_hole"]
+        # Paired: the images' shared noise (1 dB) cancels, so the interval is a few hundredths
+        # wide around +0.5, while each method's own interval is about 1 dB wide.
+        low, high = row["margin_psnr_hole_ci95"]
+        assert 0.45 < low < 0.5 < high < 0.55
+        own_low, own_high = summary[bucket]["model"]["psnr_hole_ci95"]
+        assert own_high - own_low > 0.4
+    table = evaluation.format_comparison(comparison)
+    assert table.count("\n") == 1 + 3
+    assert "| (0.10, 0.30] | 12 | fsr |" in table and "| (0.30, 0.50] | 12 | telea |" in table
+    row = comparison["(0.30, 0.50]"]
+    low, high = row["margin_psnr_hole_ci95"]
+    assert f"| {row['margin']['psnr_hole']:+.2f} [{low:+.2f}, {high:+.2f}] |" in table
+    # Over all images one baseline must serve both buckets: Telea, 1 dB under FSR in the first.
+    assert comparison["all"]["margin"]["psnr_hole"] == pytest.approx(1.0, abs=0.1)
+    summary_table = evaluation.format_summary(summary)
+    assert "| (0.30, 0.50] | model | 12 |" in summary_table and "[n/a]" not in summary_table
+    # No baseline, no comparison.
+    alone = [{"hole_ratio": 0.2, "bucket": "all", "model": r["model"]} for r in records]
+    assert evaluation.compare_to_classical(alone) == {}
+
+
+def test_tool_compares_with_the_best_baseline_per_bucket(trained_run, tmp_path):
+    output = tmp_path / "eval.json"
+    result = _run_tool(
+        "evaluate.py", f"--workdir={trained_run}", "--data=samples", "--num_images=4",
+        "--masks=rect:0.3-0.7", "--baselines=telea,fsr,biharmonic", "--bucket_edges=0.1,0.3,0.5",
+        f"--output_json={output}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(output.read_text())
+    assert report["settings"]["bucket_edges"] == [0.1, 0.3, 0.5]
+    buckets = {r["bucket"] for r in report["records"]}
+    assert buckets <= {"(0.10, 0.30]", "(0.30, 0.50]", "other"}
+    for bucket, row in report["comparison"].items():
+        assert row["best_classical"] in ("telea", "fsr", "biharmonic")
+        assert row["count"] == report["summary"][bucket]["model"]["count"]
+        assert set(row["margin"]) == set(evaluation.METRIC_NAMES)
+        assert f"| {bucket} | {row['count']} | {row['best_classical']} |" in result.stdout
+    assert report["comparison"]["all"]["count"] == 4
+    for method in ("model", "telea", "fsr", "biharmonic"):
+        assert f"| all | {method} | 4 |" in result.stdout
+        assert report["summary"]["all"][method]["sharpness"] > 0
+        assert len(report["summary"]["all"][method]["psnr_hole_ci95"]) == 2
+    assert "best classical fill of each bucket" in result.stdout
+    for flags_, message in (
+        (["--baselines=telea,paint"], "Error: Unknown baseline 'paint': expected one of telea, "),
+        (["--baselines=ns,ns"], "Error: Baseline 'ns' is named twice"),
+        (["--bucket_edges=0.3,0.1"], "Error: Bucket edges [0.3, 0.1] are not at least 2"),
+        (["--bucket_edges=0.1,x"], "Error: Bucket edges ['0.1', 'x'] are not all numbers"),
+    ):
+        bad = _run_tool("evaluate.py", f"--workdir={trained_run}", *flags_)
+        assert bad.returncode != 0 and message in bad.stderr, bad.stderr[-2000:]
+        assert bad.stderr.strip().count("\n") == 0

@@ -123,3 +123,73 @@ def test_hole_ratio_buckets():
     assert metrics.bucket_name(1) == "(0.10, 0.20]"
     assert metrics.bucket_name(-1) == "other"
     assert metrics.bucket_index(0.1) == 0  # (low, high]: 0.1 belongs to the first bucket
+
+
+def _sharpness_reference(truth, pred, holes):
+    """sharpness_ratio from its definition, in float64 numpy: BT.601 luma, 3x3 Sobel with
+    reflected borders (numpy's "reflect", as tf.image.sobel_edges), magnitude, hole means."""
+
+    def magnitude(image):
+        gray = image @ np.array([0.299, 0.587, 0.114])
+        padded = np.pad(gray, 1, mode="reflect")
+        sobel_y = np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], np.float64)
+        gy = np.zeros_like(gray)
+        gx = np.zeros_like(gray)
+        for i in range(3):
+            for j in range(3):
+                window = padded[i : i + gray.shape[0], j : j + gray.shape[1]]
+                gy += sobel_y[i, j] * window
+                gx += sobel_y.T[i, j] * window
+        return np.sqrt(gx**2 + gy**2)
+
+    return np.array(
+        [
+            np.mean(magnitude(p.astype(np.float64))[h[..., 0] > 0.5])
+            / np.mean(magnitude(t.astype(np.float64))[h[..., 0] > 0.5])
+            for t, p, h in zip(truth, pred, holes)
+        ]
+    )
+
+
+def test_sharpness_ratio_matches_a_numpy_reference(pair):
+    truth, noisy, holes = pair
+    ours = metrics.sharpness_ratio(truth, noisy, holes)
+    assert ours.shape == (2,) and ours.dtype == np.float32
+    # float32 sums of a few hundred magnitudes of order 1: relative error far under 1e-4.
+    np.testing.assert_allclose(ours, _sharpness_reference(truth, noisy, holes), rtol=1e-4)
+    np.testing.assert_allclose(metrics.sharpness_ratio(truth, truth, holes), 1.0, rtol=1e-6)
+    # A blurred copy (3x3 box, 3 passes) is much less sharp than the photo; (B, H, W) masks too.
+    blurred = truth.copy()
+    for _ in range(3):
+        padded = np.pad(blurred, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+        blurred = (
+            sum(
+                padded[:, i : i + truth.shape[1], j : j + truth.shape[2]]
+                for i in range(3)
+                for j in range(3)
+            )
+            / 9.0
+        )
+    ratio = metrics.sharpness_ratio(truth, blurred, holes[..., 0])
+    np.testing.assert_allclose(ratio, _sharpness_reference(truth, blurred, holes), rtol=1e-4)
+    assert np.all(ratio < 0.5)
+    # No hole, or a flat ground truth in the hole: undefined.
+    flat = np.full_like(truth, 0.5)
+    assert np.all(np.isnan(metrics.sharpness_ratio(truth, noisy, np.zeros_like(holes))))
+    assert np.all(np.isnan(metrics.sharpness_ratio(flat, noisy, holes)))
+    gray = truth[..., :1]
+    np.testing.assert_allclose(metrics.sharpness_ratio(gray, gray, holes), 1.0, rtol=1e-6)
+
+
+def test_bucket_edges():
+    buckets = metrics.buckets_from_edges(["0.1", 0.3, 0.5])
+    assert buckets == ((0.1, 0.3), (0.3, 0.5))
+    assert [metrics.bucket_index(r, buckets) for r in (0.05, 0.1, 0.2, 0.3, 0.45, 0.6)] == [
+        -1, -1, 0, 0, 1, -1,
+    ]  # fmt: skip
+    assert metrics.bucket_name(1, buckets) == "(0.30, 0.50]"
+    # The default stays the NVIDIA protocol's.
+    assert metrics.bucket_index(0.35) == 3 and metrics.bucket_name(3) == "(0.30, 0.40]"
+    for bad in ([0.3], [0.3, 0.1], [0.1, 0.1], [0.5, 1.5], ["x", 0.3]):
+        with pytest.raises(ValueError, match="[Bb]ucket edges"):
+            metrics.buckets_from_edges(bad)

@@ -4,7 +4,11 @@ All functions take batches of images (B, H, W, C) in [0, 1] and an optional hole
 (B, H, W, 1) with 1 = hole, and return one value per image (B,). With a hole mask the metric
 covers hole pixels only; an image whose mask has no hole gets NaN there (so averages can skip
 it with `nanmean`). Hole-ratio buckets follow the NVIDIA irregular-mask protocol (Liu et al.,
-ECCV 2018): (0.01, 0.1], (0.1, 0.2], ..., (0.5, 0.6].
+ECCV 2018): (0.01, 0.1], (0.1, 0.2], ..., (0.5, 0.6] by default; `buckets_from_edges` makes
+other ones (e.g. edges 0.1, 0.3, 0.5: (0.1, 0.3] and (0.3, 0.5]).
+
+`sharpness_ratio` tells a sharp fill from a blur, which PSNR rewards: the hole's mean Sobel
+gradient magnitude of the output over the ground truth's (1 = as sharp as the photo).
 
 SSIM comes in two variants, because published numbers use both and they differ by a few
 hundredths:
@@ -174,20 +178,100 @@ def hole_ratio(hole_mask):
     return tf.reduce_mean(_as_float(hole_mask), axis=[1, 2, 3])
 
 
-def bucket_index(ratio):
-    """Index into HOLE_RATIO_BUCKETS for a hole ratio, or -1 when it falls outside them."""
-    for index, (low, high) in enumerate(HOLE_RATIO_BUCKETS):
+def buckets_from_edges(edges):
+    """Hole-ratio buckets ((e0, e1), (e1, e2), ...) from increasing edges in [0, 1].
+
+    Example: `buckets_from_edges([0.1, 0.3, 0.5])` -> ((0.1, 0.3), (0.3, 0.5)), the buckets
+    (0.1, 0.3] and (0.3, 0.5].
+
+    Raises:
+        ValueError: fewer than 2 edges, an edge outside [0, 1] or not a number, or edges that
+            do not increase.
+    """
+    try:
+        values = [float(edge) for edge in edges]
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Bucket edges {list(edges)} are not all numbers; expected increasing hole ratios in "
+            "[0, 1], e.g. 0.1,0.3,0.5."
+        ) from None
+    if (
+        len(values) < 2
+        or not all(0.0 <= v <= 1.0 for v in values)
+        or any(b <= a for a, b in zip(values, values[1:]))
+    ):
+        raise ValueError(
+            f"Bucket edges {values} are not at least 2 increasing hole ratios in [0, 1]; "
+            "expected e.g. 0.1,0.3,0.5."
+        )
+    return tuple(zip(values, values[1:]))
+
+
+def bucket_index(ratio, buckets=HOLE_RATIO_BUCKETS):
+    """Index into `buckets` ((low, high] pairs) for a hole ratio, or -1 outside them all."""
+    for index, (low, high) in enumerate(buckets):
         if low < ratio <= high:
             return index
     return -1
 
 
-def bucket_name(index):
+def bucket_name(index, buckets=HOLE_RATIO_BUCKETS):
     """A readable name such as '(0.10, 0.20]' for a bucket index; 'other' for -1."""
     if index < 0:
         return "other"
-    low, high = HOLE_RATIO_BUCKETS[index]
+    low, high = buckets[index]
     return f"({low:.2f}, {high:.2f}]"
+
+
+# ITU-R BT.601 luma, as tf.image.rgb_to_grayscale.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def gradient_magnitude(images):
+    """Sobel gradient magnitude of the grayscale image, (B, H, W, C) -> (B, H, W).
+
+    Grayscale is BT.601 luma (0.299 R + 0.587 G + 0.114 B) for 3 channels, the channel itself
+    for 1; the gradients are `tf.image.sobel_edges` (3x3 Sobel kernels, reflected borders, no
+    normalisation) and the magnitude is sqrt(gx^2 + gy^2).
+    """
+    images = _as_float(images)
+    if images.shape[-1] == 3:
+        gray = tf.reduce_sum(images * tf.constant(_LUMA, tf.float32), axis=-1, keepdims=True)
+    elif images.shape[-1] == 1:
+        gray = images
+    else:
+        raise ValueError(f"Received images with {images.shape[-1]} channels; expected 1 or 3.")
+    edges = tf.image.sobel_edges(gray)[..., 0, :]  # (B, H, W, 2): dy, dx.
+    return tf.sqrt(tf.reduce_sum(tf.square(edges), axis=-1))
+
+
+def sharpness_ratio(y_true, y_pred, hole_mask):
+    """How sharp the fill is beside the photo: mean hole gradient of `y_pred` over `y_true`'s.
+
+    For each image, the mean over hole pixels of the Sobel gradient magnitude of the grayscale
+    output (`gradient_magnitude`, computed on the whole image, so a seam at the hole's edge
+    counts) divided by the same mean for the ground truth. 1 = as sharp as the photo; a blurred
+    fill scores well under 1; noise or invented texture over 1. PSNR cannot tell these apart
+    from a good fill, so tables show both.
+
+    Args:
+        y_true: (B, H, W, C) images in [0, 1], C = 1 or 3.
+        y_pred: (B, H, W, C) images in [0, 1].
+        hole_mask: (B, H, W, 1) or (B, H, W), 1 = hole.
+
+    Returns:
+        float32 numpy array (B,): NaN for an image without holes or whose ground truth is flat
+        in the holes (no gradient to compare with).
+    """
+    holes = _as_float(hole_mask)
+    if holes.shape.rank == 4:
+        holes = holes[..., 0]
+    count = tf.reduce_sum(holes, axis=[1, 2])
+    true_mean = tf.reduce_sum(gradient_magnitude(y_true) * holes, axis=[1, 2])
+    pred_mean = tf.reduce_sum(gradient_magnitude(y_pred) * holes, axis=[1, 2])
+    defined = (count > 0) & (true_mean > 0)
+    ratio = tf.where(defined, pred_mean / tf.where(defined, true_mean, 1.0), float("nan"))
+    return ratio.numpy().astype(np.float32)
 
 
 def evaluate_batch(y_true, y_pred, hole_mask, ssim_variant="gaussian"):
@@ -200,4 +284,5 @@ def evaluate_batch(y_true, y_pred, hole_mask, ssim_variant="gaussian"):
         "psnr_hole": psnr(y_true, y_pred, hole_mask).numpy(),
         "ssim_hole": ssim(y_true, y_pred, hole_mask, variant=ssim_variant).numpy(),
         "l1_hole": l1_error(y_true, y_pred, hole_mask).numpy(),
+        "sharpness": sharpness_ratio(y_true, y_pred, hole_mask),
     }
