@@ -14,10 +14,10 @@ Usage:
   python tools/evaluate.py --checkpoint=NAME --data=photos --image_size=256 \
       --baselines=telea,ns --figure=figure.png --figure_images=0,9,18,27
   # Large holes, in two coarse buckets (10-30 % and 30-50 %), on a mask set drawn for them:
-  python tools/make_masks.py --masks=freeform --hole_ratio=0.1-0.5 --image_size=256 \
-      --num=200 --output=masks/freeform_10_50_256
+  python tools/make_masks.py --masks=thick --hole_ratio=0.1-0.5 --image_size=256 \
+      --num=200 --output=masks/thick_10_50_256
   python tools/evaluate.py --checkpoint=NAME --data=photos --image_size=256 \
-      --mask_dir=masks/freeform_10_50_256 --bucket_edges=0.1,0.3,0.5
+      --mask_dir=masks/thick_10_50_256 --bucket_edges=0.1,0.3,0.5
 
 Prints PSNR, SSIM and L1 error (hole only and whole image) and the hole's sharpness ratio (the
 output's mean Sobel gradient magnitude in the holes over the ground truth's: 1 = as sharp as
