@@ -566,3 +566,22 @@ def test_irregular_folder_with_no_readable_mask_is_refused(tmp_path):
         (folder / f"{index}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(100)))
     with pytest.raises(ValueError, match="None of the 2 PNG masks"):
         masks.make_mask_fns(f"irregular:{folder}", 32)
+
+
+def test_the_traced_estimate_lets_through_what_only_the_bound_refuses():
+    generator = registry.build_generator("pconv", "tiny")
+    size = (1024, 1536)
+    bound = inference.estimate_inpaint_bytes(generator, size)
+    traced = inference.estimate_inpaint_bytes(generator, size, traced=True)
+    assert 0 < traced < bound
+    # Between the two: the bound alone would refuse; the generator's own graph says it fits.
+    inference.check_inpaint_memory(generator, [size], "pad", available=(bound + traced) // 2)
+    with pytest.raises(ValueError, match="--strategy=tile --max_size="):
+        inference.check_inpaint_memory(generator, [size], "pad", available=traced // 2)
+    # A self-ensemble batches 5 views of a square image, 3 of another.
+    ensemble = inference.SelfEnsemble(generator)
+    single = inference.estimate_inpaint_bytes(generator, (64, 96))
+    weights_and_image = 4 * generator.count_params() + 48 * 64 * 96
+    assert inference.estimate_inpaint_bytes(ensemble, (64, 96)) - weights_and_image == 3 * (
+        single - weights_and_image
+    )

@@ -1075,51 +1075,140 @@ def check_jobs(jobs, polarity="hole_white", max_pixels=None):
 
 
 # Peak bytes of network activations per pixel the network sees, per view, in eager float32
-# inference: the largest measured among the paper presets (WORKSPACE.md, inference tables:
+# inference, for networks whose graph cannot be traced (and for training before a generator
+# exists): the largest measured among the paper presets (WORKSPACE.md, inference tables:
 # PConv 4.1 KiB, DeepGIN 4.7 KiB, GAIN 2.7 KiB per pixel between 256 and 1024 px), rounded up.
-# Narrow presets need less, so the estimate errs on the side of refusing.
 ACTIVATION_BYTES_PER_PIXEL = 5 * 1024
 # A training step: forward activations kept for the backward pass, plus their gradients.
 TRAINING_MEMORY_FACTOR = 2
 # float32 working copies of the whole image that inference holds besides the network: the
 # pixels, the raw output, the tile sums and weights, the blended result (~12 floats / pixel).
 _IMAGE_BYTES_PER_PIXEL = 48
+# The side of the probe `activation_bytes` traces a generator at (rounded up to its size
+# multiple), and the factor from the graph walk's live-tensor peak to the peak RSS measured in
+# eager inference (what the walk does not see: Keras holding layer outputs longer, kernel
+# scratch space, the allocator). Measured at 1024 px, one view, on 2026-12-06 (the session's
+# /tmp/mem_probe.py: RSS high-water mark over a warmed-up process): pconv_small_photos
+# 1229 B/px against a walk of 283, deepgin_narrow_photos 1293 against 530, glcic_narrow_photos
+# 2842 against 253; 4 covers the first two and halves GLCIC's shortfall, so the traced
+# estimate refuses what certainly cannot fit rather than all that might not.
+_PROBE_SIDE = 128
+_ACTIVATION_MARGIN = 4.0
+# Ops whose outputs are weights, constants or inputs, counted elsewhere or not at all.
+_NOT_ACTIVATIONS = frozenset(
+    ("Const", "Placeholder", "VarHandleOp", "ReadVariableOp", "NoOp", "Identity", "Shape")
+)
+_TRACED_BYTES_PER_PIXEL = {}
 
 
 def _network_side(side, multiple):
     return -(-side // multiple) * multiple
 
 
-def estimate_inpaint_bytes(generator, image_size, strategy="pad", max_size=None, views=None):
+def _graph_peak_bytes(generator, side):
+    """The peak bytes of live tensors when `generator`'s graph runs one side x side view.
+
+    Walks the traced graph's ops in order (a topological order), adding each op's outputs when
+    it runs and dropping each tensor after its last reader: the liveness peak of sequential
+    execution. Weights and constants are not counted.
+    """
+    spec = {
+        "images": tf.TensorSpec((1, side, side, 3), tf.float32),
+        "masks": tf.TensorSpec((1, side, side, 1), tf.float32),
+    }
+    graph = (
+        tf.function(lambda batch: generator(batch, training=False))
+        .get_concrete_function(spec)
+        .graph
+    )
+    operations = graph.get_operations()
+    last_reader = {}
+    for index, operation in enumerate(operations):
+        for tensor in operation.inputs:
+            last_reader[tensor.name] = index
+    live, peak, sizes = 0, 0, {}
+    for index, operation in enumerate(operations):
+        if operation.type not in _NOT_ACTIVATIONS:
+            for tensor in operation.outputs:
+                shape = tensor.shape
+                if tensor.dtype.is_floating and shape.is_fully_defined():
+                    sizes[tensor.name] = shape.num_elements() * tensor.dtype.size
+                    live += sizes[tensor.name]
+        peak = max(peak, live)
+        for tensor in list(operation.inputs) + list(operation.outputs):
+            if last_reader.get(tensor.name, index) <= index and tensor.name in sizes:
+                live -= sizes.pop(tensor.name)
+    return peak
+
+
+def activation_bytes(generator, network_pixels, traced=False):
+    """Estimated peak bytes of one view's activations for an input of `network_pixels`.
+
+    By default the bound `ACTIVATION_BYTES_PER_PIXEL * N`, which costs nothing. With
+    `traced=True`, from the generator's own graph: its live-tensor peak per pixel at one
+    probe size, times a margin, cached per generator. Tracing takes seconds (tens for GAIN),
+    so the checks only trace when the bound says an image might not fit: a narrow network
+    needs several times less than the bound (pconv_small_photos: 1080p by pad fits in about
+    8 GB, five times less than the bound says).
+    """
+    if not traced:
+        return ACTIVATION_BYTES_PER_PIXEL * network_pixels
+    network = getattr(generator, "generator", generator)  # A SelfEnsemble's single network.
+    key = id(network)
+    if key not in _TRACED_BYTES_PER_PIXEL:
+        try:
+            multiple = int(getattr(network, "size_multiple", 1) or 1)
+            side = _network_side(_PROBE_SIDE, multiple)
+            per_pixel = _graph_peak_bytes(network, side) / (side * side) * _ACTIVATION_MARGIN
+        except Exception:  # noqa: BLE001 (an untraceable network: the measured bound)
+            per_pixel = ACTIVATION_BYTES_PER_PIXEL
+        _TRACED_BYTES_PER_PIXEL[key] = per_pixel
+    return _TRACED_BYTES_PER_PIXEL[key] * network_pixels
+
+
+def _ensemble_views(generator, height, width):
+    """Views a network call runs at once: a `SelfEnsemble` batches its five views for a square
+    input, and three then two for another (its (H, W) and (W, H) groups)."""
+    if not isinstance(generator, SelfEnsemble):
+        return 1
+    return 5 if height == width else 3
+
+
+def estimate_inpaint_bytes(
+    generator, image_size, strategy="pad", max_size=None, views=None, traced=False
+):
     """A conservative estimate of the peak memory `inpaint` needs for one image, in bytes.
 
     The sum of the generator's weights (4 bytes per parameter), the whole image's float32
-    working copies, and the network's activations: `ACTIVATION_BYTES_PER_PIXEL` for every
-    pixel of the largest input the chosen strategy feeds the network (pad: the whole image
-    padded to the size multiple; tile: one tile of at most `max_size`; resize and polyphase:
-    at most `max_size` per side), times the views run in one batch (5 for a self-ensemble).
+    working copies, and the network's activations (`activation_bytes`: a bound, or with
+    `traced=True` from the generator's own graph) for the largest input the chosen strategy
+    feeds the network (pad: the whole image padded to the size multiple; tile: one tile of at
+    most `max_size`; resize and polyphase: at most `max_size` per side), times the views run
+    in one batch (5 for a self-ensemble).
 
     Args:
         generator: keras.Model with `size_multiple` (a `SelfEnsemble` counts its views).
         image_size: (height, width).
         strategy: "pad", "tile", "resize" or "polyphase".
         max_size: int or None (for tile, resize and polyphase).
-        views: int or None. Views per network call (default: 5 for a `SelfEnsemble`, else 1).
+        views: int or None. Views per network call (default: a `SelfEnsemble` batches 5 views
+            of a square image, 3 of another; a single network 1).
+        traced: bool. Trace the generator's graph for its activations (`activation_bytes`).
     """
     height, width = (int(v) for v in image_size)
     multiple = int(getattr(generator, "size_multiple", 1) or 1)
     if views is None:
-        views = 5 if isinstance(generator, SelfEnsemble) else 1
+        views = _ensemble_views(generator, height, width)
     if strategy == "pad" or max_size is None or max(height, width) <= max_size:
         network_pixels = _network_side(height, multiple) * _network_side(width, multiple)
     else:
         side = _network_side(int(max_size), multiple)
         network_pixels = side * side
     weights = 4 * int(generator.count_params()) if generator.built else 0
-    return (
+    return int(
         weights
         + _IMAGE_BYTES_PER_PIXEL * height * width
-        + ACTIVATION_BYTES_PER_PIXEL * network_pixels * views
+        + activation_bytes(generator, network_pixels, traced) * views
     )
 
 
@@ -1176,15 +1265,22 @@ def check_inpaint_memory(
     if available is None:
         return
     largest = max(sizes, key=lambda size: size[0] * size[1])
-    need = estimate_inpaint_bytes(generator, largest, strategy, max_size, views)
-    if need <= available:
+
+    def need(strategy, max_size):  # The free bound first; the traced graph only past it.
+        bound = estimate_inpaint_bytes(generator, largest, strategy, max_size, views)
+        if bound <= available:
+            return bound
+        return estimate_inpaint_bytes(generator, largest, strategy, max_size, views, traced=True)
+
+    needed = need(strategy, max_size)
+    if needed <= available:
         return
     gib = 1024.0**3
     multiple = int(getattr(generator, "size_multiple", 1) or 1)
     fits = None
     for tile in (2048, 1024, 512, 256, 128):
         tile = max(multiple, tile // multiple * multiple)
-        if estimate_inpaint_bytes(generator, largest, "tile", tile, views) <= available:
+        if need("tile", tile) <= available:
             fits = tile
             break
     advice = (
@@ -1196,7 +1292,7 @@ def check_inpaint_memory(
     raise ValueError(
         f"Inpainting the {largest[0]}x{largest[1]} (HxW) image with --strategy={strategy}"
         + (f" --max_size={max_size}" if max_size else "")
-        + f" needs about {need / gib:.1f} GiB by estimate, but {available / gib:.1f} GiB of "
+        + f" needs about {needed / gib:.1f} GiB by estimate, but {available / gib:.1f} GiB of "
         f"memory is available; {advice}."
     )
 
@@ -1238,12 +1334,16 @@ def check_batch_memory(
 
     factor = TRAINING_MEMORY_FACTOR if training else 1
 
-    def need(batch):
+    def need(batch):  # The free bound first; the traced graph only past it.
         per_image = 5 if isinstance(generator, SelfEnsemble) else 1
         batch_views = (per_image if views is None else views) * batch * factor
         if generator is None:
             return ACTIVATION_BYTES_PER_PIXEL * image_size * image_size * batch_views
-        return estimate_inpaint_bytes(generator, (image_size, image_size), views=batch_views)
+        size = (image_size, image_size)
+        bound = estimate_inpaint_bytes(generator, size, views=batch_views)
+        if bound <= available:
+            return bound
+        return estimate_inpaint_bytes(generator, size, views=batch_views, traced=True)
 
     if need(batch_size) <= available:
         return
