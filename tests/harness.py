@@ -17,6 +17,7 @@ Importing: write `from harness import run_layer_test, run_generator_test`. pytes
 `python -m pytest` from the root) and would load a second copy of the module: do not use it.
 """
 
+import hashlib
 import json
 import os
 import tempfile
@@ -25,6 +26,7 @@ import keras
 import numpy as np
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+
 
 def float_atol(magnitude, terms, dtype="float32"):
     """The absolute tolerance between two computations of one quantity in `dtype`.
@@ -51,6 +53,21 @@ def assert_float_close(actual, expected, terms, dtype="float32", magnitude=None,
     magnitude = np.abs(expected).max() if magnitude is None else magnitude
     atol = float_atol(magnitude, terms, dtype)
     np.testing.assert_allclose(np.asarray(actual), expected, rtol=0, atol=atol, err_msg=err_msg)
+
+
+def file_digests(folder, skip=()):
+    """{relative path: sha256} of every file under `folder` (links not followed), leaving out
+    the relative paths in `skip`: what "byte-identical afterwards" compares."""
+    digests = {}
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(parent, name)
+            relative = os.path.relpath(path, folder)
+            if relative in skip:
+                continue
+            with open(path, "rb") as f:
+                digests[relative] = hashlib.sha256(f.read()).hexdigest()
+    return digests
 
 
 def _to_numpy(value):

@@ -15,7 +15,6 @@ otherwise.
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import re
@@ -28,6 +27,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import file_digests
 
 from tfinpaint import cli, files
 
@@ -250,17 +250,6 @@ def test_every_json_writer_is_strict(tmp_path):
 
 
 # === Real faults, in child processes ==========================================================
-
-
-def _hashes(folder):
-    """{relative path: sha256} of the files under `folder` (links not followed)."""
-    result = {}
-    for parent, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(parent, name)
-            with open(path, "rb") as f:
-                result[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return result
 
 
 def _fill(folder, leave=0):
@@ -493,10 +482,10 @@ def test_file_system_faults_give_one_error_and_keep_what_was_saved(
     populate, argv, *limit = _scenarios(trained_run)[scenario]
     folder = str(tmp_path / "disk")
     with _fault(kind, folder, populate, *limit) as fsize:
-        before = _hashes(folder)
+        before = file_digests(folder)
         before.pop("filler", None)
         result = _run_tool(_SCENARIO_TOOLS[scenario], argv(folder), fsize=fsize)
-        after = _hashes(folder)
+        after = file_digests(folder)
         after.pop("filler", None)
         leftovers = [
             os.path.join(parent, name)

@@ -6,7 +6,6 @@ run leaves, every way a lock holder can end, rotation after a resume and after a
 several ways a workdir and its data can overlap, several ways a log line can be torn.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ import sys
 import textwrap
 
 import pytest
+from harness import file_digests
 
 from tfinpaint import checkpointing, runs
 from tfinpaint.training import reporting
@@ -56,17 +56,6 @@ def finished_run(tmp_path_factory):
 def _copy(source, target):
     shutil.copytree(source, target)
     return str(target)
-
-
-def _digest(folder):
-    """{relative path: sha256} of every file under `folder`."""
-    digests = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                digests[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return digests
 
 
 def _numbers(workdir):
@@ -114,14 +103,12 @@ _TRACES_LEFT = {
 def test_traces_of_a_run_without_a_checkpoint_are_refused_and_kept(finished_run, tmp_path, damage):
     workdir = _copy(finished_run, tmp_path / "run")
     _TRACES_LEFT[damage](workdir)
-    before = _digest(workdir)
+    before = file_digests(workdir, skip=[runs.LOCK])
     with pytest.raises(ValueError, match=r"holds a run's .* but no checkpoint") as error:
         run_training(_config(workdir, steps=6))
     message = str(error.value)
     assert "\n" not in message and f"--init_from={workdir}" in message
-    assert {k: v for k, v in _digest(workdir).items() if k != runs.LOCK} == {
-        k: v for k, v in before.items() if k != runs.LOCK
-    }
+    assert file_digests(workdir, skip=[runs.LOCK]) == before
 
 
 def test_an_empty_or_new_folder_starts_and_a_lock_file_alone_is_no_trace(tmp_path):
@@ -179,7 +166,7 @@ def test_a_second_writer_is_refused_and_a_dead_holder_leaves_no_lock(
     finished_run, tmp_path, ending
 ):
     workdir = _copy(finished_run, tmp_path / "run")
-    before = _digest(workdir)
+    before = file_digests(workdir, skip=[runs.LOCK])
     holder = _start_holder(workdir)
     try:
         with pytest.raises(runs.RunLocked, match=f"another process \\(process {holder.pid} "):
@@ -189,9 +176,7 @@ def test_a_second_writer_is_refused_and_a_dead_holder_leaves_no_lock(
     finally:
         holder.send_signal(ending)
         holder.wait(timeout=60)
-    assert {k: v for k, v in _digest(workdir).items() if k != runs.LOCK} == {
-        k: v for k, v in before.items() if k != runs.LOCK
-    }
+    assert file_digests(workdir, skip=[runs.LOCK]) == before
     # However the holder ended, the kernel released its lock: the run resumes.
     assert run_training(_config(workdir, steps=8))["step"] == 8
 
@@ -268,28 +253,24 @@ def test_rotation_keeps_the_newest_n_across_resumes(finished_run, tmp_path, befo
 @pytest.mark.parametrize("steps", [3, 4, 5])
 def test_steps_below_the_run_are_refused_and_nothing_is_rewritten(finished_run, tmp_path, steps):
     workdir = _copy(finished_run, tmp_path / "run")
-    before = _digest(workdir)
+    before = file_digests(workdir, skip=[runs.LOCK])
     with pytest.raises(ValueError, match=f"is at step 6, past --steps={steps}"):
         run_training(_config(workdir, steps=steps))
     assert json.load(open(os.path.join(workdir, "config.json")))["steps"] == 6
-    assert {k: v for k, v in _digest(workdir).items() if k != runs.LOCK} == {
-        k: v for k, v in before.items() if k != runs.LOCK
-    }
+    assert file_digests(workdir, skip=[runs.LOCK]) == before
 
 
 def test_steps_equal_to_the_run_is_a_no_op_that_says_so(finished_run, tmp_path):
     workdir = _copy(finished_run, tmp_path / "run")
-    before = _digest(workdir)
+    before = file_digests(workdir, skip=[runs.LOCK])
     summary = run_training(_config(workdir, steps=6, log_every=3))
     assert summary["nothing_to_do"] and summary["step"] == 6
-    assert {k: v for k, v in _digest(workdir).items() if k != runs.LOCK} == {
-        k: v for k, v in before.items() if k != runs.LOCK
-    }
+    assert file_digests(workdir, skip=[runs.LOCK]) == before
     # Killed between the last checkpoint and the generator files: only those are written.
     os.remove(os.path.join(workdir, "generator.weights.h5"))
     run_training(_config(workdir, steps=6))
     assert os.path.isfile(os.path.join(workdir, "generator.weights.h5"))
-    assert _digest(workdir)["config.json"] == before["config.json"]
+    assert file_digests(workdir)["config.json"] == before["config.json"]
 
 
 def test_the_cli_says_there_is_nothing_to_train(finished_run, tmp_path):
@@ -360,10 +341,10 @@ def _layout(tmp_path, kind):
 )
 def test_a_workdir_overlapping_its_data_is_refused_before_any_write(tmp_path, kind):
     workdir, data = _layout(tmp_path, kind)
-    before = _digest(tmp_path)
+    before = file_digests(tmp_path)
     with pytest.raises(ValueError, match="workdir"):
         run_training(_config(workdir, data=data))
-    assert _digest(tmp_path) == before
+    assert file_digests(tmp_path) == before
 
 
 def test_neighbouring_folders_with_a_common_prefix_are_not_an_overlap(tmp_path):
@@ -450,10 +431,8 @@ def test_an_unreadable_config_json_is_one_sentence_naming_it(finished_run, tmp_p
     value = _BAD_CONFIGS[content]
     with open(path, "wb") as f:
         f.write(value if isinstance(value, bytes) else value.encode())
-    before = _digest(workdir)
+    before = file_digests(workdir, skip=[runs.LOCK])
     with pytest.raises(ValueError) as error:
         run_training(_config(workdir, steps=8))
     assert path in str(error.value) and "\n" not in str(error.value)
-    assert {k: v for k, v in _digest(workdir).items() if k != runs.LOCK} == {
-        k: v for k, v in before.items() if k != runs.LOCK
-    }
+    assert file_digests(workdir, skip=[runs.LOCK]) == before

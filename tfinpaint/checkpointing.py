@@ -188,15 +188,25 @@ def move_aside(prefix):
     Nothing is deleted: a file whose name is already taken there gets a numbered suffix.
     """
     target = os.path.join(os.path.dirname(prefix), CORRUPT_DIR)
-    os.makedirs(target, exist_ok=True)
-    for path in checkpoint_files(prefix):
-        destination = os.path.join(target, os.path.basename(path))
+    move_into(checkpoint_files(prefix), target)
+    return target
+
+
+def move_into(paths, folder):
+    """Moves files or folders into `folder` (created), never over an existing name: a taken
+    name gets a numbered suffix. Returns the new paths (the folder is made only when needed)."""
+    if paths:
+        os.makedirs(folder, exist_ok=True)
+    moved = []
+    for path in paths:
+        destination = os.path.join(folder, os.path.basename(path))
         suffix = 1
-        while os.path.exists(destination):
-            destination = os.path.join(target, f"{os.path.basename(path)}.{suffix}")
+        while os.path.lexists(destination):
+            destination = os.path.join(folder, f"{os.path.basename(path)}.{suffix}")
             suffix += 1
         shutil.move(path, destination)
-    return target
+        moved.append(destination)
+    return moved
 
 
 def write_state_file(directory, prefixes):

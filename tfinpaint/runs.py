@@ -35,7 +35,6 @@ import errno
 import glob
 import json
 import os
-import shutil
 import socket
 import threading
 
@@ -241,17 +240,9 @@ class RunDir:
         directory = self.checkpoints_dir
         if not os.path.isdir(directory):
             return []
-        moved = []
-        for path in sorted(glob.glob(os.path.join(glob.escape(directory), "*_temp*"))):
-            target_dir = os.path.join(directory, checkpointing.CORRUPT_DIR)
-            os.makedirs(target_dir, exist_ok=True)
-            target = os.path.join(target_dir, os.path.basename(path))
-            suffix = 1
-            while os.path.lexists(target):
-                target = os.path.join(target_dir, f"{os.path.basename(path)}.{suffix}")
-                suffix += 1
-            shutil.move(path, target)
-            moved.append(os.path.basename(path))
+        partial = sorted(glob.glob(os.path.join(glob.escape(directory), "*_temp*")))
+        checkpointing.move_into(partial, os.path.join(directory, checkpointing.CORRUPT_DIR))
+        moved = [os.path.basename(path) for path in partial]
         if moved:
             logging.warning(
                 "Moved %s, left by a checkpoint save that did not finish, into %s.",
