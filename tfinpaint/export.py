@@ -42,7 +42,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import files, imageops
+from tfinpaint import files, imageops, runs
 
 __all__ = [
     "QUANTIZATIONS",
@@ -191,15 +191,7 @@ def _tensor_fn(generator):
 
 
 # Files and folders of a training run that an export must never replace (the run's own model).
-RUN_FILES = (
-    "config.json",
-    "generator.json",
-    "generator.weights.h5",
-    "checkpoints",
-    "logs",
-    "samples",
-    "metrics.jsonl",
-)
+RUN_FILES = runs.RUN_FILES
 
 
 def protected_paths(source, files=()):

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from tfinpaint import checkpointing, files, imageops, json_files
+from tfinpaint import checkpointing, files, imageops, json_files, runs
 from tfinpaint import postprocess as postprocess_lib
 from tfinpaint import precision as precision_lib
 from tfinpaint.data import image_files, sources
@@ -173,7 +173,7 @@ def load_generator(
     build = {"dtype": dtype, "check": check}
     is_name = _NAME_PATTERN.match(path) and not path.endswith((".json", ".h5"))
     is_shipped = is_name and path in _scan_checkpoints(checkpoints_dir())
-    is_run = not is_shipped and os.path.isfile(os.path.join(path, "config.json"))
+    is_run = not is_shipped and os.path.isfile(runs.RunDir(path).config_path)
     is_prefix = not is_shipped and not os.path.isdir(path) and os.path.isfile(path + ".index")
     if average_last > 1 and not (is_run or is_prefix):
         raise ValueError(
@@ -185,8 +185,8 @@ def load_generator(
     elif os.path.isdir(path):
         if is_run:
             generator, info = _load_from_run(path, average_last=average_last, **build)
-        elif os.path.isfile(os.path.join(path, "generator.json")):
-            generator, info = _load_from_description(os.path.join(path, "generator.json"), **build)
+        elif os.path.isfile(runs.RunDir(path).generator_json):
+            generator, info = _load_from_description(runs.RunDir(path).generator_json, **build)
         else:
             raise ValueError(
                 f"{path} holds neither config.json (a training run) nor generator.json (a saved "
@@ -253,7 +253,8 @@ def _load_from_description(json_path, dtype=None, check=None):
 
 
 def _load_from_run(run_dir, checkpoint=None, dtype=None, check=None, average_last=1):
-    config_path = os.path.join(run_dir, "config.json")
+    run = runs.RunDir(run_dir)
+    config_path = run.config_path
     if not os.path.isfile(config_path):
         raise ValueError(f"{run_dir} is not a training run: it has no config.json.")
     config = json_files.load_json_object(config_path, "a training run's config object")
@@ -264,11 +265,11 @@ def _load_from_run(run_dir, checkpoint=None, dtype=None, check=None, average_las
     json_files.check_field(
         config, "generator_overrides", dict, config_path, "an object", required=False
     )
-    found = checkpointing.find_checkpoints(os.path.join(run_dir, "checkpoints"))
+    found = run.checkpoints()
     if checkpoint is None:
         checkpoint = found[0] if found else None
     if checkpoint is None:
-        json_path = os.path.join(run_dir, "generator.json")
+        json_path = run.generator_json
         if os.path.isfile(json_path) and average_last == 1:
             return _load_from_description(json_path, dtype=dtype, check=check)
         raise ValueError(

@@ -42,7 +42,7 @@ from absl import logging
 
 from tfinpaint import checkpointing
 
-__all__ = ["RunDir", "RunLocked", "read_metrics"]
+__all__ = ["RUN_FILES", "RunDir", "RunLocked", "read_metrics"]
 
 CONFIG = "config.json"
 CHECKPOINTS = "checkpoints"
@@ -55,6 +55,8 @@ LOCK = "train.lock"
 
 # What shows that a folder held a run: files that only training writes.
 _TRACES = (CONFIG, METRICS, GENERATOR_JSON, GENERATOR_WEIGHTS)
+# Everything a run writes (what an export into the run folder must never replace).
+RUN_FILES = (CONFIG, GENERATOR_JSON, GENERATOR_WEIGHTS, CHECKPOINTS, LOGS, SAMPLES, METRICS)
 
 # Locks this process holds: {real path of the lock file: [file object, count]}. A process may
 # open the same run more than once (a test opens a run to look at it, then trains it), and

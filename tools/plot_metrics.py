@@ -10,7 +10,7 @@ import sys
 
 from absl import flags
 
-from tfinpaint import cli
+from tfinpaint import cli, runs
 from tfinpaint.training import reporting
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (holds metrics.jsonl).")
@@ -25,7 +25,7 @@ def main(argv):
     for flag in (_WORKDIR, _OUTPUT):
         if not flag.value:
             sys.exit(f"Error: --{flag.name} is required.")
-    metrics = os.path.join(_WORKDIR.value, "metrics.jsonl")
+    metrics = runs.RunDir(_WORKDIR.value).metrics_path
     if not os.path.isfile(metrics):
         sys.exit(f"Error: {metrics} does not exist; expected a training run directory.")
     if os.path.exists(_OUTPUT.value):

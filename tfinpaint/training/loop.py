@@ -63,7 +63,7 @@ def prepare_config(config, explicit_names=None):
     if explicit_names is None:
         explicit_names = _explicit_fields(config)
     family = registry.get_family(config.model)
-    config_path = os.path.join(config.workdir, "config.json")
+    config_path = runs.RunDir(config.workdir).config_path
     if os.path.exists(config_path):
         config = config_lib.merge_for_resume(
             config_lib.load_config(config_path), config, explicit_names
