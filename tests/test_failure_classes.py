@@ -536,7 +536,7 @@ def test_mask_sets_read_zero_one_masks(tmp_path):
     assert read.shape == (2, 32, 32, 1) and read.sum() == 2 * 16 * 20
 
 
-@pytest.mark.parametrize("damage", ["truncated", "colour", "garbage"])
+@pytest.mark.parametrize("damage", ["truncated", "colour", "garbage", "no_hole", "no_hole_16bit"])
 def test_irregular_folders_skip_damaged_masks(tmp_path, damage, caplog):
     folder = tmp_path / "masks"
     folder.mkdir()
@@ -549,6 +549,10 @@ def test_irregular_folders_skip_damaged_masks(tmp_path, damage, caplog):
         bad.write_bytes(bad.read_bytes()[:60])
     elif damage == "colour":
         cv2.imwrite(str(bad), _photo_with_strokes((0, 0, 255)))
+    elif damage == "no_hole":  # A silent 0 % of holes in evaluation, were it drawn.
+        cv2.imwrite(str(bad), np.zeros((32, 32), np.uint8))
+    elif damage == "no_hole_16bit":
+        cv2.imwrite(str(bad), np.full((32, 32), 20000, np.uint16))  # Gray, under 0.5.
     else:
         bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(200)))
     with caplog.at_level(logging.WARNING):

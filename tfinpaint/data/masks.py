@@ -537,8 +537,9 @@ def _list_pngs(folder):
 
 
 class _IrregularFiles:
-    """The mask files of an `irregular:DIR` spec, read through the mask rule; damaged ones are
-    skipped with one warning each, as the image pipeline skips damaged images.
+    """The mask files of an `irregular:DIR` spec, read through the mask rule; damaged ones, and
+    ones without a hole pixel, are skipped with one warning each, as the image pipeline skips
+    damaged images.
 
     `level(index, polarity)` returns the hole level of file `index`, or of the next readable
     file after it (in sorted order, wrapping), so a damaged file never stops a run mid-way;
@@ -563,7 +564,10 @@ class _IrregularFiles:
         if path in self._bad:
             return None
         try:
-            return image_files.read_hole_level(path, self.polarity)
+            level = image_files.read_hole_level(path, self.polarity)
+            if not (level >= 0.5).any():  # Never a silent 0 % of holes.
+                raise ValueError(f"{path} has no hole pixel (nothing at or past 0.5)")
+            return level
         except (OSError, ValueError) as error:
             with self._lock:
                 first_time = path not in self._bad
