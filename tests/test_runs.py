@@ -53,6 +53,17 @@ def finished_run(tmp_path_factory):
     return str(workdir)
 
 
+def _train_cli(workdir, steps):
+    """tools/train.py resuming `workdir` to `steps`, as from a shell."""
+    return subprocess.run(
+        [sys.executable, TRAIN, "--model=pconv", f"--workdir={workdir}", f"--steps={steps}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+
+
 def _copy(source, target):
     shutil.copytree(source, target)
     return str(target)
@@ -194,13 +205,7 @@ def test_two_train_cli_processes_on_one_workdir(finished_run, tmp_path):
     workdir = _copy(finished_run, tmp_path / "run")
     holder = _start_holder(workdir)
     try:
-        result = subprocess.run(
-            [sys.executable, TRAIN, "--model=pconv", f"--workdir={workdir}", "--steps=8"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-        )
+        result = _train_cli(workdir, steps=8)
     finally:
         holder.kill()
         holder.wait(timeout=60)
@@ -275,13 +280,7 @@ def test_steps_equal_to_the_run_is_a_no_op_that_says_so(finished_run, tmp_path):
 
 def test_the_cli_says_there_is_nothing_to_train(finished_run, tmp_path):
     workdir = _copy(finished_run, tmp_path / "run")
-    result = subprocess.run(
-        [sys.executable, TRAIN, "--model=pconv", f"--workdir={workdir}", "--steps=6"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-    )
+    result = _train_cli(workdir, steps=6)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Nothing to train" in result.stdout
 
