@@ -138,6 +138,14 @@ def test_check_writable_members(tmp_path):
             files.check_writable(path, "--output")
     files.check_writable(str(tmp_path / "new" / "folders" / "out.json"))  # Created later.
     assert not (tmp_path / "new").exists()
+    assert os.listdir(tmp_path) == ["a_file"]  # The probe file is gone.
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_folder_that_refuses_files_despite_its_permission_bits_is_refused():
+    # /proc passes os.access for root, yet no file can be created there: the probe tells.
+    with pytest.raises(ValueError, match="a file cannot be created in /proc"):
+        files.check_writable("/proc/tfinpaint_report.json", "--output_json")
 
 
 # === Guarded writes ===========================================================================

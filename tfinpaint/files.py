@@ -142,10 +142,11 @@ def _read_only(folder):
 
 
 def check_writable(path, what="output"):
-    """Raises ValueError unless `path` can be created or replaced; creates nothing.
+    """Raises ValueError unless `path` can be created or replaced; leaves nothing behind.
 
     Refused in one sentence: an empty path, a path under a file (`a_file/sub`), and a path
-    whose nearest existing folder cannot be written (read-only file system, permissions).
+    whose nearest existing folder cannot be written (read-only file system, permissions, or
+    a file system that refuses a probe file, created and removed at once).
 
     Args:
         path: str. The file or folder to write.
@@ -166,6 +167,18 @@ def check_writable(path, what="output"):
         raise ValueError(
             f"Cannot write {what} {path}: the folder {folder} {reason}; choose a writable folder."
         )
+    # The permission bits do not tell everything (root passes them; /proc, immutable folders,
+    # some network file systems refuse anyway): a probe file, removed at once, does.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".tfinpaint-probe-", dir=folder)
+    except OSError as error:
+        reason = _REASONS.get(error.errno, (error.strerror or "it cannot be written",))[0]
+        raise ValueError(
+            f"Cannot write {what} {path}: a file cannot be created in {folder} ({reason}); "
+            "choose a writable folder."
+        ) from None
+    os.close(fd)
+    os.remove(probe)
 
 
 def _umask():
