@@ -1000,6 +1000,7 @@ def plan_jobs(image, mask, output, overwrite=False):
             raise ValueError(f"The output {output} is a folder; expected a file path.")
         jobs = [(image, mask, output)]
         inputs = [image, mask]
+    checked_folders = set()  # check_writable probes a folder with a file: once per folder.
     for _, _, out_path in jobs:
         if any(same_file(out_path, path) for path in inputs):
             raise ValueError(f"The output {out_path} is an input file; choose another output.")
@@ -1007,7 +1008,10 @@ def plan_jobs(image, mask, output, overwrite=False):
             raise ValueError(f"Cannot write {out_path}: OpenCV has no writer for its extension.")
         if os.path.isdir(out_path):
             raise ValueError(f"The output {out_path} is a folder; expected a file path.")
-        files.check_writable(out_path)
+        folder = os.path.dirname(os.path.abspath(out_path))
+        if folder not in checked_folders:
+            files.check_writable(out_path)
+            checked_folders.add(folder)
     existing = [out for _, _, out in jobs if os.path.exists(out)]
     if existing and not overwrite:
         shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
