@@ -49,5 +49,7 @@ setup(
         # tools/benchmark.py --compare=torch only; never imported otherwise. The CPU build is
         # enough (pip install torch --index-url https://download.pytorch.org/whl/cpu).
         "bench": ["torch>=2.4"],
+        # tools/demo.py only (gr.ImageEditor's layers API); the package never imports it.
+        "demo": ["gradio>=6,<7"],
     },
 )
