@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tfinpaint import losses
+from tfinpaint.training.pconv import PConvLoss
 
 RNG = np.random.default_rng(0)
 
@@ -248,7 +249,7 @@ _F16_CASES = {
     "hinge_g": lambda a, b, m: losses.hinge_g_loss(b),
     "bce_d": lambda a, b, m: losses.bce_d_loss(a, b, from_logits=True),
     "bce_g": lambda a, b, m: losses.bce_g_loss(b, from_logits=True),
-    "pconv": lambda a, b, m: losses.PConvLoss(None)(a, b, m)["total"],
+    "pconv": lambda a, b, m: PConvLoss(None)(a, b, m)["total"],
 }
 
 
@@ -485,7 +486,7 @@ def test_pconv_loss_total_is_the_weighted_sum_of_its_terms(vgg16_pool):
     raw = RNG.random((2, 32, 32, 3), dtype="float32")
     hole = np.zeros((2, 32, 32, 1), "float32")
     hole[:, 8:20, 4:24] = 1.0
-    terms = losses.PConvLoss(vgg16_pool)(y_true, raw, hole)
+    terms = PConvLoss(vgg16_pool)(y_true, raw, hole)
     assert set(terms) == {"valid", "hole", "perceptual", "style_out", "style_comp", "tv", "total"}
     t = {k: float(_np(v)) for k, v in terms.items()}
     expected_total = (
@@ -521,15 +522,15 @@ def test_pconv_loss_without_vgg_drops_the_vgg_terms_and_takes_weights():
     raw = RNG.random((1, 8, 8, 3), dtype="float32")
     hole = np.zeros((1, 8, 8, 1), "float32")
     hole[:, 2:5, 3:7] = 1.0
-    terms = {k: float(_np(v)) for k, v in losses.PConvLoss(None)(y_true, raw, hole).items()}
+    terms = {k: float(_np(v)) for k, v in PConvLoss(None)(y_true, raw, hole).items()}
     assert set(terms) == {"valid", "hole", "tv", "total"}
     assert terms["total"] == pytest.approx(
         terms["valid"] + 6 * terms["hole"] + 0.1 * terms["tv"], rel=1e-6
     )
-    custom = losses.PConvLoss(None, weights={"hole": 1.0, "tv": 0.0})(y_true, raw, hole)
+    custom = PConvLoss(None, weights={"hole": 1.0, "tv": 0.0})(y_true, raw, hole)
     assert float(_np(custom["total"])) == pytest.approx(terms["valid"] + terms["hole"], rel=1e-6)
     with pytest.raises(ValueError, match="holes"):
-        losses.PConvLoss(None, weights={"holes": 6.0})
+        PConvLoss(None, weights={"holes": 6.0})
 
 
 def test_pconv_loss_in_tf_function_with_float16_matches_eager(vgg16_pool):
@@ -537,7 +538,7 @@ def test_pconv_loss_in_tf_function_with_float16_matches_eager(vgg16_pool):
     raw = RNG.random((1, 32, 32, 3), dtype="float32")
     hole = np.zeros((1, 32, 32, 1), "float32")
     hole[:, 10:22, 10:22] = 1.0
-    loss = losses.PConvLoss(vgg16_pool)
+    loss = PConvLoss(vgg16_pool)
     eager = loss(y_true, raw, hole)
     graph = tf.function(loss)(
         tf.constant(y_true, tf.float16), tf.constant(raw, tf.float16), tf.constant(hole)

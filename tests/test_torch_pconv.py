@@ -10,9 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-from tfinpaint import benchmark, losses
+from tfinpaint import benchmark
 from tfinpaint.benchmark import compare
 from tfinpaint.models import registry
+from tfinpaint.training.pconv import PConvLoss
 
 torch = pytest.importorskip(
     "torch", reason="the PyTorch twin needs torch, the optional bench extra"
@@ -107,7 +108,7 @@ def test_bfloat16_autocast_stays_close_and_keeps_known_pixels():
 def test_loss_without_vgg_equals_pconv_loss():
     images, masks = _inputs(size=32)
     raw = np.random.default_rng(3).uniform(-0.2, 1.2, images.shape).astype("float32")
-    ours = losses.PConvLoss(vgg=None)(images, raw, masks)
+    ours = PConvLoss(vgg=None)(images, raw, masks)
     theirs = torch_pconv.pconv_loss(_nchw(images), _nchw(raw), _nchw(masks))
     for key in ("valid", "hole", "tv", "total"):
         np.testing.assert_allclose(float(theirs[key]), float(ours[key]), rtol=1e-5)

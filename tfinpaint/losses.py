@@ -1,8 +1,8 @@
 """Loss terms of the five inpainting families (SPEC.md sections 1 to 5).
 
 Plain functions that return float32 scalar tensors, plus two small classes that hold state: the
-frozen VGG feature extractor (`VGGFeatures`) and the PConv total loss (`PConvLoss`). Trainers
-combine the terms and log each one by name.
+frozen VGG feature extractor (`VGGFeatures`). Trainers combine the terms into each family's total
+(PConv's `PConvLoss` lives in `tfinpaint.training.pconv`) and log each one by name.
 
 - Reconstruction: `hole_l1` / `valid_l1` (PConv, Liu et al. ECCV 2018, eq. 1-2; also DeepGIN's L1),
   `hole_normalised_l1` / `hole_normalised_mse` (cascade generator), `masked_mse` (GLCIC, Iizuka
@@ -14,7 +14,6 @@ combine the terms and log each one by name.
 - Perceptual and style: `perceptual_loss`, `gram_matrix`, `style_loss` (Gatys et al. 2016 /
   Johnson et al. 2016 as used by PConv and DeepGIN).
 - Total variation: `tv_loss_dilated_hole` (PConv eq. 7), `tv_loss_squared` (DeepGIN).
-- PConv total: `PConvLoss` (PConv eq. 8).
 - Adversarial: `hinge_d_loss`, `hinge_g_loss` (SN-GAN / DeepGIN / GAIN), `bce_d_loss`,
   `bce_g_loss` (GLCIC, cascade generator).
 
@@ -24,7 +23,6 @@ scalars under mixed precision too (Gram matrices of float16 activations would ov
 """
 
 import os
-import types
 
 import keras
 from keras import ops
@@ -103,7 +101,8 @@ def _check_same_shape(a, b, where):
         )
 
 
-def _check_hole_mask(hole_mask, where):
+def check_hole_mask(hole_mask, where):
+    """Raises a ValueError naming `where` unless `hole_mask` is (B, H, W, 1)."""
     _check_rank4(hole_mask, "hole_mask", where)
     if hole_mask.shape[-1] != 1:
         raise ValueError(
@@ -170,7 +169,7 @@ def valid_l1(y_true, y_pred, hole_mask):
     Returns:
         float32 scalar.
     """
-    _check_hole_mask(hole_mask, "valid_l1")
+    check_hole_mask(hole_mask, "valid_l1")
     return _masked_l1_mean(y_true, y_pred, 1.0 - _f32(hole_mask), "valid_l1")
 
 
@@ -193,7 +192,7 @@ def weighted_l1(prediction, target, hole_mask, hole_weight=5.0, valid_weight=1.0
 def _masked_l1_mean(y_true, y_pred, weight_mask, where):
     _check_rank4(y_true, "y_true", where)
     _check_same_shape(y_true, y_pred, where)
-    _check_hole_mask(weight_mask, where)
+    check_hole_mask(weight_mask, where)
     diff = _f32(y_pred) - _f32(y_true)
     return ops.mean(ops.abs(_f32(weight_mask) * diff))
 
@@ -201,7 +200,7 @@ def _masked_l1_mean(y_true, y_pred, weight_mask, where):
 def _hole_normalised(elementwise, y_true, y_pred, hole_mask, where):
     _check_rank4(y_true, "y_true", where)
     _check_same_shape(y_true, y_pred, where)
-    _check_hole_mask(hole_mask, where)
+    check_hole_mask(hole_mask, where)
     hole_mask = _f32(hole_mask)
     channels = ops.cast(ops.shape(y_true)[-1], "float32")
     total = ops.sum(hole_mask * elementwise(_f32(y_pred) - _f32(y_true)))
@@ -314,7 +313,7 @@ def hole_feature_loss(feats_a, feats_b, hole_mask, distance="mse", layer_weights
         raise ValueError(f"{where} got distance={distance!r}; expected 'mse' or 'l1'.")
     feats_a, feats_b = _paired_features(feats_a, feats_b, where)
     weights = _layer_weights(layer_weights, len(feats_a), where)
-    _check_hole_mask(hole_mask, where)
+    check_hole_mask(hole_mask, where)
     total = ops.convert_to_tensor(0.0, "float32")
     for a, b, w in zip(feats_a, feats_b, weights):
         size = tuple(a.shape[1:3])
@@ -744,7 +743,7 @@ def tv_loss_dilated_hole(image, hole_mask):
         float32 scalar.
     """
     _check_rank4(image, "image", "tv_loss_dilated_hole")
-    _check_hole_mask(hole_mask, "tv_loss_dilated_hole")
+    check_hole_mask(hole_mask, "tv_loss_dilated_hole")
     image = _f32(image)
     region = dilate_hole_mask(hole_mask)
     pairs_x = region[:, :, 1:, :] * region[:, :, :-1, :]  # both of (i, j), (i, j+1) in P
@@ -772,78 +771,6 @@ def tv_loss_squared(image):
     diff_x = image[:, :, 1:, :] - image[:, :, :-1, :]
     diff_y = image[:, 1:, :, :] - image[:, :-1, :, :]
     return ops.mean(ops.square(diff_x)) + ops.mean(ops.square(diff_y))
-
-
-# === PConv total ===
-class PConvLoss:
-    """The PConv training loss (Liu et al., ECCV 2018, eq. 8).
-
-    `L = L_valid + 6 L_hole + 0.05 L_perc + 120 (L_style_out + L_style_comp) + 0.1 L_tv`, where
-    `I_out` is the network's raw output and `I_comp` is `I_out` in the holes and the ground truth
-    elsewhere. `L_perc = perceptual(I_out, I_gt) + perceptual(I_comp, I_gt)` on VGG16 pool1-3
-    (`VGG16_POOL_LAYERS`), `L_style_*` the L1 Gram losses of the same layers, `L_tv` the TV of
-    I_comp over the dilated hole. With `vgg=None` the perceptual and style terms are left out.
-
-    Args:
-        vgg: `VGGFeatures` or None. Feature extractor (VGG16 pool1-3 for the paper).
-        weights: optional dict overriding some of `PConvLoss.DEFAULT_WEIGHTS`
-            (keys `valid`, `hole`, `perceptual`, `style`, `tv`).
-
-    Call:
-        y_true: (B, H, W, 3) ground truth in [0, 1].
-        raw: (B, H, W, 3) network output.
-        hole_mask: (B, H, W, 1), 1 = hole.
-        Returns a dict of float32 scalars: `valid`, `hole`, `tv`, with a VGG also `perceptual`,
-        `style_out`, `style_comp`, and `total` (the weighted sum). The terms are unweighted.
-
-    Example:
-        >>> loss = PConvLoss(VGGFeatures("vgg16", VGG16_POOL_LAYERS))
-        >>> terms = loss(images, outputs["raw"], masks)
-        >>> terms["total"]
-    """
-
-    DEFAULT_WEIGHTS = types.MappingProxyType(
-        {"valid": 1.0, "hole": 6.0, "perceptual": 0.05, "style": 120.0, "tv": 0.1}
-    )
-
-    def __init__(self, vgg=None, weights=None):
-        unknown = sorted(set(weights or {}) - set(self.DEFAULT_WEIGHTS))
-        if unknown:
-            raise ValueError(
-                f"PConvLoss got unknown weight names {unknown}; expected a subset of "
-                f"{sorted(self.DEFAULT_WEIGHTS)}."
-            )
-        self.vgg = vgg
-        self.weights = {**self.DEFAULT_WEIGHTS, **{k: float(v) for k, v in (weights or {}).items()}}
-
-    def __call__(self, y_true, raw, hole_mask):
-        _check_hole_mask(hole_mask, "PConvLoss")
-        y_true, raw, hole_mask = _f32(y_true), _f32(raw), _f32(hole_mask)
-        comp = hole_mask * raw + (1.0 - hole_mask) * y_true
-        terms = {
-            "valid": valid_l1(y_true, raw, hole_mask),
-            "hole": hole_l1(y_true, raw, hole_mask),
-            "tv": tv_loss_dilated_hole(comp, hole_mask),
-        }
-        w = self.weights
-        total = w["valid"] * terms["valid"] + w["hole"] * terms["hole"] + w["tv"] * terms["tv"]
-        if self.vgg is not None:
-            # One VGG pass over the stacked batch [out; comp; gt].
-            feats = self.vgg(ops.concatenate([raw, comp, y_true], axis=0))
-            splits = [ops.split(f, 3, axis=0) for f in feats]
-            f_out = [s[0] for s in splits]
-            f_comp = [s[1] for s in splits]
-            f_gt = [s[2] for s in splits]
-            terms["perceptual"] = perceptual_loss(f_out, f_gt) + perceptual_loss(f_comp, f_gt)
-            terms["style_out"] = style_loss(f_out, f_gt, distance="l1")
-            terms["style_comp"] = style_loss(f_comp, f_gt, distance="l1")
-            total = (
-                total
-                + w["perceptual"] * terms["perceptual"]
-                + w["style"] * (terms["style_out"] + terms["style_comp"])
-            )
-        terms["total"] = total
-        return terms
 
 
 # === Adversarial ===
@@ -970,7 +897,7 @@ def glcic_completion_mse(y_true, y_pred, hole_mask, region="hole", normalisation
     if region == "hole" and normalisation == "all_elements":
         _check_rank4(y_true, "y_true", "glcic_completion_mse")
         _check_same_shape(y_true, y_pred, "glcic_completion_mse")
-        _check_hole_mask(hole_mask, "glcic_completion_mse")
+        check_hole_mask(hole_mask, "glcic_completion_mse")
         # (B, H, W, 1) * (B, H, W, C): the mean runs over all B*H*W*C elements.
         return ops.mean(ops.square(_f32(hole_mask) * (_f32(y_pred) - _f32(y_true))))
     return masked_mse(y_true, y_pred, hole_mask, region=region)

@@ -9,11 +9,86 @@ gives no step counts).
 """
 
 import dataclasses
+import types
 
 import tensorflow as tf
+from keras import ops
 
 from tfinpaint import losses
 from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
+
+
+class PConvLoss:
+    """The PConv training loss (Liu et al., ECCV 2018, eq. 8).
+
+    `L = L_valid + 6 L_hole + 0.05 L_perc + 120 (L_style_out + L_style_comp) + 0.1 L_tv`, where
+    `I_out` is the network's raw output and `I_comp` is `I_out` in the holes and the ground truth
+    elsewhere. `L_perc = perceptual(I_out, I_gt) + perceptual(I_comp, I_gt)` on VGG16 pool1-3
+    (`losses.VGG16_POOL_LAYERS`), `L_style_*` the L1 Gram losses of the same layers, `L_tv` the TV
+    of I_comp over the dilated hole. With `vgg=None` the perceptual and style terms are left out.
+
+    Args:
+        vgg: `losses.VGGFeatures` or None. Feature extractor (VGG16 pool1-3 for the paper).
+        weights: optional dict overriding some of `PConvLoss.DEFAULT_WEIGHTS`
+            (keys `valid`, `hole`, `perceptual`, `style`, `tv`).
+
+    Call:
+        y_true: (B, H, W, 3) ground truth in [0, 1].
+        raw: (B, H, W, 3) network output.
+        hole_mask: (B, H, W, 1), 1 = hole.
+        Returns a dict of float32 scalars: `valid`, `hole`, `tv`, with a VGG also `perceptual`,
+        `style_out`, `style_comp`, and `total` (the weighted sum). The terms are unweighted.
+
+    Example:
+        >>> loss = PConvLoss(losses.VGGFeatures("vgg16", losses.VGG16_POOL_LAYERS))
+        >>> terms = loss(images, outputs["raw"], masks)
+        >>> terms["total"]
+    """
+
+    DEFAULT_WEIGHTS = types.MappingProxyType(
+        {"valid": 1.0, "hole": 6.0, "perceptual": 0.05, "style": 120.0, "tv": 0.1}
+    )
+
+    def __init__(self, vgg=None, weights=None):
+        unknown = sorted(set(weights or {}) - set(self.DEFAULT_WEIGHTS))
+        if unknown:
+            raise ValueError(
+                f"PConvLoss got unknown weight names {unknown}; expected a subset of "
+                f"{sorted(self.DEFAULT_WEIGHTS)}."
+            )
+        self.vgg = vgg
+        self.weights = {**self.DEFAULT_WEIGHTS, **{k: float(v) for k, v in (weights or {}).items()}}
+
+    def __call__(self, y_true, raw, hole_mask):
+        losses.check_hole_mask(hole_mask, "PConvLoss")
+        y_true, raw, hole_mask = (ops.cast(x, "float32") for x in (y_true, raw, hole_mask))
+        comp = hole_mask * raw + (1.0 - hole_mask) * y_true
+        terms = {
+            "valid": losses.valid_l1(y_true, raw, hole_mask),
+            "hole": losses.hole_l1(y_true, raw, hole_mask),
+            "tv": losses.tv_loss_dilated_hole(comp, hole_mask),
+        }
+        w = self.weights
+        total = w["valid"] * terms["valid"] + w["hole"] * terms["hole"] + w["tv"] * terms["tv"]
+        if self.vgg is not None:
+            # One VGG pass over the stacked batch [out; comp; gt].
+            feats = self.vgg(ops.concatenate([raw, comp, y_true], axis=0))
+            splits = [ops.split(f, 3, axis=0) for f in feats]
+            f_out = [s[0] for s in splits]
+            f_comp = [s[1] for s in splits]
+            f_gt = [s[2] for s in splits]
+            terms["perceptual"] = losses.perceptual_loss(f_out, f_gt) + losses.perceptual_loss(
+                f_comp, f_gt
+            )
+            terms["style_out"] = losses.style_loss(f_out, f_gt, distance="l1")
+            terms["style_comp"] = losses.style_loss(f_comp, f_gt, distance="l1")
+            total = (
+                total
+                + w["perceptual"] * terms["perceptual"]
+                + w["style"] * (terms["style_out"] + terms["style_comp"])
+            )
+        terms["total"] = total
+        return terms
 
 
 @dataclasses.dataclass
@@ -37,7 +112,7 @@ class PConvTrainer(InpaintingTrainer):
     flavour, so weights converted by tools/convert_vgg.py get torchvision's normalisation).
     """
 
-    LOSS_WEIGHT_NAMES = tuple(losses.PConvLoss.DEFAULT_WEIGHTS)
+    LOSS_WEIGHT_NAMES = tuple(PConvLoss.DEFAULT_WEIGHTS)
 
     segment_kind = "stage"
     num_segments = 2
@@ -52,7 +127,7 @@ class PConvTrainer(InpaintingTrainer):
 
     def __init__(self, generator, config, vgg=None, **kwargs):
         super().__init__(generator, config, vgg=vgg, **kwargs)
-        self.loss_fn = losses.PConvLoss(vgg, weights=self.options.loss_weights)
+        self.loss_fn = PConvLoss(vgg, weights=self.options.loss_weights)
 
     def active_loss_names(self):
         if self.vgg is None:
