@@ -88,7 +88,7 @@ def test_a_family_refuses_a_precision_it_does_not_offer(tmp_path):
     finally:
         toy_family.unregister()
     with pytest.raises(ValueError, match="--precision must be one of float32, bfloat16"):
-        precision.check_inference_precision("pconv", "float16")
+        registry.check_inference_precision("pconv", "float16")
 
 
 def test_policy_names():
@@ -98,6 +98,32 @@ def test_policy_names():
     assert precision.mixed_precision_of("float32") == "none"
     with pytest.raises(ValueError, match="Unknown precision 'int8'"):
         precision.policy_name("int8")
+
+
+def test_dtype_policy_is_restored_after_the_block_even_on_error():
+    before = keras.config.dtype_policy().name
+    with pytest.raises(RuntimeError, match="inside"):
+        with precision.dtype_policy("mixed_bfloat16"):
+            assert keras.config.dtype_policy().name == "mixed_bfloat16"
+            raise RuntimeError("inside")
+    assert keras.config.dtype_policy().name == before
+    with precision.global_policy("float16"):
+        assert keras.config.dtype_policy().name == "mixed_float16"
+    assert keras.config.dtype_policy().name == before
+
+
+def test_precision_imports_no_other_tfinpaint_module():
+    # models/ and losses/ import precision: an import of tfinpaint here would be a cycle.
+    import ast
+
+    tree = ast.parse(open(precision.__file__, encoding="utf-8").read())
+    imported = [
+        alias.name if isinstance(node, ast.Import) else node.module or ""
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    ]
+    assert not [name for name in imported if name.startswith("tfinpaint")]
 
 
 def test_bfloat16_saved_model_matches_the_keras_generator(tmp_path):
@@ -121,7 +147,7 @@ def test_bfloat16_saved_model_matches_the_keras_generator(tmp_path):
 def test_every_built_in_family_offers_bfloat16():
     # Measured below 0.1 dB of hole PSNR (WORKSPACE.md); a new family starts with float32 only.
     for model in ("pconv", "glcic", "cascade", "deepgin"):
-        precision.check_inference_precision(model, "bfloat16")
+        registry.check_inference_precision(model, "bfloat16")
     assert registry.ModelFamily("x", "m:G", "m:P", "m:T").inference_precisions == ("float32",)
 
 

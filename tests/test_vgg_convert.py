@@ -1,5 +1,5 @@
-"""Tests for the torchvision VGG converter (tfinpaint.vgg_convert, tools/convert_vgg.py) and the
-VGG flavours of tfinpaint.losses: random state dicts written by the tests, no download."""
+"""Tests for the torchvision VGG converter (tfinpaint.losses.vgg_convert, tools/convert_vgg.py)
+and the VGG flavours of tfinpaint.losses: random state dicts written by the tests, no download."""
 
 import os
 import subprocess
@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from tfinpaint import losses, vgg_convert
+from tfinpaint import losses
+from tfinpaint.losses import vgg_convert
 from tfinpaint.models import registry
 from tfinpaint.training import loop
 from tfinpaint.training.config import TrainConfig

@@ -129,7 +129,7 @@ def load_generator(
             `mixed_bfloat16`; the float32 weights load into its float32 variables). Any family
             can be loaded in any precision unless `offered_only`.
         offered_only: bool. Refuse (ValueError, before building anything) a `precision` the
-            family does not offer for inference (`precision.check_inference_precision`), as
+            family does not offer for inference (`registry.check_inference_precision`), as
             inpaint.py and export.py do.
         average_last: None or int >= 1. Only for a training run or a checkpoint prefix in one:
             the generator's weights are the mean of its `average_last` newest checkpoints (those
@@ -168,7 +168,7 @@ def load_generator(
 
     def check(model):  # Called with the family's name before anything is built.
         if offered_only and precision is not None:
-            precision_lib.check_inference_precision(model, precision)
+            registry.check_inference_precision(model, precision)
 
     build = {"dtype": dtype, "check": check}
     is_name = _NAME_PATTERN.match(path) and not path.endswith((".json", ".h5"))

@@ -9,6 +9,13 @@ dtype policies they stand for, in one place.
   (`ModelFamily.inference_precisions`), after its quality cost was measured (WORKSPACE.md).
 - Training (`--mixed_precision`): "none", "float16" (`mixed_float16`, with loss scaling) or
   "bfloat16" (`mixed_bfloat16`; bfloat16 has float32's exponent range, so no loss scaling).
+- Keras' global dtype policy set for a block and restored after, whatever happens inside:
+  `dtype_policy(policy)` (a policy name or object) and `global_policy(precision)` (a name users
+  type). The one place that sets and restores it (generators built from a config, the float32
+  VGG of the losses, the benchmarks).
+
+This module imports no other tfinpaint module, so that models/ and losses/ can use it; which
+precisions a family offers is the registry's (`models.registry.check_inference_precision`).
 
 Example:
 ```python
@@ -22,10 +29,10 @@ import contextlib
 
 import keras
 
-from tfinpaint.models import registry
-
 INFERENCE_PRECISIONS = ("float32", "bfloat16")
+# The `--mixed_precision` values (TrainConfig.mixed_precision), and how errors and help name them.
 MIXED_PRECISIONS = ("none", "float16", "bfloat16")
+MIXED_PRECISIONS_TEXT = f"{', '.join(MIXED_PRECISIONS[:-1])} or {MIXED_PRECISIONS[-1]}"
 _POLICIES = {
     "none": "float32",
     "float32": "float32",
@@ -54,31 +61,20 @@ def mixed_precision_of(precision):
 
 
 @contextlib.contextmanager
-def global_policy(precision):
-    """Keras' global dtype policy set for `precision` inside the block, restored after."""
+def dtype_policy(policy):
+    """Keras' global dtype policy set to `policy` inside the block, restored after.
+
+    Args:
+        policy: a policy name ("float32", "mixed_bfloat16", ...) or a `keras.DTypePolicy`.
+    """
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy_name(precision))
+    keras.config.set_dtype_policy(policy)
     try:
         yield
     finally:
         keras.config.set_dtype_policy(previous)
 
 
-def check_inference_precision(model, precision):
-    """Refuses an inference precision the family `model` does not offer, in one sentence.
-
-    Raises:
-        ValueError: an unknown precision, or one the family's registry entry leaves out (the
-            entry's note says why, e.g. the measured quality cost of bfloat16).
-    """
-    if precision not in INFERENCE_PRECISIONS:
-        raise ValueError(
-            f"--precision must be one of {', '.join(INFERENCE_PRECISIONS)}, got '{precision}'."
-        )
-    family = registry.get_family(model)
-    if precision not in family.inference_precisions:
-        reason = family.precision_notes.get(precision, "it was not measured")
-        raise ValueError(
-            f"Model '{model}' does not offer --precision={precision} ({reason}); use "
-            f"--precision={family.inference_precisions[0]}."
-        )
+def global_policy(precision):
+    """Keras' global dtype policy set for `precision` inside the block, restored after."""
+    return dtype_policy(policy_name(precision))

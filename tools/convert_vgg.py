@@ -4,7 +4,7 @@ PConv's loss weights (0.05 perceptual, 120 style) were tuned on torchvision's VG
 (RGB on [0, 1] normalised by the ImageNet mean and std), not on Keras' Caffe-converted VGG. This
 tool writes a torchvision state dict as a Keras `.weights.h5` that records its flavour, so that
 `tools/train.py --vgg_weights=OUTPUT` applies torchvision's normalisation by itself
-(tfinpaint.vgg_convert does the work).
+(tfinpaint.losses.vgg_convert does the work).
 
 Usage:
 
@@ -27,7 +27,8 @@ import sys
 
 from absl import flags
 
-from tfinpaint import cli, vgg_convert
+from tfinpaint import cli
+from tfinpaint.losses import vgg_convert
 
 _INPUT = flags.DEFINE_string("input", None, "torchvision VGG state dict: .pth/.pt (torch) or .npz.")
 _OUTPUT = flags.DEFINE_string("output", None, "Keras weights file to write (*.weights.h5).")

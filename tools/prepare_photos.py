@@ -6,11 +6,18 @@ resizes the short side to --short_side and writes `OUTPUT/train/*.png`, `OUTPUT/
 why each dropped file was dropped). The split is fixed by file name and --seed. Inputs are only
 read; an existing, non-empty --output is refused.
 
-Usage (the photos the shipped checkpoints were trained on; see checkpoints/README.md):
-  apt-get download plasma-workspace-wallpapers gnome-backgrounds
-  for deb in *.deb; do dpkg -x "$deb" debian_photos; done
-  python tools/prepare_photos.py --input=debian_photos,samples --output=data/photos \
-      --short_side=384 --exclude='*/screenshot.*'
+Qt resource files (`*.rcc`) under an input are opened too: the photographs of Debian's
+`gcompris-qt-data` live inside them, and only those of the activities whose pictures are
+photographs, without transparent pixels, are taken (the rule is in
+tfinpaint/data/qt_resources.py).
+
+Usage (the photos the checkpoints are trained on; see checkpoints/README.md for the exact
+command, with the digital-art wallpapers kept in train/):
+  apt-get download plasma-workspace-wallpapers gnome-backgrounds gcompris-qt-data
+  for deb in *.deb; do dpkg -x "$deb" "deb_${deb%%_*}"; done
+  python tools/prepare_photos.py --input=deb_gnome-backgrounds,deb_plasma-workspace-wallpapers,\
+deb_gcompris-qt-data,samples --output=data/photos --short_side=384 --val_fraction=0.35 \
+      --exclude='*/screenshot.*'
 """
 
 import sys
@@ -18,7 +25,10 @@ import sys
 from absl import flags
 
 from tfinpaint import cli
-from tfinpaint.data import photos
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint.data import photos  # noqa: E402
 
 _INPUT = flags.DEFINE_list("input", None, "Folders of images (recursive) and/or 'samples'.")
 _OUTPUT = flags.DEFINE_string("output", None, "New (or empty) folder to write.")

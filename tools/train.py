@@ -17,7 +17,7 @@ import sys
 
 from absl import flags, logging
 
-from tfinpaint import cli, inference, json_files
+from tfinpaint import cli, inference, json_files, precision
 from tfinpaint.data import image_files
 from tfinpaint.models import registry
 from tfinpaint.training import config as config_lib
@@ -67,20 +67,16 @@ _STRATEGY = flags.DEFINE_enum(
 class _MixedPrecisionParser(flags.ArgumentParser):
     """--mixed_precision=none|float16|bfloat16; bare --mixed_precision (as before) is float16."""
 
-    _VALUES = {
-        "true": "float16",
-        "false": "none",
-        "none": "none",
-        "float16": "float16",
-        "bfloat16": "bfloat16",
-    }
+    _VALUES = {"true": "float16", "false": "none", **{p: p for p in precision.MIXED_PRECISIONS}}
 
     def parse(self, argument):
         if isinstance(argument, bool):
             return "float16" if argument else "none"
         value = self._VALUES.get(str(argument).lower())
         if value is None:
-            raise ValueError(f"takes none, float16 or bfloat16 (bare: float16), got '{argument}'")
+            raise ValueError(
+                f"takes {precision.MIXED_PRECISIONS_TEXT} (bare: float16), got '{argument}'"
+            )
         return value
 
     def flag_type(self):

@@ -78,7 +78,7 @@ def plan_compare(what, models, preset="paper", image_sizes=(512,), batch_size=1,
     jobs = []
     for model in models:
         if what == "inference":
-            precision_lib.check_inference_precision(model, precision)
+            registry.check_inference_precision(model, precision)
         else:
             precision_lib.policy_name(precision)
         check_image_sizes(model, preset, image_sizes)

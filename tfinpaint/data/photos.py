@@ -1,7 +1,9 @@
 """A clean training folder from folders of photographs: resized, de-duplicated, split by file.
 
 `prepare_photos` is what `tools/prepare_photos.py` runs. It reads every image under the given
-inputs (folders searched recursively, or "samples" for scikit-image's bundled photos), drops
+inputs (folders searched recursively, or "samples" for scikit-image's bundled photos; Qt
+resource files found there add the photographs they hold, by the rule of `qt_resources`, as
+"RESOURCE_FILE::MEMBER" sources), drops
 what the user excludes by pattern, images too small to crop from, and near-duplicates (the same
 wallpaper at several resolutions or in a dark variant), resizes the short side of each kept
 image to `short_side` (never up), and writes them as PNG into `OUTPUT/train/` and
@@ -38,7 +40,7 @@ import re
 import cv2
 import numpy as np
 
-from tfinpaint.data import image_files, imageio, sources
+from tfinpaint.data import image_files, imageio, qt_resources, sources
 from tfinpaint.files import check_writable, write_json
 
 __all__ = ["prepare_photos", "licence_of", "difference_hash"]
@@ -131,12 +133,15 @@ def _free_form_licence(copyright_path, path):
     return None
 
 
-def licence_of(path):
+def licence_of(path, member=None):
     """(package, licence) of an image file from the metadata that ships beside it.
 
     Args:
         path: str. An image file, typically inside a `dpkg -x` tree (one tree per package
-            names the package without doubt).
+            names the package without doubt), or the Qt resource file that holds it.
+        member: str or None. The picture's path inside the resource file `path`
+            ("/gcompris/src/activities/..."); the copyright file's patterns are matched
+            against its source-tree path ("src/activities/...").
 
     Returns:
         (package, licence): the Debian package (the `usr/share/doc/PACKAGE/copyright` whose
@@ -157,6 +162,8 @@ def licence_of(path):
     else:
         return None, licence or "unknown"
     relative = os.path.relpath(path, folder)
+    if member is not None:
+        relative = qt_resources.copyright_relative(member)
     packages = sorted(
         name for name in os.listdir(doc) if os.path.isfile(os.path.join(doc, name, "copyright"))
     )
@@ -186,8 +193,53 @@ def licence_of(path):
     return None, licence or "unknown"
 
 
-def _list_inputs(inputs):
-    """[(input, absolute path, path relative to its input)] of every image of the inputs."""
+_MEMBER = "::"  # "RESOURCE_FILE::/member/path": a picture inside a Qt resource file.
+
+
+class _NotAPhotograph(ValueError):
+    pass
+
+
+def _split_member(path):
+    rcc_path, _, member = path.partition(_MEMBER)
+    return rcc_path, (member or None)
+
+
+def _read_picture(path, blobs):
+    """RGB uint8 of a file, or of a resource-file member whose bytes are in `blobs`."""
+    if path not in blobs:
+        return sources.read_image(path)
+    image = cv2.imdecode(np.frombuffer(blobs[path], np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError("not a decodable image")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        if image[..., 3].min() < 255:
+            raise _NotAPhotograph("transparent pixels: a cut-out or a drawing")
+        image = image[..., :3]
+    if image.dtype != np.uint8:
+        raise ValueError(f"{image.dtype} pixels; expected 8-bit")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _resource_members(rcc_path, source, blobs):
+    """The photograph candidates of a Qt resource file (see `qt_resources`)."""
+    found = []
+    for member, content in qt_resources.read_rcc(rcc_path):
+        if qt_resources.is_gcompris_photo_member(member):
+            path = os.path.abspath(rcc_path) + _MEMBER + member
+            blobs[path] = content
+            found.append((source, path, os.path.relpath(rcc_path, source) + _MEMBER + member))
+    return found
+
+
+def _list_inputs(inputs, blobs):
+    """[(input, path, path relative to its input)] of every image of the inputs.
+
+    Qt resource files (`*.rcc`) under an input add the photographs they hold (see
+    `qt_resources`), as "RESOURCE_FILE::MEMBER" paths whose bytes go into `blobs`.
+    """
     found = []
     for source in inputs:
         if source == "samples":
@@ -198,7 +250,7 @@ def _list_inputs(inputs):
             raise ValueError(
                 f"Input {source!r} is not a folder; expected folders of images or 'samples'."
             )
-        paths = []
+        paths, members = [], []
         for root, dirs, files in os.walk(source):
             dirs.sort()
             paths.extend(
@@ -206,16 +258,24 @@ def _list_inputs(inputs):
                 for name in sorted(files)
                 if name.lower().endswith(sources.IMAGE_EXTENSIONS)
             )
-        if not paths:
+            for name in sorted(files):
+                if name.lower().endswith(".rcc"):
+                    members.extend(_resource_members(os.path.join(root, name), source, blobs))
+        if not paths and not members:
             raise ValueError(f"No images found in folder {source} (searched recursively).")
         for path in paths:
             found.append((source, os.path.abspath(path), os.path.relpath(path, source)))
+        found.extend(members)
     return found
 
 
 def _output_name(relative, used):
     match = _KDE_PACKAGE.match("/" + relative)
     stem = match.group(1) if match else os.path.splitext("/" + relative)[0]
+    if _MEMBER in relative:  # gcompris/ACTIVITY/PICTURE.
+        member = _split_member(relative)[1]
+        picture = os.path.splitext(os.path.basename(member))[0]
+        stem = f"gcompris/{qt_resources.gcompris_activity(member)}/{picture}"
     name = re.sub(r"[^A-Za-z0-9]+", "_", stem.split("/usr/share/")[-1]).strip("_").lower()
     name = name.replace("wallpapers_", "").replace("backgrounds_", "") or "image"
     candidate, index = name, 1
@@ -283,7 +343,8 @@ def prepare_photos(
     if os.path.exists(output) and (not os.path.isdir(output) or os.listdir(output)):
         raise ValueError(f"Output {output} exists and is not an empty folder; choose a new one.")
     check_writable(output, "--output")
-    candidates = _list_inputs(inputs)
+    blobs = {}
+    candidates = _list_inputs(inputs, blobs)
     entries, dropped = [], []
     for source, path, relative in candidates:
         if any(fnmatch.fnmatch(relative, pattern) for pattern in exclude):
@@ -292,9 +353,12 @@ def prepare_photos(
         try:
             # The gate refuses FIFOs, devices and sockets by what they are (a FIFO named
             # x.png would otherwise block here forever) and images past the pixel limit.
-            image = sources.read_image(path)
+            image = _read_picture(path, blobs)
+        except _NotAPhotograph as error:
+            dropped.append({"source": path, "reason": f"not a photograph: {error}"})
+            continue
         except (ValueError, OSError) as error:
-            if not image_files.is_regular_file(path):
+            if path not in blobs and not image_files.is_regular_file(path):
                 logger.warning("Skipping %s: %s", path, error)
             dropped.append({"source": path, "reason": f"unreadable: {error}"})
             continue
@@ -382,7 +446,7 @@ def prepare_photos(
         name = _output_name(entry["relative"], used)
         forced = any(fnmatch.fnmatch(entry["relative"], pattern) for pattern in train_only)
         split = "val" if not forced and _is_validation(name, seed, val_fraction) else "train"
-        image = sources.read_image(entry["path"])
+        image = _read_picture(entry["path"], blobs)
         height, width = image.shape[:2]
         scale = short_side / min(height, width)
         if scale < 1.0:
@@ -390,12 +454,15 @@ def prepare_photos(
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         destination = os.path.join(output, split, name)
         imageio.write_image(destination, image, overwrite=False)
-        with open(entry["path"], "rb") as source_file:
-            digest = hashlib.sha256(source_file.read()).hexdigest()
+        if entry["path"] in blobs:
+            digest = hashlib.sha256(blobs[entry["path"]]).hexdigest()
+        else:
+            with open(entry["path"], "rb") as source_file:
+                digest = hashlib.sha256(source_file.read()).hexdigest()
         if entry["source"] == "samples":
             package, licence = "scikit-image", _SAMPLES_LICENCE
         else:
-            package, licence = licence_of(entry["path"])
+            package, licence = licence_of(*_split_member(entry["path"]))
         files.append(
             {
                 "output": os.path.join(split, name),

@@ -20,6 +20,8 @@ import math
 import keras
 from keras import ops
 
+from tfinpaint import precision
+
 
 class InpaintingGenerator(keras.Model):
     """Base class of every tfinpaint generator.
@@ -143,12 +145,8 @@ class InpaintingGenerator(keras.Model):
         dtype = config.get("dtype")
         if dtype is None:
             return cls(**config)
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(dtype)
-        try:
+        with precision.dtype_policy(dtype):
             return cls(**config)
-        finally:
-            keras.config.set_dtype_policy(previous)
 
 
 def check_init_scale(value, hint, name="kernel_init_scale"):

@@ -18,6 +18,8 @@ import dataclasses
 import importlib
 import inspect
 
+from tfinpaint import precision as precision_lib
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelFamily:
@@ -171,6 +173,28 @@ def get_family(name):
     if name not in _FAMILIES:
         raise ValueError(f"Unknown model '{name}': expected one of {', '.join(_FAMILIES)}.")
     return _FAMILIES[name]
+
+
+def check_inference_precision(name, precision):
+    """Refuses an inference precision the family `name` does not offer, in one sentence.
+
+    Raises:
+        ValueError: an unknown precision (not in `precision.INFERENCE_PRECISIONS`), or one the
+            family's registry entry leaves out (the entry's note says why, e.g. the measured
+            quality cost of bfloat16).
+    """
+    if precision not in precision_lib.INFERENCE_PRECISIONS:
+        raise ValueError(
+            f"--precision must be one of {', '.join(precision_lib.INFERENCE_PRECISIONS)}, got "
+            f"'{precision}'."
+        )
+    family = get_family(name)
+    if precision not in family.inference_precisions:
+        reason = family.precision_notes.get(precision, "it was not measured")
+        raise ValueError(
+            f"Model '{name}' does not offer --precision={precision} ({reason}); use "
+            f"--precision={family.inference_precisions[0]}."
+        )
 
 
 def get_preset(name, preset="paper"):

@@ -14,7 +14,7 @@ import math
 import os
 import typing
 
-from tfinpaint import files, json_files
+from tfinpaint import files, json_files, precision
 from tfinpaint.models import registry
 
 # Settings a resumed run may change; anything else must match the run's config.json.
@@ -151,10 +151,10 @@ class TrainConfig:
                 f"--strategy must be one of auto, default, mirrored, multiworker; got "
                 f"'{self.strategy}'."
             )
-        if self.mixed_precision not in ("none", "float16", "bfloat16"):
+        if self.mixed_precision not in precision.MIXED_PRECISIONS:
             raise ValueError(
-                "--mixed_precision must be none, float16 or bfloat16 (a bare --mixed_precision "
-                f"means float16), got '{self.mixed_precision}'."
+                f"--mixed_precision must be {precision.MIXED_PRECISIONS_TEXT} (a bare "
+                f"--mixed_precision means float16), got '{self.mixed_precision}'."
             )
         if self.irregular_polarity not in ("hole_white", "hole_black"):
             raise ValueError(

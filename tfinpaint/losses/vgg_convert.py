@@ -19,7 +19,8 @@ import os
 
 import numpy as np
 
-from tfinpaint import files, losses
+from tfinpaint import files
+from tfinpaint.losses import perceptual
 from tfinpaint.models import saving
 
 # torchvision's configurations "D" (VGG16) and "E" (VGG19): channels per conv, "M" for max-pool.
@@ -192,7 +193,7 @@ def write_keras_weights(arch, layer_weights, output, overwrite=False):
     failure never leaves a half-written file under the output name.
     """
     output = check_output(output, overwrite)
-    vgg = losses.VGGFeatures(arch, ("block5_pool",), weights=None)
+    vgg = perceptual.VGGFeatures(arch, ("block5_pool",), weights=None)
     for name, values in layer_weights.items():
         vgg.backbone.get_layer(name).set_weights(values)
     import h5py  # Keras' own dependency.
@@ -202,8 +203,8 @@ def write_keras_weights(arch, layer_weights, output, overwrite=False):
     # never a half-written file.
     buffer = io.BytesIO(saving.weights_file_bytes(vgg.backbone))
     with h5py.File(buffer, "a") as f:
-        f.attrs[losses.VGG_FLAVOUR_ATTR] = "torchvision"
-        f.attrs[losses.VGG_ARCH_ATTR] = arch
+        f.attrs[perceptual.VGG_FLAVOUR_ATTR] = "torchvision"
+        f.attrs[perceptual.VGG_ARCH_ATTR] = arch
     with files.atomic_write(output, suffix=".weights.h5") as tmp_path:
         with open(tmp_path, "wb") as f:
             f.write(buffer.getvalue())

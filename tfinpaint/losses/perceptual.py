@@ -1,25 +1,17 @@
-"""Loss terms of the five inpainting families (SPEC.md sections 1 to 5).
+"""VGG feature losses: perceptual, style and hole-feature terms, and the VGG that computes them.
 
-Plain functions that return float32 scalar tensors, plus two small classes that hold state: the
-frozen VGG feature extractor (`VGGFeatures`). Trainers combine the terms into each family's total
-(PConv's `PConvLoss` lives in `tfinpaint.training.pconv`) and log each one by name.
+- VGG features: `VGGFeatures`, `vgg_preprocess`, `resolve_vgg_weights`, `vgg_weights_info`,
+  `resolve_vgg_flavour` and the layer lists of each family (`VGG16_POOL_LAYERS`,
+  `VGG19_CASCADE_LAYERS`, `VGG19_DEEPGIN_LAYERS`). Two input conventions ("flavours",
+  `VGG_FLAVOURS`): Keras' Caffe weights and torchvision's (converted by
+  `tfinpaint.losses.vgg_convert` / `tools/convert_vgg.py`).
+- Perceptual and style: `perceptual_loss`, `gram_matrix`, `style_loss` (Johnson et al. 2016 /
+  Gatys et al. 2016 as PConv's eq. 3-5 write them; DeepGIN's trainer uses them as its reference
+  code does, which differs from its paper's eq. 4-5: see each function).
+- `hole_feature_loss` (cascade generator's masked VGG feature loss).
 
-- Reconstruction: `hole_l1` / `valid_l1` (PConv, Liu et al. ECCV 2018, eq. 1-2; also DeepGIN's L1),
-  `hole_normalised_l1` / `hole_normalised_mse` (cascade generator), `masked_mse` (GLCIC, Iizuka
-  et al. 2017, eq. 1), `hole_feature_loss` (cascade generator's masked VGG feature loss).
-- VGG features: `VGGFeatures`, `vgg_preprocess`, `resolve_vgg_weights`, `resolve_vgg_flavour`
-  and the layer lists of each family (`VGG16_POOL_LAYERS`, `VGG19_CASCADE_LAYERS`,
-  `VGG19_DEEPGIN_LAYERS`). Two input conventions ("flavours", `VGG_FLAVOURS`): Keras' Caffe
-  weights and torchvision's (converted by `tfinpaint.vgg_convert` / `tools/convert_vgg.py`).
-- Perceptual and style: `perceptual_loss`, `gram_matrix`, `style_loss` (Gatys et al. 2016 /
-  Johnson et al. 2016 as used by PConv and DeepGIN).
-- Total variation: `tv_loss_dilated_hole` (PConv eq. 7), `tv_loss_squared` (DeepGIN).
-- Adversarial: `hinge_d_loss`, `hinge_g_loss` (SN-GAN / DeepGIN / GAIN), `bce_d_loss`,
-  `bce_g_loss` (GLCIC, cascade generator).
-
-Conventions: images (B, H, W, 3) in [0, 1]; `hole_mask` (B, H, W, 1), 1 = hole, and
-`valid_mask = 1 - hole_mask`. Every input is cast to float32 first, so the losses return float32
-scalars under mixed precision too (Gram matrices of float16 activations would overflow).
+Conventions: images (B, H, W, 3) in [0, 1]; features are computed and compared in float32 (Gram
+matrices of float16 activations would overflow).
 """
 
 import os
@@ -27,7 +19,16 @@ import os
 import keras
 from keras import ops
 
+from tfinpaint import precision
 from tfinpaint.layers.resample import resize_bilinear_align_corners
+from tfinpaint.losses._checks import (
+    check_hole_mask,
+    check_rank4,
+    f32,
+    paired_features,
+    per_layer_weights,
+)
+from tfinpaint.losses.reconstruction import hole_normalised_mean, resize_hole_mask
 
 # === VGG layer lists ===
 # Keras' VGG Conv2D layers fuse the ReLU (`activation="relu"`), so the output of `blockK_convN` is
@@ -46,7 +47,8 @@ VGG19_CASCADE_LAYERS = (
     "block5_conv2",
 )
 # DeepGIN (Li et al. 2020, reference code): VGG19 relu1_1, relu2_1, relu3_1, relu4_1 and conv5_1
-# (pre-activation), with layer weights 1/32, 1/16, 1/8, 1/4, 1.
+# (pre-activation), with layer weights 1/32, 1/16, 1/8, 1/4, 1. The paper's eq. 4-5 name
+# conv1_1 ... conv5_1 and weigh them equally; we follow the code (see `perceptual_loss`).
 VGG19_DEEPGIN_LAYERS = (
     "block1_conv1",
     "block2_conv1",
@@ -72,222 +74,15 @@ IMAGENET_TORCH_RGB_STD = (0.229, 0.224, 0.225)
 # normalised by the ImageNet mean and std. "auto" (`resolve_vgg_flavour`) takes the weights'.
 VGG_FLAVOURS = ("keras_caffe", "torchvision")
 VGG_FLAVOUR_AUTO = "auto"
-# HDF5 root attributes that `tfinpaint.vgg_convert` writes into a converted weights file; a file
-# without them holds Keras-layout weights of the "keras_caffe" flavour.
+# HDF5 root attributes that `tfinpaint.losses.vgg_convert` writes into a converted weights file;
+# a file without them holds Keras-layout weights of the "keras_caffe" flavour.
 VGG_FLAVOUR_ATTR = "tfinpaint_vgg_flavour"
 VGG_ARCH_ATTR = "tfinpaint_vgg_arch"
 
 _VGG_BUILDERS = {"vgg16": "VGG16", "vgg19": "VGG19"}
 
 
-# === Helpers ===
-def _f32(x):
-    return ops.cast(x, "float32")
-
-
-def _check_rank4(x, name, where):
-    if len(x.shape) != 4:
-        raise ValueError(
-            f"{where} got {name} of shape {tuple(x.shape)}; expected a 4-D (B, H, W, C) tensor."
-        )
-
-
-def _check_same_shape(a, b, where):
-    known = all(d is not None for d in tuple(a.shape) + tuple(b.shape))
-    if known and tuple(a.shape) != tuple(b.shape):
-        raise ValueError(
-            f"{where} got y_true of shape {tuple(a.shape)} and y_pred of shape "
-            f"{tuple(b.shape)}; expected equal shapes."
-        )
-
-
-def check_hole_mask(hole_mask, where):
-    """Raises a ValueError naming `where` unless `hole_mask` is (B, H, W, 1)."""
-    _check_rank4(hole_mask, "hole_mask", where)
-    if hole_mask.shape[-1] != 1:
-        raise ValueError(
-            f"{where} got hole_mask of shape {tuple(hole_mask.shape)}; expected (B, H, W, 1)."
-        )
-
-
-def _as_list(x):
-    return list(x) if isinstance(x, (list, tuple)) else [x]
-
-
-def _layer_weights(layer_weights, num_layers, where):
-    if layer_weights is None:
-        return [1.0] * num_layers
-    layer_weights = list(layer_weights)
-    if len(layer_weights) != num_layers:
-        raise ValueError(
-            f"{where} got {len(layer_weights)} layer_weights for {num_layers} feature maps; "
-            "expected one weight per feature map."
-        )
-    return [float(w) for w in layer_weights]
-
-
-def _paired_features(feats_a, feats_b, where):
-    feats_a, feats_b = _as_list(feats_a), _as_list(feats_b)
-    if len(feats_a) != len(feats_b) or not feats_a:
-        raise ValueError(
-            f"{where} got {len(feats_a)} and {len(feats_b)} feature maps; expected two equally "
-            "long, non-empty lists."
-        )
-    return feats_a, feats_b
-
-
-# === Reconstruction ===
-def hole_l1(y_true, y_pred, hole_mask):
-    """L1 over the hole pixels, normalised by the element count of the whole image.
-
-    PConv (Liu et al., ECCV 2018, eq. 1): `L_hole = ||M_h * (I_out - I_gt)||_1 / N_{I_gt}`, with
-    `N` = B * H * W * C (every element, not just the hole's), i.e.
-    `mean(|hole_mask * (y_pred - y_true)|)`. DeepGIN's L1 terms use the same normalisation.
-
-    Args:
-        y_true: (B, H, W, C) tensor. Ground truth.
-        y_pred: (B, H, W, C) tensor. Prediction.
-        hole_mask: (B, H, W, 1) tensor, 1 = hole; broadcast over channels.
-
-    Returns:
-        float32 scalar.
-    """
-    return _masked_l1_mean(y_true, y_pred, hole_mask, "hole_l1")
-
-
-def valid_l1(y_true, y_pred, hole_mask):
-    """L1 over the known pixels, normalised by the element count of the whole image.
-
-    PConv (Liu et al., ECCV 2018, eq. 2): `L_valid = ||(1 - M_h) * (I_out - I_gt)||_1 / N_{I_gt}`
-    = `mean(|(1 - hole_mask) * (y_pred - y_true)|)` over all B * H * W * C elements.
-
-    Args:
-        y_true: (B, H, W, C) tensor. Ground truth.
-        y_pred: (B, H, W, C) tensor. Prediction.
-        hole_mask: (B, H, W, 1) tensor, 1 = hole; the loss weights `valid_mask = 1 - hole_mask`.
-
-    Returns:
-        float32 scalar.
-    """
-    check_hole_mask(hole_mask, "valid_l1")
-    return _masked_l1_mean(y_true, y_pred, 1.0 - _f32(hole_mask), "valid_l1")
-
-
-def weighted_l1(prediction, target, hole_mask, hole_weight=5.0, valid_weight=1.0):
-    """Hole- and valid-weighted L1: `hole_weight * mean(m |p - t|) + valid_weight *
-    mean((1 - m) |p - t|)`, i.e. `hole_weight * hole_l1 + valid_weight * valid_l1`.
-
-    DeepGIN's L1 terms (5 : 1, the defaults) and GAIN's with its `hole_weight` option (1 : 1 is
-    the plain mean |p - t|). Means over all B * H * W * C elements (not normalised by the hole
-    area); `hole_mask` (B, H, W, 1), 1 = hole, may be soft (DeepGIN's x4-downsampled mask of
-    its `lr` term). Computed in float32.
-    """
-    difference = ops.abs(ops.cast(prediction, "float32") - ops.cast(target, "float32"))
-    hole_mask = ops.cast(hole_mask, "float32")
-    return hole_weight * ops.mean(hole_mask * difference) + valid_weight * ops.mean(
-        (1.0 - hole_mask) * difference
-    )
-
-
-def _masked_l1_mean(y_true, y_pred, weight_mask, where):
-    _check_rank4(y_true, "y_true", where)
-    _check_same_shape(y_true, y_pred, where)
-    check_hole_mask(weight_mask, where)
-    diff = _f32(y_pred) - _f32(y_true)
-    return ops.mean(ops.abs(_f32(weight_mask) * diff))
-
-
-def _hole_normalised(elementwise, y_true, y_pred, hole_mask, where):
-    _check_rank4(y_true, "y_true", where)
-    _check_same_shape(y_true, y_pred, where)
-    check_hole_mask(hole_mask, where)
-    hole_mask = _f32(hole_mask)
-    channels = ops.cast(ops.shape(y_true)[-1], "float32")
-    total = ops.sum(hole_mask * elementwise(_f32(y_pred) - _f32(y_true)))
-    num_hole_elements = ops.sum(hole_mask) * channels
-    # Without a hole the numerator is 0 too: divide by 1 there (not 0, which gives NaN values
-    # and gradients). A plain clamp max(n, 1) would be wrong for soft masks with n < 1.
-    safe_count = ops.where(num_hole_elements > 0, num_hole_elements, 1.0)
-    return total / safe_count
-
-
-def hole_normalised_l1(y_true, y_pred, hole_mask):
-    """Mean absolute error over the hole elements of the batch (cascade generator).
-
-    Shatokhin's `l_rec * ||M * (X_rec - X)||_1`, "normalised by the hole area so the mask size does
-    not scale the loss". Our definition, pooled over the batch:
-
-        sum_{b,h,w,c} hole[b,h,w] * |y_pred - y_true|  /  (C * sum_{b,h,w} hole[b,h,w])
-
-    i.e. the mean of |y_pred - y_true| over the batch's hole elements. A soft (non-binary) mask
-    weights elements by its value (numerator and denominator alike). With no hole at all the
-    loss is 0 (not 0 / 0).
-
-    Args:
-        y_true: (B, H, W, C) tensor. Ground truth.
-        y_pred: (B, H, W, C) tensor. Prediction.
-        hole_mask: (B, H, W, 1) tensor, 1 = hole.
-
-    Returns:
-        float32 scalar.
-    """
-    return _hole_normalised(ops.abs, y_true, y_pred, hole_mask, "hole_normalised_l1")
-
-
-def hole_normalised_mse(y_true, y_pred, hole_mask):
-    """Mean squared error over the hole elements of the batch.
-
-    `sum(hole * (y_pred - y_true)^2) / (C * sum(hole))`, pooled over the batch as in
-    `hole_normalised_l1`; 0 when there is no hole.
-
-    Args:
-        y_true: (B, H, W, C) tensor. Ground truth.
-        y_pred: (B, H, W, C) tensor. Prediction.
-        hole_mask: (B, H, W, 1) tensor, 1 = hole.
-
-    Returns:
-        float32 scalar.
-    """
-    return _hole_normalised(ops.square, y_true, y_pred, hole_mask, "hole_normalised_mse")
-
-
-def masked_mse(y_true, y_pred, hole_mask, region="hole"):
-    """GLCIC reconstruction loss: weighted MSE (Iizuka et al., SIGGRAPH 2017, eq. 1).
-
-    `L(x, M_c) = ||M_c * (C(x, M_c) - x)||^2`. With `region="hole"` (the paper) it is the mean
-    squared error over the hole elements of the batch, as `hole_normalised_mse` (0 without a
-    hole); `region="image"` (seed 001's variant) is the plain mean over every element.
-
-    Args:
-        y_true: (B, H, W, C) tensor. Ground truth.
-        y_pred: (B, H, W, C) tensor. Completion network output.
-        hole_mask: (B, H, W, 1) tensor, 1 = hole.
-        region: str. `"hole"` or `"image"`.
-
-    Returns:
-        float32 scalar.
-    """
-    if region == "hole":
-        return _hole_normalised(ops.square, y_true, y_pred, hole_mask, "masked_mse")
-    if region == "image":
-        _check_rank4(y_true, "y_true", "masked_mse")
-        _check_same_shape(y_true, y_pred, "masked_mse")
-        return ops.mean(ops.square(_f32(y_pred) - _f32(y_true)))
-    raise ValueError(f"masked_mse got region={region!r}; expected 'hole' or 'image'.")
-
-
-def resize_hole_mask(hole_mask, size):
-    """Resizes a hole mask to `size` = (h, w) by area averaging: each cell's hole fraction.
-
-    Used to bring a (B, H, W, 1) mask to the resolution of a feature map; the result is a soft
-    mask in [0, 1]. Needs a static `size` (Keras' resize does not take symbolic sizes).
-    """
-    hole_mask = _f32(hole_mask)
-    if tuple(hole_mask.shape[1:3]) == tuple(size):
-        return hole_mask
-    return ops.image.resize(hole_mask, tuple(size), interpolation="area")
-
-
+# === Hole feature loss ===
 def hole_feature_loss(feats_a, feats_b, hole_mask, distance="mse", layer_weights=None):
     """Masked, hole-normalised feature loss of the cascade generator (Shatokhin).
 
@@ -311,8 +106,8 @@ def hole_feature_loss(feats_a, feats_b, hole_mask, distance="mse", layer_weights
     elementwise = {"mse": ops.square, "l1": ops.abs}.get(distance)
     if elementwise is None:
         raise ValueError(f"{where} got distance={distance!r}; expected 'mse' or 'l1'.")
-    feats_a, feats_b = _paired_features(feats_a, feats_b, where)
-    weights = _layer_weights(layer_weights, len(feats_a), where)
+    feats_a, feats_b = paired_features(feats_a, feats_b, where)
+    weights = per_layer_weights(layer_weights, len(feats_a), where)
     check_hole_mask(hole_mask, where)
     total = ops.convert_to_tensor(0.0, "float32")
     for a, b, w in zip(feats_a, feats_b, weights):
@@ -323,7 +118,7 @@ def hole_feature_loss(feats_a, feats_b, hole_mask, distance="mse", layer_weights
                 "sizes to resize the hole mask to."
             )
         mask_j = resize_hole_mask(hole_mask, size)
-        total = total + w * _hole_normalised(elementwise, b, a, mask_j, where)
+        total = total + w * hole_normalised_mean(elementwise, b, a, mask_j, where)
     return total
 
 
@@ -382,8 +177,8 @@ def vgg_weights_info(weights):
 
     Returns:
         dict with `flavour` (`"keras_caffe"` for "imagenet" and for files without a record,
-        `"torchvision"` for files written by `tfinpaint.vgg_convert`, None for random weights)
-        and `arch` (`"vgg16"`, `"vgg19"`, or None when not recorded).
+        `"torchvision"` for files written by `tfinpaint.losses.vgg_convert`, None for random
+        weights) and `arch` (`"vgg16"`, `"vgg19"`, or None when not recorded).
     """
     if weights is None:
         return {"flavour": None, "arch": None}
@@ -457,7 +252,7 @@ def vgg_preprocess(images, flavour="keras_caffe"):
     Returns:
         float32 tensor of the same shape.
     """
-    images = _f32(images)
+    images = f32(images)
     if flavour == "torchvision":
         mean = ops.convert_to_tensor(IMAGENET_TORCH_RGB_MEAN, "float32")
         std = ops.convert_to_tensor(IMAGENET_TORCH_RGB_STD, "float32")
@@ -595,20 +390,16 @@ class VGGFeatures(keras.Model):
         # Keras' VGG builders take no dtype: build under a float32 global policy so that the
         # variables and activations stay float32 under mixed precision, then restore it.
         builder = getattr(keras.applications, _VGG_BUILDERS[arch])
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy("float32")
-        try:
+        with precision.dtype_policy("float32"):
             if weights == "imagenet":
                 return builder(include_top=False, weights="imagenet", name=arch)
             backbone = builder(include_top=False, weights=None, name=arch)
-        finally:
-            keras.config.set_dtype_policy(previous)
         if weights is not None:
             backbone.load_weights(weights)
         return backbone
 
     def call(self, images):
-        x = _f32(images)
+        x = f32(images)
         if self.input_size is not None and self.align_corners:
             x = resize_bilinear_align_corners(x, self.input_size)
         elif self.input_size is not None:
@@ -650,7 +441,14 @@ def perceptual_loss(feats_a, feats_b, layer_weights=None):
     """Perceptual loss: `sum_j w_j * mean(|phi_j(a) - phi_j(b)|)`.
 
     PConv (Liu et al. 2018, eq. 3): L1 between feature maps, each normalised by its element count
-    (B * h_j * w_j * C_j). DeepGIN weighs the layers (`DEEPGIN_LAYER_WEIGHTS`).
+    (B * h_j * w_j * C_j).
+
+    DeepGIN's trainer follows the authors' reference code, not the paper's eq. 4. Eq. 4 sums
+    these per-layer means with equal weights over conv1_1 ... conv5_1 at the input size; the code
+    (and we) weigh the layers 1/32, 1/16, 1/8, 1/4, 1 (`DEEPGIN_LAYER_WEIGHTS`), take relu1_1 ...
+    relu4_1 after their ReLU and conv5_1 before it (`VGG19_DEEPGIN_LAYERS`), and compute the
+    features at 224 x 224 (`DEEPGIN_VGG_INPUT_SIZE`). As in eq. 4 the term is summed over I_out
+    (`raw`) and I_compltd (`inpainted`) against I_gt.
 
     Args:
         feats_a: list of (B, h_j, w_j, C_j) tensors (or one tensor).
@@ -660,11 +458,11 @@ def perceptual_loss(feats_a, feats_b, layer_weights=None):
     Returns:
         float32 scalar.
     """
-    feats_a, feats_b = _paired_features(feats_a, feats_b, "perceptual_loss")
-    weights = _layer_weights(layer_weights, len(feats_a), "perceptual_loss")
+    feats_a, feats_b = paired_features(feats_a, feats_b, "perceptual_loss")
+    weights = per_layer_weights(layer_weights, len(feats_a), "perceptual_loss")
     total = ops.convert_to_tensor(0.0, "float32")
     for a, b, w in zip(feats_a, feats_b, weights):
-        total = total + w * ops.mean(ops.abs(_f32(a) - _f32(b)))
+        total = total + w * ops.mean(ops.abs(f32(a) - f32(b)))
     return total
 
 
@@ -681,8 +479,8 @@ def gram_matrix(features):
     Returns:
         float32 tensor of shape (B, C, C).
     """
-    _check_rank4(features, "features", "gram_matrix")
-    features = _f32(features)
+    check_rank4(features, "features", "gram_matrix")
+    features = f32(features)
     shape = ops.shape(features)
     batch, height, width, channels = shape[0], shape[1], shape[2], features.shape[-1]
     flat = ops.reshape(features, (batch, -1, channels))  # (B, H*W, C)
@@ -694,7 +492,14 @@ def style_loss(feats_a, feats_b, distance="l1", layer_weights=None):
     """Style loss: `sum_j w_j * mean(dist(G(phi_j(a)), G(phi_j(b))))` with `G = gram_matrix`.
 
     PConv (Liu et al. 2018, eq. 4-5): L1 between Gram matrices, normalised by the element count of
-    the Gram matrices (B * C_j * C_j). DeepGIN: `distance="mse"`, the mean squared difference.
+    the Gram matrices (B * C_j * C_j).
+
+    DeepGIN's trainer follows the authors' reference code, not the paper's eq. 5. Eq. 5 is this
+    L1 form (`distance="l1"`, Gram matrices normalised by 1 / (C H W), the L1 norm by 1 / C^2)
+    with equal layer weights; the code (and we) take the mean *squared* difference of the Gram
+    matrices (`distance="mse"`) and weigh the layers 1/32, 1/16, 1/8, 1/4, 1
+    (`DEEPGIN_LAYER_WEIGHTS`), on the layers and 224 x 224 input of `perceptual_loss`. As in
+    eq. 5 the term is summed over I_out and I_compltd.
 
     Args:
         feats_a: list of (B, h_j, w_j, C_j) tensors (or one tensor).
@@ -708,196 +513,9 @@ def style_loss(feats_a, feats_b, distance="l1", layer_weights=None):
     elementwise = {"l1": ops.abs, "mse": ops.square}.get(distance)
     if elementwise is None:
         raise ValueError(f"style_loss got distance={distance!r}; expected 'l1' or 'mse'.")
-    feats_a, feats_b = _paired_features(feats_a, feats_b, "style_loss")
-    weights = _layer_weights(layer_weights, len(feats_a), "style_loss")
+    feats_a, feats_b = paired_features(feats_a, feats_b, "style_loss")
+    weights = per_layer_weights(layer_weights, len(feats_a), "style_loss")
     total = ops.convert_to_tensor(0.0, "float32")
     for a, b, w in zip(feats_a, feats_b, weights):
         total = total + w * ops.mean(elementwise(gram_matrix(a) - gram_matrix(b)))
     return total
-
-
-# === Total variation ===
-def dilate_hole_mask(hole_mask):
-    """Dilates the hole by one pixel in all 8 directions (3x3 square structuring element)."""
-    return ops.max_pool(_f32(hole_mask), pool_size=3, strides=1, padding="same")
-
-
-def tv_loss_dilated_hole(image, hole_mask):
-    """PConv total-variation loss over the 1-pixel dilation P of the hole region.
-
-    Liu et al. 2018, eq. 7:
-
-        L_tv = sum_{(i,j) in P, (i,j+1) in P} |I(i,j+1) - I(i,j)|_1 / N
-             + sum_{(i,j) in P, (i+1,j) in P} |I(i+1,j) - I(i,j)|_1 / N
-
-    with P = the hole dilated by one pixel (3x3 square: every pixel with a hole pixel among its 8
-    neighbours or itself) and N = B * H * W * C, the element count of the image. A horizontal
-    (vertical) pair counts when *both* of its pixels lie in P, as in the paper's equation; pairs
-    that would leave the image do not exist. Differences are summed over channels.
-
-    Args:
-        image: (B, H, W, C) tensor, I_comp in PConv.
-        hole_mask: (B, H, W, 1) tensor, 1 = hole.
-
-    Returns:
-        float32 scalar.
-    """
-    _check_rank4(image, "image", "tv_loss_dilated_hole")
-    check_hole_mask(hole_mask, "tv_loss_dilated_hole")
-    image = _f32(image)
-    region = dilate_hole_mask(hole_mask)
-    pairs_x = region[:, :, 1:, :] * region[:, :, :-1, :]  # both of (i, j), (i, j+1) in P
-    pairs_y = region[:, 1:, :, :] * region[:, :-1, :, :]  # both of (i, j), (i+1, j) in P
-    diff_x = ops.abs(image[:, :, 1:, :] - image[:, :, :-1, :])
-    diff_y = ops.abs(image[:, 1:, :, :] - image[:, :-1, :, :])
-    count = ops.cast(ops.size(image), "float32")
-    return (ops.sum(pairs_x * diff_x) + ops.sum(pairs_y * diff_y)) / count
-
-
-def tv_loss_squared(image):
-    """DeepGIN total variation: mean squared differences of adjacent pixels.
-
-    `mean((I[:, :, j+1] - I[:, :, j])^2) + mean((I[:, i+1, :] - I[:, i, :])^2)`, each mean over its
-    own difference array (B * H * (W-1) * C and B * (H-1) * W * C elements).
-
-    Args:
-        image: (B, H, W, C) tensor, DeepGIN's `inpainted`.
-
-    Returns:
-        float32 scalar.
-    """
-    _check_rank4(image, "image", "tv_loss_squared")
-    image = _f32(image)
-    diff_x = image[:, :, 1:, :] - image[:, :, :-1, :]
-    diff_y = image[:, 1:, :, :] - image[:, :-1, :, :]
-    return ops.mean(ops.square(diff_x)) + ops.mean(ops.square(diff_y))
-
-
-# === Adversarial ===
-# Multi-scale discriminators: every function accepts one tensor or a list of tensors (one per
-# scale). Within a scale the loss is averaged over all elements (batch and patch positions);
-# across scales the per-scale losses are *summed* (DeepGIN sums over its two scales).
-def _sum_over_scales(outputs, per_scale):
-    outputs = _as_list(outputs)
-    if not outputs:
-        raise ValueError("adversarial loss got an empty list of outputs; expected at least one.")
-    total = ops.convert_to_tensor(0.0, "float32")
-    for x in outputs:
-        total = total + per_scale(_f32(x))
-    return total
-
-
-def hinge_d_loss(real_logits, fake_logits):
-    """Hinge discriminator loss: `mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))`.
-
-    Lim & Ye 2017 / Miyato et al. 2018 (SN-GAN); used by DeepGIN and GAIN. Lists (one tensor per
-    discriminator scale) are summed over scales.
-
-    Args:
-        real_logits: tensor or list of tensors. Raw scores on real images.
-        fake_logits: tensor or list of tensors. Raw scores on generated images.
-
-    Returns:
-        float32 scalar.
-    """
-    real = _sum_over_scales(real_logits, lambda x: ops.mean(ops.relu(1.0 - x)))
-    fake = _sum_over_scales(fake_logits, lambda x: ops.mean(ops.relu(1.0 + x)))
-    return real + fake
-
-
-def hinge_g_loss(fake_logits):
-    """Hinge generator loss: `-mean(D(G(z)))`, summed over scales for lists."""
-    return _sum_over_scales(fake_logits, lambda x: -ops.mean(x))
-
-
-def _neg_log_sigmoid(x, from_logits):
-    # -log(D) with D = sigmoid(x) (stable: softplus(-x)) or D given as a probability (clipped).
-    if from_logits:
-        return ops.softplus(-x)
-    eps = keras.config.epsilon()
-    return -ops.log(ops.clip(x, eps, 1.0 - eps))
-
-
-def _neg_log_one_minus(x, from_logits):
-    # -log(1 - D): softplus(x) for logits.
-    if from_logits:
-        return ops.softplus(x)
-    eps = keras.config.epsilon()
-    return -ops.log(1.0 - ops.clip(x, eps, 1.0 - eps))
-
-
-def bce_d_loss(real_outputs, fake_outputs, *, from_logits):
-    """Binary cross-entropy discriminator loss: `-mean(log D(x)) - mean(log(1 - D(G(z))))`.
-
-    Goodfellow et al. 2014; GLCIC (Iizuka et al. 2017, eq. 2) and the cascade generator. The two
-    halves are added (not averaged). Probabilities are clipped to [eps, 1 - eps] with
-    `keras.config.epsilon()`; logits use the stable softplus form. Lists are summed over scales.
-
-    Args:
-        real_outputs: tensor or list of tensors. D on real images.
-        fake_outputs: tensor or list of tensors. D on generated images.
-        from_logits: bool (keyword, required). True for raw scores, False for probabilities.
-
-    Returns:
-        float32 scalar.
-    """
-    real = _sum_over_scales(real_outputs, lambda x: ops.mean(_neg_log_sigmoid(x, from_logits)))
-    fake = _sum_over_scales(fake_outputs, lambda x: ops.mean(_neg_log_one_minus(x, from_logits)))
-    return real + fake
-
-
-def bce_g_loss(fake_outputs, *, from_logits):
-    """Non-saturating generator loss: `-mean(log D(G(z)))` (Goodfellow et al. 2014, section 3).
-
-    Used in place of the minimax `log(1 - D(G(z)))` (the cascade generator's paper form), whose
-    gradient vanishes while D rejects the samples. Lists are summed over scales.
-
-    Args:
-        fake_outputs: tensor or list of tensors. D on generated images.
-        from_logits: bool (keyword, required). True for raw scores, False for probabilities.
-
-    Returns:
-        float32 scalar.
-    """
-    return _sum_over_scales(fake_outputs, lambda x: ops.mean(_neg_log_sigmoid(x, from_logits)))
-
-
-def glcic_completion_mse(y_true, y_pred, hole_mask, region="hole", normalisation="all_elements"):
-    """GLCIC's completion loss with a choice of normalisation (Iizuka et al. 2017, eq. 1).
-
-    The paper writes a sum, `||M_c * (C(x, M_c) - x)||^2`; GLCIC-PyTorch takes
-    `mse_loss(output * mask, x * mask)`, the mean of the masked squared error over **all**
-    B*H*W*C elements (`normalisation="all_elements"`), which is the paper's sum divided by a
-    constant. `normalisation="hole"` divides the same sum by the number of hole elements
-    instead (`masked_mse(..., region="hole")`): with 96-128 px holes in 256 px images that is
-    about 5x larger, so a given adversarial weight acts about 5x weaker against it.
-    `region="image"` (seed 001's variant) is the plain mean over every element and takes only
-    `normalisation="all_elements"`.
-
-    Args:
-        y_true: (B, H, W, C) tensor. Ground truth.
-        y_pred: (B, H, W, C) tensor. Completion network output.
-        hole_mask: (B, H, W, 1) tensor, 1 = hole.
-        region: str. "hole" or "image".
-        normalisation: str. "all_elements" (GLCIC-PyTorch) or "hole".
-
-    Returns:
-        float32 scalar.
-    """
-    if normalisation not in ("all_elements", "hole"):
-        raise ValueError(
-            f"glcic_completion_mse got normalisation={normalisation!r}; expected "
-            "'all_elements' or 'hole'."
-        )
-    if region == "image" and normalisation == "hole":
-        raise ValueError(
-            "glcic_completion_mse got region='image' with normalisation='hole'; the whole-image "
-            "MSE is a mean over all elements: use normalisation='all_elements'."
-        )
-    if region == "hole" and normalisation == "all_elements":
-        _check_rank4(y_true, "y_true", "glcic_completion_mse")
-        _check_same_shape(y_true, y_pred, "glcic_completion_mse")
-        check_hole_mask(hole_mask, "glcic_completion_mse")
-        # (B, H, W, 1) * (B, H, W, C): the mean runs over all B*H*W*C elements.
-        return ops.mean(ops.square(_f32(hole_mask) * (_f32(y_pred) - _f32(y_true))))
-    return masked_mse(y_true, y_pred, hole_mask, region=region)
