@@ -214,25 +214,28 @@ def build_page(default_checkpoint, default_strategy, default_max_size, max_pixel
         default_name = next(iter(shipped))
 
     def open_photo(path):
+        """(editor, photo, info, upload box): the upload box is emptied for the next file."""
         try:
             image = load_photo(path, max_pixels)
         except (ValueError, OSError) as error:
-            raise gr.Error(str(error), print_exception=False) from None
+            # Gradio's upload folder means nothing to the user; the file's name does.
+            message = str(error).replace(path, os.path.basename(path))
+            gr.Warning(message, title="Photo not loaded")
+            return gr.update(), gr.update(), f"Not loaded: {message}", None
         height, width = image.shape[:2]
         editor = {"background": image, "layers": [], "composite": None}
-        info = (
-            f"{os.path.basename(path)}: {width}x{height} px. Paint the holes, then press Inpaint."
-        )
-        return editor, image, info
+        name = os.path.basename(path)
+        info = f"{name}: {width}x{height} px. Paint the holes, then press Inpaint."
+        return editor, image, info, None
 
     def on_upload(upload):
         if upload is None:
-            return gr.update(), gr.update(), gr.update()
+            return gr.update(), gr.update(), gr.update(), gr.update()
         return open_photo(upload)
 
     def on_example(name):
         if not name:
-            return gr.update(), gr.update(), gr.update()
+            return gr.update(), gr.update(), gr.update(), gr.update()
         return open_photo(samples[name])
 
     def on_run(
@@ -396,8 +399,8 @@ def build_page(default_checkpoint, default_strategy, default_max_size, max_pixel
             )
         status = gr.Markdown("", elem_id="status")
 
-        upload.upload(on_upload, [upload], [editor, original, info])
-        example.change(on_example, [example], [editor, original, info])
+        upload.upload(on_upload, [upload], [editor, original, info, upload])
+        example.change(on_example, [example], [editor, original, info, upload])
         run.click(
             on_run,
             [editor, original, checkpoint, path, strategy, max_size, ensemble, classical],
