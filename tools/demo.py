@@ -213,6 +213,15 @@ def build_page(default_checkpoint, default_strategy, default_max_size, max_pixel
     if default_name is None and shipped:
         default_name = next(iter(shipped))
 
+    def warm_up():  # The first click then finds the default generator loaded.
+        try:
+            cache.get(default_path or default_name, None)
+        except Exception as error:  # noqa: BLE001 (the page reports it again on first use)
+            logger.warning("Could not preload %s: %s", default_path or default_name, error)
+
+    if default_path or default_name:
+        threading.Thread(target=warm_up, name="tfinpaint-demo-warm-up", daemon=True).start()
+
     def open_photo(path):
         """(editor, photo, info, upload box): the upload box is emptied for the next file."""
         try:
@@ -418,7 +427,8 @@ def main(argv):
     page, theme = build_page(
         _CHECKPOINT.value, _STRATEGY.value, _MAX_SIZE.value, _MAX_PIXELS.value, _CACHE_SIZE.value
     )
-    print(f"tfinpaint demo on http://{_HOST.value}:{_PORT.value} (Ctrl+C stops it).", flush=True)
+    page_url = f"http://{_HOST.value}:{_PORT.value}"
+    print(f"tfinpaint demo on {page_url} (Ctrl+C stops it).", flush=True)
     page.queue().launch(
         server_name=_HOST.value,
         server_port=_PORT.value,
