@@ -54,6 +54,7 @@ def saved_models(generators, tmp_path_factory):
             loaded[name] = tf.saved_model.load(path)
         return loaded[name]
 
+    get.path = lambda name: str(root / name / "1")
     return get
 
 
@@ -99,6 +100,25 @@ def test_saved_model_matches_keras_at_dynamic_sizes(generators, saved_models, na
     got = serving(images=tf.constant(images), masks=tf.constant(masks))["inpainted"].numpy()
     expected = inference.inpaint(generators[name], images[0], masks[0])
     assert got.shape == images.shape and np.abs(got[0] - expected).max() < 1e-4
+
+
+@pytest.mark.parametrize("name", _MODELS)
+def test_saved_model_stores_each_weight_once(generators, saved_models, name):
+    saved_models(name)  # Exported once for the module.
+    folder = os.path.join(saved_models.path(name), "variables")
+    stored = [
+        (key, shape)
+        for key, shape in tf.train.list_variables(os.path.join(folder, "variables"))
+        if key != "_CHECKPOINTABLE_OBJECT_GRAPH"
+    ]
+    weights = sum(int(np.prod(w.shape)) for w in generators[name].weights)
+    # Once each (the serving functions may leave unused ones out), never twice: every weight
+    # under both `_all_variables/` and `variables/` made the export twice the weights' size.
+    assert 0 < sum(int(np.prod(shape)) for _, shape in stored) <= weights
+    data_bytes = sum(
+        os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder) if ".data-" in f
+    )
+    assert data_bytes <= 4 * weights + 16 * 1024
 
 
 def _png(array):

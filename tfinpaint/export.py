@@ -131,7 +131,7 @@ def _decode_rgb(data):
 def _decode_hole_mask(data):
     """Encoded mask bytes -> (H, W, 1) float32 gray, white = hole, alpha composited on black.
 
-    The rule of `tfinpaint.inference.read_hole_mask` for white-hole masks: transparent pixels
+    The rule of `tfinpaint.data.imageio.read_hole_mask` for white-hole masks: transparent pixels
     are never holes, opaque ones follow their colour (binarised at 0.5 by `inpaint_graph`).
     """
     color, alpha = _decode_color_alpha(data)
@@ -173,8 +173,11 @@ def _bytes_fn(generator):
 
 
 def _archive(generator, endpoints):
+    # No `archive.track(generator)`: `add_endpoint` already tracks the variables its functions
+    # use (as `_all_variables`), and tracking the generator as well stores every weight a
+    # second time, under `variables/`, through its Keras variable wrappers: a SavedModel of
+    # twice the weights' size.
     archive = keras.export.ExportArchive()
-    archive.track(generator)
     for name, fn, signature in endpoints:
         archive.add_endpoint(name, fn, input_signature=list(signature))
     return archive
