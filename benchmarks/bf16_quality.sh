@@ -1,12 +1,13 @@
 #!/bin/bash
-# bfloat16's quality cost per family (issue 15, WORKSPACE.md "bfloat16 and PyTorch side by
-# side"): the README main job's tiny demo of each family, evaluated in float32 and in bfloat16
+# bfloat16's quality cost per family (issue 15, docs/experiments/2026-11-30-bfloat16-and-
+# pytorch.md): the README main job's tiny demo of each family, evaluated in float32 and in bfloat16
 # on the fixed held-out evaluation of issue 14. Make the data first (checkpoints/README.md,
 # "Data and training" and "Evaluation"): VAL is the validation list repeated 8 times, MASKS the
-# fixed 10-30 % free-form masks. Usage: bash benchmarks/bf16_quality.sh [OUT_DIR]
+# fixed 10-30 % free-form masks (paths relative to the repository, or absolute).
+# Usage: [VAL=LIST] [MASKS=DIR] [RUNS=DIR] bash benchmarks/bf16_quality.sh OUT_DIR
 set -u
+OUT=$(realpath -m "${1:?usage: bf16_quality.sh OUT_DIR}")
 cd "$(dirname "$0")/.."
-OUT=${1:-/tmp/bf16_quality}
 VAL=${VAL:-data/val_x8.txt}
 MASKS=${MASKS:-data/masks_ff_10_30_256}
 RUNS=${RUNS:-runs}

@@ -1,7 +1,8 @@
 """Issue 14: is it spectral normalisation that holds the cascade discriminator at chance on
-real photos? Run from the repository root:
+real photos? With the package importable (`pip install -e .`):
 
-    python benchmarks/cascade_dcheck_sn.py [--run=/work/runs/cascade_photos] [--steps=300]
+    python benchmarks/cascade_dcheck_sn.py --run=runs/cascade_photos \
+        --train=data/photos/train --val=data/photos/val [--steps=300] [--output_json=OUT.json]
 
 The discriminator is trained *alone* (Adam 1e-4, (0.9, 0.999) as the trainer, the paper's
 0.5 x BCE) on photos of the training split against the fills of a frozen, L1-trained cascade
@@ -18,16 +19,14 @@ moves the gap away from 0 and the pair accuracy towards 1.
 """
 
 import json
-import os
-import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-_RUN = flags.DEFINE_string("run", "/work/runs/cascade_photos", "L1-trained cascade run.")
-_TRAIN = flags.DEFINE_string("train", "/work/data/photos/train", "Training photos.")
-_VAL = flags.DEFINE_string("val", "/work/data/photos/val", "Validation photos.")
+_RUN = flags.DEFINE_string(
+    "run", None, "L1-trained cascade run (a workdir or a checkpoint name).", required=True
+)
+_TRAIN = flags.DEFINE_string("train", None, "Training photos (a folder).", required=True)
+_VAL = flags.DEFINE_string("val", None, "Validation photos (a folder).", required=True)
 _STEPS = flags.DEFINE_integer("steps", 300, "Discriminator steps per layout.")
 _EVERY = flags.DEFINE_integer("every", 50, "Steps between validation records.")
 _LAYOUTS = flags.DEFINE_list("layouts", ["sn_all", "sn_no_logits", "no_sn"], "Layouts to run.")
@@ -74,9 +73,7 @@ def _records(discriminator, val_batches):
     # training=True: Keras' SpectralNormalization normalises only then (as in training), one
     # power iteration per call, so the order of the calls (each batch's real, then its fake)
     # is part of the measurement.
-    logits = [
-        [discriminator(images, training=True) for images in pair] for pair in val_batches
-    ]
+    logits = [[discriminator(images, training=True) for images in pair] for pair in val_batches]
     real_logits, fake_logits = (tf.concat([pair[side] for pair in logits], 0) for side in (0, 1))
     return {
         "gap": float(np.mean(tf.sigmoid(real_logits) - tf.sigmoid(fake_logits))),
@@ -100,9 +97,7 @@ def main(argv):
         inputs = {"images": batch["images"], "masks": batch["masks"]}
         return batch["images"], generator(inputs, training=False)["inpainted"]
 
-    train = build_dataset(
-        _TRAIN.value, _IMAGE_SIZE, _BATCH, masks=_MASKS, seed=1, training=True
-    )
+    train = build_dataset(_TRAIN.value, _IMAGE_SIZE, _BATCH, masks=_MASKS, seed=1, training=True)
     val = build_dataset(_VAL.value, _IMAGE_SIZE, _BATCH, masks=_MASKS, seed=2, training=False)
     val_batches = [fill(batch) for batch in val.take(4)]
     results = {}
