@@ -22,6 +22,10 @@ import json
 
 from absl import app, flags
 
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
 _RUN = flags.DEFINE_string(
     "run", None, "L1-trained cascade run (a workdir or a checkpoint name).", required=True
 )

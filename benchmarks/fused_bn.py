@@ -10,10 +10,14 @@ this measures the lever that leaves. `fused_bn_train_step.py` measures it inside
 
 import argparse
 
-import keras
-import tensorflow as tf
+from tfinpaint import cli
 
-from tfinpaint.benchmark.compare import alternate
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tfinpaint.benchmark.compare import alternate  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--shape", default="2,128,128,64", help="B,H,W,C of the normalised tensor.")

@@ -12,9 +12,13 @@ the minima printed, with the first step's losses of both (equal up to rounding).
 
 import argparse
 
-from tfinpaint.benchmark.compare import alternate, step_call
-from tfinpaint.benchmark.train_step import build_trainer
-from tfinpaint.layers import BatchNormalization
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint.benchmark.compare import alternate, step_call  # noqa: E402
+from tfinpaint.benchmark.train_step import build_trainer  # noqa: E402
+from tfinpaint.layers import BatchNormalization  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--model", default="pconv")

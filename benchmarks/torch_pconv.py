@@ -9,9 +9,11 @@ stride-2 encoder with BatchNorm and ReLU, the nearest-upsampling decoder with ch
 NCHW as PyTorch wants them (`channels_last` memory format optional). `copy_keras_weights` copies
 a Keras generator's weights in, so the tests can check that both give the same outputs.
 
-This module imports torch at the top and is itself imported only when a comparison is asked for
-(`tfinpaint.benchmark.compare`): torch is an optional extra (`pip install -e ".[bench]"`), never a
-dependency of the package.
+It lives beside the benchmarks, outside the package: torch is an optional extra
+(`pip install -e ".[bench]"`), never a dependency of tfinpaint, and the package holds no PyTorch
+code. `tools/benchmark.py --compare=torch` loads this file by its path (only when a comparison
+is asked for) and hands it to `tfinpaint.benchmark.compare` as `twin=`; tests/test_torch_pconv.py
+loads it the same way.
 """
 
 import torch
@@ -275,7 +277,7 @@ def copy_keras_weights(torch_model, generator):
 
 
 def pconv_loss(images, raw, masks, weights=None):
-    """`tfinpaint.losses.PConvLoss` without VGG: valid L1 + 6 hole L1 + 0.1 TV (NCHW, float32).
+    """Our PConv loss without VGG: valid L1 + 6 hole L1 + 0.1 TV (NCHW, float32).
 
     L1 terms are normalised by the image's element count; TV over pairs of pixels both in the
     hole dilated by one pixel (3x3), divided by the element count.

@@ -15,12 +15,16 @@ passes count as ~0 there) and the GFLOP/s of the convolution work.
 import argparse
 import time
 
-import keras
-import tensorflow as tf
+from tfinpaint import cli
 
-from tfinpaint import benchmark
-from tfinpaint.benchmark.machine import peak_gflop_per_s
-from tfinpaint.models import registry
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tfinpaint import benchmark  # noqa: E402
+from tfinpaint.benchmark.machine import peak_gflop_per_s  # noqa: E402
+from tfinpaint.models import registry  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--model", default="pconv")

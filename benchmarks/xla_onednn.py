@@ -11,7 +11,11 @@ Also times both on a --size x --size x --channels -> --channels convolution (min
 import argparse
 import time
 
-import tensorflow as tf
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+import tensorflow as tf  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 parser.add_argument("--size", type=int, default=256, help="Height and width of the input.")

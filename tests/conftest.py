@@ -7,12 +7,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-# isort: off
-# tfinpaint first: it loads TensorFlow with the start-up log lines filtered (no cuInit error).
-import tfinpaint  # noqa: E402, F401
-import tensorflow as tf  # noqa: E402
+from tfinpaint import cli  # noqa: E402
 
-# isort: on
+# TensorFlow loaded as the tools load it: start-up log lines filtered (no cuInit error).
+cli.import_tensorflow_quietly()
+
+import tensorflow as tf  # noqa: E402
 
 # Split the CPU into two logical devices before TensorFlow initialises its runtime, so that
 # MirroredStrategy tests can replicate across two devices on a CPU-only machine.

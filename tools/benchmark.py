@@ -22,7 +22,7 @@ memory (RSS high-water mark) of a fresh process per model, size and mode.
 
 `--precision=bfloat16` builds the networks under Keras' `mixed_bfloat16` policy (train steps as
 `--mixed_precision=bfloat16` trains). `--compare=torch` (train_step, inference; pconv) builds
-the same network in PyTorch (`tfinpaint.benchmark.torch_pconv`) with our weights, checks that
+the same network in PyTorch (`benchmarks/torch_pconv.py`) with our weights, checks that
 the parameter counts agree, and times the two builds in turn in one process with the same
 thread count, printing both minima over `--rounds` and their ratio; torch is the optional
 `bench` extra.
@@ -54,6 +54,7 @@ Usage:
         --compare=torch --precision=bfloat16 --rounds=10
 """
 
+import importlib.util
 import json
 import os
 import shlex
@@ -63,9 +64,16 @@ import tempfile
 
 from absl import app, flags
 
-from tfinpaint import benchmark, cli, export
-from tfinpaint.data import pipeline, sources
-from tfinpaint.models import registry
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint import benchmark, export  # noqa: E402
+from tfinpaint.data import pipeline, sources  # noqa: E402
+from tfinpaint.models import registry  # noqa: E402
+
+# The repository: benchmarks/ (the PyTorch twin) sits beside tools/.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _WHAT = flags.DEFINE_enum(
     "what",
@@ -244,6 +252,24 @@ def _run_jobs(what, jobs, run_job, notes):
     return records
 
 
+def _load_torch_twin():
+    """benchmarks/torch_pconv.py, the PyTorch PConv U-Net, loaded by its path.
+
+    It lives beside the benchmarks and never in the package (PyTorch is an optional extra);
+    `benchmark.plan_compare` has checked that torch is installed.
+    """
+    path = os.path.join(_ROOT, "benchmarks", "torch_pconv.py")
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"--compare=torch needs the PyTorch twin {path}, which is missing: run "
+            "tools/benchmark.py from a checkout of the repository."
+        )
+    spec = importlib.util.spec_from_file_location("torch_pconv", path)
+    twin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(twin)
+    return twin
+
+
 def _plan_compare(what):
     # Inference defaults as --what=inference (256 px, batch 1); train steps take the preset's
     # batch unless --batch_size says otherwise.
@@ -274,7 +300,8 @@ def _plan_compare(what):
         "threads as TensorFlow's intra-op pool; bfloat16: ours mixed_bfloat16, PyTorch "
         "torch.autocast('cpu', torch.bfloat16).",
     ]
-    return lambda: _run_jobs(f"compare_{what}", jobs, lambda **job: [run(**job)], notes)
+    twin = _load_torch_twin()
+    return lambda: _run_jobs(f"compare_{what}", jobs, lambda **job: [run(**job, twin=twin)], notes)
 
 
 def _plan_compare_precision(what):

@@ -1,58 +1,61 @@
 r"""Times the generators under a non-TensorFlow Keras 3 backend (JAX), e.g. on a GPU machine.
 
-`import tfinpaint` loads TensorFlow, which a JAX-only machine does not have; the layers and
-generators (`tfinpaint.layers`, `tfinpaint.models`) use `keras.ops` only. This script puts the
-package on the path without running `tfinpaint/__init__.py`, builds each family's generator
-with the registry's presets under `KERAS_BACKEND` (default jax), and times:
+The layers and generators (`tfinpaint.layers`, `tfinpaint.models`) use `keras.ops` only and
+`import tfinpaint` loads no TensorFlow, so this runs where TensorFlow is not installed. It
+builds each family's generator with the registry's presets under `KERAS_BACKEND` (default jax)
+and times:
   * inference: a jitted `stateless_call` at each --image_size, batch --batch_size;
   * train step: one jitted step of hole L1 (the reconstruction term every family has; no VGG,
-    no discriminator) with Adam, at --train_size.
-Each in float32 and in bfloat16 (`keras.mixed_precision` policy "mixed_bfloat16": bf16
-compute, float32 variables). Times are the minimum of --rounds rounds of --iters calls after
-compilation, with `block_until_ready`. XLA's own FLOP count of the compiled program
-(`cost_analysis`) gives achieved TFLOP/s. One JSON line per measurement goes to stdout and to
---output, written as it is measured so that a run stopped by a time limit keeps what it did.
+    no discriminator) with Adam, at --train_size and batch --train_batch_size.
+Each in every --precisions (`tfinpaint.precision`: bfloat16 is Keras' "mixed_bfloat16" policy,
+bf16 compute and float32 variables). The inputs are `tfinpaint.benchmark`'s synthetic batch and
+the statistics its `time_calls` (what tools/benchmark.py reports under TensorFlow): the first
+call (it compiles), --warmup untimed calls, then the median and 90th percentile of --runs
+timed calls, each waiting for its results on the device. XLA's own FLOP count of the compiled
+program (`cost_analysis`) gives achieved TFLOP/s. One JSON line per measurement goes to stdout
+and to --output, written as it is measured so that a run stopped by a time limit keeps what it
+did.
 
 Usage:
   KERAS_BACKEND=jax python tools/benchmark_keras_backend.py --models=pconv,cascade \
       --image_size=256,512 --output=out/gpu.jsonl
 """
 
-import argparse
-import importlib.util
 import os
 import sys
 import time
-import types
 
+# Before tfinpaint (which defaults the backend to tensorflow) and Keras are imported.
 os.environ.setdefault("KERAS_BACKEND", "jax")
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from absl import flags  # noqa: E402
 
-def _import_models_without_tensorflow():
-    """Makes `tfinpaint.models` importable without executing tfinpaint/__init__.py."""
-    if "tfinpaint" not in sys.modules:
-        package = types.ModuleType("tfinpaint")
-        package.__path__ = [os.path.join(_ROOT, "tfinpaint")]
-        package.__spec__ = importlib.util.spec_from_loader("tfinpaint", loader=None)
-        sys.modules["tfinpaint"] = package
-    from tfinpaint import models
+from tfinpaint import cli  # noqa: E402
 
-    return models
+if os.environ["KERAS_BACKEND"] == "tensorflow":  # Only then does anything load TensorFlow.
+    cli.import_tensorflow_quietly()
 
+import keras  # noqa: E402
 
-def _timed(fn, args, iters, rounds):
-    import jax
+from tfinpaint import files, precision  # noqa: E402
+from tfinpaint.benchmark import timing  # noqa: E402 (backend-neutral: no TensorFlow)
+from tfinpaint.models import registry  # noqa: E402
 
-    jax.block_until_ready(fn(*args))  # Compile and warm up.
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(iters):
-            result = fn(*args)
-        jax.block_until_ready(result)
-        best = min(best, (time.perf_counter() - start) / iters)
-    return best
+_MODELS = flags.DEFINE_list("models", ["pconv", "glcic", "cascade", "deepgin"], "Families.")
+_PRESET = flags.DEFINE_string("preset", "paper", "Registry preset of every family.")
+_WHAT = flags.DEFINE_multi_enum(
+    "what", ["inference", "train_step"], ["inference", "train_step"], "What to time."
+)
+_IMAGE_SIZE = flags.DEFINE_list("image_size", ["256", "512"], "Inference image sizes.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 1, "Inference batch.")
+_TRAIN_SIZE = flags.DEFINE_integer("train_size", 256, "Train-step image size.")
+_TRAIN_BATCH_SIZE = flags.DEFINE_integer("train_batch_size", 8, "Train-step batch.")
+_PRECISIONS = flags.DEFINE_list(
+    "precisions", ["float32", "bfloat16"], "Precisions, each a tfinpaint.precision name."
+)
+_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed calls after the first (compiling) one.")
+_RUNS = flags.DEFINE_integer("runs", 20, "Timed calls per measurement.")
+_OUTPUT = flags.DEFINE_string("output", None, "Also append the JSON lines to this file.")
 
 
 def _flops(jitted, args):
@@ -65,46 +68,34 @@ def _flops(jitted, args):
         return None
 
 
-def _measure(generator, jitted, args, batch, iters, rounds):
-    """Times `jitted(*args)` and returns the record fields of one measurement."""
-    seconds = _timed(jitted, args, iters, rounds)
+def _measure(generator, jitted, args, batch_size):
+    """Times `jitted(*args)` (`timing.time_calls`) and returns the record's fields."""
+    timed = timing.time_calls(lambda: timing.sync(jitted(*args)), _WARMUP.value, _RUNS.value)
     flops = _flops(jitted, args)
+    seconds = timed["median_s"]
     return {
         "params": int(generator.count_params()),
-        "seconds": seconds,
-        "images_per_s": batch / seconds,
+        **timed,
+        "images_per_s": batch_size / seconds,
         "gflop": None if flops is None else flops / 1e9,
         "tflop_per_s": None if flops is None else flops / seconds / 1e12,
     }
 
 
-def _inputs(batch, size, seed=0):
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    images = rng.random((batch, size, size, 3), dtype=np.float32)
-    masks = np.zeros((batch, size, size, 1), np.float32)
-    masks[:, size // 4 : size // 2, size // 4 : 3 * size // 4] = 1.0
-    return {"images": images, "masks": masks}
+def _build(name, preset, precision_name):
+    with precision.global_policy(precision_name):
+        return registry.build_generator(name, preset=preset)
 
 
-def _build(models, name, preset, precision):
-    import keras
-
-    keras.mixed_precision.set_global_policy(
-        "mixed_bfloat16" if precision == "bfloat16" else "float32"
-    )
-    try:
-        return models.build_generator(name, preset=preset)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+def _inputs(image_size, batch_size):
+    batch = timing.synthetic_batch(image_size, batch_size)
+    return {"images": batch["images"], "masks": batch["masks"]}
 
 
-def bench_inference(models, name, preset, precision, size, batch, iters, rounds):
+def bench_inference(name, preset, precision_name, image_size, batch_size):
     import jax
 
-    generator = _build(models, name, preset, precision)
-    inputs = _inputs(batch, size)
+    generator = _build(name, preset, precision_name)
     trainable = [v.value for v in generator.trainable_variables]
     non_trainable = [v.value for v in generator.non_trainable_variables]
 
@@ -113,18 +104,17 @@ def bench_inference(models, name, preset, precision, size, batch, iters, rounds)
         outputs, _ = generator.stateless_call(trainable, non_trainable, inputs, training=False)
         return outputs["inpainted"]
 
-    return _measure(generator, forward, (trainable, non_trainable, inputs), batch, iters, rounds)
+    args = (trainable, non_trainable, _inputs(image_size, batch_size))
+    return _measure(generator, forward, args, batch_size)
 
 
-def bench_train_step(models, name, preset, precision, size, batch, iters, rounds):
+def bench_train_step(name, preset, precision_name, image_size, batch_size):
     import jax
-    import keras
     from keras import ops
 
-    generator = _build(models, name, preset, precision)
+    generator = _build(name, preset, precision_name)
     optimizer = keras.optimizers.Adam(1e-4)
     optimizer.build(generator.trainable_variables)
-    inputs = _inputs(batch, size)
     trainable = [v.value for v in generator.trainable_variables]
     non_trainable = [v.value for v in generator.non_trainable_variables]
     opt_vars = [v.value for v in optimizer.variables]
@@ -145,66 +135,70 @@ def bench_train_step(models, name, preset, precision, size, batch, iters, rounds
         trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
         return trainable, non_trainable, opt_vars, loss
 
-    args = (trainable, non_trainable, opt_vars, inputs)
-    return _measure(generator, step, args, batch, iters, rounds)
+    args = (trainable, non_trainable, opt_vars, _inputs(image_size, batch_size))
+    return _measure(generator, step, args, batch_size)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="pconv,glcic,cascade,deepgin")
-    parser.add_argument("--preset", default="paper")
-    parser.add_argument("--image_size", default="256,512", help="Inference sizes.")
-    parser.add_argument("--batch_size", type=int, default=1, help="Inference batch.")
-    parser.add_argument("--train_size", type=int, default=256)
-    parser.add_argument("--train_batch_size", type=int, default=8)
-    parser.add_argument("--precisions", default="float32,bfloat16")
-    parser.add_argument("--what", default="inference,train_step")
-    parser.add_argument("--iters", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--output", default=None, help="Also append JSON lines here.")
-    args = parser.parse_args(argv)
-
-    models = _import_models_without_tensorflow()
-    import jax
-    import keras
-
-    from tfinpaint import files  # Strict JSON (numpy and stdlib only: no TensorFlow).
-
-    device = str(jax.devices()[0])
-    known = models.list_models()
-    names = [name for name in args.models.split(",") if name]
-    unknown = [name for name in names if name not in known]
+def _jobs():
+    """(what, model, precision, image size, batch) per measurement; exits on a bad flag."""
+    known = registry.list_models()
+    unknown = [name for name in _MODELS.value if name not in known]
     if unknown:
         sys.exit(f"Error: unknown model(s) {', '.join(unknown)}; expected some of {known}.")
+    for name in _PRECISIONS.value:
+        if name not in precision.INFERENCE_PRECISIONS:
+            sys.exit(
+                f"Error: --precisions takes {', '.join(precision.INFERENCE_PRECISIONS)}, "
+                f"got '{name}'."
+            )
+    try:
+        image_sizes = [int(size) for size in _IMAGE_SIZE.value]
+    except ValueError:
+        sys.exit(f"Error: --image_size takes integers, got {','.join(_IMAGE_SIZE.value)}.")
     jobs = []
-    for what in args.what.split(","):
-        for name in names:
-            for precision in args.precisions.split(","):
+    for what in _WHAT.value:
+        for name in _MODELS.value:
+            for precision_name in _PRECISIONS.value:
                 if what == "inference":
-                    for size in (int(s) for s in args.image_size.split(",")):
-                        jobs.append((what, name, precision, size, args.batch_size))
-                elif what == "train_step":
-                    jobs.append((what, name, precision, args.train_size, args.train_batch_size))
+                    for size in image_sizes:
+                        jobs.append((what, name, precision_name, size, _BATCH_SIZE.value))
                 else:
-                    sys.exit(f"Error: --what={what}; expected inference and/or train_step.")
-    output = open(args.output, "a") if args.output else None  # noqa: SIM115
-    for what, name, precision, size, batch in jobs:
+                    jobs.append(
+                        (what, name, precision_name, _TRAIN_SIZE.value, _TRAIN_BATCH_SIZE.value)
+                    )
+    return jobs
+
+
+@cli.reports_file_errors
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
+    if keras.backend.backend() != "jax":
+        sys.exit(
+            f"Error: this tool times jitted JAX programs and Keras runs on "
+            f"'{keras.backend.backend()}': run it with KERAS_BACKEND=jax (tools/benchmark.py "
+            "times the TensorFlow backend)."
+        )
+    jobs = _jobs()
+    import jax
+
+    device = str(jax.devices()[0])
+    output = open(_OUTPUT.value, "a") if _OUTPUT.value else None  # noqa: SIM115
+    for what, name, precision_name, size, batch_size in jobs:
         record = {
             "what": what,
             "model": name,
-            "preset": args.preset,
-            "precision": precision,
+            "preset": _PRESET.value,
+            "precision": precision_name,
             "image_size": size,
-            "batch_size": batch,
+            "batch_size": batch_size,
             "backend": keras.backend.backend(),
             "device": device,
         }
         bench = bench_inference if what == "inference" else bench_train_step
         start = time.perf_counter()
         try:
-            record.update(
-                bench(models, name, args.preset, precision, size, batch, args.iters, args.rounds)
-            )
+            record.update(bench(name, _PRESET.value, precision_name, size, batch_size))
         except Exception as error:  # noqa: BLE001 - one failure must not lose the others.
             record["error"] = f"{type(error).__name__}: {str(error)[:300]}"
         record["wall_s"] = time.perf_counter() - start
@@ -217,4 +211,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

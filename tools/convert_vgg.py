@@ -28,7 +28,10 @@ import sys
 from absl import flags
 
 from tfinpaint import cli
-from tfinpaint.losses import vgg_convert
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint.losses import vgg_convert  # noqa: E402
 
 _INPUT = flags.DEFINE_string("input", None, "torchvision VGG state dict: .pth/.pt (torch) or .npz.")
 _OUTPUT = flags.DEFINE_string("output", None, "Keras weights file to write (*.weights.h5).")

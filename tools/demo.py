@@ -34,8 +34,12 @@ import cv2
 import numpy as np
 from absl import flags
 
-from tfinpaint import cli, inference, postprocess
-from tfinpaint.data import image_files, list_image_files, read_image
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint import inference, postprocess  # noqa: E402
+from tfinpaint.data import image_files, list_image_files, read_image  # noqa: E402
 
 # Gradio phones home for analytics and version checks unless told not to; a local page needn't.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

@@ -39,8 +39,12 @@ import sys
 
 from absl import flags
 
-from tfinpaint import cli, evaluation, files, inference, metrics
-from tfinpaint.data import image_files, mask_sets, sources
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint import evaluation, files, inference, metrics  # noqa: E402
+from tfinpaint.data import image_files, mask_sets, sources  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory to evaluate.")
 _CHECKPOINT = flags.DEFINE_string(

@@ -23,7 +23,11 @@ import sys
 
 from absl import flags
 
-from tfinpaint import cli, export, files, inference
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint import export, files, inference  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (latest checkpoint).")
 _CHECKPOINT = flags.DEFINE_string(

@@ -37,8 +37,12 @@ import time
 
 from absl import flags
 
-from tfinpaint import cli, inference
-from tfinpaint.data import image_files
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint import inference  # noqa: E402
+from tfinpaint.data import image_files  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (latest checkpoint).")
 _CHECKPOINT = flags.DEFINE_string(

@@ -21,7 +21,10 @@ import sys
 from absl import flags
 
 from tfinpaint import cli
-from tfinpaint.data import mask_sets, masks
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint.data import mask_sets, masks  # noqa: E402
 
 _MASKS = flags.DEFINE_string("masks", None, "Mask spec (thin, medium, thick, freeform, ...).")
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", 256, "Mask side in pixels.")

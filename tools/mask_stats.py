@@ -19,7 +19,10 @@ Usage:
 from absl import flags
 
 from tfinpaint import cli
-from tfinpaint.data import masks
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint.data import masks  # noqa: E402
 
 _SPEC = flags.DEFINE_multi_string(
     "spec", None, "Mask spec; repeat for several. Default: every built-in generator."

@@ -16,8 +16,12 @@ import sys
 
 from absl import flags
 
-from tfinpaint import benchmark, cli, files
-from tfinpaint.models import registry
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint import benchmark, files  # noqa: E402
+from tfinpaint.models import registry  # noqa: E402
 
 _MODEL = flags.DEFINE_enum("model", None, registry.list_models(), "Model family.")
 _PRESET = flags.DEFINE_string("preset", "paper", "Generator preset.")

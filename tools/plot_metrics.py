@@ -10,8 +10,12 @@ import sys
 
 from absl import flags
 
-from tfinpaint import cli, runs
-from tfinpaint.training import reporting
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint import runs  # noqa: E402
+from tfinpaint.training import reporting  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (holds metrics.jsonl).")
 _KEYS = flags.DEFINE_list("keys", ["val_psnr_hole"], "Logged values to draw, one panel each.")

@@ -13,7 +13,10 @@ import os
 from absl import app, flags
 
 from tfinpaint import cli
-from tfinpaint.data import pipeline, preview
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint.data import pipeline, preview  # noqa: E402
 
 _DATA = flags.DEFINE_string("data", "samples", "Image source: folder, list file, tfds:NAME.")
 _MASKS = flags.DEFINE_string("masks", "freeform", "Mask spec (freeform, rect:96-128, deepgin...).")

@@ -28,7 +28,11 @@ import sys
 
 from absl import flags
 
-from tfinpaint import cli, inference
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint import inference  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (newest checkpoint).")
 _CHECKPOINT = flags.DEFINE_string(

@@ -17,12 +17,16 @@ import sys
 
 from absl import flags, logging
 
-from tfinpaint import cli, inference, json_files, precision
-from tfinpaint.data import image_files
-from tfinpaint.models import registry
-from tfinpaint.training import config as config_lib
-from tfinpaint.training.loop import TrainingStopped, prepare_config, run_training
-from tfinpaint.training.strategy import make_strategy
+from tfinpaint import cli
+
+cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
+
+from tfinpaint import inference, json_files, precision  # noqa: E402
+from tfinpaint.data import image_files  # noqa: E402
+from tfinpaint.models import registry  # noqa: E402
+from tfinpaint.training import config as config_lib  # noqa: E402
+from tfinpaint.training.loop import TrainingStopped, prepare_config, run_training  # noqa: E402
+from tfinpaint.training.strategy import make_strategy  # noqa: E402
 
 _MODEL = flags.DEFINE_enum("model", None, registry.list_models(), "Model family to train.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (created; resumed if it exists).")

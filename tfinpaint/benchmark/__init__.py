@@ -5,7 +5,8 @@ One module per concern; the names `tools/benchmark.py` uses are re-exported here
   against (`cpu_peak`).
 - `flops`: `count_flops`, the FLOPs of one traced call by TF's profiler (backward ops included,
   pruned ops left out, batched matmuls recounted).
-- `timing`: the synthetic batch both timings feed and the statistics of timed calls.
+- `timing`: the synthetic batch every timing feeds and the statistics of timed calls
+  (backend-neutral: `tools/benchmark_keras_backend.py` uses it under JAX).
 - `checks`: the settings' checks the plans share (model names, image sizes, counts).
 - `train_step`: `plan_train_step` and `benchmark_train_step`, the family's real train step
   built through the training loop's config resolution and the trainer's protocol.
@@ -15,9 +16,13 @@ One module per concern; the names `tools/benchmark.py` uses are re-exported here
   from TF's profiler (`tools/benchmark.py --op_profile=N`).
 - `output`: `table_header`, `table_row` and `write_json`.
 - `compare`: `plan_compare`, `compare_torch_inference` and `compare_torch_train_step`, ours beside
-  a PyTorch twin of the PConv U-Net (`torch_pconv`, imported only when torch is asked for);
+  a PyTorch twin of the PConv U-Net (`benchmarks/torch_pconv.py` in the repository, passed in
+  by the caller: PyTorch code is no part of the package);
   `plan_compare_precision`, `compare_precision_inference` and `compare_precision_train_step`,
   ours in float32 beside ours in bfloat16.
+
+The names are resolved on first use, so that importing one module (`timing` under JAX, say)
+loads neither TensorFlow nor the others.
 
 Figures on a shared machine move with the load: each record carries the load average and the
 process CPU time, and the median (not the mean) is reported.
@@ -30,64 +35,39 @@ record = benchmark.benchmark_inference("cascade", "tiny", image_size=64, mode="x
 ```
 """
 
-from tfinpaint.benchmark.checks import parse_image_sizes, resolve_models
-from tfinpaint.benchmark.compare import (
-    COMPARE_CHOICES,
-    compare_precision_inference,
-    compare_precision_train_step,
-    compare_torch_inference,
-    compare_torch_train_step,
-    plan_compare,
-    plan_compare_precision,
-)
-from tfinpaint.benchmark.flops import count_flops
-from tfinpaint.benchmark.inference import (
-    INFERENCE_MODES,
-    benchmark_inference,
-    benchmark_inference_isolated,
-    forward_peak_memory,
-    plan_inference,
-)
-from tfinpaint.benchmark.machine import cpu_peak, describe_machine, machine_info
-from tfinpaint.benchmark.op_profile import format_profile, profile_op_types
-from tfinpaint.benchmark.output import table_header, table_row, write_json
-from tfinpaint.benchmark.timing import synthetic_batch
-from tfinpaint.benchmark.train_step import (
-    JIT_CHOICES,
-    VGG_RANDOM,
-    benchmark_train_step,
-    plan_train_step,
-    train_step_config,
-)
+from tfinpaint import _lazy
 
-__all__ = [
-    "COMPARE_CHOICES",
-    "INFERENCE_MODES",
-    "JIT_CHOICES",
-    "VGG_RANDOM",
-    "benchmark_inference",
-    "benchmark_inference_isolated",
-    "benchmark_train_step",
-    "compare_precision_inference",
-    "compare_precision_train_step",
-    "compare_torch_inference",
-    "compare_torch_train_step",
-    "count_flops",
-    "format_profile",
-    "forward_peak_memory",
-    "cpu_peak",
-    "describe_machine",
-    "machine_info",
-    "parse_image_sizes",
-    "plan_compare",
-    "plan_compare_precision",
-    "plan_inference",
-    "plan_train_step",
-    "profile_op_types",
-    "resolve_models",
-    "synthetic_batch",
-    "table_header",
-    "table_row",
-    "train_step_config",
-    "write_json",
-]
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "parse_image_sizes": "checks",
+    "resolve_models": "checks",
+    "COMPARE_CHOICES": "compare",
+    "compare_precision_inference": "compare",
+    "compare_precision_train_step": "compare",
+    "compare_torch_inference": "compare",
+    "compare_torch_train_step": "compare",
+    "plan_compare": "compare",
+    "plan_compare_precision": "compare",
+    "count_flops": "flops",
+    "INFERENCE_MODES": "inference",
+    "benchmark_inference": "inference",
+    "benchmark_inference_isolated": "inference",
+    "forward_peak_memory": "inference",
+    "plan_inference": "inference",
+    "cpu_peak": "machine",
+    "describe_machine": "machine",
+    "machine_info": "machine",
+    "format_profile": "op_profile",
+    "profile_op_types": "op_profile",
+    "table_header": "output",
+    "table_row": "output",
+    "write_json": "output",
+    "synthetic_batch": "timing",
+    "JIT_CHOICES": "train_step",
+    "VGG_RANDOM": "train_step",
+    "benchmark_train_step": "train_step",
+    "plan_train_step": "train_step",
+    "train_step_config": "train_step",
+}
+
+__getattr__, __dir__, __all__ = _lazy.attach(__name__, _EXPORTS)

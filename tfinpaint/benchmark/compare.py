@@ -2,7 +2,8 @@
 
 `compare_torch_inference` and `compare_torch_train_step` build our generator (and, for the train
 step, our trainer through the training loop's config, VGG terms off) and its PyTorch twin
-(`tfinpaint.benchmark.torch_pconv`, imported only here) from the same preset; check that their
+(the module `twin`, which the caller passes: `benchmarks/torch_pconv.py` in the repository; the
+package holds no PyTorch code) from the same preset; check that their
 parameter counts agree; copy our weights into the twin (so the outputs can be compared too);
 give PyTorch as many threads as TensorFlow's intra-op pool has; then time one call of each in
 turn, `rounds` times, the first build alternating, and keep the minimum (and the median) of each:
@@ -111,11 +112,10 @@ def _check_batch_norm_values(model, preset, image_size, batch_size):
         )
 
 
-def _twin(torch, generator_config, generator, channels_last):
-    from tfinpaint.benchmark import torch_pconv  # noqa: PLC0415 (imports torch)
-
-    model = torch_pconv.build_pconv_unet(generator_config)
-    trainable, statistics = torch_pconv.count_parameters(model)
+def _twin(torch, twin, generator_config, generator, channels_last):
+    """The twin module's network from `generator_config`, with `generator`'s weights."""
+    model = twin.build_pconv_unet(generator_config)
+    trainable, statistics = twin.count_parameters(model)
     ours_trainable = sum(int(np.prod(w.shape)) for w in generator.trainable_weights)
     ours_statistics = sum(int(np.prod(w.shape)) for w in generator.non_trainable_weights)
     if (trainable, statistics) != (ours_trainable, ours_statistics):
@@ -123,10 +123,10 @@ def _twin(torch, generator_config, generator, channels_last):
             f"The PyTorch PConv U-Net has {trainable:,} parameters and {statistics:,} BatchNorm "
             f"statistics, ours {ours_trainable:,} and {ours_statistics:,}: not the same network."
         )
-    torch_pconv.copy_keras_weights(model, generator)
+    twin.copy_keras_weights(model, generator)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return model, torch_pconv
+    return model
 
 
 def _torch_inputs(torch, batch, channels_last):
@@ -212,6 +212,8 @@ def compare_torch_inference(
     warmup=1,
     channels_last=True,
     seed=0,
+    *,
+    twin,
 ):
     """Inference latency of our generator (`tf.function`) and its PyTorch twin, alternating.
 
@@ -224,6 +226,8 @@ def compare_torch_inference(
         channels_last: bool. Run PyTorch in its channels_last memory format (NHWC in memory,
             what its oneDNN convolutions prefer on CPUs) rather than NCHW.
         seed: int. Seeds the weights (copied from ours into the twin) and the inputs.
+        twin: module. The PyTorch twin (`build_pconv_unet`, `count_parameters`,
+            `copy_keras_weights`, `pconv_loss`): `benchmarks/torch_pconv.py`.
 
     Returns:
         dict with the settings, `threads`, `params`, `ours_ms_min`, `torch_ms_min`, the medians,
@@ -238,8 +242,8 @@ def compare_torch_inference(
     config = registry.generator_config(model, preset)
     with precision_lib.global_policy(precision):
         generator = registry.build_generator(model, preset)
-    twin, _ = _twin(torch, config, generator, channels_last)
-    twin.eval()
+    network = _twin(torch, twin, config, generator, channels_last)
+    network.eval()
     batch = synthetic_batch(image_size, batch_size, seed=seed)
     inputs = {"images": batch["images"], "masks": batch["masks"]}
     images, masks = _torch_inputs(torch, batch, channels_last)
@@ -250,7 +254,7 @@ def compare_torch_inference(
 
     def theirs():
         with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, precision == "bfloat16"):
-            return twin(images, masks)["inpainted"].numpy()
+            return network(images, masks)["inpainted"].numpy()
 
     ours_out, torch_out = ours(), theirs()
     for _ in range(warmup):
@@ -279,12 +283,14 @@ def compare_torch_train_step(
     warmup=1,
     channels_last=True,
     seed=0,
+    *,
+    twin,
 ):
     """One train step of our trainer (stage 1, VGG terms off) and of the PyTorch twin, alternating.
 
     Ours is the family's real step (`build_trainer`: the trainer as `run_training` builds it,
     Adam at the preset's rate, `--mixed_precision=bfloat16` for bfloat16), fed one synthetic
-    in-memory batch; PyTorch's is forward, `torch_pconv.pconv_loss` (valid L1 + 6 hole L1 +
+    in-memory batch; PyTorch's is forward, `twin.pconv_loss` (valid L1 + 6 hole L1 +
     0.1 TV, as our PConvLoss without VGG), backward and `torch.optim.Adam` at the same rate,
     under `torch.autocast` for bfloat16. Both start from the same weights.
 
@@ -299,17 +305,17 @@ def compare_torch_train_step(
     torch.manual_seed(seed)
     built = build_trainer(model, preset, image_size, batch_size, precision=precision, seed=seed)
     config = registry.generator_config(model, preset, **built.config.generator_overrides)
-    twin, torch_pconv = _twin(torch, config, built.trainer.generator, channels_last)
-    twin.train()
-    optimizer = torch.optim.Adam(twin.parameters(), lr=built.config.learning_rate)
+    network = _twin(torch, twin, config, built.trainer.generator, channels_last)
+    network.train()
+    optimizer = torch.optim.Adam(network.parameters(), lr=built.config.learning_rate)
     images, masks = _torch_inputs(torch, built.batch, channels_last)
     autocast = precision == "bfloat16"
 
     def theirs():
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast("cpu", torch.bfloat16, autocast):
-            raw = twin(images, masks)["raw"]
-        loss = torch_pconv.pconv_loss(images, raw, masks)["total"]
+            raw = network(images, masks)["raw"]
+        loss = twin.pconv_loss(images, raw, masks)["total"]
         loss.backward()
         optimizer.step()
         return float(loss.detach())

@@ -1,4 +1,8 @@
-"""What both timings share: the synthetic batch they feed and the statistics of timed calls.
+"""What every timing shares: the synthetic batch they feed and the statistics of timed calls.
+
+Backend-neutral (Keras ops and numpy; TensorFlow only for the optional Sobel maps), so that
+`tools/benchmark_keras_backend.py` times the generators under JAX with the same batch and the
+same statistics as `tools/benchmark.py` under TensorFlow.
 
 Figures on a shared machine move with the load: the median (not the mean) and the 90th
 percentile are reported, beside the process CPU time.
@@ -8,40 +12,52 @@ import os
 import statistics
 import time
 
+import keras
 import numpy as np
-import tensorflow as tf
-
-from tfinpaint.data.gradients import sobel_gradients
 
 
 def synthetic_batch(image_size, batch_size, with_gradients=False, seed=0):
     """A training batch of random images with one centred rectangular hole per sample.
 
     Returns:
-        dict of tensors: `images` (B, S, S, 3) in [0, 1], `masks` (B, S, S, 1) (1 = hole, the
-        central S/2 x S/2 square), `boxes` (B, 4) int32 [y0, x0, y1, x1] of the hole and, when
-        `with_gradients`, `gradients` (B, S, S, 2) (Sobel x and y, as the pipeline adds them).
+        dict of tensors of the Keras backend: `images` (B, S, S, 3) in [0, 1], `masks`
+        (B, S, S, 1) (1 = hole, the central S/2 x S/2 square), `boxes` (B, 4) int32
+        [y0, x0, y1, x1] of the hole and, when `with_gradients`, `gradients` (B, S, S, 2)
+        (Sobel x and y, as the pipeline adds them; TensorFlow backend only).
     """
     rng = np.random.default_rng(seed)
     images = rng.random((batch_size, image_size, image_size, 3), dtype=np.float32)
     start, end = image_size // 4, image_size // 4 + max(image_size // 2, 1)
     hole_masks = np.zeros((batch_size, image_size, image_size, 1), np.float32)
     hole_masks[:, start:end, start:end] = 1.0
+    boxes = np.array([[start, start, end, end]] * batch_size, np.int32)
     batch = {
-        "images": tf.constant(images),
-        "masks": tf.constant(hole_masks),
-        "boxes": tf.constant([[start, start, end, end]] * batch_size, tf.int32),
+        "images": keras.ops.convert_to_tensor(images),
+        "masks": keras.ops.convert_to_tensor(hole_masks),
+        "boxes": keras.ops.convert_to_tensor(boxes),
     }
     if with_gradients:
+        from tfinpaint.data.gradients import sobel_gradients  # TensorFlow ops.
+
         batch["gradients"] = sobel_gradients(batch["images"])
     return batch
 
 
 def sync(outputs):
-    """Waits for `outputs` (a structure of tensors) to be computed: fetches them to the host."""
-    for value in tf.nest.flatten(outputs):
-        if isinstance(value, tf.Tensor):
-            value.numpy()
+    """Waits for `outputs` (a structure of tensors) to be computed.
+
+    TensorFlow runs ops asynchronously and says a tensor is ready by fetching it to the host;
+    JAX waits on the device (`block_until_ready`), without copying what a step returns (all
+    the weights, for a jitted train step) to the host.
+    """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.block_until_ready(outputs)
+        return
+    for value in keras.tree.flatten(outputs):
+        if keras.ops.is_tensor(value):
+            keras.ops.convert_to_numpy(value)
 
 
 def time_calls(call, warmup, runs):

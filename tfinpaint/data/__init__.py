@@ -1,29 +1,27 @@
-"""The tf.data pipeline: image sources, mask generators, gradient maps and `build_dataset`."""
+"""The tf.data pipeline: image sources, mask generators, gradient maps and `build_dataset`.
 
-from tfinpaint.data.gradients import add_gradients, sobel_gradients
-from tfinpaint.data.masks import make_mask_fns, num_masks_per_image
-from tfinpaint.data.pipeline import benchmark_dataset, build_dataset
-from tfinpaint.data.preview import preview_grid, save_png
-from tfinpaint.data.sources import (
-    IMAGE_EXTENSIONS,
-    SAMPLE_IMAGES,
-    decode_image_bytes,
-    list_image_files,
-    read_image,
+The names below are imported on first use (`tfinpaint._lazy`): `tfinpaint.models` reads JSON
+and HDF5 files through `tfinpaint.data.image_files` (numpy only), and must not import the
+TensorFlow pipeline with it where only JAX is installed (tools/benchmark_keras_backend.py).
+"""
+
+from tfinpaint import _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    {
+        "IMAGE_EXTENSIONS": "sources",
+        "SAMPLE_IMAGES": "sources",
+        "add_gradients": "gradients",
+        "benchmark_dataset": "pipeline",
+        "build_dataset": "pipeline",
+        "decode_image_bytes": "sources",
+        "list_image_files": "sources",
+        "make_mask_fns": "masks",
+        "num_masks_per_image": "masks",
+        "preview_grid": "preview",
+        "read_image": "sources",
+        "sobel_gradients": "gradients",
+        "save_png": "preview",
+    },
 )
-
-__all__ = [
-    "IMAGE_EXTENSIONS",
-    "SAMPLE_IMAGES",
-    "add_gradients",
-    "benchmark_dataset",
-    "build_dataset",
-    "decode_image_bytes",
-    "list_image_files",
-    "make_mask_fns",
-    "num_masks_per_image",
-    "preview_grid",
-    "read_image",
-    "sobel_gradients",
-    "save_png",
-]
