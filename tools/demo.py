@@ -200,7 +200,7 @@ class GeneratorCache:
 
 def _message(error):
     """One line for the page: the error's own sentence, prefixed by its kind when unexpected."""
-    if isinstance(error, (ValueError, OSError, FileNotFoundError)):
+    if isinstance(error, (ValueError, OSError)):
         return str(error)
     return f"Inpainting failed ({type(error).__name__}: {error}); the console has the details."
 
@@ -280,9 +280,10 @@ def build_page(default_checkpoint, default_strategy, default_max_size, max_pixel
             classical_result = postprocess.classical_inpaint(image, holes, classical)
             classical_seconds = time.perf_counter() - start
             progress(0.95, desc="Writing the PNGs")
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            result_path = write_png(outputs_dir, f"inpainted-{stamp}.png", result)
-            mask_path = write_png(outputs_dir, f"holes-{stamp}.png", holes.astype(np.uint8) * 255)
+            # A folder per run: two runs in the same second never share a file.
+            run_dir = tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=outputs_dir)
+            result_path = write_png(run_dir, "inpainted.png", result)
+            mask_path = write_png(run_dir, "holes.png", holes.astype(np.uint8) * 255)
         except gr.Error:
             raise
         except Exception as error:  # noqa: BLE001 (shown on the page as one sentence)
