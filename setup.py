@@ -14,15 +14,19 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["tfinpaint", "tfinpaint.*"]),
     # The shipped generators (tfinpaint.inference.list_checkpoints) travel with the package, so
-    # a regular install loads them by name too; the repository's checkpoints/ links here.
+    # a regular install loads them by name too; the repository's checkpoints/ links here. Their
+    # cards go along; the cards' training curves and example figures (*_curve*.png,
+    # *_figure.png, ~9 MB) stay in the repository, where the cards show them: nothing reads
+    # them at run time.
     package_data={
         "tfinpaint": [
             "checkpoints/*.json",
             "checkpoints/*.weights.h5",
             "checkpoints/*.md",
-            "checkpoints/*.png",
         ]
     },
+    # Package data is exactly the list above: no include_package_data, no MANIFEST.in.
+    include_package_data=False,
     install_requires=[
         # Keras 3 arrived with TF 2.16; tensorflow-addons is deliberately absent (end of life).
         "tensorflow>=2.16,<3",

@@ -274,6 +274,80 @@ class RunDir:
             checkpointing.write_state_file(self.checkpoints_dir, prefixes[:keep])
         return removed
 
+    def restore_latest(self, checkpoint, manage_files=True):
+        """Restores the newest readable checkpoint of the run into `checkpoint`.
+
+        Checkpoints are found from their files (the `checkpoint` state file may be damaged) and
+        read in full before use. A damaged one is moved into `checkpoints/corrupt/` with a
+        warning naming it, and the next older one is tried; the state file is then rewritten to
+        list the checkpoints left, so rotation never deletes a good one it did not know about.
+
+        Args:
+            checkpoint: tf.train.Checkpoint. The run's objects, built fresh.
+            manage_files: bool. Move damaged checkpoints aside and rewrite the state file (the
+                chief); False only reads (every other worker).
+
+        Returns:
+            The restored prefix, or None for a run without checkpoint files.
+
+        Raises:
+            checkpointing.CheckpointError: checkpoint files exist but none is readable (a run
+                never restarts from step 0 silently), or a readable one does not fit the run's
+                networks.
+        """
+        import tensorflow as tf  # noqa: PLC0415 (checkpointing has loaded it already)
+
+        directory = self.checkpoints_dir
+        if not checkpointing.has_checkpoint_files(directory):
+            return None
+        prefixes = checkpointing.find_checkpoints(directory)
+        readable = []
+        for prefix in prefixes:
+            problem = checkpointing.verify_checkpoint(prefix)
+            if problem is None:
+                readable = prefixes[prefixes.index(prefix) :]
+                break
+            if manage_files:
+                target = checkpointing.move_aside(prefix)
+                logging.warning(
+                    "Damaged checkpoint: %s. Moved its files to %s; trying an older one.",
+                    problem,
+                    target,
+                )
+            else:
+                logging.warning("Damaged checkpoint: %s. Trying an older one.", problem)
+        if manage_files:
+            checkpointing.write_state_file(directory, readable)
+        if not readable:
+            raise checkpointing.CheckpointError(
+                f"No readable checkpoint in {directory} (damaged ones are kept in "
+                f"{os.path.join(directory, checkpointing.CORRUPT_DIR)}): to start this run from "
+                "step 0, move or delete that checkpoints folder; to keep the work, restore it "
+                "from a backup."
+            )
+        prefix = readable[0]
+        try:
+            checkpoint.restore(prefix).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise checkpointing.CheckpointError(
+                f"The checkpoint {prefix} does not fit this run's networks ({str(error)[:200]}); "
+                "was the workdir trained with another model or generator config?"
+            ) from None
+        return prefix
+
+    def worker_checkpoints_dir(self, pid):
+        """Where a non-chief worker's collective saves go (deleted when it finishes)."""
+        return self.file(f".worker-{pid}")
+
+    def sample_path(self, step):
+        """The PNG grid of the validation batch at `step`."""
+        return os.path.join(self.samples_dir, f"step_{step:07d}.png")
+
+    def has_generator_files(self):
+        """True when both generator files are there (a run killed between its last checkpoint
+        and them lacks one)."""
+        return os.path.exists(self.generator_json) and os.path.exists(self.generator_weights)
+
 
 def read_metrics(path, warn_torn=True):
     """The records of a `metrics.jsonl` file, as a list of dicts.

@@ -8,6 +8,13 @@ Usage:
   python tools/train.py --model=pconv --data=/data/places2/train \
       --masks=irregular:/data/nvidia_masks --workdir=runs/pconv --vgg_weights=imagenet
 
+  # GLCIC's three phases in steps (the last runs to --steps), or as fractions of --steps:
+  python tools/train.py --model=glcic --steps=500000 --workdir=runs/glcic \
+      --schedule=completion:90000,discriminator:10000,joint
+  python tools/train.py --model=glcic --workdir=runs/glcic --schedule=0.18,0.02,0.8
+
+--schedule gives the stage/phase lengths (syntax in --help and tfinpaint/training/config.py);
+--stage_steps, --stage_fractions, --phase_steps and --phase_fractions are its older aliases.
 Writes into --workdir: config.json, checkpoints/, metrics.jsonl, logs/ (TensorBoard),
 samples/*.png, and at the end generator.weights.h5 + generator.json. Every flag also works from
 a file: --flagfile=run.flags.
@@ -113,10 +120,29 @@ _VGG_WEIGHTS = flags.DEFINE_string(
 )
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Generator learning rate.")
 _D_LEARNING_RATE = flags.DEFINE_float("d_learning_rate", None, "Discriminator learning rate.")
-_STAGE_STEPS = flags.DEFINE_list("stage_steps", None, "Lengths of all stages but the last.")
-_STAGE_FRACTIONS = flags.DEFINE_list("stage_fractions", None, "Share of --steps per stage.")
-_PHASE_STEPS = flags.DEFINE_list("phase_steps", None, "Lengths of all phases but the last.")
-_PHASE_FRACTIONS = flags.DEFINE_list("phase_fractions", None, "Share of --steps per phase.")
+_SCHEDULE = flags.DEFINE_string(
+    "schedule",
+    None,
+    "Stage/phase lengths, one entry per stage or phase in order, each NAME:LENGTH, LENGTH, or "
+    "(the last) NAME alone. LENGTH is a step count (integer: every entry but the last, which "
+    "runs to --steps) or a fraction of --steps (with a decimal point: every entry, summing to "
+    "1). Names: pconv train,finetune; glcic completion,discriminator,joint; cascade "
+    "first,additional; deepgin warmup,main. E.g. --schedule=completion:90000,discriminator:"
+    "10000,joint or --schedule=0.18,0.02,0.8 (preset default when left out).",
+)
+# Older spellings of --schedule (the same lengths; a family with stages takes the stage_ pair).
+_STAGE_STEPS = flags.DEFINE_list(
+    "stage_steps", None, "Alias of --schedule: step counts of all stages but the last."
+)
+_STAGE_FRACTIONS = flags.DEFINE_list(
+    "stage_fractions", None, "Alias of --schedule: the share of --steps of every stage."
+)
+_PHASE_STEPS = flags.DEFINE_list(
+    "phase_steps", None, "Alias of --schedule: step counts of all phases but the last."
+)
+_PHASE_FRACTIONS = flags.DEFINE_list(
+    "phase_fractions", None, "Alias of --schedule: the share of --steps of every phase."
+)
 _LOG_EVERY = flags.DEFINE_integer("log_every", None, "Steps between log records.")
 _CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.")
 _SAMPLE_EVERY = flags.DEFINE_integer("sample_every", None, "Steps between PNG sample grids.")
@@ -172,6 +198,7 @@ _FIELDS = {
     "val_batch_size": _VAL_BATCH_SIZE,
     "keep_checkpoints": _KEEP_CHECKPOINTS,
     "init_from": _INIT_FROM,
+    "schedule": _SCHEDULE,
 }
 _NUMBER_LISTS = {
     "resize_short_side": (_RESIZE_SHORT_SIDE, int),
