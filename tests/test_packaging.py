@@ -37,4 +37,3 @@ def test_package_data_is_the_checkpoints_and_their_cards():
         assert {f"{name}.json", f"{name}.md"} <= packaged, name
     assert "README.md" in packaged
     assert left_out and all(name.endswith(".png") for name in left_out), sorted(left_out)
-
