@@ -139,7 +139,7 @@ def _download(page, selector, path):
     return path
 
 
-def test_upload_paint_run_download(demo_url, browser_page, tmp_path):
+def test_upload_paint_run_download(browser_page, demo_url, tmp_path):  # Skips before serving.
     page = browser_page
     photo = np.ascontiguousarray(skimage.data.astronaut()[40:184, 160:352])  # (144, 192, 3)
     photo_path = str(tmp_path / "photo.png")
