@@ -41,13 +41,6 @@ cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
 from tfinpaint import inference, postprocess  # noqa: E402
 from tfinpaint.data import image_files, list_image_files, read_image  # noqa: E402
 
-# Gradio phones home for analytics and version checks unless told not to; a local page needn't.
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-try:
-    import gradio as gr
-except ImportError:  # The page needs it, the package never does (DESIGN.md, Stack).
-    gr = None
-
 INSTALL_HINT = 'tools/demo.py needs Gradio: pip install -e ".[demo]" (or pip install "gradio>=6").'
 
 _HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to serve on (0.0.0.0: every network).")
@@ -198,6 +191,18 @@ class GeneratorCache:
 # --- The page ------------------------------------------------------------------------------------
 
 
+def import_gradio():
+    """Gradio, or None when the `demo` extra is not installed (the package never needs it)."""
+    # Gradio phones home for analytics and version checks unless told not to; a local page
+    # needn't.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        import gradio
+    except ImportError:
+        return None
+    return gradio
+
+
 def _message(error):
     """One line for the page: the error's own sentence, prefixed by its kind when unexpected."""
     if isinstance(error, (ValueError, OSError)):
@@ -206,7 +211,8 @@ def _message(error):
 
 
 def build_page(default_checkpoint, default_strategy, default_max_size, max_pixels, cache_size):
-    """The Gradio Blocks of the page (not launched)."""
+    """The Gradio Blocks of the page (not launched) and its theme."""
+    gr = import_gradio()
     cache = GeneratorCache(cache_size)
     outputs_dir = tempfile.mkdtemp(prefix="tfinpaint_demo_")
     samples = sample_photos()
@@ -426,7 +432,7 @@ def build_page(default_checkpoint, default_strategy, default_max_size, max_pixel
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
-    if gr is None:
+    if import_gradio() is None:
         sys.exit(f"Error: {INSTALL_HINT}")
     image_files.set_default_max_pixels(_MAX_PIXELS.value)
     page, theme = build_page(
