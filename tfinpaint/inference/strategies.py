@@ -81,8 +81,11 @@ _WEIGHTS_SUFFIX = ".weights.h5"
 logger = logging.getLogger(__name__)
 
 # The shipped generators are package data (setup.py), so a regular install has them as well as
-# a source checkout; the repository's top-level `checkpoints` is a symlink to this folder.
-PACKAGE_CHECKPOINTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
+# a source checkout; the repository's top-level `checkpoints` is a symlink to this folder,
+# which lies beside this subpackage in `tfinpaint/`.
+PACKAGE_CHECKPOINTS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints"
+)
 # Where bare names resolve instead, when set (another collection of checkpoints; the tests).
 CHECKPOINTS_DIR_ENV = "TFINPAINT_CHECKPOINTS_DIR"
 # A bare checkpoint name: letters, digits, '_', '-' and '.', no folder part; names that end in
