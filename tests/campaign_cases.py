@@ -1108,7 +1108,8 @@ def _evaluate_cases():
             match="photoshop",
         ),
         _e("bad_masks_spec", *src, ok_data, "--masks=blobs", match="blobs"),
-        _e("no_model", "--image_size=32", ok_data, match="exactly one of"),
+        # No model scores the classical fills alone; with no baseline either, nothing is left.
+        _e("no_model_no_baselines", "--image_size=32", ok_data, "--baselines=", match="nothing"),
         _e("both_models", *src, ok_data, "--checkpoint={run}/generator.json"),
         _e("workdir_missing", "--workdir={inputs}/nowhere", ok_data),
         _e("workdir_broken_config", "--workdir={inputs}/run_broken_config", ok_data),

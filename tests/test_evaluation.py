@@ -165,6 +165,36 @@ def test_tools_make_masks_then_evaluate_against_them(generator, tmp_path):
     assert "Error: --figure_images takes image indices >= 0, got 1,x." in bad.stderr
 
 
+def test_classical_fills_alone(generator, tmp_path):
+    with_model = evaluation.evaluate(
+        generator, "samples", 32, masks="rect:0.2-0.6", num_images=3, baselines=["telea", "ns"]
+    )
+    alone = evaluation.evaluate(
+        None, "samples", 36, masks="rect:0.2-0.6", num_images=3, baselines=["telea", "ns"]
+    )  # No generator: any size, not only multiples of one.
+    assert alone["comparison"] == {} and len(alone["records"]) == 3
+    assert all("model" not in record for record in alone["records"])
+    same = evaluation.evaluate(
+        None, "samples", 32, masks="rect:0.2-0.6", num_images=3, baselines=["telea", "ns"]
+    )
+    for record, reference in zip(same["records"], with_model["records"]):
+        assert record["hole_ratio"] == reference["hole_ratio"]
+        assert record["telea"] == reference["telea"] and record["ns"] == reference["ns"]
+    with pytest.raises(ValueError, match="Nothing to score"):
+        evaluation.evaluate(None, "samples", 32, baselines=[])
+    output = tmp_path / "classical.json"
+    result = _run_tool(
+        "evaluate.py", "--data=samples", "--image_size=32", "--num_images=2",
+        "--baselines=telea,biharmonic", f"--output_json={output}", "--masks=rect:0.2-0.6",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "The classical fills alone (telea, biharmonic) on samples" in result.stdout
+    report = json.loads(output.read_text())
+    assert set(report["summary"]["all"]) == {"telea", "biharmonic"}
+    nothing = _run_tool("evaluate.py", "--data=samples", "--baselines=")
+    assert nothing.returncode != 0 and "Error: nothing to score" in nothing.stderr
+
+
 def test_mask_set_round_trip(tmp_path):
     folder = tmp_path / "set"
     manifest = mask_sets.write_mask_set("rect:0.2-0.6", 32, 4, seed=3, output_dir=str(folder))

@@ -62,7 +62,8 @@ def evaluate(
     """Scores `generator` (and the classical baselines) on `source`.
 
     Args:
-        generator: keras.Model. A tfinpaint generator.
+        generator: keras.Model or None. A tfinpaint generator; None scores the baselines
+            alone (then `baselines` must name at least one, and `image_size` may be any size).
         source: str. Any `build_dataset` source (folder, list file, tfds:NAME, "samples").
         image_size: int. Side of the centre crops; a multiple of the generator's size_multiple.
         masks: str. Mask spec (e.g. "irregular:DIR" for the NVIDIA test masks: each image gets
@@ -108,7 +109,12 @@ def evaluate(
             raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
     if num_images is not None and not _is_positive_int(num_images):
         raise ValueError(f"--num_images must be a positive integer (or unset), got {num_images!r}.")
-    multiple = generator.size_multiple
+    if generator is None and not baselines:
+        raise ValueError(
+            "Nothing to score: no model and no --baselines; give a model (--workdir or "
+            "--checkpoint) or at least one baseline."
+        )
+    multiple = 1 if generator is None else generator.size_multiple
     if image_size % multiple:
         raise ValueError(
             f"--image_size={image_size} is not a multiple of {multiple}, which this generator "
@@ -170,12 +176,12 @@ def evaluate(
         if quantize:
             # A resized crop is not on the 1/255 grid; the saved ground truth would be.
             images = metrics.quantize(images)
-        outputs = {
-            "model": np.asarray(
+        outputs = {}
+        if generator is not None:
+            outputs["model"] = np.asarray(
                 generator({"images": images, "masks": hole_masks}, training=False)["inpainted"],
                 np.float32,
             )
-        }
         for name in baselines:
             outputs[name] = np.stack(
                 [
@@ -193,7 +199,7 @@ def evaluate(
             features["real"].append(_fid().inception_features(extractor, images))
             for name, output in outputs.items():
                 features[name].append(_fid().inception_features(extractor, output))
-        ratios = scores["model"]["hole_ratio"]
+        ratios = next(iter(scores.values()))["hole_ratio"]  # The same for every method.
         for i in range(len(ratios)):
             if len(records) + i in keep_images:
                 picture = {"index": len(records) + i, "hole_ratio": float(ratios[i])}

@@ -18,6 +18,8 @@ Usage:
       --num=200 --output=masks/thick_10_50_256
   python tools/evaluate.py --checkpoint=NAME --data=photos --image_size=256 \
       --mask_dir=masks/thick_10_50_256 --bucket_edges=0.1,0.3,0.5
+  # The classical fills alone (no --workdir or --checkpoint), e.g. to see where the bar is:
+  python tools/evaluate.py --data=photos --image_size=256 --baselines=telea,biharmonic
 
 Prints PSNR, SSIM and L1 error (hole only and whole image) and the hole's sharpness ratio (the
 output's mean Sobel gradient magnitude in the holes over the ground truth's: 1 = as sharp as
@@ -45,6 +47,10 @@ cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
 
 from tfinpaint import evaluation, files, inference, metrics  # noqa: E402
 from tfinpaint.data import image_files, mask_sets, sources  # noqa: E402
+
+# Sibling modules of this program (tools/_flag_help.py), however it is started.
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+import _flag_help  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory to evaluate.")
 _CHECKPOINT = flags.DEFINE_string(
@@ -116,7 +122,7 @@ _FIGURE_IMAGES = flags.DEFINE_list(
     None,
     "Indices (evaluation order, from 0) of the images in --figure; default 4 spread evenly.",
 )
-_ENSEMBLE = flags.DEFINE_bool("ensemble", None, inference.ENSEMBLE_FLAG_HELP)
+_ENSEMBLE = flags.DEFINE_bool("ensemble", None, _flag_help.ENSEMBLE_FLAG_HELP)
 _AVERAGE_LAST = flags.DEFINE_integer(
     "average_last",
     None,
@@ -150,8 +156,14 @@ _INCEPTION_WEIGHTS = flags.DEFINE_string(
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
-    if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
-        sys.exit("Error: give exactly one of --workdir and --checkpoint.")
+    if _WORKDIR.value and _CHECKPOINT.value:
+        sys.exit("Error: give one of --workdir and --checkpoint, not both.")
+    model_source = _WORKDIR.value or _CHECKPOINT.value
+    if not model_source and not _BASELINES.value:
+        sys.exit(
+            "Error: nothing to score: give a model (--workdir or --checkpoint) or, to score "
+            "the classical fills alone, at least one --baselines."
+        )
     for flag in (_IMAGE_SIZE, _NUM_IMAGES):
         if flag.value is not None and flag.value < 1:
             sys.exit(f"Error: --{flag.name} must be a positive integer, got {flag.value}.")
@@ -180,17 +192,20 @@ def main(argv):
             metrics.buckets_from_edges(_BUCKET_EDGES.value)
         image_files.set_default_max_pixels(_MAX_PIXELS.value)
         sources.check_source(_DATA.value)
-        generator, info = inference.load_generator(
-            _WORKDIR.value or _CHECKPOINT.value,
-            with_info=True,
-            precision=_PRECISION.value,
-            average_last=_AVERAGE_LAST.value,
-            ensemble=_ENSEMBLE.value,
-        )
+        generator, info = None, {}
+        if model_source:
+            generator, info = inference.load_generator(
+                model_source,
+                with_info=True,
+                precision=_PRECISION.value,
+                average_last=_AVERAGE_LAST.value,
+                ensemble=_ENSEMBLE.value,
+            )
         image_size = _IMAGE_SIZE.value or info.get("image_size") or 256
         # The batch is capped by --num_images: a large --batch_size on a few images is fine.
         batch_size = min(_BATCH_SIZE.value, _NUM_IMAGES.value or _BATCH_SIZE.value)
-        inference.check_batch_memory(generator, batch_size, image_size)
+        if generator is not None:
+            inference.check_batch_memory(generator, batch_size, image_size)
         if figure_images is None:
             figure_images = _default_figure_images(image_size)
         result = evaluation.evaluate(
@@ -215,27 +230,34 @@ def main(argv):
     except ValueError as error:
         sys.exit(f"Error: {error}")
     settings = result["settings"]
-    result["settings"]["precision"] = info["precision"]
-    result["settings"]["step"] = info["step"]
-    result["settings"]["averaged_steps"] = info["averaged_steps"]
-    result["settings"]["ensemble"] = info["ensemble"]
-    # The preset name alone does not tell a run with --generator_config overrides from the paper
-    # network; the parameter count does.
-    settings["parameters"] = generator.count_params()
-    print(
-        f"{info['model']} ({info['preset']}, {settings['parameters']:,} parameters, "
-        f"{info['precision']}{', self-ensemble' if info['ensemble'] else ''}) on {_DATA.value}, "
-        "masks "
-        f"{settings['masks']}, "
-        f"{image_size} px, {len(result['records'])} images, {settings['scoring']} scoring, "
-        f"{settings['ssim_variant']} SSIM"
-        + (
-            f", mean of the checkpoints of steps {', '.join(map(str, info['averaged_steps']))}"
-            if info["averaged_steps"]
-            else ""
+    if generator is None:
+        print(
+            f"The classical fills alone ({', '.join(_BASELINES.value)}) on {_DATA.value}, masks "
+            f"{settings['masks']}, {image_size} px, {len(result['records'])} images, "
+            f"{settings['scoring']} scoring, {settings['ssim_variant']} SSIM:"
         )
-        + ":"
-    )
+    else:
+        settings["precision"] = info["precision"]
+        settings["step"] = info["step"]
+        settings["averaged_steps"] = info["averaged_steps"]
+        settings["ensemble"] = info["ensemble"]
+        # The preset name alone does not tell a run with --generator_config overrides from the
+        # paper network; the parameter count does.
+        settings["parameters"] = generator.count_params()
+        print(
+            f"{info['model']} ({info['preset']}, {settings['parameters']:,} parameters, "
+            f"{info['precision']}{', self-ensemble' if info['ensemble'] else ''}) on "
+            f"{_DATA.value}, masks {settings['masks']}, {image_size} px, "
+            f"{len(result['records'])} images, {settings['scoring']} scoring, "
+            f"{settings['ssim_variant']} SSIM"
+            + (
+                ", mean of the checkpoints of steps "
+                + ", ".join(map(str, info["averaged_steps"]))
+                if info["averaged_steps"]
+                else ""
+            )
+            + ":"
+        )
     print(evaluation.format_summary(result["summary"]))
     if result["comparison"]:
         print(
@@ -253,13 +275,13 @@ def main(argv):
         evaluation.plot_summary(result["summary"], _PLOT.value)
         print(f"Plot: {_PLOT.value}")
     if _FIGURE.value:
-        methods = [*_BASELINES.value, "model"]
+        methods = [*_BASELINES.value, *(["model"] if generator is not None else [])]
         labels = {
             "telea": "OpenCV Telea",
             "ns": "OpenCV Navier-Stokes",
             "biharmonic": "biharmonic",
             "fsr": "OpenCV FSR",
-            "model": info["model"],
+            "model": info.get("model", "model"),
         }
         try:
             evaluation.write_figure(kept, _FIGURE.value, methods, labels)
