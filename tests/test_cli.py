@@ -64,8 +64,9 @@ def _fake_tensorflow(tmp_path):
     return str(package.parent)
 
 
-def _run(code, tmp_path, **env):
-    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+def _python(code, tmp_path, unset=("TF_CPP_MIN_LOG_LEVEL",), **env):
+    """Runs `code` in a fresh interpreter that finds the fake TensorFlow, then tfinpaint."""
+    environment = {key: value for key, value in os.environ.items() if key not in unset}
     environment.update(env, PYTHONPATH=os.pathsep.join([_fake_tensorflow(tmp_path), _ROOT]))
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -84,7 +85,7 @@ def test_import_tensorflow_quietly_filters_startup_lines(tmp_path):
         "cli.import_tensorflow_quietly()\n"
         "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])\n"
     )
-    result = _run(code, tmp_path)
+    result = _python(code, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "2\n"  # The tools' default level, set before the import.
     kept = result.stderr.splitlines()
@@ -94,7 +95,7 @@ def test_import_tensorflow_quietly_filters_startup_lines(tmp_path):
     assert not any("absl::InitializeLog" in line for line in kept)
     assert any("cuInit" in line for line in kept) == cli._has_nvidia_driver()
     # A level in the environment wins: 0 shows the info and warning lines.
-    verbose = _run(code, tmp_path, TF_CPP_MIN_LOG_LEVEL="0")
+    verbose = _python(code, tmp_path, TF_CPP_MIN_LOG_LEVEL="0")
     assert verbose.stdout == "0\n" and "oneDNN custom operations" in verbose.stderr
 
 
@@ -106,17 +107,7 @@ def test_import_tfinpaint_leaves_stderr_and_tensorflow_alone(tmp_path):
         "assert 'TF_CPP_MIN_LOG_LEVEL' not in os.environ\n"
         "print(os.environ['KERAS_BACKEND'])\n"
     )
-    environment = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    environment.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    environment["PYTHONPATH"] = _ROOT
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
-        check=False,
-    )
+    result = _python(code, tmp_path, unset=("KERAS_BACKEND", "TF_CPP_MIN_LOG_LEVEL"))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "tensorflow\n" and result.stderr == ""
 
