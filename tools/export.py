@@ -29,6 +29,10 @@ cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
 
 from tfinpaint import export, files, inference  # noqa: E402
 
+# Sibling modules of this program (tools/_flag_help.py), however it is started.
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+import _flag_help  # noqa: E402
+
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (latest checkpoint).")
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint",
@@ -47,7 +51,7 @@ _VERSION = flags.DEFINE_integer(
 )
 _OUTPUT = flags.DEFINE_string("output", None, "SavedModel directory or .tflite file.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing export.")
-_ENSEMBLE = flags.DEFINE_bool("ensemble", None, inference.ENSEMBLE_FLAG_HELP)
+_ENSEMBLE = flags.DEFINE_bool("ensemble", None, _flag_help.ENSEMBLE_FLAG_HELP)
 _PRECISION = flags.DEFINE_enum(
     "precision",
     "float32",

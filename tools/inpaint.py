@@ -32,6 +32,7 @@ Masks are grayscale (a colour mask is refused); a mask whose largest value is 1 
 a mask without any hole gives a warning (its output is the input).
 """
 
+import os
 import sys
 import time
 
@@ -43,6 +44,10 @@ cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
 
 from tfinpaint import inference  # noqa: E402
 from tfinpaint.data import image_files  # noqa: E402
+
+# Sibling modules of this program (tools/_flag_help.py), however it is started.
+sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+import _flag_help  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training run directory (latest checkpoint).")
 _CHECKPOINT = flags.DEFINE_string(
@@ -79,7 +84,7 @@ _POSTPROCESS = flags.DEFINE_enum(
     list(inference.POSTPROCESSING),
     "telea_poisson: GLCIC's post-processing (Telea fill + Poisson blending); any model.",
 )
-_ENSEMBLE = flags.DEFINE_bool("ensemble", None, inference.ENSEMBLE_FLAG_HELP)
+_ENSEMBLE = flags.DEFINE_bool("ensemble", None, _flag_help.ENSEMBLE_FLAG_HELP)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
 _MAX_PIXELS = flags.DEFINE_integer(
     "max_pixels",
