@@ -25,6 +25,7 @@ import pytest
 from tfinpaint import inference, json_files
 from tfinpaint.data import image_files, mask_sets, masks, photos, sources
 from tfinpaint.models import registry, saving
+from tfinpaint.models.ensemble import SelfEnsemble
 
 
 @pytest.fixture(autouse=True)
@@ -583,7 +584,7 @@ def test_the_traced_estimate_lets_through_what_only_the_bound_refuses():
     with pytest.raises(ValueError, match="--strategy=tile --max_size="):
         inference.check_inpaint_memory(generator, [size], "pad", available=traced // 2)
     # A self-ensemble batches 5 views of a square image, 3 of another.
-    ensemble = inference.SelfEnsemble(generator)
+    ensemble = SelfEnsemble(generator)
     single = inference.estimate_inpaint_bytes(generator, (64, 96))
     weights_and_image = 4 * generator.count_params() + 48 * 64 * 96
     assert inference.estimate_inpaint_bytes(ensemble, (64, 96)) - weights_and_image == 3 * (

@@ -435,3 +435,38 @@ def test_an_unreadable_config_json_is_one_sentence_naming_it(finished_run, tmp_p
         run_training(_config(workdir, steps=8))
     assert path in str(error.value) and "\n" not in str(error.value)
     assert file_digests(workdir, skip=[runs.LOCK]) == before
+
+
+# === The run's settings ===
+
+
+def test_read_config_is_the_runs_train_config_in_one_sentence_per_problem(tmp_path):
+    run_dir = runs.RunDir(tmp_path)
+    with pytest.raises(ValueError, match="is not a training run: it has no config.json"):
+        run_dir.read_config()
+    config = _config(str(tmp_path), generator_overrides={"decoder_mask_mode": "union"})
+    with open(run_dir.config_path, "w", encoding="utf-8") as f:
+        json.dump(config.to_dict(), f)
+    assert run_dir.read_config() == config
+    # Written by hand without the folder: the folder is the run's workdir.
+    by_hand = {"model": "pconv", "preset": "tiny"}
+    for content, match in (
+        (dict(by_hand), None),
+        ({"model": "pconv"}, "it has no 'preset'"),
+        (dict(by_hand, preset=3), "'preset' in .* is a number"),
+        (dict(by_hand, generator_overrides=[1]), "'generator_overrides' in .* is a list"),
+        (dict(by_hand, bogus=1), r"config\.json: Unknown training settings \['bogus'\]"),
+    ):
+        with open(run_dir.config_path, "w", encoding="utf-8") as f:
+            json.dump(content, f)
+        if match is None:
+            read = run_dir.read_config()
+            assert (read.model, read.preset, read.workdir) == ("pconv", "tiny", str(tmp_path))
+        else:
+            with pytest.raises(ValueError, match=match):
+                run_dir.read_config()
+
+
+def test_of_checkpoint_names_the_run_that_holds_a_prefix(tmp_path):
+    prefix = os.path.join(tmp_path, "run", runs.CHECKPOINTS, "ckpt-4")
+    assert runs.RunDir.of_checkpoint(prefix).path == str(tmp_path / "run")

@@ -40,7 +40,7 @@ import threading
 
 from absl import logging
 
-from tfinpaint import checkpointing
+from tfinpaint import checkpointing, json_files
 
 __all__ = ["RUN_FILES", "RunDir", "RunLocked", "read_metrics"]
 
@@ -129,6 +129,52 @@ class RunDir:
 
     def has_checkpoint_files(self):
         return checkpointing.has_checkpoint_files(self.checkpoints_dir)
+
+    @classmethod
+    def of_checkpoint(cls, prefix):
+        """The run that holds the checkpoint `prefix` (`RUN/checkpoints/ckpt-N`)."""
+        return cls(os.path.dirname(os.path.dirname(os.path.abspath(os.fspath(prefix)))))
+
+    def has_config(self):
+        """True when the folder holds a run's settings (`config.json`): it is a training run."""
+        return os.path.isfile(self.config_path)
+
+    def has_generator(self):
+        """True when the folder holds a saved generator's description (`generator.json`)."""
+        return os.path.isfile(self.generator_json)
+
+    def read_config(self):
+        """The run's settings: `config.json` as a `training.config.TrainConfig`.
+
+        The file must be a JSON object naming the run's `model` and `preset` (strings) with
+        `generator_overrides` an object where given, and every key a `TrainConfig` field. A
+        config that does not record the run folder (written by hand) gets this folder as its
+        `workdir`.
+
+        Raises:
+            ValueError: one sentence naming the file: missing, not a JSON object, without
+                `model` or `preset`, a field of the wrong type, or an unknown setting.
+        """
+        # Deferred: training sits above runs (its loop owns a RunDir), and importing it here at
+        # the top would make every reader of a run folder load the training code.
+        from tfinpaint.training import config as config_lib  # noqa: PLC0415
+
+        path = self.config_path
+        if not os.path.isfile(path):
+            raise ValueError(f"{self.path} is not a training run: it has no {CONFIG}.")
+        values = json_files.load_json_object(path, "a training run's config object")
+        for key in ("model", "preset"):
+            if key not in values:
+                raise ValueError(f"{path} is not a training config: it has no '{key}'.")
+            json_files.check_field(values, key, str, path, f"the run's {key} name")
+        json_files.check_field(
+            values, "generator_overrides", dict, path, "an object", required=False
+        )
+        values.setdefault("workdir", self.path)
+        try:
+            return config_lib.TrainConfig.from_dict(values)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
 
     # --- Checks before a run starts --------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The one gate in front of every image or mask file a user hands to tfinpaint.
 
-Every reader of a user's image or mask file (`tfinpaint.inference.read_image` /
+Every reader of a user's image or mask file (`tfinpaint.data.imageio.read_image` /
 `read_hole_mask`, `tfinpaint.data.sources` for folders, list files and the pipeline,
 `irregular:DIR` mask folders, `MaskSet` for `--mask_dir`, `prepare_photos`) goes through
 `read_image_file`, which
