@@ -35,11 +35,15 @@ from tfinpaint import cli  # noqa: E402
 if os.environ["KERAS_BACKEND"] == "tensorflow":  # Only then does anything load TensorFlow.
     cli.import_tensorflow_quietly()
 
-import keras  # noqa: E402
-
-from tfinpaint import files, precision  # noqa: E402
-from tfinpaint.benchmark import timing  # noqa: E402 (backend-neutral: no TensorFlow)
-from tfinpaint.models import registry  # noqa: E402
+try:
+    import keras  # Imports the backend's own package (jax) first.
+except ImportError as error:  # Said in one sentence by main, so that --help still works.
+    _BACKEND_ERROR = f"Keras cannot load its {os.environ['KERAS_BACKEND']} backend: {error}"
+else:
+    _BACKEND_ERROR = None
+    from tfinpaint import files, precision
+    from tfinpaint.benchmark import timing  # Backend-neutral: no TensorFlow.
+    from tfinpaint.models import registry
 
 _MODELS = flags.DEFINE_list("models", ["pconv", "glcic", "cascade", "deepgin"], "Families.")
 _PRESET = flags.DEFINE_string("preset", "paper", "Registry preset of every family.")
@@ -173,6 +177,8 @@ def _jobs():
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"Error: unexpected arguments: {' '.join(argv[1:])}; every input is a flag.")
+    if _BACKEND_ERROR:
+        sys.exit(f"Error: {_BACKEND_ERROR}; install it (pip install jax) or set KERAS_BACKEND.")
     if keras.backend.backend() != "jax":
         sys.exit(
             f"Error: this tool times jitted JAX programs and Keras runs on "
