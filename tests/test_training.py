@@ -100,6 +100,7 @@ def test_cli_run_writes_the_contract_and_resumes(tmp_path):
         (["--model=pconv", "--preset=tiny", "--data=/no/such/folder"], "/no/such/folder"),
         (["--model=pconv", "--preset=huge"], "Unknown preset 'huge'"),
         (["--model=pconv", "--preset=tiny", "--phase_steps=3,3"], "trains in stages"),
+        (["--model=glcic", "--preset=tiny", "--schedule=completion:2,joint"], "phase 2 'joint'"),
         (["--model=pconv", "--preset=tiny", "--vgg_weights=/no/vgg.h5"], "/no/vgg.h5"),
         (["--model=nope"], "nope"),
     ],

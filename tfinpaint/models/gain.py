@@ -67,8 +67,9 @@ class GAINGenerator(InpaintingGenerator):
     - Decoder: twice bilinear x2 (half-pixel centres; the mask nearest x2) and a GAI block k/1,
       to (a, g) at half and (a/2, g/2) at full resolution: "halved at each upsampling" read as
       DeepFill v1's refinement decoder has it, from the width of one branch (128 -> 64 -> 32
-      image channels in the paper preset; our reading); then the heads, a GAI block k/1 ->
-      (3, 2), linear: `raw` and `gradients`.
+      image channels in the paper preset). This 4a -> a -> a/2 reading is our choice: the paper
+      gives no decoder widths. Then the heads, a GAI block k/1 -> (3, 2), linear: `raw` and
+      `gradients`.
 
     Everything after the gradient stem is one layer, `GAINTrunk` (`get_layer("trunk")`): an
     eager call of a functional graph keeps every node's output until it ends, which passed 4 GB
@@ -433,6 +434,9 @@ class GAINTrunk(keras.layers.Layer):
                 "content_attention_convs",
                 num_down=0,
             )
+        # Widths 4a -> a -> a/2 (and 4g -> g -> g/2): our reading of the paper's "halved at each
+        # upsampling" (DeepFill v1's refinement decoder, from one branch's width), a choice, not
+        # a width the paper states.
         self.decoder = stack(
             [
                 gai(a, g, "up_1"),
@@ -593,7 +597,11 @@ def _discriminators(filters, num_layers):
 
 PRESETS = {
     # The paper's network: widths 64 (image flow) and 128 (gradient flow); 256 px, batch 8,
-    # Adam 1e-4, 10^6 iterations.
+    # Adam 1e-4. The paper trains 10^6 iterations; `steps` counts generator and critic steps
+    # alike, so 1_000_000 steps at the default 1 G : 1 D are 5 x 10^5 generator updates (half
+    # the paper's iterations if one iteration is one G and one D update; give --steps=2000000
+    # for 10^6 of each). The free-form training masks are our choice: the paper (seed 004's
+    # summary of it) names no training masks, only irregular holes.
     "paper": {
         "generator": {"image_filters": 64, "gradient_filters": 128},
         "discriminators": _discriminators(64, 6),

@@ -20,7 +20,8 @@ Resolution changes follow the paper's nearest-neighbour scaling (section 3.1): t
 pyramid and upsamplings are nearest, its per-level stride-2 convolutions equal a convolution
 followed by nearest x1/2 downsampling, and the stage-2 discriminator's half-size level is
 nearest-downsampled too (`CascadePyramidDiscriminator(downsampling="average")` is the option).
-Stage lengths: `--stage_steps=N1` or `--stage_fractions=a,b` (our default 0.75, 0.25).
+Stage lengths: `--schedule=first:N1,additional` or `--schedule=0.75,0.25` (aliases
+`--stage_steps=N1`, `--stage_fractions=a,b`; our default 0.75, 0.25: the paper gives none).
 """
 
 import dataclasses
@@ -28,6 +29,7 @@ import dataclasses
 import tensorflow as tf
 
 from tfinpaint import losses
+from tfinpaint.training.config import Segment
 from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
 
 _GENERATOR_TERMS = ("total", "adversarial", "feature", "reconstruction")
@@ -84,30 +86,24 @@ class CascadeTrainer(InpaintingTrainer):
     """
 
     segment_kind = "stage"
-    num_segments = 2
-    default_segment_fractions = (0.75, 0.25)
-    step_kinds = ("generator", "discriminator")
+    # Each stage repeats `generator_batches` generator then `discriminator_batches`
+    # discriminator steps (10 and 5), counted from the stage's first step.
+    _CYCLE = (("generator", "generator_batches"), ("discriminator", "discriminator_batches"))
+    schedule = (Segment("first", _CYCLE, 0.75), Segment("additional", _CYCLE, 0.25))
+    adversarial_optional = True
     uses_vgg = True
     vgg_arch = "vgg19"
     vgg_layers = losses.VGG19_CASCADE_LAYERS
     loss_names = _GENERATOR_TERMS + _DISCRIMINATOR_TERMS
+    VGG_TERMS = ("feature",)
+    DATA_OPTIONS = ("augment",)
     Options = CascadeOptions
     DEFAULT_LOSS_WEIGHTS = {"adversarial": 0.01, "feature": 1.0, "reconstruction": 1.0}
-    LOSS_WEIGHT_NAMES = tuple(DEFAULT_LOSS_WEIGHTS)
     # Grappler's remapper fuses Conv2D + BiasAdd + Add + LeakyRelu in the generator's residual
     # blocks although the gradient's LeakyReluGrad still reads the fused-away Add, then fails
     # for the whole graph ("remapper failed: ... fanout ... exist for missing node") and prints
     # an error line per trace. It optimises nothing here, so it is switched off.
     grappler_options = {"remapping": False}
-
-    def __init__(self, generator, config, vgg=None, discriminators=None, **kwargs):
-        super().__init__(generator, config, vgg=vgg, discriminators=discriminators, **kwargs)
-        self.loss_weights = dict(self.DEFAULT_LOSS_WEIGHTS, **(self.options.loss_weights or {}))
-
-    def active_loss_names(self):
-        if self.vgg is None:
-            return tuple(name for name in self.loss_names if name != "feature")
-        return self.loss_names
 
     def build_optimizers(self):
         # One generator and one discriminator optimizer per stage: stage 2 starts fresh.
@@ -133,7 +129,7 @@ class CascadeTrainer(InpaintingTrainer):
     def segment_data_overrides(cls, config, segment):
         overrides = super().segment_data_overrides(config, segment)
         if segment == 2:
-            overrides["masks"] = cls.Options.parse(config.options, config.model).stage2_masks
+            overrides["masks"] = cls.family_options(config).stage2_masks
         return overrides
 
     def _generator_terms(self, images, hole_masks, discriminator, optimizer):
@@ -145,7 +141,7 @@ class CascadeTrainer(InpaintingTrainer):
             reconstruction = _RECONSTRUCTION_LOSSES[self.options.reconstruction_loss]
             terms = {"reconstruction": reconstruction(images, completed, hole_masks)}
             # With the adversarial weight at 0 (L1-only runs) the discriminator is not called
-            # (nor trained, see step_kind): its forward and backward pass were ~40 % of a
+            # (nor trained: `adversarial_optional`): its forward and backward pass were ~40 % of a
             # generator step for nothing, and the logs leave the term out instead of showing a
             # value that trains nothing.
             if self.adversarial:
@@ -162,20 +158,6 @@ class CascadeTrainer(InpaintingTrainer):
             scaled = self.scaled_loss(terms["total"], optimizer)
         self.apply_gradients(tape, scaled, self.generator.trainable_variables, optimizer)
         return terms
-
-    @property
-    def adversarial(self):
-        """Whether the discriminators take part (an adversarial weight of 0 trains the
-        generator alone: discriminator steps would train networks whose scores no loss reads,
-        a third of the steps at the paper's 10:5)."""
-        return bool(self.loss_weights["adversarial"])
-
-    def step_kind(self, step_in_segment):
-        if not self.adversarial:
-            return "generator"
-        g_batches = self.options.generator_batches
-        position = step_in_segment % (g_batches + self.options.discriminator_batches)
-        return "generator" if position < g_batches else "discriminator"
 
     def train_step(self, data):
         images, hole_masks = data["images"], data["masks"]

@@ -2,8 +2,10 @@
 
 Two stages. Stage 1, the warm-up, trains the generator alone on the L1 terms. Stage 2, the main
 stage, alternates one generator step and one discriminator step (hinge GAN). Stage lengths:
-`--stage_steps=N1` or `--stage_fractions=a,b` (our default 0.1, 0.9; the paper gives no
-warm-up length).
+`--schedule=warmup:N1,main` or `--schedule=a,b` in fractions (aliases `--stage_steps=N1`,
+`--stage_fractions=a,b`). The default split follows the paper's 10 warm-up epochs then 100 main
+epochs (section 4): 0.091, 0.909 of `--steps` (10/110 rounded). The tiny preset uses 0.25, 0.75
+so that its 8 steps hold 2 warm-up steps.
 
 Generator loss (weights `loss_weights`, defaults from the reference code):
 - `l1_coarse`, `l1_raw`: `5 * mean(m * |x - y|) + 1 * mean((1 - m) * |x - y|)`, means over all
@@ -57,7 +59,7 @@ from keras import ops
 
 from tfinpaint import losses
 from tfinpaint.layers.resample import BilinearResize2D
-from tfinpaint.training.config import schedule_bounds
+from tfinpaint.training.config import Segment, schedule_bounds
 from tfinpaint.training.lr_schedules import HoldThenLinearDecay
 from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
 
@@ -114,14 +116,18 @@ class DeepGINTrainer(InpaintingTrainer):
     """
 
     segment_kind = "stage"
-    num_segments = 2
-    default_segment_fractions = (0.1, 0.9)
-    step_kinds = ("generator", "discriminator")
+    # The paper's 10 warm-up epochs of 110 (10/110 = 0.0909, rounded), then G and D alternate.
+    schedule = (
+        Segment("warmup", (("generator", 1),), 0.091),
+        Segment("main", (("generator", 1), ("discriminator", 1)), 0.909),
+    )
     uses_vgg = True
     vgg_arch = "vgg19"
     vgg_layers = losses.VGG19_DEEPGIN_LAYERS
     vgg_tuned_flavour = "torchvision"
     loss_names = _GENERATOR_TERMS + _DISCRIMINATOR_TERMS
+    VGG_TERMS = _VGG_TERMS
+    DATA_OPTIONS = ("augment",)
     Options = DeepGINOptions
     DEFAULT_LOSS_WEIGHTS = {
         "hole": 5.0,
@@ -131,7 +137,6 @@ class DeepGINTrainer(InpaintingTrainer):
         "perceptual": 0.05,
         "style": 80.0,
     }
-    LOSS_WEIGHT_NAMES = tuple(DEFAULT_LOSS_WEIGHTS)
     # As for the cascade model: grappler's remapper fuses the discriminators' Conv2D + BiasAdd +
     # LeakyRelu although the gradient's LeakyReluGrad still reads the fused-away BiasAdd, then
     # fails for the whole graph and prints an error per trace ("remapper failed: ... fanout
@@ -140,7 +145,6 @@ class DeepGINTrainer(InpaintingTrainer):
 
     def __init__(self, generator, config, vgg=None, discriminators=None, **kwargs):
         super().__init__(generator, config, vgg=vgg, discriminators=discriminators, **kwargs)
-        self.loss_weights = dict(self.DEFAULT_LOSS_WEIGHTS, **(self.options.loss_weights or {}))
         self._down_x4 = BilinearResize2D(4, downsample=True, name="lr_target_down")
 
     @classmethod
@@ -153,11 +157,6 @@ class DeepGINTrainer(InpaintingTrainer):
             input_size=losses.DEEPGIN_VGG_INPUT_SIZE,
             align_corners=True,
         )
-
-    def active_loss_names(self):
-        if self.vgg is None:
-            return tuple(name for name in self.loss_names if name not in _VGG_TERMS)
-        return self.loss_names
 
     def learning_rate_schedules(self):
         """{optimizer name: HoldThenLinearDecay} of this run (see the module docstring).
@@ -232,14 +231,6 @@ class DeepGINTrainer(InpaintingTrainer):
         if "polyphase" in overrides.get("augment", "") and not config.resize_short_side:
             overrides["resize_short_side"] = (2 * config.image_size, 2 * config.image_size)
         return overrides
-
-    def segment_step_kinds(self, segment):
-        return ("generator",) if segment == 1 else self.step_kinds
-
-    def step_kind(self, step_in_segment):
-        if self.segment == 1:
-            return "generator"
-        return self.step_kinds[step_in_segment % 2]
 
     def _discriminate(self, scale, masked):
         discriminator = self.discriminators[scale]

@@ -2,7 +2,11 @@
 
 One stage in which generator and discriminator steps alternate (1 : `discriminator_steps`, 1
 by default, as DeepFill v2's hinge GAN trains; our choice). The batches carry the dataset's
-`gradients` (Sobel x, y of the grayscale ground truth, `with_gradients=True`).
+`gradients` (Sobel x, y of the grayscale ground truth, `with_gradients=True`). The training
+masks (the presets' free-form strokes, `--masks=freeform`) are our choice: the paper (seed 004's
+summary) is about irregular holes but names no training masks. `--steps` counts generator and
+critic steps alike, so the paper preset's 10^6 steps at 1 : 1 are 5 x 10^5 generator updates
+(see the preset's comment in `tfinpaint/models/gain.py`).
 
 Generator loss (weights `loss_weights`; SPEC.md's "L1(image) + L1(gradient) + lambda x
 (hinge_G(D_I) + hinge_G(D_S))"):
@@ -42,6 +46,7 @@ from keras import ops
 from tfinpaint import losses
 from tfinpaint.layers.gradient import dilate_hole_mask
 from tfinpaint.models.base import blend
+from tfinpaint.training.config import Segment
 from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions, pair_accuracy
 
 CRITICS = ("image", "gradient")
@@ -187,21 +192,19 @@ class GAINTrainer(InpaintingTrainer):
     """
 
     segment_kind = None
-    num_segments = 1
-    default_segment_fractions = (1.0,)
-    step_kinds = ("generator", "discriminator")
+    # One generator step, then `discriminator_steps` critic steps (each updates both critics).
+    schedule = (
+        Segment("train", (("generator", 1), ("discriminator", "discriminator_steps")), 1.0),
+    )
+    adversarial_optional = True
     with_gradients = True
     loss_names = _GENERATOR_TERMS + _DISCRIMINATOR_TERMS
+    DATA_OPTIONS = ("augment",)
     Options = GAINOptions
     DEFAULT_LOSS_WEIGHTS = {"l1_image": 1.0, "l1_gradient": 1.0, "adversarial": 0.01}
-    LOSS_WEIGHT_NAMES = tuple(DEFAULT_LOSS_WEIGHTS)
     # As for the cascade and DeepGIN models: grappler's remapper fuses the critics' Conv2D +
     # BiasAdd + LeakyRelu although the gradient still reads the fused-away BiasAdd.
     grappler_options = {"remapping": False}
-
-    def __init__(self, generator, config, vgg=None, discriminators=None, **kwargs):
-        super().__init__(generator, config, vgg=vgg, discriminators=discriminators, **kwargs)
-        self.loss_weights = dict(self.DEFAULT_LOSS_WEIGHTS, **(self.options.loss_weights or {}))
 
     def build_optimizers(self):
         def adam(rate, name):
@@ -221,18 +224,6 @@ class GAINTrainer(InpaintingTrainer):
                 critic
             ].trainable_variables
         return targets
-
-    @property
-    def adversarial(self):
-        """Whether the critics take part (an adversarial weight of 0 trains the generator
-        alone: critic steps would train networks whose scores no loss reads)."""
-        return bool(self.loss_weights["adversarial"])
-
-    def step_kind(self, step_in_segment):
-        if not self.adversarial:
-            return "generator"
-        cycle = 1 + self.options.discriminator_steps
-        return "generator" if step_in_segment % cycle == 0 else "discriminator"
 
     def _discriminate(self, critic):
         discriminator = self.discriminators[critic]

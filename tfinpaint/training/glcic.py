@@ -5,8 +5,10 @@ whole image, `mse_region="image"`). Phase 2 trains the context discriminator alo
 cross-entropy, real images against completed ones. Phase 3 trains both: the discriminator as in
 phase 2 and the completion network with `mse_weight * MSE + adv_weight * BCE(D(completed),
 real)` (Iizuka: 1 and alpha = 0.0004; seed 001's best MSE:ADV = 10:1). Phase lengths come from
-`--phase_steps=TC,TD` (phase 3 runs to `--steps`) or `--phase_fractions=a,b,c`; the paper preset
-is T_C = 90k, T_D = 10k of 500k (fractions 0.18, 0.02, 0.8), seed 001's best 0.2, 0.5, 0.3.
+`--schedule=completion:TC,discriminator:TD,joint` (phase 3 runs to `--steps`) or
+`--schedule=a,b,c` in fractions (aliases `--phase_steps=TC,TD`, `--phase_fractions=a,b,c`); the
+paper preset is T_C = 90k, T_D = 10k of 500k (fractions 0.18, 0.02, 0.8), seed 001's best 0.2,
+0.5, 0.3.
 
 Where the paper and the reference reimplementation (GLCIC-PyTorch, `train.py`) differ, the
 `paper` preset follows the reference and the other reading stays an option:
@@ -46,6 +48,7 @@ from absl import logging
 from tfinpaint import losses
 from tfinpaint.data import pipeline
 from tfinpaint.models import registry
+from tfinpaint.training.config import Segment
 from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
 
 _GENERATOR_TERMS = ("total", "mse", "adversarial")
@@ -112,9 +115,14 @@ class GLCICTrainer(InpaintingTrainer):
     """
 
     segment_kind = "phase"
-    num_segments = 3
-    default_segment_fractions = (0.18, 0.02, 0.8)
+    # One step kind per phase: what a phase trains is `self.segment` (see `train_step`).
+    schedule = (
+        Segment("completion", ((None, 1),), 0.18),
+        Segment("discriminator", ((None, 1),), 0.02),
+        Segment("joint", ((None, 1),), 0.8),
+    )
     loss_names = _GENERATOR_TERMS + _DISCRIMINATOR_TERMS
+    DATA_OPTIONS = ("augment",)
     Options = GLCICOptions
 
     @classmethod
@@ -127,7 +135,7 @@ class GLCICTrainer(InpaintingTrainer):
         preset_generator = registry.get_preset(config.model, config.preset)["generator"]
         if "mean_pixel" in config.generator_overrides or "mean_pixel" in preset_generator:
             return config
-        count = cls.Options.parse(config.options, config.model).mean_pixel_images
+        count = cls.family_options(config).mean_pixel_images
         dataset = pipeline.build_dataset(
             config.data,
             config.image_size,
@@ -148,12 +156,12 @@ class GLCICTrainer(InpaintingTrainer):
         mean_pixel = [round(float(v), 6) for v in total / max(seen, 1)]
         logging.info("Mean pixel of %d training images: %s", seen, mean_pixel)
         overrides = dict(config.generator_overrides, mean_pixel=mean_pixel)
-        return type(config).from_dict(dict(config.to_dict(), generator_overrides=overrides))
+        return config.replace(generator_overrides=overrides)
 
     @classmethod
     def discriminator_overrides(cls, config):
         """The discriminator at the run's image size, its local crop scaled to match."""
-        options = cls.Options.parse(config.options, config.model)
+        options = cls.family_options(config)
         preset = registry.get_preset(config.model, cls.discriminator_preset(config))
         preset_config = preset["discriminators"]["global_local"]
         overrides = dict(options.discriminator_overrides)

@@ -4,8 +4,8 @@ Stage 1 trains everything with batch normalisation at the paper's lr 2e-4; stage
 5e-5 with the encoder's batch normalisation frozen (inference mode, gamma/beta fixed), which the
 paper does so that the hole statistics stop corrupting the encoder's BN statistics. The Adam
 moments carry over from stage 1 (only the rate changes). Stage lengths come from
-`--stage_steps=N1` or `--stage_fractions=a,b`; our default split is 0.75 / 0.25 (the paper
-gives no step counts).
+`--schedule=train:N1,finetune` or `--schedule=0.75,0.25` (aliases `--stage_steps=N1`,
+`--stage_fractions=a,b`); our default split is 0.75 / 0.25 (the paper gives no step counts).
 """
 
 import dataclasses
@@ -15,6 +15,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfinpaint import losses
+from tfinpaint.training.config import Segment
 from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
 
 
@@ -112,27 +113,21 @@ class PConvTrainer(InpaintingTrainer):
     flavour, so weights converted by tools/convert_vgg.py get torchvision's normalisation).
     """
 
-    LOSS_WEIGHT_NAMES = tuple(PConvLoss.DEFAULT_WEIGHTS)
-
     segment_kind = "stage"
-    num_segments = 2
-    default_segment_fractions = (0.75, 0.25)
+    schedule = (Segment("train", ((None, 1),), 0.75), Segment("finetune", ((None, 1),), 0.25))
     uses_vgg = True
     vgg_arch = "vgg16"
     vgg_layers = losses.VGG16_POOL_LAYERS
     # NVIDIA's loss and PConv-Keras use torchvision's VGG16; 0.05 and 120 were tuned on it.
     vgg_tuned_flavour = "torchvision"
     loss_names = ("total", "valid", "hole", "tv", "perceptual", "style_out", "style_comp")
+    VGG_TERMS = ("perceptual", "style_out", "style_comp")
+    DEFAULT_LOSS_WEIGHTS = dict(PConvLoss.DEFAULT_WEIGHTS)
     Options = PConvOptions
 
     def __init__(self, generator, config, vgg=None, **kwargs):
         super().__init__(generator, config, vgg=vgg, **kwargs)
-        self.loss_fn = PConvLoss(vgg, weights=self.options.loss_weights)
-
-    def active_loss_names(self):
-        if self.vgg is None:
-            return ("total", "valid", "hole", "tv")
-        return self.loss_names
+        self.loss_fn = PConvLoss(vgg, weights=self.loss_weights)
 
     def start_segment(self, segment):
         super().start_segment(segment)

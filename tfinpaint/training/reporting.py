@@ -10,9 +10,11 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
-from tfinpaint import files, runs
-from tfinpaint.data import imageio
+from tfinpaint import files, metrics, runs
+from tfinpaint.data import imageio, pipeline
+from tfinpaint.training import config as config_lib
 
 
 class MetricsLog:
@@ -156,3 +158,100 @@ def plot_metrics(records, path, keys=("val_psnr_hole",), width=640, height=240):
     if not cv2.imwrite(path, image):
         raise ValueError(f"Could not write the plot {path}; expected a writable .png path.")
     return image
+
+
+def validation_batch(config, trainer_cls):
+    """The fixed validation batch of a run (numpy arrays): the same at every log."""
+    dataset = pipeline.build_dataset(
+        config.data,
+        config.image_size,
+        config.val_batch_size,
+        masks=config.masks,
+        seed=config.seed,
+        with_gradients=trainer_cls.with_gradients,
+        training=False,
+        **config_lib.dataset_kwargs(config),
+    )
+    for batch in dataset.take(1):
+        return {name: value.numpy() for name, value in batch.items()}
+    raise ValueError(f"The data source {config.data} yielded no validation images.")
+
+
+def validation_metrics(generator, batch):
+    """({val_psnr_hole, val_psnr, val_l1_hole[, val_ssim]}, the generator's float32 outputs)."""
+    outputs = generator({"images": batch["images"], "masks": batch["masks"]}, training=False)
+    outputs = {name: tf.cast(value, tf.float32).numpy() for name, value in outputs.items()}
+    images, masks = batch["images"], batch["masks"]
+    values = {
+        "val_psnr_hole": float(np.nanmean(metrics.psnr(images, outputs["inpainted"], masks))),
+        "val_psnr": float(np.nanmean(metrics.psnr(images, outputs["inpainted"]))),
+        "val_l1_hole": float(np.nanmean(metrics.l1_error(images, outputs["inpainted"], masks))),
+    }
+    if min(images.shape[1:3]) >= 11:
+        values["val_ssim"] = float(np.nanmean(metrics.ssim(images, outputs["inpainted"])))
+    return values, outputs
+
+
+def format_progress(step, total, kind, segment, loss_values, values, steps_per_sec):
+    """The one log line of a report."""
+    parts = [f"step {step}/{total}"]
+    if kind:
+        parts.append(f"{kind} {segment}")
+    parts.append(" ".join(f"{name} {value:.4g}" for name, value in loss_values.items()))
+    parts.append(f"val_psnr_hole {values['val_psnr_hole']:.2f} dB")
+    parts.append(f"{steps_per_sec:.2f} steps/s")
+    return " | ".join(parts)
+
+
+class RunReporter:
+    """What a run reports at each log interval: the progress line and, on the chief,
+    `metrics.jsonl`, TensorBoard scalars and (every `sample_every` steps) a PNG grid.
+
+    Args:
+        run_dir: runs.RunDir. The run's folder.
+        config: TrainConfig. The resolved run configuration.
+        trainer_cls: the family's trainer class (`segment_kind`, `with_gradients`).
+        resume_step: int or None. The restored step (metrics.jsonl drops records past it).
+        chief: bool. Whether this process writes the run's files.
+
+    `summary` holds `first_val_psnr_hole`, `last_val_psnr_hole` (of this invocation's logs) and
+    `grid_path` (the last grid written).
+    """
+
+    def __init__(self, run_dir, config, trainer_cls, resume_step, chief):
+        self.run_dir, self.config, self.chief = run_dir, config, chief
+        self.kind = trainer_cls.segment_kind
+        self.val_batch = validation_batch(config, trainer_cls)
+        self.metrics_log = MetricsLog(run_dir.metrics_path, resume_step)
+        self.board = TensorBoardWriter(run_dir.logs_dir) if chief else None
+        self.summary = {"first_val_psnr_hole": None, "last_val_psnr_hole": None, "grid_path": None}
+
+    def report(self, step, segment, loss_values, generator, steps_per_sec):
+        """Logs the interval ending at `step`: `loss_values` and the validation metrics."""
+        config, kind, batch = self.config, self.kind, self.val_batch
+        values, outputs = validation_metrics(generator, batch)
+        record = {"step": step}
+        if kind:
+            record[kind] = segment
+        record.update(loss_values)
+        record.update(values)
+        record["steps_per_sec"] = steps_per_sec
+        logging.info(
+            "%s",
+            format_progress(step, config.steps, kind, segment, loss_values, values, steps_per_sec),
+        )
+        if self.summary["first_val_psnr_hole"] is None:
+            self.summary["first_val_psnr_hole"] = values["val_psnr_hole"]
+        self.summary["last_val_psnr_hole"] = values["val_psnr_hole"]
+        if not self.chief:
+            return
+        self.metrics_log.append(record)
+        self.board.scalars(step, {k: v for k, v in record.items() if k != "step"})
+        if step % config.sample_every == 0 or step == config.steps:
+            grid = sample_grid(
+                batch["images"], batch["masks"], outputs["raw"], outputs["inpainted"]
+            )
+            path = self.run_dir.sample_path(step)
+            write_png(path, grid)
+            self.board.image(step, "samples", grid)
+            self.summary["grid_path"] = path

@@ -10,12 +10,19 @@ builds the discriminators (through the registry), the optimizers and their slots
 the kind the family declares for that position, with one compiled function per kind. The run
 loop, the benchmark and the tests all drive it through these three calls.
 
-Families subclass `InpaintingTrainer` and set:
-- `segment_kind` ("stage", "phase" or None), `num_segments`, `default_segment_fractions`;
-- `step_kinds` (the labels `step_kind()` returns, declared, e.g. ("generator",
-  "discriminator")) and `step_kind(step_in_segment)` where a segment alternates networks;
+Families subclass `InpaintingTrainer` and declare data:
+- `segment_kind` ("stage", "phase" or None) and `schedule`: a tuple of `config.Segment`s, one
+  per stage/phase, each naming its step kinds' cycle (e.g. 10 generator then 5 discriminator
+  steps; a count may name an integer option) and its default share of `--steps`. The base class
+  derives `num_segments`, `default_segment_fractions`, `step_kinds`, `segment_step_kinds()` and
+  `step_kind()` from it (a family without a `schedule` sets those itself);
 - `Options`: a dataclass of the family's typed options with their defaults (the preset table's
   `training.options` overrides some per preset; unknown names are refused before any work);
+  `prepare_config` parses them once, and every hook reads them with `family_options(config)`;
+- `DEFAULT_LOSS_WEIGHTS` (the names and defaults `options.loss_weights` overrides; the base
+  class merges them into `self.loss_weights`), `VGG_TERMS` (the loss terms dropped when the run
+  has no VGG) and `DATA_OPTIONS` (options passed to `build_dataset` in every segment, such as
+  `augment`);
 - `loss_names`, `build_optimizers()`, `optimizer_targets()`, `train_step(data)`, and where
   needed `discriminator_overrides(config)`, `start_segment(segment)`,
   `segment_data_overrides(segment)`, `finalize_config(config)` and `discriminator_steps()`.
@@ -32,6 +39,7 @@ import tensorflow as tf
 
 from tfinpaint import losses
 from tfinpaint.models import registry
+from tfinpaint.training.config import Segment
 
 
 @dataclasses.dataclass
@@ -120,6 +128,16 @@ def pair_accuracy(real_logits, fake_logits):
     return tf.reduce_mean(tf.cast(wins, tf.float32))
 
 
+def _declared(cls):
+    """Names declared by `cls` or a base below InpaintingTrainer (not the base's defaults)."""
+    names = set()
+    for klass in cls.__mro__:
+        if klass is InpaintingTrainer:
+            break
+        names.update(klass.__dict__)
+    return names
+
+
 class InpaintingTrainer(keras.Model):
     """Base trainer: networks, optimizers, loss trackers and the stage/phase state.
 
@@ -136,9 +154,15 @@ class InpaintingTrainer(keras.Model):
     """
 
     segment_kind = None
+    # The stages/phases, as data (see the module docstring); subclasses replace it.
+    schedule = (Segment("train", ((None, 1),), 1.0),)
+    # Derived from `schedule` for every subclass that declares one (`__init_subclass__`).
     num_segments = 1
     default_segment_fractions = (1.0,)
     step_kinds = (None,)
+    # Whether an adversarial loss weight of 0 drops the non-generator steps from every cycle
+    # (the discriminators would train networks whose scores no loss reads).
+    adversarial_optional = False
     uses_vgg = False
     vgg_arch = "vgg16"
     vgg_layers = ()
@@ -148,10 +172,43 @@ class InpaintingTrainer(keras.Model):
     with_gradients = False
     loss_names = ("total",)
     Options = TrainerOptions
-    LOSS_WEIGHT_NAMES = None  # Names `options.loss_weights` may set (None: no such option).
+    # {loss term: weight}, the family's defaults; `options.loss_weights` (a field every family
+    # with weights declares on its Options) overrides some. None: the family has no weights.
+    DEFAULT_LOSS_WEIGHTS = None
+    # Names `options.loss_weights` may set (None: no such option); DEFAULT_LOSS_WEIGHTS' names
+    # unless a family says otherwise.
+    LOSS_WEIGHT_NAMES = None
+    # Loss terms computed on VGG features: not logged when the run has no VGG.
+    VGG_TERMS = ()
+    # Option names given to `build_dataset` as they are in every segment (e.g. "augment"),
+    # left out when empty.
+    DATA_OPTIONS = ()
     # tf.config.optimizer experimental options the family's train steps need (process-wide,
     # set by `create`).
     grappler_options = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "schedule" in cls.__dict__:
+            cls.num_segments = len(cls.schedule)
+            cls.default_segment_fractions = tuple(segment.fraction for segment in cls.schedule)
+            kinds = []
+            for segment in cls.schedule:
+                kinds += [kind for kind, _ in segment.cycle if kind not in kinds]
+            cls.step_kinds = tuple(kinds)
+        if "DEFAULT_LOSS_WEIGHTS" in cls.__dict__ and "LOSS_WEIGHT_NAMES" not in cls.__dict__:
+            cls.LOSS_WEIGHT_NAMES = tuple(cls.DEFAULT_LOSS_WEIGHTS)
+        fields = {field.name for field in dataclasses.fields(cls.Options)}
+        needed = set(cls.DATA_OPTIONS)
+        if cls.LOSS_WEIGHT_NAMES is not None:
+            needed.add("loss_weights")
+        for segment in cls.schedule if "schedule" in cls.__dict__ else ():
+            needed.update(count for _, count in segment.cycle if isinstance(count, str))
+        if needed - fields:
+            raise TypeError(
+                f"{cls.__name__}.Options lacks the option(s) {sorted(needed - fields)} that its "
+                "declarations (DATA_OPTIONS, loss weights, schedule cycles) name."
+            )
 
     def __init__(self, generator, config, vgg=None, discriminators=None, **kwargs):
         super().__init__(**kwargs)
@@ -159,7 +216,8 @@ class InpaintingTrainer(keras.Model):
         self.discriminators = dict(discriminators or {})
         self.vgg = vgg
         self.train_config = config
-        self.options = self.Options.parse(config.options, config.model)
+        self.options = self.family_options(config)
+        self.loss_weights = self.merged_loss_weights(self.options)
         self.segment = 1
         self.kind = self.step_kinds[0]
         self._step_functions = {}
@@ -198,10 +256,32 @@ class InpaintingTrainer(keras.Model):
         self.segment = segment
         self._step_functions = {}
 
+    def segment_cycle(self, segment):
+        """[(step kind, count), ...] that `segment` (1-based) repeats, counts read from the
+        options where the schedule names one; with `adversarial_optional` and an adversarial
+        weight of 0, the generator's entries only."""
+        cycle = [
+            (kind, getattr(self.options, count) if isinstance(count, str) else count)
+            for kind, count in self.schedule[segment - 1].cycle
+        ]
+        if self.adversarial_optional and not self.adversarial:
+            cycle = [(kind, count) for kind, count in cycle if kind == "generator"]
+        return [(kind, count) for kind, count in cycle if count > 0] or cycle[:1]
+
+    @property
+    def adversarial(self):
+        """Whether the discriminators take part (False only for an `adversarial_optional`
+        family whose adversarial loss weight is 0)."""
+        if not self.adversarial_optional:
+            return True
+        return bool(self.loss_weights["adversarial"])
+
     def segment_step_kinds(self, segment):
-        """The step kinds `segment` runs (all declared kinds unless a family says otherwise)."""
-        del segment
-        return self.step_kinds
+        """The step kinds `segment` declares, in their cycle's order (what the benchmark times
+        and `discriminator_steps` drives, whatever this run's options make `step_kind` pick)."""
+        if "schedule" not in _declared(type(self)):
+            return self.step_kinds
+        return tuple(dict.fromkeys(kind for kind, _ in self.schedule[segment - 1].cycle))
 
     def step_function(self, kind):
         """The compiled train function of step kind `kind` in the current segment.
@@ -228,9 +308,22 @@ class InpaintingTrainer(keras.Model):
     # --- Hooks for families -------------------------------------------------------------
 
     @classmethod
+    def family_options(cls, config):
+        """The run's typed options (`Options`), parsed once and carried on `config`."""
+        return config.typed_options(cls.Options)
+
+    @classmethod
+    def merged_loss_weights(cls, options):
+        """{term: weight}: DEFAULT_LOSS_WEIGHTS updated with `options.loss_weights` (None for a
+        family without weights)."""
+        if cls.DEFAULT_LOSS_WEIGHTS is None:
+            return None
+        return dict(cls.DEFAULT_LOSS_WEIGHTS, **(options.loss_weights or {}))
+
+    @classmethod
     def discriminator_preset(cls, config):
         """The preset the discriminators are built from (an option may name another)."""
-        return cls.Options.parse(config.options, config.model).discriminator_preset or config.preset
+        return cls.family_options(config).discriminator_preset or config.preset
 
     @classmethod
     def discriminator_overrides(cls, config):
@@ -254,7 +347,9 @@ class InpaintingTrainer(keras.Model):
         )
 
     def active_loss_names(self):
-        """The loss terms this run logs (families drop VGG terms when `vgg` is None)."""
+        """The loss terms this run logs: `loss_names` without `VGG_TERMS` when `vgg` is None."""
+        if self.vgg is None:
+            return tuple(name for name in self.loss_names if name not in self.VGG_TERMS)
         return self.loss_names
 
     def build_optimizers(self):
@@ -278,23 +373,31 @@ class InpaintingTrainer(keras.Model):
     def step_kind(self, step_in_segment):
         """Which of `step_kinds` step `step_in_segment` (0-based, in the segment) trains.
 
-        Families that alternate networks step by step (the cascade model's 10 generator then
-        5 discriminator batches) return a label per step; `train_step` reads `self.kind` when
-        traced. The default: the one declared kind.
+        The position in the current segment's cycle (`segment_cycle`): the cascade model's
+        10 generator then 5 discriminator batches give "generator" for positions 0-9 of every
+        15. `train_step` reads `self.kind` when traced.
         """
-        del step_in_segment
-        return self.step_kinds[0]
+        if "schedule" not in _declared(type(self)):
+            return self.step_kinds[0]
+        cycle = self.segment_cycle(self.segment)
+        position = step_in_segment % sum(count for _, count in cycle)
+        for kind, count in cycle:
+            if position < count:
+                return kind
+            position -= count
+        raise AssertionError("unreachable: position lies inside the cycle")
 
     @classmethod
     def segment_data_overrides(cls, config, segment):
         """`build_dataset` keyword overrides for `segment` (masks, image_size, augment, ...)
         of the run `config`; checked, with the run's data settings, before any work.
 
-        Here: the family option `augment` where its `Options` has one (data augmentation
-        beyond the pipeline's flip, the same in every segment), set and not empty."""
+        Here: the family's `DATA_OPTIONS` (e.g. `augment`: data augmentation beyond the
+        pipeline's flip, the same in every segment), those set and not empty."""
         del segment
-        augment = getattr(cls.Options.parse(config.options, config.model), "augment", None)
-        return {"augment": augment} if augment else {}
+        options = cls.family_options(config)
+        values = {name: getattr(options, name) for name in cls.DATA_OPTIONS}
+        return {name: value for name, value in values.items() if value}
 
     def checkpoint_objects(self):
         """Networks and optimizers saved in every checkpoint, by name.
