@@ -910,14 +910,16 @@ def _inpaint_cases():
             match="--image is required",
         ),
         _ok("list_checkpoints", "--list_checkpoints", match="(Checkpoints in|No checkpoint in)"),
+        # Without --max_size every bounded strategy takes inference.DEFAULT_MAX_SIZE.
+        _ok("strategy_tile_default_max_size", *one, "--output={out}/o.png", "--strategy=tile"),
         _e(
-            "strategy_tile_without_max_size",
+            "max_size_with_pad",
             *one,
             "--output={out}/o.png",
-            "--strategy=tile",
-            match="needs --max_size",
+            "--strategy=pad",
+            "--max_size=32",
+            match="not pad",
         ),
-        _e("max_size_with_pad", *one, "--output={out}/o.png", "--max_size=32"),
         _e("max_size_too_small", *one, "--output={out}/o.png", "--strategy=tile", "--max_size=2"),
         _e(
             "tile_overlap_too_large",
@@ -1665,6 +1667,7 @@ def _failure_class_inpaint_cases():
             "--mask={inputs}/big_zeros_mask.png",
             out,
             "--max_pixels=200000000",
+            "--strategy=pad",
             match=r"10000x10000 .*--strategy=pad needs about .* GiB.*--strategy=tile --max_size=\d",
         ),
         _e(

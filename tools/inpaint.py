@@ -10,6 +10,11 @@ Usage:
       --output=out/photo.png
   python tools/inpaint.py --list_checkpoints
 
+  # A camera photo: the default --strategy=auto crops a window around each group of holes
+  # (or pads a small image, tiles or resizes a large one with holes all over) and says which:
+  python tools/inpaint.py --checkpoint=NAME --image=IMG_0001.jpg --mask=strokes.png \
+      --output=out/IMG_0001.png
+
   # Folders: every image in --image is paired with the mask of the same file stem in --mask and
   # written to --output/STEM.png; large images in 512 px tiles:
   python tools/inpaint.py --checkpoint=runs/glcic/generator.json --image=photos/ \
@@ -70,13 +75,26 @@ _MASK_POLARITY = flags.DEFINE_enum(
 )
 _STRATEGY = flags.DEFINE_enum(
     "strategy",
-    "pad",
+    "auto",
     list(inference.STRATEGIES),
-    "pad: the whole image, padded to the model's multiple; tile: overlapping tiles of at most "
-    "--max_size; resize: inpaint a copy downscaled to --max_size, paste back the holes; "
-    "polyphase: inpaint the interleaved sub-images (every f-th pixel) of at most --max_size.",
+    "auto (default): per image, pad for images up to 1 MP whose memory estimate fits, else crop "
+    "when the windows around the holes cover at most half the image, else tile when at most 16 "
+    "tiles hold holes, else resize; the line of each image says what it chose. "
+    "pad: the whole image at once, padded to the model's multiple (best context; memory grows "
+    "with the image: about 8 GB for 1920x1080 as a self-ensemble). "
+    "crop: each group of holes in a window of context 3x its size (at least the training size), "
+    "downscaled to --max_size only when larger: a few strokes on a camera photo cost what a "
+    "small image costs. tile: overlapping tiles of at most --max_size (minutes on large images). "
+    "resize: inpaint a copy downscaled to --max_size, paste back the holes (fast, softer fills). "
+    "polyphase: the interleaved sub-images (every f-th pixel) of at most --max_size.",
 )
-_MAX_SIZE = flags.DEFINE_integer("max_size", None, "Largest side the network sees (tile, resize).")
+_MAX_SIZE = flags.DEFINE_integer(
+    "max_size",
+    None,
+    f"Largest side the network sees with crop, tile, resize, polyphase and auto (default "
+    f"{inference.DEFAULT_MAX_SIZE}); not used by pad.",
+    lower_bound=1,
+)
 _TILE_OVERLAP = flags.DEFINE_integer("tile_overlap", None, "Tile overlap in px (default 1/4).")
 _POSTPROCESS = flags.DEFINE_enum(
     "postprocess",
@@ -118,10 +136,14 @@ def main(argv):
         )
     if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
         sys.exit("Error: pass exactly one of --workdir and --checkpoint.")
-    if _STRATEGY.value != "pad" and _MAX_SIZE.value is None:
-        sys.exit(f"Error: --strategy={_STRATEGY.value} needs --max_size.")
     if _STRATEGY.value == "pad" and _MAX_SIZE.value is not None:
-        sys.exit("Error: --max_size applies to --strategy=tile, resize or polyphase, not pad.")
+        sys.exit(
+            "Error: --max_size applies to --strategy=auto, crop, tile, resize or polyphase, not "
+            "pad."
+        )
+    max_size = _MAX_SIZE.value
+    if max_size is None and _STRATEGY.value != "pad":
+        max_size = inference.DEFAULT_MAX_SIZE
     try:
         image_files.set_default_max_pixels(_MAX_PIXELS.value)
         jobs = inference.plan_jobs(_IMAGE.value, _MASK.value, _OUTPUT.value, _OVERWRITE.value)
@@ -139,18 +161,15 @@ def main(argv):
             inference.same_file(output, path) for _, _, output in jobs for path in info["files"]
         ):
             sys.exit("Error: an output path is one of the model's files; choose another output.")
-        inference.check_inpaint_memory(generator, report["sizes"], _STRATEGY.value, _MAX_SIZE.value)
+        inference.check_inpaint_memory(generator, report["sizes"], _STRATEGY.value, max_size)
     except ValueError as error:
         sys.exit(f"Error: {error}")
     for warning in report["warnings"]:
         print(f"Warning: {warning}")
-    print(
-        f"Loaded {info['model']} ({info['preset']}, {info['precision']}"
-        + (", self-ensemble" if info["ensemble"] else "")
-        + f") from {info['path']}."
-    )
+    print(f"Loaded {inference.describe(info)} from {info['path']}.")
     for image_path, mask_path, output_path in jobs:
         start = time.perf_counter()
+        chosen = []
         try:
             hole_ratio = inference.inpaint_file(
                 generator,
@@ -160,14 +179,20 @@ def main(argv):
                 polarity=_MASK_POLARITY.value,
                 max_pixels=_MAX_PIXELS.value,
                 strategy=_STRATEGY.value,
-                max_size=_MAX_SIZE.value,
+                max_size=max_size,
                 tile_overlap=_TILE_OVERLAP.value,
                 postprocess=_POSTPROCESS.value,
+                min_window=info["image_size"],
+                on_strategy=lambda *strategy, chosen=chosen: chosen.append(strategy),
             )
         except ValueError as error:
             sys.exit(f"Error: {error}")
         seconds = time.perf_counter() - start
-        print(f"{output_path} ({100 * hole_ratio:.1f}% holes, {seconds:.2f} s)")
+        how = ""
+        if chosen and _STRATEGY.value == "auto":
+            strategy, size, reason = chosen[0]
+            how = f", auto: {strategy}" + (f" at {size} px" if size else "") + f", {reason}"
+        print(f"{output_path} ({100 * hole_ratio:.1f}% holes, {seconds:.2f} s{how})")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from tfinpaint.inference.jobs import (
     plan_jobs,
     same_file,
 )
-from tfinpaint.inference.loading import load_generator
+from tfinpaint.inference.loading import describe, load_generator
 from tfinpaint.inference.memory import (
     available_memory_bytes,
     check_batch_memory,
@@ -54,10 +54,17 @@ from tfinpaint.inference.memory import (
     estimate_inpaint_bytes,
 )
 from tfinpaint.inference.shipping import ship_checkpoint
-from tfinpaint.inference.strategies import POSTPROCESSING, STRATEGIES, inpaint
+from tfinpaint.inference.strategies import (
+    DEFAULT_MAX_SIZE,
+    POSTPROCESSING,
+    STRATEGIES,
+    inpaint,
+    resolve_strategy,
+)
 
 __all__ = [
     "CHECKPOINTS_DIR_ENV",
+    "DEFAULT_MAX_SIZE",
     "MASK_POLARITIES",
     "PACKAGE_CHECKPOINTS_DIR",
     "POSTPROCESSING",
@@ -67,6 +74,7 @@ __all__ = [
     "check_inpaint_memory",
     "check_jobs",
     "checkpoints_dir",
+    "describe",
     "empty_mask_warning",
     "estimate_inpaint_bytes",
     "format_checkpoint_list",
@@ -77,6 +85,7 @@ __all__ = [
     "plan_jobs",
     "read_hole_mask",
     "read_image",
+    "resolve_strategy",
     "same_file",
     "ship_checkpoint",
     "write_image",

@@ -19,12 +19,52 @@ import tensorflow as tf
 
 from tfinpaint import imageops
 from tfinpaint import postprocess as postprocess_lib
+from tfinpaint.inference import memory, regions
 from tfinpaint.models.ensemble import SelfEnsemble
 
-__all__ = ["POSTPROCESSING", "STRATEGIES", "inpaint"]
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "DEFAULT_MIN_WINDOW",
+    "POSTPROCESSING",
+    "STRATEGIES",
+    "inpaint",
+    "resolve_strategy",
+]
 
-STRATEGIES = ("pad", "tile", "resize", "polyphase")
+STRATEGIES = ("pad", "tile", "resize", "polyphase", "crop", "auto")
 POSTPROCESSING = ("none", "telea_poisson")
+# What crop and auto use when no max_size is given: 512 px views cost a few hundred MB and
+# about a second each on 2 CPU cores, even as a self-ensemble.
+DEFAULT_MAX_SIZE = 512
+# The smallest crop window: the shipped checkpoints' training size.
+DEFAULT_MIN_WINDOW = 256
+
+
+def resolve_strategy(
+    generator, holes, strategy="auto", max_size=None, min_window=None, available=None
+):
+    """(strategy, max_size, reason): what `inpaint` runs for these holes.
+
+    "auto" becomes one of pad, crop, tile and resize by `regions.choose_strategy`'s rule, with
+    "pad" only where its memory estimate fits (`available` bytes, default what is free now);
+    crop and auto take `DEFAULT_MAX_SIZE` when `max_size` is None. Other strategies are
+    returned as they are, with an empty reason.
+    """
+    if strategy in ("crop", "auto") and max_size is None:
+        max_size = DEFAULT_MAX_SIZE
+    if strategy != "auto":
+        return strategy, max_size, ""
+    holes = np.asarray(holes, bool)
+    min_window = DEFAULT_MIN_WINDOW if min_window is None else int(min_window)
+    available = memory.available_memory_bytes() if available is None else available
+    height, width = holes.shape
+    pad_fits = available is None or (
+        memory.estimate_inpaint_bytes(generator, (height, width), "pad") <= available
+        or memory.estimate_inpaint_bytes(generator, (height, width), "pad", traced=True)
+        <= available
+    )
+    chosen, reason = regions.choose_strategy(holes, max_size, min_window, pad_fits)
+    return chosen, (None if chosen == "pad" else max_size), reason
 
 
 def inpaint(
@@ -36,6 +76,8 @@ def inpaint(
     tile_overlap=None,
     postprocess="none",
     ensemble=False,
+    min_window=None,
+    on_strategy=None,
 ):
     """Fills the holes of one image of any size; known pixels come back exactly.
 
@@ -59,10 +101,19 @@ def inpaint(
               scene of at most `max_size` per side (the image is reflect-padded to a multiple of
               f first); each is inpainted at that size and its pixels are put back in place
               (DeepGIN's test time, Li et al. 2020, section 6.1, and the authors' code, which
-              resize to a multiple of 256 first; here nothing is resampled).
-        max_size: int or None. Largest side the network sees with "tile", "resize" and
-            "polyphase" (needed there; for DeepGIN the training size, 256); not used by "pad"
-            (where giving it is an error).
+              resize to a multiple of 256 first; here nothing is resampled);
+            - "crop": the holes are grouped into regions, each inpainted in a window of
+              context around it (`regions.hole_windows`: 3 times the region's box, at least
+              `min_window`, overlapping windows merged), downscaled to `max_size` only where
+              the window is larger; a few strokes on a camera photo cost what a small image
+              costs;
+            - "auto": one of pad, crop, tile and resize, chosen per image from its size, its
+              holes and the memory free (`resolve_strategy`; the rule is
+              `regions.choose_strategy`'s).
+        max_size: int or None. Largest side the network sees with "tile", "resize",
+            "polyphase" and "crop" (needed for the first three; for DeepGIN the training size,
+            256; crop and auto default to `DEFAULT_MAX_SIZE`); not used by "pad" (where giving
+            it is an error).
         tile_overlap: int or None. Overlap of neighbouring tiles in pixels (default: a quarter
             of the tile side).
         postprocess: str. "none", or "telea_poisson": GLCIC's post-processing (Iizuka et al.
@@ -74,6 +125,10 @@ def inpaint(
             pixels are pasted back (`models.SelfEnsemble`). Five times the compute; any model.
             A generator that is already a `SelfEnsemble` (a checkpoint shipped with
             `ensemble=True`) runs as it is either way.
+        min_window: int or None. Smallest crop window side (default `DEFAULT_MIN_WINDOW`, the
+            training size of the shipped checkpoints; pass the model's own).
+        on_strategy: callable or None. Called with (strategy, max_size, reason) once the
+            strategy is known (what "auto" chose), e.g. to report it.
 
     Returns:
         Array of the shape and dtype of `image`: hole pixels from the network (rounded for
@@ -101,24 +156,36 @@ def inpaint(
             tile_overlap=tile_overlap,
             postprocess=postprocess,
             ensemble=ensemble,
+            min_window=min_window,
+            on_strategy=on_strategy,
         )
         return imageops.paste_holes(image, holes, imageops.from_unit_float(filled, np.uint16))
     if strategy not in STRATEGIES:
         raise ValueError(f"Received strategy={strategy!r}; expected one of {STRATEGIES}.")
     if postprocess not in POSTPROCESSING:
         raise ValueError(f"Received postprocess={postprocess!r}; expected one of {POSTPROCESSING}.")
+    if min_window is not None and (
+        isinstance(min_window, bool)
+        or not isinstance(min_window, (int, np.integer))
+        or min_window < 1
+    ):
+        raise ValueError(f"Received min_window={min_window!r}; expected a positive int.")
     multiple = generator.size_multiple
+    if strategy == "auto" and max_size is not None:
+        _check_max_size(max_size, strategy, multiple)
+    if ensemble and not isinstance(generator, SelfEnsemble):
+        generator = SelfEnsemble(generator)
+    strategy, max_size, reason = resolve_strategy(generator, holes, strategy, max_size, min_window)
+    if on_strategy is not None:
+        on_strategy(strategy, max_size, reason)
     if strategy == "pad":
         if max_size is not None:
             raise ValueError(
                 f"Received max_size={max_size} with strategy='pad', which always runs the whole "
                 "image; use strategy='tile' or 'resize' to bound the size."
             )
-    elif not isinstance(max_size, (int, np.integer)) or max_size < multiple:
-        raise ValueError(
-            f"Received max_size={max_size!r} with strategy={strategy!r}; expected an int >= "
-            f"{multiple} (the generator's size multiple)."
-        )
+    elif strategy != "auto":
+        _check_max_size(max_size, strategy, multiple)
     if not holes.any():
         return image.copy()
 
@@ -127,9 +194,6 @@ def inpaint(
     else:
         pixels = np.clip(image.astype(np.float32), 0.0, 1.0)
     height, width = holes.shape
-
-    if ensemble and not isinstance(generator, SelfEnsemble):
-        generator = SelfEnsemble(generator)
 
     def run(pixels, holes):  # Raw output (h, w, 3) of one network view of (part of) the image.
         return _run_padded(generator, pixels, holes, multiple)
@@ -140,12 +204,33 @@ def inpaint(
         raw = _run_resized(run, pixels, holes, max_size)
     elif strategy == "polyphase" and max(height, width) > max_size:
         raw = _run_polyphase(run, pixels, holes, max_size)
+    elif strategy == "crop":
+        raw = regions.run_crop(
+            run,
+            lambda p, h, size: _run_resized(run, p, h, size),
+            pixels,
+            holes,
+            max_size,
+            DEFAULT_MIN_WINDOW if min_window is None else min_window,
+        )
     else:
         raw = run(pixels, holes)
     result = imageops.paste_holes(image, holes, imageops.from_unit_float(raw, image.dtype))
     if postprocess == "telea_poisson":
         result = postprocess_lib.telea_poisson_blend(result, holes)
     return result
+
+
+def _check_max_size(max_size, strategy, multiple):
+    if (
+        isinstance(max_size, bool)
+        or not isinstance(max_size, (int, np.integer))
+        or max_size < multiple
+    ):
+        raise ValueError(
+            f"Received max_size={max_size!r} with strategy={strategy!r}; expected an int >= "
+            f"{multiple} (the generator's size multiple)."
+        )
 
 
 def _run_padded(generator, pixels, holes, multiple):
@@ -162,14 +247,6 @@ def _run_padded(generator, pixels, holes, multiple):
     outputs = generator({"images": images, "masks": hole_masks}, training=False)
     raw = np.asarray(imageops.crop_to_size(tf.cast(outputs["raw"], tf.float32), size))
     return raw if batched else raw[0]
-
-
-def _tile_starts(size, tile, overlap):
-    """Evenly spread tile origins covering [0, size) with overlaps of at least `overlap`."""
-    if size <= tile:
-        return [0]
-    count = int(np.ceil((size - tile) / (tile - overlap))) + 1
-    return sorted({round(v) for v in np.linspace(0, size - tile, count)})
 
 
 def _ramp(length, ramp, at_start, at_end):
@@ -195,10 +272,10 @@ def _run_tiles(run, pixels, holes, multiple, max_size, tile_overlap):
     height, width = holes.shape
     total = np.zeros((height, width, 3), np.float32)
     weight_sum = np.zeros((height, width, 1), np.float32)
-    for top in _tile_starts(height, tile, overlap):
+    for top in regions.tile_starts(height, tile, overlap):
         bottom = min(top + tile, height)
         row_weights = _ramp(bottom - top, overlap, top == 0, bottom == height)
-        for left in _tile_starts(width, tile, overlap):
+        for left in regions.tile_starts(width, tile, overlap):
             right = min(left + tile, width)
             tile_holes = holes[top:bottom, left:right]
             if not tile_holes.any():  # Its output would only land on known pixels.

@@ -1,0 +1,205 @@
+"""Context windows around the holes of a large image: what the "crop" strategy runs.
+
+A photo from a camera with a few strokes painted on it is mostly known pixels: running the
+network on all 24 million of them costs minutes and gigabytes for nothing. `hole_windows`
+groups the holes into regions (8-connected components, after joining those closer than
+`join` pixels) and gives each a window of context around it: `context` times the region's
+box on each axis, at least `min_side` (the model's training size: the network has learnt what
+a hole looks like at that scale) and never past the image. Windows that overlap are merged
+into their union until none overlaps, so every hole pixel lies in exactly one window and the
+windows' outputs can be pasted back without blending.
+"""
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "AUTO_PAD_PIXELS",
+    "AUTO_MAX_TILES",
+    "choose_strategy",
+    "hole_windows",
+    "run_crop",
+    "tile_starts",
+    "windows_area",
+]
+
+# The "auto" rule's limits (see `choose_strategy`).
+AUTO_PAD_PIXELS = 1024 * 1024
+AUTO_CROP_AREA = 0.5
+AUTO_MAX_TILES = 16
+DEFAULT_CONTEXT = 3.0
+
+
+def _window(low, high, side, limit):
+    """[start, stop) of `side` pixels centred on [low, high), shifted to fit [0, limit)."""
+    side = min(max(side, high - low), limit)
+    start = (low + high - side) // 2
+    start = min(max(start, 0), limit - side)
+    return start, start + side
+
+
+def _merge(boxes):
+    """Unions of overlapping (top, left, bottom, right) boxes until no two overlap."""
+    boxes = [tuple(int(v) for v in box) for box in boxes]
+    merged = True
+    while merged and len(boxes) > 1:
+        merged = False
+        array = np.asarray(boxes)
+        for i in range(len(boxes)):
+            top, left, bottom, right = array[i]
+            overlap = (
+                (array[:, 0] < bottom)
+                & (array[:, 2] > top)
+                & (array[:, 1] < right)
+                & (array[:, 3] > left)
+            )
+            overlap[i] = False
+            if overlap.any():
+                group = np.concatenate([array[i : i + 1], array[overlap]])
+                union = (
+                    int(group[:, 0].min()),
+                    int(group[:, 1].min()),
+                    int(group[:, 2].max()),
+                    int(group[:, 3].max()),
+                )
+                boxes = [box for j, box in enumerate(boxes) if j != i and not overlap[j]]
+                boxes.append(union)
+                merged = True
+                break
+    return sorted(boxes)
+
+
+def hole_windows(holes, min_side, context=3.0, join=None):
+    """Non-overlapping windows (top, left, bottom, right) that hold every hole with context.
+
+    Args:
+        holes: bool array (H, W), True = hole.
+        min_side: int. Smallest window side (clipped to the image), e.g. the training size.
+        context: float >= 1. Each window spans this many times its region's box per axis.
+        join: int or None. Holes closer than this many pixels form one region (default:
+            min_side // 8), so that a dotted stroke or a speckled mask is one window, not
+            thousands.
+
+    Returns:
+        A sorted list of (top, left, bottom, right) windows, half-open, inside the image; empty
+        when there is no hole.
+    """
+    holes = np.asarray(holes, bool)
+    if holes.ndim != 2:
+        raise ValueError(f"Received holes of shape {holes.shape}; expected (H, W).")
+    if not context >= 1.0:
+        raise ValueError(f"Received context={context!r}; expected a number >= 1.")
+    if not isinstance(min_side, (int, np.integer)) or min_side < 1:
+        raise ValueError(f"Received min_side={min_side!r}; expected a positive int.")
+    if not holes.any():
+        return []
+    height, width = holes.shape
+    join = max(1, min_side // 8) if join is None else int(join)
+    grouped = holes.astype(np.uint8)
+    if join > 1:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (join, join))
+        grouped = cv2.dilate(grouped, kernel)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(grouped, connectivity=8)
+    boxes = []
+    for label in range(1, count):
+        left, top, box_w, box_h = (int(v) for v in stats[label, :4])
+        # The dilated box holds the holes of the region; its own box is no larger.
+        region = holes[top : top + box_h, left : left + box_w] & (
+            labels[top : top + box_h, left : left + box_w] == label
+        )
+        if not region.any():
+            continue
+        rows, cols = np.nonzero(region.any(axis=1))[0], np.nonzero(region.any(axis=0))[0]
+        low_y, high_y = top + int(rows[0]), top + int(rows[-1]) + 1
+        low_x, high_x = left + int(cols[0]), left + int(cols[-1]) + 1
+        side_y = max(min_side, int(np.ceil(context * (high_y - low_y))))
+        side_x = max(min_side, int(np.ceil(context * (high_x - low_x))))
+        window_top, window_bottom = _window(low_y, high_y, side_y, height)
+        window_left, window_right = _window(low_x, high_x, side_x, width)
+        boxes.append((window_top, window_left, window_bottom, window_right))
+    return _merge(boxes)
+
+
+def windows_area(windows):
+    """Total pixels of non-overlapping windows."""
+    return sum((bottom - top) * (right - left) for top, left, bottom, right in windows)
+
+
+def run_crop(run, run_resized, pixels, holes, max_size, min_side, context=DEFAULT_CONTEXT):
+    """Raw output (H, W, 3) whose hole pixels come from one network view per window.
+
+    Args:
+        run: callable (pixels, holes) -> raw output of the same size (one padded view).
+        run_resized: callable (pixels, holes, max_size) -> raw output of the same size, from
+            a view downscaled to `max_size` on its longer side.
+        pixels, holes: the whole image (H, W, 3) float32 and its holes (H, W) bool.
+        max_size: int. A window larger than this (either side) is run downscaled.
+        min_side: int. Smallest window side, e.g. the model's training size.
+        context: float. Window side per region side.
+
+    Pixels outside every window are left 0: they are known pixels, pasted back by the caller.
+    """
+    raw = np.zeros(pixels.shape, np.float32)
+    for top, left, bottom, right in hole_windows(holes, min_side, context):
+        window_pixels = pixels[top:bottom, left:right]
+        window_holes = holes[top:bottom, left:right]
+        if max(bottom - top, right - left) > max_size:
+            raw[top:bottom, left:right] = run_resized(window_pixels, window_holes, max_size)
+        else:
+            raw[top:bottom, left:right] = run(window_pixels, window_holes)
+    return raw
+
+
+def tile_starts(size, tile, overlap):
+    """Evenly spread tile origins covering [0, size) with overlaps of at least `overlap`."""
+    if size <= tile:
+        return [0]
+    count = int(np.ceil((size - tile) / (tile - overlap))) + 1
+    return sorted({round(v) for v in np.linspace(0, size - tile, count)})
+
+
+def _tiles_with_holes(holes, tile):
+    """How many tiles of the tile strategy's layout (quarter overlaps) hold holes."""
+    height, width = holes.shape
+    return sum(
+        bool(holes[top : top + tile, left : left + tile].any())
+        for top in tile_starts(height, tile, tile // 4)
+        for left in tile_starts(width, tile, tile // 4)
+    )
+
+
+def choose_strategy(holes, max_size, min_side, pad_fits=True):
+    """The strategy "auto" runs for one image, and why, in a few words.
+
+    The rule, in order:
+    1. "pad" (the whole image at once, the best context) when the image has at most
+       `AUTO_PAD_PIXELS` pixels (1 MP: seconds on 2 CPU cores, even as a self-ensemble) and
+       its memory estimate fits (`pad_fits`);
+    2. "crop" when the context windows around the holes (`hole_windows`) cover at most
+       `AUTO_CROP_AREA` of the image: a few strokes on a camera photo cost what a small image
+       costs, and the fills see their surroundings at full resolution;
+    3. "tile" when at most `AUTO_MAX_TILES` tiles of `max_size` hold holes: holes spread over
+       a large image, still filled at full resolution;
+    4. "resize" otherwise: the whole image downscaled to `max_size`, only its hole pixels
+       upscaled back (fast and bounded, but the fills are softer).
+
+    Args:
+        holes: bool array (H, W).
+        max_size: int. Largest side the network sees for crop, tile and resize.
+        min_side: int. Smallest crop window side (the model's training size).
+        pad_fits: bool. Whether "pad" fits the memory available.
+
+    Returns:
+        (strategy, reason): e.g. ("crop", "3 windows over 4 % of the image").
+    """
+    height, width = holes.shape
+    if height * width <= AUTO_PAD_PIXELS and pad_fits:
+        return "pad", f"{height}x{width} is at most {AUTO_PAD_PIXELS / 1e6:.1f} MP"
+    windows = hole_windows(holes, min(min_side, max_size))
+    share = windows_area(windows) / float(height * width)
+    if share <= AUTO_CROP_AREA:
+        return "crop", f"{len(windows)} window(s) over {100 * share:.0f} % of the image"
+    tiles = _tiles_with_holes(holes, max_size)
+    if tiles <= AUTO_MAX_TILES:
+        return "tile", f"holes in {tiles} tile(s) of {max_size} px"
+    return "resize", f"holes in {tiles} tiles of {max_size} px, over {AUTO_MAX_TILES}"
