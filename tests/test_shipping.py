@@ -281,7 +281,10 @@ def test_ship_tool_then_inpaint_tool_by_name(tmp_path, trained_run, shipped):
         env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert f"Loaded pconv (tiny, float32) from {shipped / 'demo.json'}" in result.stdout
+    assert (
+        "Loaded demo (pconv, the tiny preset's network; " in result.stdout
+        and f"parameters, float32) from {shipped / 'demo.json'}." in result.stdout
+    )
     output = cv2.imread(str(tmp_path / "out.png"))[..., ::-1]
     np.testing.assert_array_equal(output[~holes], image[~holes])
     expected = inference.inpaint(inference.load_generator("demo"), image, holes)

@@ -241,14 +241,11 @@ def main(argv):
         settings["step"] = info["step"]
         settings["averaged_steps"] = info["averaged_steps"]
         settings["ensemble"] = info["ensemble"]
-        # The preset name alone does not tell a run with --generator_config overrides from the
-        # paper network; the parameter count does.
-        settings["parameters"] = generator.count_params()
+        settings["parameters"] = info["parameters"]
+        settings["overrides"] = info["overrides"]
         print(
-            f"{info['model']} ({info['preset']}, {settings['parameters']:,} parameters, "
-            f"{info['precision']}{', self-ensemble' if info['ensemble'] else ''}) on "
-            f"{_DATA.value}, masks {settings['masks']}, {image_size} px, "
-            f"{len(result['records'])} images, {settings['scoring']} scoring, "
+            f"{inference.describe(info)} on {_DATA.value}, masks {settings['masks']}, "
+            f"{image_size} px, {len(result['records'])} images, {settings['scoring']} scoring, "
             f"{settings['ssim_variant']} SSIM"
             + (
                 ", mean of the checkpoints of steps "

@@ -107,12 +107,7 @@ def main(argv):
             path = export.export_saved_model(
                 generator, _OUTPUT.value, _VERSION.value, _OVERWRITE.value, inputs
             )
-            print(
-                f"SavedModel of {info['model']} ({info['preset']}, {info['precision']}"
-                + (", self-ensemble" if info["ensemble"] else "")
-                + ") "
-                f"written to {path}"
-            )
+            print(f"SavedModel of {inference.describe(info)} written to {path}")
             print(
                 "Signatures: serving_default(images, masks) -> inpainted; "
                 "serve_bytes(image_bytes, mask_bytes) -> inpainted_bytes"
@@ -129,9 +124,7 @@ def main(argv):
     height, width = result["image_size"]
     size_mb = os.path.getsize(result["path"]) / 2**20
     print(
-        f"TFLite ({result['quantize']}) of {info['model']} ({info['preset']}"
-        + (", self-ensemble" if info["ensemble"] else "")
-        + ") written to "
+        f"TFLite ({result['quantize']}) of {inference.describe(info)} written to "
         f"{result['path']}: {result['size_bytes']} bytes ({size_mb:.2f} MiB)"
     )
     print(

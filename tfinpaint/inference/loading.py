@@ -29,7 +29,7 @@ from tfinpaint.models import registry
 from tfinpaint.models.ensemble import SelfEnsemble
 from tfinpaint.models.saving import load_saved_generator
 
-__all__ = ["load_generator"]
+__all__ = ["describe", "load_generator"]
 
 
 def load_generator(
@@ -144,11 +144,39 @@ def load_generator(
             f"checkpoint prefix, a {runs.GENERATOR_JSON} or a {catalogue.WEIGHTS_SUFFIX} file."
         )
     info["precision"] = precision_lib.precision_of(generator.dtype_policy.name)
+    info["parameters"] = int(generator.count_params())
+    info["overrides"] = registry.generator_overrides(
+        info["model"], info["preset"], generator.get_config()
+    )
     saved_ensemble = info.pop("saved_ensemble", False)
     info["ensemble"] = saved_ensemble if ensemble is None else ensemble
     if info["ensemble"]:
         generator = SelfEnsemble(generator)
     return (generator, info) if with_info else generator
+
+
+def describe(info):
+    """One line naming what `load_generator(..., with_info=True)` loaded, as it really is.
+
+    E.g. "pconv_small_photos (pconv, preset paper with encoder_filters=[32, 64, ...], ...: not
+    the paper network; 4,684,628 parameters, float32, self-ensemble)": the shipped name when
+    there is one, and the generator overrides, so a narrowed network is never called "paper".
+    """
+    overrides = info.get("overrides") or {}
+    if overrides:
+        architecture = (
+            f"preset {info['preset']} with "
+            + ", ".join(f"{key}={value}" for key, value in sorted(overrides.items()))
+            + f": not the {info['preset']} network"
+        )
+    else:
+        architecture = f"the {info['preset']} preset's network"
+    return (
+        f"{info.get('name') or info['model']} ({info['model']}, {architecture}; "
+        f"{info['parameters']:,} parameters, {info['precision']}"
+        + (", self-ensemble" if info["ensemble"] else "")
+        + ")"
+    )
 
 
 def _check_average_last(value):

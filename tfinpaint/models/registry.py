@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import importlib
 import inspect
+import json
 
 from tfinpaint import precision as precision_lib
 
@@ -245,6 +246,38 @@ def generator_config(name, /, preset="paper", **overrides):
     config = get_preset(name, preset)["generator"]
     config.update(overrides)
     return config
+
+
+def _comparable(value):
+    try:
+        return json.loads(json.dumps(value))  # Tuples and lists alike.
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def generator_overrides(name, preset, config):
+    """The entries of a generator `config` that differ from what `preset` builds.
+
+    What the preset builds is its table entry over the constructor's defaults; `name`, `dtype`
+    and `trainable` are not architecture and are left out.
+
+    Returns:
+        dict of the differing entries (empty: the preset's network as it is).
+    """
+    generator_cls = get_family(name).load("generator")
+    expected = {
+        parameter.name: parameter.default
+        for parameter in inspect.signature(generator_cls.__init__).parameters.values()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    expected.update(get_preset(name, preset)["generator"])
+    return {
+        key: value
+        for key, value in config.items()
+        if key in expected
+        and key not in ("name", "dtype", "trainable")
+        and _comparable(value) != _comparable(expected[key])
+    }
 
 
 def build_generator(name, /, preset="paper", **overrides):
