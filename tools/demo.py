@@ -53,13 +53,14 @@ _CHECKPOINT = flags.DEFINE_string(
 )
 _STRATEGY = flags.DEFINE_enum(
     "strategy",
-    "tile" if "tile" in inference.STRATEGIES else inference.STRATEGIES[0],
+    "auto",
     list(inference.STRATEGIES),
-    "The strategy chosen when the page opens (tools/inpaint.py --strategy).",
+    "The strategy chosen when the page opens (tools/inpaint.py --strategy; auto picks pad, "
+    "crop, tile or resize per photo).",
 )
 _MAX_SIZE = flags.DEFINE_integer(
     "max_size",
-    512,
+    inference.DEFAULT_MAX_SIZE,
     "The largest side the network sees with every strategy but pad, when the page opens.",
     lower_bound=1,
 )
@@ -153,11 +154,16 @@ def check_request(image, holes, strategy, max_size):
         raise ValueError(f"Strategy {strategy!r} needs a max size of at least 1 px.")
 
 
-def network_fill(generator, image, holes, strategy, max_size):
-    """The network's fill at full size; known pixels are exactly `image`'s (asserted)."""
+def network_fill(generator, image, holes, strategy, max_size, on_strategy=None):
+    """The network's fill at full size; known pixels are exactly `image`'s (asserted).
+
+    `on_strategy(strategy, max_size, reason)` hears what `strategy="auto"` chose.
+    """
     # "pad" runs the whole image and takes no max_size (inference.inpaint refuses one).
     size = None if strategy == "pad" else int(max_size)
-    result = inference.inpaint(generator, image, holes, strategy=strategy, max_size=size)
+    result = inference.inpaint(
+        generator, image, holes, strategy=strategy, max_size=size, on_strategy=on_strategy
+    )
     if result.shape != image.shape or not np.array_equal(result[~holes], image[~holes]):
         raise RuntimeError("The network changed known pixels; this is a bug in tfinpaint.")
     return result
@@ -279,7 +285,12 @@ def build_page(default_checkpoint, default_strategy, default_max_size, max_pixel
             generator = cache.get(source, ENSEMBLE_CHOICES.get(ensemble))
             progress(0.3, desc=f"Inpainting with {source} ({strategy})")
             start = time.perf_counter()
-            result = network_fill(generator, image, holes, strategy, max_size)
+            chosen = []
+            result = network_fill(
+                generator, image, holes, strategy, max_size, lambda *a: chosen.append(a)
+            )
+            if strategy == "auto" and chosen:
+                strategy = f"auto: {chosen[0][0]}, {chosen[0][2]}"
             network_seconds = time.perf_counter() - start
             progress(0.8, desc=f"Classical fill ({classical})")
             start = time.perf_counter()
