@@ -1,13 +1,13 @@
 """Context windows around the holes of a large image: what the "crop" strategy runs.
 
 A photo from a camera with a few strokes painted on it is mostly known pixels: running the
-network on all 24 million of them costs minutes and gigabytes for nothing. `hole_windows`
-groups the holes into regions (8-connected components, after joining those closer than
-`join` pixels) and gives each a window of context around it: `context` times the region's
-box on each axis, at least `min_side` (the model's training size: the network has learnt what
-a hole looks like at that scale) and never past the image. Windows that overlap are merged
-into their union until none overlaps, so every hole pixel lies in exactly one window and the
-windows' outputs can be pasted back without blending.
+network on all 24 million of them costs minutes and gigabytes for nothing. `hole_windows` groups
+the holes into regions (8-connected components, after joining those closer than `join` pixels)
+and gives each a window of context around it: `context` times the region's box on each axis
+(2 by default), at least `min_side` (the model's training size: the network has learnt what a
+hole looks like at that scale) and never past the image. Windows that overlap are merged into
+their union until none overlaps, so every hole pixel lies in exactly one window, and each
+window is inpainted as an image of its own.
 """
 
 import cv2
@@ -18,7 +18,6 @@ __all__ = [
     "AUTO_MAX_TILES",
     "choose_strategy",
     "hole_windows",
-    "run_crop",
     "tile_starts",
     "windows_area",
 ]
@@ -27,7 +26,6 @@ __all__ = [
 AUTO_PAD_PIXELS = 1024 * 1024
 AUTO_CROP_AREA = 0.5
 AUTO_MAX_TILES = 16
-DEFAULT_CONTEXT = 3.0
 
 
 def _window(low, high, side, limit):
@@ -69,7 +67,7 @@ def _merge(boxes):
     return sorted(boxes)
 
 
-def hole_windows(holes, min_side, context=3.0, join=None):
+def hole_windows(holes, min_side, context=2.0, join=None):
     """Non-overlapping windows (top, left, bottom, right) that hold every hole with context.
 
     Args:
@@ -123,31 +121,6 @@ def hole_windows(holes, min_side, context=3.0, join=None):
 def windows_area(windows):
     """Total pixels of non-overlapping windows."""
     return sum((bottom - top) * (right - left) for top, left, bottom, right in windows)
-
-
-def run_crop(run, run_resized, pixels, holes, max_size, min_side, context=DEFAULT_CONTEXT):
-    """Raw output (H, W, 3) whose hole pixels come from one network view per window.
-
-    Args:
-        run: callable (pixels, holes) -> raw output of the same size (one padded view).
-        run_resized: callable (pixels, holes, max_size) -> raw output of the same size, from
-            a view downscaled to `max_size` on its longer side.
-        pixels, holes: the whole image (H, W, 3) float32 and its holes (H, W) bool.
-        max_size: int. A window larger than this (either side) is run downscaled.
-        min_side: int. Smallest window side, e.g. the model's training size.
-        context: float. Window side per region side.
-
-    Pixels outside every window are left 0: they are known pixels, pasted back by the caller.
-    """
-    raw = np.zeros(pixels.shape, np.float32)
-    for top, left, bottom, right in hole_windows(holes, min_side, context):
-        window_pixels = pixels[top:bottom, left:right]
-        window_holes = holes[top:bottom, left:right]
-        if max(bottom - top, right - left) > max_size:
-            raw[top:bottom, left:right] = run_resized(window_pixels, window_holes, max_size)
-        else:
-            raw[top:bottom, left:right] = run(window_pixels, window_holes)
-    return raw
 
 
 def tile_starts(size, tile, overlap):

@@ -38,6 +38,10 @@ POSTPROCESSING = ("none", "telea_poisson")
 DEFAULT_MAX_SIZE = 512
 # The smallest crop window: the shipped checkpoints' training size.
 DEFAULT_MIN_WINDOW = 256
+# A crop window spans this many times its group of holes on each axis: context on every side
+# as wide as the holes themselves, so that neighbouring strokes of a photo keep windows of
+# their own instead of merging into one large, downscaled window.
+CROP_CONTEXT = 2.0
 
 
 def resolve_strategy(
@@ -103,7 +107,7 @@ def inpaint(
               (DeepGIN's test time, Li et al. 2020, section 6.1, and the authors' code, which
               resize to a multiple of 256 first; here nothing is resampled);
             - "crop": the holes are grouped into regions, each inpainted in a window of
-              context around it (`regions.hole_windows`: 3 times the region's box, at least
+              context around it (`regions.hole_windows`: twice the region's box, at least
               `min_window`, overlapping windows merged), downscaled to `max_size` only where
               the window is larger; a few strokes on a camera photo cost what a small image
               costs;
@@ -188,6 +192,23 @@ def inpaint(
         _check_max_size(max_size, strategy, multiple)
     if not holes.any():
         return image.copy()
+    if strategy == "crop":
+        # Window by window, each as an image of its own: no full-size float copy of a camera
+        # photo is ever made, and known pixels are pasted back by the calls themselves.
+        result = image.copy()
+        min_side = DEFAULT_MIN_WINDOW if min_window is None else int(min_window)
+        for top, left, bottom, right in regions.hole_windows(holes, min_side, CROP_CONTEXT):
+            window = (slice(top, bottom), slice(left, right))
+            large = max(bottom - top, right - left) > max_size
+            result[window] = inpaint(
+                generator,
+                image[window],
+                holes[window],
+                strategy="resize" if large else "pad",
+                max_size=max_size if large else None,
+                postprocess=postprocess,
+            )
+        return result
 
     if image.dtype == np.uint8:
         pixels = image.astype(np.float32) / 255.0
@@ -204,15 +225,6 @@ def inpaint(
         raw = _run_resized(run, pixels, holes, max_size)
     elif strategy == "polyphase" and max(height, width) > max_size:
         raw = _run_polyphase(run, pixels, holes, max_size)
-    elif strategy == "crop":
-        raw = regions.run_crop(
-            run,
-            lambda p, h, size: _run_resized(run, p, h, size),
-            pixels,
-            holes,
-            max_size,
-            DEFAULT_MIN_WINDOW if min_window is None else min_window,
-        )
     else:
         raw = run(pixels, holes)
     result = imageops.paste_holes(image, holes, imageops.from_unit_float(raw, image.dtype))
