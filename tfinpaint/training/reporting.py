@@ -29,14 +29,18 @@ class MetricsLog:
         if resume_step is not None and os.path.exists(path):
             # A torn last line is dropped here (with a warning), so appends start on a new line.
             kept = [r for r in runs.read_metrics(path) if r["step"] <= resume_step]
-            tmp_path = path + ".tmp"
-            with open(tmp_path, "w", encoding="utf-8") as f:
+            # Atomic, and a full disk names the file (a failed write alone names none).
+            with files.atomic_write(path) as tmp_path, open(tmp_path, "w", encoding="utf-8") as f:
                 f.writelines(files.strict_json_dumps(record) + "\n" for record in kept)
-            os.replace(tmp_path, path)
 
     def append(self, record):
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(files.strict_json_dumps(record) + "\n")  # Undefined numbers: null.
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(files.strict_json_dumps(record) + "\n")  # Undefined numbers: null.
+        except OSError as error:
+            if error.filename is None:  # A failed write or close names no file.
+                error.filename = self.path
+            raise
 
 
 def read_metrics(path):
