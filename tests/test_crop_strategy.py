@@ -129,15 +129,20 @@ def test_crop_downscales_only_windows_larger_than_max_size(generator):
 
 def test_auto_rule():
     big = np.zeros((2000, 3000), bool)
-    assert regions.choose_strategy(np.ones((500, 500), bool), 512, 256)[0] == "pad"
-    assert regions.choose_strategy(np.ones((500, 500), bool), 512, 256, pad_fits=False)[0] != (
-        "pad"
-    )
+    small = np.zeros((500, 500), bool)
+    small[200:260, 100:400] = True  # 30 px deep: shallow for a network trained at 256 px.
+    assert regions.choose_strategy(small, 512, 256)[0] == "pad"
+    assert regions.choose_strategy(small, 512, 256, pad_fits=False)[0] != "pad"
+    # Holes deeper than the network fills at full resolution are cropped (and downscaled).
+    deep = np.zeros((500, 500), bool)
+    deep[150:350, 100:400] = True  # 100 px deep.
+    strategy, reason = regions.choose_strategy(deep, 512, 256)
+    assert strategy == "crop" and "deep" in reason
     strokes = big.copy()
     strokes[100:120, 200:600] = True
     strokes[1500:1700, 2500:2520] = True
     strategy, reason = regions.choose_strategy(strokes, 512, 256)
-    assert strategy == "crop" and reason.startswith("2 window(s)")
+    assert strategy == "crop" and reason.startswith("2 window(s), over")
     spread = big.copy()
     spread[::400, :] = True  # Lines across the whole image: windows everywhere.
     assert regions.choose_strategy(spread[:1100, :1100], 512, 256)[0] == "tile"
@@ -178,7 +183,7 @@ def test_inpaint_tool_says_what_auto_chose(generator, tmp_path):
     json_path = save_generator(generator, "pconv", "tiny", str(tmp_path), extra={"image_size": 32})
     image = _photo(64, 96)
     mask = np.zeros((64, 96), np.uint8)
-    mask[10:30, 20:50] = 255
+    mask[10:14, 20:50] = 255  # 2 px deep: shallow enough at the model's 32 px.
     cv2.imwrite(str(tmp_path / "photo.png"), image)
     cv2.imwrite(str(tmp_path / "mask.png"), mask)
     result = subprocess.run(
@@ -191,3 +196,28 @@ def test_inpaint_tool_says_what_auto_chose(generator, tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "auto: pad, 64x96 is at most 1.0 MP" in result.stdout
+
+
+def test_hole_depth():
+    holes = np.zeros((100, 100), bool)
+    assert regions.hole_depth(holes) == 0.0
+    holes[40:61, :] = True  # A band 21 rows high: its middle row is 11 rows from known pixels.
+    assert regions.hole_depth(holes) == pytest.approx(11.0, abs=0.1)
+    assert regions.max_hole_depth(256) == 48
+
+
+def test_crop_downscales_windows_whose_holes_are_too_deep(generator):
+    image = _photo(400, 400)
+    holes = np.zeros((400, 400), bool)
+    holes[150:250, 100:300] = True  # 50 px deep against 12 for min_window=64.
+    (window,) = regions.hole_windows(holes, 64)
+    result = inference.inpaint(
+        generator, image, holes, strategy="crop", max_size=512, min_window=64
+    )
+    np.testing.assert_array_equal(result[~holes], image[~holes])
+    # What the window gives alone at full resolution differs: it was downscaled.
+    top, left, bottom, right = window
+    alone = inference.inpaint(
+        generator, image[top:bottom, left:right], holes[top:bottom, left:right]
+    )
+    assert np.any(result[top:bottom, left:right] != alone)

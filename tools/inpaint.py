@@ -77,14 +77,17 @@ _STRATEGY = flags.DEFINE_enum(
     "strategy",
     "auto",
     list(inference.STRATEGIES),
-    "auto (default): per image, pad for images up to 1 MP whose memory estimate fits, else crop "
-    "when the windows around the holes cover at most half the image, else tile when at most 16 "
-    "tiles hold holes, else resize; the line of each image says what it chose. "
+    "auto (default): per image, pad for images up to 1 MP whose memory estimate fits and whose "
+    "holes are shallow enough for full resolution, else crop when the windows around the holes "
+    "cover at most half the image or the holes are too deep, else tile when at most 16 tiles "
+    "hold holes, else resize; the line of each image says what it chose. "
     "pad: the whole image at once, padded to the model's multiple (best context; memory grows "
     "with the image: about 8 GB for 1920x1080 as a self-ensemble). "
     "crop: each group of holes in a window of context 3x its size (at least the training size), "
-    "downscaled to --max_size only when larger: a few strokes on a camera photo cost what a "
-    "small image costs. tile: overlapping tiles of at most --max_size (minutes on large images). "
+    "downscaled to --max_size when larger, and until its holes are at most 3/16 of the training "
+    "size deep (deeper holes come out grey in the middle at full resolution): a few strokes on a "
+    "camera photo cost what a small image costs. tile: overlapping tiles of at most --max_size, "
+    "at full resolution (minutes on large images; wide strokes come out grey in the middle). "
     "resize: inpaint a copy downscaled to --max_size, paste back the holes (fast, softer fills). "
     "polyphase: the interleaved sub-images (every f-th pixel) of at most --max_size.",
 )

@@ -109,8 +109,9 @@ def inpaint(
             - "crop": the holes are grouped into regions, each inpainted in a window of
               context around it (`regions.hole_windows`: twice the region's box, at least
               `min_window`, overlapping windows merged), downscaled to `max_size` only where
-              the window is larger; a few strokes on a camera photo cost what a small image
-              costs;
+              the window is larger or its holes are deeper than the network fills well at full
+              resolution (`regions.max_hole_depth`: past it, the middle of a wide stroke comes
+              out grey); a few strokes on a camera photo cost what a small image costs;
             - "auto": one of pad, crop, tile and resize, chosen per image from its size, its
               holes and the memory free (`resolve_strategy`; the rule is
               `regions.choose_strategy`'s).
@@ -199,13 +200,19 @@ def inpaint(
         min_side = DEFAULT_MIN_WINDOW if min_window is None else int(min_window)
         for top, left, bottom, right in regions.hole_windows(holes, min_side, CROP_CONTEXT):
             window = (slice(top, bottom), slice(left, right))
-            large = max(bottom - top, right - left) > max_size
+            side = max(bottom - top, right - left)
+            # Downscaled past max_size, and until the holes are no deeper than the network
+            # fills well (deeper ones come out grey in the middle: `regions.HOLE_DEPTH_SHARE`).
+            depth = regions.hole_depth(holes[window])
+            scale = min(1.0, max_size / side, regions.max_hole_depth(min_side) / max(depth, 1.0))
+            size = max(multiple, int(side * scale) // multiple * multiple)
+            large = scale < 1.0 and size < side
             result[window] = inpaint(
                 generator,
                 image[window],
                 holes[window],
                 strategy="resize" if large else "pad",
-                max_size=max_size if large else None,
+                max_size=size if large else None,
                 postprocess=postprocess,
             )
         return result
