@@ -93,6 +93,20 @@ def test_extra_outputs_are_the_identity_views():
     )
 
 
+@pytest.mark.parametrize("name", registry.list_models())
+def test_every_family_runs_as_a_bfloat16_ensemble(name):
+    # The ensemble takes the generator's mixed_bfloat16 policy, so its inputs arrive in
+    # bfloat16; GAIN returns `raw` in float32, and the blend once multiplied the two (Mul:
+    # float vs bfloat16), which made GAIN's bfloat16 evaluation fail.
+    generator = registry.build_generator(name, "tiny", dtype="mixed_bfloat16")
+    images, masks = _batch(32, 32, seed=4)
+    out = SelfEnsemble(generator)({"images": images, "masks": masks})
+    known = np.broadcast_to(np.asarray(masks) < 0.5, images.shape)
+    inpainted = np.asarray(keras.ops.cast(out["inpainted"], "float32"))
+    bf16_images = np.asarray(keras.ops.cast(keras.ops.cast(images, "bfloat16"), "float32"))
+    np.testing.assert_array_equal(inpainted[known], bf16_images[known])
+
+
 def test_self_ensemble_refuses_bad_inputs_in_one_sentence(cascade):
     ensemble = SelfEnsemble(cascade)
     with pytest.raises(ValueError, match="divisible by 8"):

@@ -111,4 +111,7 @@ class SelfEnsemble(keras.Model):
                 if view == VIEWS[0]:
                     first = {name: value[:batch] for name, value in outputs.items()}
         raw = total / float(len(VIEWS))
+        # A generator may return `raw` in float32 under a mixed policy (GAIN does): blend in
+        # its dtype, not the inputs' (bfloat16 * float32 is an error).
+        images, hole_masks = ops.cast(images, raw.dtype), ops.cast(hole_masks, raw.dtype)
         return dict(first, raw=raw, inpainted=blend(raw, images, hole_masks))
