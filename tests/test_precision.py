@@ -146,7 +146,7 @@ def test_bfloat16_saved_model_matches_the_keras_generator(tmp_path):
 
 def test_every_built_in_family_offers_bfloat16():
     # Measured below 0.1 dB of hole PSNR (WORKSPACE.md); a new family starts with float32 only.
-    for model in ("pconv", "glcic", "cascade", "deepgin"):
+    for model in ("pconv", "glcic", "cascade", "deepgin", "gain"):
         registry.check_inference_precision(model, "bfloat16")
     assert registry.ModelFamily("x", "m:G", "m:P", "m:T").inference_precisions == ("float32",)
 
