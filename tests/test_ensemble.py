@@ -185,7 +185,7 @@ def test_tools_ship_inpaint_and_evaluate_with_and_without_the_ensemble(trained_r
         result = _run_tool(
             "inpaint.py", "--checkpoint=demo_ens", f"--image={tmp_path / 'photo.png'}",
             f"--mask={tmp_path / 'holes.png'}", f"--output={output}", *([flag] if flag else []),
-            env=env,
+            "--strategy=pad", env=env,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr[-2000:]
         assert ("float32, self-ensemble)" in result.stdout) == ensemble

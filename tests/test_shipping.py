@@ -278,6 +278,7 @@ def test_ship_tool_then_inpaint_tool_by_name(tmp_path, trained_run, shipped):
         f"--image={tmp_path / 'photo.png'}",
         f"--mask={tmp_path / 'holes.png'}",
         f"--output={tmp_path / 'out.png'}",
+        "--strategy=pad",  # What `inference.inpaint` runs by default, compared below.
         env=env,
     )
     assert result.returncode == 0, result.stderr[-2000:]
