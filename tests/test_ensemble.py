@@ -107,6 +107,25 @@ def test_every_family_runs_as_a_bfloat16_ensemble(name):
     np.testing.assert_array_equal(inpainted[known], bf16_images[known])
 
 
+@pytest.mark.parametrize("size", [(32, 32), (32, 48)])
+def test_large_inputs_run_view_by_view_with_the_same_result(cascade, size, monkeypatch):
+    images, masks = _batch(*size, seed=6)
+    together = np.asarray(SelfEnsemble(cascade)({"images": images, "masks": masks})["raw"])
+    calls = []
+    original = cascade.__class__.__call__
+
+    def counting(self, inputs, *args, **kwargs):
+        calls.append(int(inputs["images"].shape[0]))
+        return original(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(SelfEnsemble, "MAX_CALL_PIXELS", 2 * size[0] * size[1])
+    monkeypatch.setattr(cascade.__class__, "__call__", counting)
+    apart = np.asarray(SelfEnsemble(cascade)({"images": images, "masks": masks})["raw"])
+    assert calls == [2] * 5  # A batch of 2 images: one view per call.
+    np.testing.assert_allclose(apart, together, atol=1e-5)
+    assert SelfEnsemble.views_per_call(None, 32, 32) == 5  # Unknown sizes: one call per shape.
+
+
 def test_self_ensemble_refuses_bad_inputs_in_one_sentence(cascade):
     ensemble = SelfEnsemble(cascade)
     with pytest.raises(ValueError, match="divisible by 8"):

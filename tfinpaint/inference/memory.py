@@ -122,11 +122,10 @@ def activation_bytes(generator, network_pixels, traced=False):
 
 
 def _ensemble_views(generator, height, width):
-    """Views a network call runs at once: a `SelfEnsemble` batches its five views for a square
-    input, and three then two for another (its (H, W) and (W, H) groups)."""
+    """Views a network call runs at once (`SelfEnsemble.views_per_call` of one image)."""
     if not isinstance(generator, SelfEnsemble):
         return 1
-    return 5 if height == width else 3
+    return SelfEnsemble.views_per_call(1, height, width)
 
 
 def estimate_inpaint_bytes(
