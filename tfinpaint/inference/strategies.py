@@ -38,10 +38,6 @@ POSTPROCESSING = ("none", "telea_poisson")
 DEFAULT_MAX_SIZE = 512
 # The smallest crop window: the shipped checkpoints' training size.
 DEFAULT_MIN_WINDOW = 256
-# A crop window spans this many times its group of holes on each axis: context on every side
-# as wide as the holes themselves, so that neighbouring strokes of a photo keep windows of
-# their own instead of merging into one large, downscaled window.
-CROP_CONTEXT = 2.0
 
 
 def resolve_strategy(
@@ -198,7 +194,7 @@ def inpaint(
         # photo is ever made, and known pixels are pasted back by the calls themselves.
         result = image.copy()
         min_side = DEFAULT_MIN_WINDOW if min_window is None else int(min_window)
-        for top, left, bottom, right in regions.hole_windows(holes, min_side, CROP_CONTEXT):
+        for top, left, bottom, right in regions.hole_windows(holes, min_side):
             window = (slice(top, bottom), slice(left, right))
             side = max(bottom - top, right - left)
             # Downscaled past max_size, and until the holes are no deeper than the network
