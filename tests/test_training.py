@@ -238,6 +238,19 @@ def test_stage_two_freezes_encoder_batchnorm(tmp_path):
     assert [(r["step"], r["stage"]) for r in records] == [(2, 1), (3, 1), (4, 2), (6, 2)]
 
 
+def test_pconv_augment_option_reaches_the_data_of_both_stages():
+    # Our addition (the paper has only the pipeline's flip): "channels" shuffles each crop's
+    # RGB channels in both stages; left out, no augmentation argument is passed at all.
+    from harness import segment_data_arguments  # noqa: PLC0415
+
+    assert "augment" not in segment_data_arguments("pconv", {}, 1, preset="tiny")
+    for stage in (1, 2):
+        arguments = segment_data_arguments("pconv", {"augment": "channels"}, stage, "tiny")
+        assert arguments["augment"] == "channels"
+    with pytest.raises(ValueError, match="augment"):
+        PConvTrainer.Options.parse({"augment": 3}, "pconv")
+
+
 def test_sixty_tiny_steps_on_the_samples_improve_hole_psnr_and_resume(tmp_path):
     config = TrainConfig(
         model="pconv",

@@ -100,10 +100,14 @@ class PConvOptions(TrainerOptions):
         finetune_learning_rate: float. Stage 2's learning rate (the paper's 5e-5).
         loss_weights: dict or None. Overrides of PConvLoss' weights ("valid", "hole",
             "perceptual", "style", "tv"); None keeps the paper's 1, 6, 0.05, 120, 0.1.
+        augment: str or None. Data augmentation of both stages beyond the pipeline's random
+            left-right flip (`build_dataset(augment=...)`, e.g. "channels": each crop's RGB
+            channels in a random order). None (the paper's): none.
     """
 
     finetune_learning_rate: float = 5e-5
     loss_weights: dict | None = None
+    augment: str | None = None
 
 
 class PConvTrainer(InpaintingTrainer):
@@ -123,6 +127,7 @@ class PConvTrainer(InpaintingTrainer):
     loss_names = ("total", "valid", "hole", "tv", "perceptual", "style_out", "style_comp")
     VGG_TERMS = ("perceptual", "style_out", "style_comp")
     DEFAULT_LOSS_WEIGHTS = dict(PConvLoss.DEFAULT_WEIGHTS)
+    DATA_OPTIONS = ("augment",)
     Options = PConvOptions
 
     def __init__(self, generator, config, vgg=None, **kwargs):
