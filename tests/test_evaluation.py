@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from tfinpaint import evaluation, inference, metrics, postprocess
-from tfinpaint.data import mask_sets
+from tfinpaint.data import imageio, mask_sets
 from tfinpaint.data.masks import make_mask_fns
 from tfinpaint.models import build_generator, save_generator
 
@@ -193,6 +193,29 @@ def test_classical_fills_alone(generator, tmp_path):
     assert set(report["summary"]["all"]) == {"telea", "biharmonic"}
     nothing = _run_tool("evaluate.py", "--data=samples", "--baselines=")
     assert nothing.returncode != 0 and "Error: nothing to score" in nothing.stderr
+
+
+def test_short_side_sets_the_content_scale_of_the_crops(tmp_path):
+    # A 96 x 144 picture: by default a 32 px crop is its own centre 32 x 32 pixels (a
+    # zoomed-in view); --short_side=32 scales the whole picture down first, so the crop is
+    # its centre square at a third of the size.
+    rows, cols = np.mgrid[0:96, 0:144]
+    picture = np.stack([rows * 2, cols, (rows + cols) % 256], axis=-1).astype(np.uint8)
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    imageio.write_image(str(folder / "one.png"), picture)
+    kwargs = dict(masks="rect:0.2-0.6", num_images=1, baselines=["telea"], keep_images=[0])
+    native = evaluation.evaluate(None, str(folder), 32, **kwargs)
+    np.testing.assert_allclose(
+        native["kept"][0]["ground_truth"] * 255, picture[32:64, 56:88], atol=0.5
+    )
+    assert native["settings"]["short_side"] is None
+    scaled = evaluation.evaluate(None, str(folder), 32, short_side=32, **kwargs)
+    assert scaled["settings"]["short_side"] == 32
+    expected = tf.image.resize(picture[:, 24:120].astype(np.float32), (32, 32), antialias=True)
+    np.testing.assert_allclose(scaled["kept"][0]["ground_truth"] * 255, expected, atol=2.0)
+    with pytest.raises(ValueError, match="--short_side must be an integer of at least"):
+        evaluation.evaluate(None, str(folder), 32, short_side=16, **kwargs)
 
 
 def test_mask_set_round_trip(tmp_path):

@@ -57,6 +57,7 @@ def evaluate(
     inception_weights=None,
     keep_images=(),
     bucket_edges=None,
+    short_side=None,
     **dataset_kwargs,
 ):
     """Scores `generator` (and the classical baselines) on `source`.
@@ -88,6 +89,10 @@ def evaluate(
             a set that names none of them is refused before any work.
         bucket_edges: sequence of floats or None. Increasing hole ratios that bound the buckets
             ((e0, e1], (e1, e2], ...; e.g. 0.1, 0.3, 0.5); None: `metrics.HOLE_RATIO_BUCKETS`.
+        short_side: int or None. Scale each picture's short side to this length before its
+            centre crop (at least `image_size`): the content scale. None crops each picture at
+            its own scale (only pictures smaller than the crop are scaled up), so a crop of a
+            large photo is a zoomed-in view of it, smoother than the whole picture scaled down.
         **dataset_kwargs: passed to `build_dataset` (data_dir, split, irregular_polarity...).
 
     Returns:
@@ -109,6 +114,11 @@ def evaluate(
             raise ValueError(f"--{name} must be a positive integer, got {value!r}.")
     if num_images is not None and not _is_positive_int(num_images):
         raise ValueError(f"--num_images must be a positive integer (or unset), got {num_images!r}.")
+    if short_side is not None and not (_is_positive_int(short_side) and short_side >= image_size):
+        raise ValueError(
+            f"--short_side must be an integer of at least --image_size={image_size} (or unset), "
+            f"got {short_side!r}."
+        )
     if generator is None and not baselines:
         raise ValueError(
             "Nothing to score: no model and no --baselines; give a model (--workdir or "
@@ -160,6 +170,9 @@ def evaluate(
         if num_images is not None and num_images < 2:
             raise ValueError(f"FID needs at least 2 images, got --num_images={num_images}.")
         extractor = _fid().build_inception(weights)
+    if short_side is not None:
+        # The evaluation pipeline scales to the middle of this range: exactly short_side.
+        dataset_kwargs["resize_short_side"] = (short_side, short_side)
     dataset = pipeline.build_dataset(
         source, image_size, batch_size, masks=masks, seed=seed, training=False, **dataset_kwargs
     )
@@ -228,6 +241,7 @@ def evaluate(
             "masks": f"mask_dir:{mask_dir}" if mask_set is not None else masks,
             "seed": None if mask_set is not None else seed,
             "inception_weights": weights or "none",
+            "short_side": short_side,
         },
     }
     if extractor is not None:

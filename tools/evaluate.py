@@ -29,7 +29,9 @@ the photo, a blur well under 1) per hole-ratio bucket ((0.01, 0.1], ..., (0.5, 0
 four by default, FSR costing about 3 s per 256 px image). A second table sets the model against
 the best classical fill of each bucket (the highest mean hole PSNR there): its margin, with a
 paired 95 % bootstrap interval over images; every hole PSNR carries its own interval. Images are
-centre crops of --image_size (default: the training size); masks are drawn deterministically
+centre crops of --image_size (default: the training size), each picture at its own scale unless
+--short_side scales it first (report both for large photos: a crop at the photo's own scale is
+a zoomed-in, smooth view, where diffusion fills are strong); masks are drawn deterministically
 from --seed, so two evaluations see the same holes, or read from --mask_dir (image i, in the
 source's order, with mask file i). Outputs are scored as saved 8-bit images by default
 (--score=uint8), as papers do; SSIM is the Gaussian one of tf.image.ssim (--ssim). FID is off
@@ -72,6 +74,14 @@ _IRREGULAR_POLARITY = flags.DEFINE_enum(
     "Polarity of the mask files of --masks=irregular:DIR.",
 )
 _IMAGE_SIZE = flags.DEFINE_integer("image_size", None, "Crop size (default: the training size).")
+_SHORT_SIDE = flags.DEFINE_integer(
+    "short_side",
+    None,
+    "Scale each picture's short side to this many pixels before the centre crop (the content "
+    "scale; at least --image_size). Default: crop each picture at its own scale, so a 256 px "
+    "crop of a 12 MP photo is a zoomed-in, smooth view of it; --short_side=256 scores the "
+    "picture's whole centre square.",
+)
 _NUM_IMAGES = flags.DEFINE_integer("num_images", None, "Evaluate at most this many images.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 8, "Images per generator call.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the evaluation masks.")
@@ -226,14 +236,20 @@ def main(argv):
             inception_weights=_INCEPTION_WEIGHTS.value,
             keep_images=figure_images,
             bucket_edges=_BUCKET_EDGES.value,
+            short_side=_SHORT_SIDE.value,
         )
     except ValueError as error:
         sys.exit(f"Error: {error}")
     settings = result["settings"]
+    scale = (
+        f"{image_size} px"
+        if settings["short_side"] is None
+        else f"{image_size} px crops of pictures scaled to a {settings['short_side']} px short side"
+    )
     if generator is None:
         print(
             f"The classical fills alone ({', '.join(_BASELINES.value)}) on {_DATA.value}, masks "
-            f"{settings['masks']}, {image_size} px, {len(result['records'])} images, "
+            f"{settings['masks']}, {scale}, {len(result['records'])} images, "
             f"{settings['scoring']} scoring, {settings['ssim_variant']} SSIM:"
         )
     else:
@@ -245,7 +261,7 @@ def main(argv):
         settings["overrides"] = info["overrides"]
         print(
             f"{inference.describe(info)} on {_DATA.value}, masks {settings['masks']}, "
-            f"{image_size} px, {len(result['records'])} images, {settings['scoring']} scoring, "
+            f"{scale}, {len(result['records'])} images, {settings['scoring']} scoring, "
             f"{settings['ssim_variant']} SSIM"
             + (
                 ", mean of the checkpoints of steps "
