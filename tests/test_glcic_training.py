@@ -328,3 +328,20 @@ def test_augment_option_reaches_every_phase_data(tmp_path):
     with pytest.raises(ValueError, match="rot45"):
         run_training(_config(tmp_path / "run", options={"augment": "rot45"}))
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_adam_option_takes_adam_rates_unless_rates_are_given():
+    # The paper preset's rates are Adadelta's 1.0; with the adam option the same 1.0 blew the
+    # discriminator's weights up within 100 steps of a fine-tune that set only --learning_rate.
+    defaults = registry.get_preset("glcic", "paper")["training"]
+
+    def rates(**kwargs):
+        config = TrainConfig(model="glcic", preset="paper", workdir="unused", **kwargs)
+        config = config.resolve(defaults)
+        return config.learning_rate, config.d_learning_rate
+
+    assert rates() == (1.0, 1.0)
+    assert rates(options={"optimizer": "adam"}) == (2e-4, 2e-4)
+    assert rates(options={"optimizer": "adam"}, learning_rate=5e-5) == (5e-5, 2e-4)
+    assert rates(options={"optimizer": "adam"}, d_learning_rate=1e-5) == (2e-4, 1e-5)
+    assert rates(options={"optimizer": "adadelta"}, learning_rate=0.5) == (0.5, 1.0)

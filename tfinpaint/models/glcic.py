@@ -420,6 +420,9 @@ PRESETS = {
             "resize_short_side": [256, 384],
             "learning_rate": 1.0,
             "d_learning_rate": 1.0,
+            # With --options='{"optimizer": "adam"}' (1.0 is Adadelta's rate, and would blow
+            # Adam's weights up within a hundred steps).
+            "optimizer_rates": {"adam": {"learning_rate": 2e-4, "d_learning_rate": 2e-4}},
             "phase_fractions": [0.18, 0.02, 0.8],
             "log_every": 500,
             "checkpoint_every": 5000,
@@ -465,6 +468,7 @@ PRESETS = {
             "masks": "rect:20-25",
             "learning_rate": 1.0,
             "d_learning_rate": 1.0,
+            "optimizer_rates": {"adam": {"learning_rate": 2e-4, "d_learning_rate": 2e-4}},
             "phase_fractions": [0.2, 0.5, 0.3],
             "log_every": 200,
             "checkpoint_every": 2000,

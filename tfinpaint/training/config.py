@@ -168,8 +168,16 @@ class TrainConfig:
     def resolve(self, defaults):
         """A copy with every None default filled from `defaults` (the family's for the preset)."""
         values = self.to_dict()
+        options = dict(defaults.get("options", {}))
+        options.update(values["options"])
+        # A preset's rates suit its own optimizer (GLCIC's 1.0 is Adadelta's); a run that
+        # switches optimizer with --options takes that optimizer's rates from
+        # `optimizer_rates`, unless it gives them.
+        rates = defaults.get("optimizer_rates", {}).get(options.get("optimizer"), {})
         for name in _FAMILY_DEFAULTED:
-            if values[name] is None and name in defaults:
+            if values[name] is None and name in rates:
+                values[name] = rates[name]
+            elif values[name] is None and name in defaults:
                 values[name] = defaults[name]
         # A preset's default schedule applies only when no form was given.
         for kind in ("stage", "phase"):
@@ -178,8 +186,6 @@ class TrainConfig:
                 values[f"{kind}_fractions"] = list(defaults[f"{kind}_fractions"])
         if values["sample_every"] is None:
             values["sample_every"] = values["checkpoint_every"]
-        options = dict(defaults.get("options", {}))
-        options.update(values["options"])
         values["options"] = options
         return TrainConfig.from_dict(values)
 
