@@ -536,3 +536,26 @@ def test_init_from_gives_a_variant_with_added_layers_the_source_weights_by_name(
     back = save_generator(variant, "cascade", "tiny", str(tmp_path / "with_head"))
     with pytest.raises(ValueError, match="neither in order and shape nor by name"):
         open_run(_tiny_config(tmp_path / "back", model="cascade", init_from=back))
+
+
+def test_hole_psnr_term_is_minus_the_mean_per_image_hole_psnr():
+    # Our addition to PConv's loss (weight 0 in the paper's): numpy reference from the
+    # definition, mean over images of 10 log10(hole MSE + 1e-6).
+    from tfinpaint.training.pconv import PConvLoss, hole_psnr_loss  # noqa: PLC0415
+
+    rng = np.random.default_rng(0)
+    truth = rng.random((3, 8, 8, 3)).astype(np.float32)
+    raw = np.clip(truth + rng.normal(0, [[[[0.01]]], [[[0.1]]], [[[0.3]]]], truth.shape), 0, 1)
+    raw = raw.astype(np.float32)
+    hole = np.zeros((3, 8, 8, 1), np.float32)
+    hole[:, 2:6, 1:5] = 1.0
+    expected = np.mean(
+        [10 * np.log10(((raw[b] - truth[b]) ** 2 * hole[b]).sum() / (16 * 3) + 1e-6) for b in range(3)]
+    )
+    np.testing.assert_allclose(float(hole_psnr_loss(truth, raw, hole)), expected, rtol=1e-5)
+    plain = PConvLoss()(truth, raw, hole)
+    assert "hole_psnr" not in plain
+    weighted = PConvLoss(weights={"hole_psnr": 0.5})(truth, raw, hole)
+    np.testing.assert_allclose(
+        float(weighted["total"]), float(plain["total"]) + 0.5 * expected, rtol=1e-5
+    )

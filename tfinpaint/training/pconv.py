@@ -31,7 +31,7 @@ class PConvLoss:
     Args:
         vgg: `losses.VGGFeatures` or None. Feature extractor (VGG16 pool1-3 for the paper).
         weights: optional dict overriding some of `PConvLoss.DEFAULT_WEIGHTS`
-            (keys `valid`, `hole`, `perceptual`, `style`, `tv`).
+            (keys `valid`, `hole`, `perceptual`, `style`, `tv`, `hole_psnr`).
 
     Call:
         y_true: (B, H, W, 3) ground truth in [0, 1].
@@ -47,7 +47,16 @@ class PConvLoss:
     """
 
     DEFAULT_WEIGHTS = types.MappingProxyType(
-        {"valid": 1.0, "hole": 6.0, "perceptual": 0.05, "style": 120.0, "tv": 0.1}
+        {
+            "valid": 1.0,
+            "hole": 6.0,
+            "perceptual": 0.05,
+            "style": 120.0,
+            "tv": 0.1,
+            # Our addition, off in the paper's loss: minus each image's hole PSNR (see
+            # `hole_psnr_loss`), for fine-tunes judged by mean per-image PSNR.
+            "hole_psnr": 0.0,
+        }
     )
 
     def __init__(self, vgg=None, weights=None):
@@ -71,6 +80,9 @@ class PConvLoss:
         }
         w = self.weights
         total = w["valid"] * terms["valid"] + w["hole"] * terms["hole"] + w["tv"] * terms["tv"]
+        if w["hole_psnr"]:
+            terms["hole_psnr"] = hole_psnr_loss(y_true, raw, hole_mask)
+            total = total + w["hole_psnr"] * terms["hole_psnr"]
         if self.vgg is not None:
             # One VGG pass over the stacked batch [out; comp; gt].
             feats = self.vgg(ops.concatenate([raw, comp, y_true], axis=0))
@@ -92,6 +104,24 @@ class PConvLoss:
         return terms
 
 
+def hole_psnr_loss(y_true, raw, hole_mask, floor=1e-6):
+    """Minus the mean over the batch of each image's hole PSNR in dB (not in the paper).
+
+    `mean_b 10 log10(MSE_b + floor)`, MSE_b over image b's hole elements. L1 and MSE terms
+    summed over a batch weigh each image by its error, so smooth images, whose errors are
+    small, barely steer training, while an evaluation's mean PSNR weighs each image alike and
+    punishes small errors on them in decibels; this term weighs them as the evaluation does.
+    `floor` caps a perfect fill at 60 dB. Images without a hole contribute the floor.
+
+    Returns:
+        float32 scalar.
+    """
+    squared = ops.square(raw - y_true) * hole_mask
+    elements = ops.sum(hole_mask, axis=(1, 2, 3)) * ops.cast(ops.shape(raw)[-1], "float32")
+    mse = ops.sum(squared, axis=(1, 2, 3)) / ops.maximum(elements, 1.0)
+    return ops.mean(10.0 * ops.log(mse + floor) / ops.log(10.0))
+
+
 @dataclasses.dataclass
 class PConvOptions(TrainerOptions):
     """PConv training options.
@@ -99,7 +129,8 @@ class PConvOptions(TrainerOptions):
     Attributes:
         finetune_learning_rate: float. Stage 2's learning rate (the paper's 5e-5).
         loss_weights: dict or None. Overrides of PConvLoss' weights ("valid", "hole",
-            "perceptual", "style", "tv"); None keeps the paper's 1, 6, 0.05, 120, 0.1.
+            "perceptual", "style", "tv", and our "hole_psnr", 0 by default); None keeps the
+            paper's 1, 6, 0.05, 120, 0.1.
         augment: str or None. Data augmentation of both stages beyond the pipeline's random
             left-right flip (`build_dataset(augment=...)`, e.g. "channels": each crop's RGB
             channels in a random order). None (the paper's): none.
@@ -124,7 +155,9 @@ class PConvTrainer(InpaintingTrainer):
     vgg_layers = losses.VGG16_POOL_LAYERS
     # NVIDIA's loss and PConv-Keras use torchvision's VGG16; 0.05 and 120 were tuned on it.
     vgg_tuned_flavour = "torchvision"
-    loss_names = ("total", "valid", "hole", "tv", "perceptual", "style_out", "style_comp")
+    loss_names = (
+        "total", "valid", "hole", "tv", "perceptual", "style_out", "style_comp", "hole_psnr"
+    )
     VGG_TERMS = ("perceptual", "style_out", "style_comp")
     DEFAULT_LOSS_WEIGHTS = dict(PConvLoss.DEFAULT_WEIGHTS)
     DATA_OPTIONS = ("augment",)
