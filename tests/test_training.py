@@ -541,7 +541,8 @@ def test_init_from_gives_a_variant_with_added_layers_the_source_weights_by_name(
 def test_hole_psnr_term_is_minus_the_mean_per_image_hole_psnr():
     # Our addition to PConv's loss (weight 0 in the paper's): numpy reference from the
     # definition, mean over images of 10 log10(hole MSE + 1e-6).
-    from tfinpaint.training.pconv import PConvLoss, hole_psnr_loss  # noqa: PLC0415
+    from tfinpaint.losses import hole_psnr_loss  # noqa: PLC0415
+    from tfinpaint.training.pconv import PConvLoss  # noqa: PLC0415
 
     rng = np.random.default_rng(0)
     truth = rng.random((3, 8, 8, 3)).astype(np.float32)

@@ -8,7 +8,8 @@ say what they own:
 
 - `reconstruction`: `hole_l1` / `valid_l1` (PConv, Liu et al. ECCV 2018, eq. 1-2; also
   DeepGIN's L1), `weighted_l1`, `hole_normalised_l1` / `hole_normalised_mse` (cascade
-  generator), `masked_mse` and `glcic_completion_mse` (GLCIC, Iizuka et al. 2017, eq. 1),
+  generator), `hole_psnr_loss` (ours: minus the mean per-image hole PSNR), `masked_mse` and
+  `glcic_completion_mse` (GLCIC, Iizuka et al. 2017, eq. 1),
   `resize_hole_mask`, `dilate_hole_mask`, and total variation: `tv_loss_dilated_hole` (PConv
   eq. 7), `tv_loss_squared` (DeepGIN's reference code).
 - `perceptual`: the VGG (`VGGFeatures`, `vgg_preprocess`, `resolve_vgg_weights`,
@@ -56,6 +57,7 @@ from tfinpaint.losses.reconstruction import (
     hole_l1,
     hole_normalised_l1,
     hole_normalised_mse,
+    hole_psnr_loss,
     masked_mse,
     resize_hole_mask,
     tv_loss_dilated_hole,
@@ -91,6 +93,7 @@ __all__ = [
     "hole_l1",
     "hole_normalised_l1",
     "hole_normalised_mse",
+    "hole_psnr_loss",
     "masked_mse",
     "perceptual_loss",
     "resize_hole_mask",

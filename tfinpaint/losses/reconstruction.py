@@ -3,6 +3,7 @@
 - Hole / valid L1: `hole_l1`, `valid_l1` (PConv, Liu et al. ECCV 2018, eq. 1-2), `weighted_l1`
   (DeepGIN's 5 : 1 and GAIN's L1 terms).
 - Hole-normalised: `hole_normalised_l1` / `hole_normalised_mse` (cascade generator),
+  `hole_psnr_loss` (ours: minus the mean per-image hole PSNR),
   `masked_mse` and `glcic_completion_mse` (GLCIC, Iizuka et al. 2017, eq. 1).
 - Hole masks at other resolutions: `resize_hole_mask` (area), `dilate_hole_mask` (3x3).
 - Total variation: `tv_loss_dilated_hole` (PConv eq. 7), `tv_loss_squared` (DeepGIN's reference
@@ -78,17 +79,19 @@ def _masked_l1_mean(y_true, y_pred, weight_mask, where):
     return ops.mean(ops.abs(f32(weight_mask) * diff))
 
 
-def hole_normalised_mean(elementwise, y_true, y_pred, hole_mask, where):
-    """`sum(hole * elementwise(y_pred - y_true)) / (C * sum(hole))` pooled over the batch, 0 when
-    there is no hole; `where` names the caller in errors. The core of `hole_normalised_l1`,
-    `hole_normalised_mse`, `masked_mse` and `hole_feature_loss`."""
+def hole_normalised_mean(elementwise, y_true, y_pred, hole_mask, where, per_image=False):
+    """`sum(hole * elementwise(y_pred - y_true)) / (C * sum(hole))` pooled over the batch (or,
+    with `per_image`, a (B,) vector of each image's), 0 when there is no hole; `where` names the
+    caller in errors. The core of `hole_normalised_l1`, `hole_normalised_mse`, `masked_mse`,
+    `hole_psnr_loss` and `hole_feature_loss`."""
     check_rank4(y_true, "y_true", where)
     check_same_shape(y_true, y_pred, where)
     check_hole_mask(hole_mask, where)
     hole_mask = f32(hole_mask)
     channels = ops.cast(ops.shape(y_true)[-1], "float32")
-    total = ops.sum(hole_mask * elementwise(f32(y_pred) - f32(y_true)))
-    num_hole_elements = ops.sum(hole_mask) * channels
+    axis = (1, 2, 3) if per_image else None
+    total = ops.sum(hole_mask * elementwise(f32(y_pred) - f32(y_true)), axis=axis)
+    num_hole_elements = ops.sum(hole_mask, axis=axis) * channels
     # Without a hole the numerator is 0 too: divide by 1 there (not 0, which gives NaN values
     # and gradients). A plain clamp max(n, 1) would be wrong for soft masks with n < 1.
     safe_count = ops.where(num_hole_elements > 0, num_hole_elements, 1.0)
@@ -133,6 +136,31 @@ def hole_normalised_mse(y_true, y_pred, hole_mask):
         float32 scalar.
     """
     return hole_normalised_mean(ops.square, y_true, y_pred, hole_mask, "hole_normalised_mse")
+
+
+def hole_psnr_loss(y_true, y_pred, hole_mask, floor=1e-6):
+    """Minus the mean over the batch of each image's hole PSNR in dB (ours, not a paper's).
+
+    `mean_b 10 log10(MSE_b + floor)`, MSE_b over image b's hole elements
+    (`hole_normalised_mean(..., per_image=True)`). L1 and MSE terms pooled over a batch weigh
+    each image by its error, so smooth images, whose errors are small, barely steer training,
+    while an evaluation's mean PSNR weighs every image alike and punishes small errors on them
+    in decibels; this term weighs them as the evaluation does. `floor` caps a perfect fill at
+    60 dB; an image without a hole contributes the floor.
+
+    Args:
+        y_true: (B, H, W, C) tensor. Ground truth.
+        y_pred: (B, H, W, C) tensor. Prediction.
+        hole_mask: (B, H, W, 1) tensor, 1 = hole.
+        floor: float. Added to each MSE before the logarithm.
+
+    Returns:
+        float32 scalar.
+    """
+    mse = hole_normalised_mean(
+        ops.square, y_true, y_pred, hole_mask, "hole_psnr_loss", per_image=True
+    )
+    return ops.mean(10.0 * ops.log(mse + floor) / ops.log(10.0))
 
 
 def masked_mse(y_true, y_pred, hole_mask, region="hole"):

@@ -54,7 +54,7 @@ class PConvLoss:
             "style": 120.0,
             "tv": 0.1,
             # Our addition, off in the paper's loss: minus each image's hole PSNR (see
-            # `hole_psnr_loss`), for fine-tunes judged by mean per-image PSNR.
+            # `losses.hole_psnr_loss`), for fine-tunes judged by mean per-image PSNR.
             "hole_psnr": 0.0,
         }
     )
@@ -81,7 +81,7 @@ class PConvLoss:
         w = self.weights
         total = w["valid"] * terms["valid"] + w["hole"] * terms["hole"] + w["tv"] * terms["tv"]
         if w["hole_psnr"]:
-            terms["hole_psnr"] = hole_psnr_loss(y_true, raw, hole_mask)
+            terms["hole_psnr"] = losses.hole_psnr_loss(y_true, raw, hole_mask)
             total = total + w["hole_psnr"] * terms["hole_psnr"]
         if self.vgg is not None:
             # One VGG pass over the stacked batch [out; comp; gt].
@@ -102,24 +102,6 @@ class PConvLoss:
             )
         terms["total"] = total
         return terms
-
-
-def hole_psnr_loss(y_true, raw, hole_mask, floor=1e-6):
-    """Minus the mean over the batch of each image's hole PSNR in dB (not in the paper).
-
-    `mean_b 10 log10(MSE_b + floor)`, MSE_b over image b's hole elements. L1 and MSE terms
-    summed over a batch weigh each image by its error, so smooth images, whose errors are
-    small, barely steer training, while an evaluation's mean PSNR weighs each image alike and
-    punishes small errors on them in decibels; this term weighs them as the evaluation does.
-    `floor` caps a perfect fill at 60 dB. Images without a hole contribute the floor.
-
-    Returns:
-        float32 scalar.
-    """
-    squared = ops.square(raw - y_true) * hole_mask
-    elements = ops.sum(hole_mask, axis=(1, 2, 3)) * ops.cast(ops.shape(raw)[-1], "float32")
-    mse = ops.sum(squared, axis=(1, 2, 3)) / ops.maximum(elements, 1.0)
-    return ops.mean(10.0 * ops.log(mse + floor) / ops.log(10.0))
 
 
 @dataclasses.dataclass
