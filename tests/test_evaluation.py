@@ -32,7 +32,7 @@ def test_records_and_summary(generator):
     for record in records:
         assert 0 < record["hole_ratio"] < 1
         assert record["bucket"] == metrics.bucket_name(metrics.bucket_index(record["hole_ratio"]))
-        for method in ("model", "telea", "ns", "biharmonic", "fsr"):
+        for method in ("model", "telea", "ns", "harmonic", "biharmonic", "fsr"):
             assert set(record[method]) == set(evaluation.METRIC_NAMES)
             # Known pixels are exact for every method: the hole-only error is the larger one.
             assert record[method]["l1_hole"] >= record[method]["l1"]

@@ -2,7 +2,8 @@
 
 For each image of a source (centre crops, deterministic masks: the pipeline's evaluation mode),
 the generator's `inpainted` output and the classical fills (`postprocess.CLASSICAL_METHODS`:
-OpenCV Telea and Navier-Stokes, scikit-image biharmonic, OpenCV-contrib FSR) are scored with
+OpenCV Telea and Navier-Stokes, a multi-scale harmonic fill, scikit-image biharmonic,
+OpenCV-contrib FSR) are scored with
 PSNR, SSIM and L1 error, over the whole image and over the hole only, and with the hole's
 sharpness ratio (`metrics.sharpness_ratio`), then averaged per hole-ratio bucket (by default
 (0.01, 0.1], ..., (0.5, 0.6], the NVIDIA irregular-mask protocol of Liu et al., ECCV 2018;
@@ -72,8 +73,8 @@ def evaluate(
         num_images: int or None. Stop after this many images (None: the whole source, or the
             whole mask set with `mask_dir`).
         batch_size: int. Images per generator call.
-        baselines: sequence of names from BASELINES ("telea", "ns", "biharmonic", "fsr"; FSR
-            takes about 3 s per 256 px image, the others well under 1 s).
+        baselines: sequence of names from BASELINES ("telea", "ns", "harmonic", "biharmonic",
+            "fsr"; FSR takes about 3 s per 256 px image, the others well under 1 s).
         seed: int. Seed of the evaluation masks (unused with `mask_dir`).
         quantize: bool. True (default): score every output, and the ground truth, as saved
             8-bit images (`metrics.quantize`), as papers do; False: the raw float outputs.

@@ -25,10 +25,11 @@ Prints PSNR, SSIM and L1 error (hole only and whole image) and the hole's sharpn
 output's mean Sobel gradient magnitude in the holes over the ground truth's: 1 = as sharp as
 the photo, a blur well under 1) per hole-ratio bucket ((0.01, 0.1], ..., (0.5, 0.6] unless
 --bucket_edges says otherwise) and over all images, for the model and each baseline
-(--baselines: OpenCV Telea and Navier-Stokes, scikit-image biharmonic, OpenCV-contrib FSR; all
-four by default, FSR costing about 3 s per 256 px image). A second table sets the model against
-the best classical fill of each bucket (the highest mean hole PSNR there): its margin, with a
-paired 95 % bootstrap interval over images; every hole PSNR carries its own interval. Images are
+(--baselines: OpenCV Telea and Navier-Stokes, a multi-scale harmonic fill, scikit-image
+biharmonic, OpenCV-contrib FSR; all five by default, FSR costing about 3 s per 256 px image).
+A second table sets the model against the best classical fill of each bucket (the highest mean
+hole PSNR there): its margin, with a paired 95 % bootstrap interval over images; every hole PSNR
+carries its own interval. Images are
 centre crops of --image_size (default: the training size), each picture at its own scale unless
 --short_side scales it first (report both for large photos: a crop at the photo's own scale is
 a zoomed-in, smooth view, where diffusion fills are strong); masks are drawn deterministically
@@ -88,8 +89,9 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the evaluation masks.")
 _BASELINES = flags.DEFINE_list(
     "baselines",
     list(evaluation.BASELINES),
-    "Classical fills to score beside the model: telea, ns (OpenCV), biharmonic (scikit-image), "
-    "fsr (OpenCV-contrib, ~3 s per 256 px image); empty: none.",
+    "Classical fills to score beside the model: telea, ns (OpenCV), harmonic (multi-scale "
+    "membrane fill), biharmonic (scikit-image), fsr (OpenCV-contrib, ~3 s per 256 px image); "
+    "empty: none.",
 )
 _BUCKET_EDGES = flags.DEFINE_list(
     "bucket_edges",
@@ -292,6 +294,7 @@ def main(argv):
         labels = {
             "telea": "OpenCV Telea",
             "ns": "OpenCV Navier-Stokes",
+            "harmonic": "harmonic",
             "biharmonic": "biharmonic",
             "fsr": "OpenCV FSR",
             "model": info.get("model", "model"),
