@@ -127,7 +127,8 @@ def harmonic_inpaint(image, hole_mask, levels=None, iterations=32):
     Jacobi sweeps (each hole pixel becomes the mean of its 4 neighbours, edges replicated)
     smooth it. The definition is `tfinpaint.layers.harmonic_fill`'s, step for step; here sizes
     need not divide by `2**levels` (an odd level is padded by one replicated row or column
-    before averaging, and the upsampled level cropped back). About 0.2 s per 256 px image.
+    before averaging, and the upsampled level cropped back); float32, and the sweeps run over the
+    holes' bounding box only. About 0.2 s per 256 px image.
 
     Args:
         image: array (H, W, 3), (H, W, 1) or (H, W); uint8, or float in [0, 1].
@@ -150,9 +151,10 @@ def harmonic_inpaint(image, hole_mask, levels=None, iterations=32):
     if levels is None:
         levels = max(0, int(np.floor(np.log2(min(holes.shape) / 4.0))))
     planes = image.reshape(image.shape[0], image.shape[1], -1)
-    values = planes.astype(np.float64) / 255.0 if image.dtype == np.uint8 else planes
-    values = values.astype(np.float64)
-    weights = (~holes).astype(np.float64)[..., None]
+    # float32: the layer's precision, and half the memory of float64 on large photos.
+    values = planes.astype(np.float32) / 255.0 if image.dtype == np.uint8 else planes
+    values = values.astype(np.float32)
+    weights = (~holes).astype(np.float32)[..., None]
     pyramid = [(values * weights, weights)]
     for _ in range(levels):
         values, weights = (_pad_to_even(a) for a in pyramid[-1])
@@ -160,7 +162,7 @@ def harmonic_inpaint(image, hole_mask, levels=None, iterations=32):
         # (2h, 2w, C) -> (h, 2, w, 2, C) -> mean over each 2x2 cell.
         numerator = (values * weights).reshape(height, 2, width, 2, -1).mean(axis=(1, 3))
         weight = weights.reshape(height, 2, width, 2, -1).mean(axis=(1, 3))
-        has_known = (weight > 0).astype(np.float64)
+        has_known = (weight > 0).astype(np.float32)
         ratio = np.divide(numerator, weight, out=np.zeros_like(numerator), where=weight > 0)
         pyramid.append((ratio, has_known))
     known, weights = pyramid[-1]
@@ -173,16 +175,34 @@ def harmonic_inpaint(image, hole_mask, levels=None, iterations=32):
             upsampled = _upsample_linear_2x(_upsample_linear_2x(filled, 0), 1)
             upsampled = upsampled[: known.shape[0], : known.shape[1]]
             filled = known + upsampled * (1.0 - weights)
-        for _ in range(iterations):
-            padded = np.pad(filled, [(1, 1), (1, 1), (0, 0)], "edge")
-            neighbours = 0.25 * (
-                padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
-            )
-            filled = known + neighbours * (1.0 - weights)
+        _jacobi_sweeps(filled, known, weights, iterations)
     if image.dtype == np.uint8:
         filled = imageops.from_unit_float(filled, np.uint8)
     filled = filled.reshape(image.shape).astype(image.dtype)
     return imageops.paste_holes(image, holes, filled)
+
+
+def _jacobi_sweeps(filled, known, weights, iterations):
+    """`iterations` Jacobi sweeps of Laplace's equation on the holes of `filled`, in place.
+
+    Only the holes' bounding box and a 1 px ring around it are computed: a sweep changes hole
+    pixels only, and each reads its 4 neighbours, so the result is the whole image's (the ring
+    is known; where it would leave the image, the image's replicated edge is the box's).
+    """
+    rows, cols = np.nonzero(weights[..., 0] == 0)
+    if rows.size == 0:
+        return
+    top, left = max(rows.min() - 1, 0), max(cols.min() - 1, 0)
+    bottom, right = min(rows.max() + 2, filled.shape[0]), min(cols.max() + 2, filled.shape[1])
+    box = (slice(top, bottom), slice(left, right))
+    part, part_known, part_weights = filled[box], known[box], weights[box]
+    for _ in range(iterations):
+        padded = np.pad(part, [(1, 1), (1, 1), (0, 0)], "edge")
+        neighbours = 0.25 * (
+            padded[:-2, 1:-1] + padded[2:, 1:-1] + padded[1:-1, :-2] + padded[1:-1, 2:]
+        )
+        part = part_known + neighbours * (1.0 - part_weights)
+    filled[box] = part
 
 
 def fsr_inpaint(image, hole_mask, quality="fast"):
