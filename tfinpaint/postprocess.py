@@ -83,11 +83,9 @@ def biharmonic_inpaint(image, hole_mask):
     Raises:
         ValueError: every pixel is a hole (nothing to draw from).
     """
-    image = np.asarray(image)
-    holes = imageops.binary_holes(hole_mask, image.shape)
+    image, holes = _image_and_holes(image, hole_mask, "biharmonic")
     if not holes.any():
         return image.copy()
-    _check_some_known(holes, "biharmonic")
     planes = image.reshape(image.shape[0], image.shape[1], -1)
     unit = planes.astype(np.float64) / 255.0 if image.dtype == np.uint8 else planes
     filled = restoration.inpaint_biharmonic(unit, holes, channel_axis=-1)
@@ -143,11 +141,9 @@ def harmonic_inpaint(image, hole_mask, levels=None, iterations=32):
     Raises:
         ValueError: every pixel is a hole (nothing to draw from).
     """
-    image = np.asarray(image)
-    holes = imageops.binary_holes(hole_mask, image.shape)
+    image, holes = _image_and_holes(image, hole_mask, "harmonic")
     if not holes.any():
         return image.copy()
-    _check_some_known(holes, "harmonic")
     if levels is None:
         levels = max(0, int(np.floor(np.log2(min(holes.shape) / 4.0))))
     planes = image.reshape(image.shape[0], image.shape[1], -1)
@@ -233,11 +229,9 @@ def fsr_inpaint(image, hole_mask, quality="fast"):
     flags = {"fast": cv2.xphoto.INPAINT_FSR_FAST, "best": cv2.xphoto.INPAINT_FSR_BEST}
     if quality not in flags:
         raise ValueError(f"Received quality={quality!r}, expected one of {sorted(flags)}.")
-    image = np.asarray(image)
-    holes = imageops.binary_holes(hole_mask, image.shape)
+    image, holes = _image_and_holes(image, hole_mask, "FSR")
     if not holes.any():
         return image.copy()
-    _check_some_known(holes, "FSR")
     planes = image.reshape(image.shape[0], image.shape[1], -1)
     if planes.shape[-1] not in (1, 3):
         raise ValueError(
@@ -255,11 +249,16 @@ def fsr_inpaint(image, hole_mask, quality="fast"):
     return imageops.paste_holes(image, holes, filled)
 
 
-def _check_some_known(holes, name):
+def _image_and_holes(image, hole_mask, name):
+    """`image` as an array and its (H, W) bool holes; a ValueError in one sentence if every
+    pixel is a hole (method `name` needs known pixels to draw from)."""
+    image = np.asarray(image)
+    holes = imageops.binary_holes(hole_mask, image.shape)
     if holes.all():
         raise ValueError(
             f"Every pixel is a hole: {name} inpainting needs known pixels to draw from."
         )
+    return image, holes
 
 
 def opencv_inpaint(image, hole_mask, method="telea", radius=3):
