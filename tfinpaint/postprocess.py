@@ -32,7 +32,7 @@ __all__ = [
 
 _METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 # The classical fills the evaluation can run, cheapest first (per 256 px image on one CPU core:
-# Telea and NS a few ms, harmonic about 0.2 s, biharmonic a fraction of a second to a few seconds
+# Telea and NS a few ms, harmonic under 0.1 s, biharmonic a fraction of a second to a few seconds
 # with the hole area, FSR about 3 s).
 CLASSICAL_METHODS = ("telea", "ns", "harmonic", "biharmonic", "fsr")
 
@@ -126,7 +126,7 @@ def harmonic_inpaint(image, hole_mask, levels=None, iterations=32):
     smooth it. The definition is `tfinpaint.layers.harmonic_fill`'s, step for step; here sizes
     need not divide by `2**levels` (an odd level is padded by one replicated row or column
     before averaging, and the upsampled level cropped back); float32, and the sweeps run over the
-    holes' bounding box only. About 0.2 s per 256 px image.
+    holes' bounding box only. 0.04-0.08 s per 256 px image with 10-50 % free-form holes.
 
     Args:
         image: array (H, W, 3), (H, W, 1) or (H, W); uint8, or float in [0, 1].
