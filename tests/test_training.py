@@ -550,9 +550,8 @@ def test_hole_psnr_term_is_minus_the_mean_per_image_hole_psnr():
     raw = raw.astype(np.float32)
     hole = np.zeros((3, 8, 8, 1), np.float32)
     hole[:, 2:6, 1:5] = 1.0
-    expected = np.mean(
-        [10 * np.log10(((raw[b] - truth[b]) ** 2 * hole[b]).sum() / (16 * 3) + 1e-6) for b in range(3)]
-    )
+    per_image_mse = [((raw[b] - truth[b]) ** 2 * hole[b]).sum() / (16 * 3) for b in range(3)]
+    expected = np.mean([10 * np.log10(mse + 1e-6) for mse in per_image_mse])
     np.testing.assert_allclose(float(hole_psnr_loss(truth, raw, hole)), expected, rtol=1e-5)
     plain = PConvLoss()(truth, raw, hole)
     assert "hole_psnr" not in plain
