@@ -125,6 +125,16 @@ def test_known_pixels_constants_and_no_holes():
     )
 
 
+def test_soft_mask_pixels_blend_their_value_and_the_fill_once():
+    # valid = 1 - mask weighs a pixel's own value against its neighbours' mean, once.
+    image = (np.arange(16, dtype="float32") ** 2).reshape(1, 4, 4, 1)  # Not harmonic.
+    masks = np.zeros((1, 4, 4, 1), "float32")
+    masks[0, 1, 2, 0] = 0.25
+    out = np.asarray(harmonic_fill(image, masks, levels=0, iterations=1))
+    neighbours = (image[0, 0, 2] + image[0, 2, 2] + image[0, 1, 1] + image[0, 1, 3]) / 4
+    np.testing.assert_allclose(out[0, 1, 2], 0.75 * image[0, 1, 2] + 0.25 * neighbours, atol=1e-6)
+
+
 def test_layer_contract():
     image, holes = _image_and_holes()
     data = [

@@ -74,7 +74,8 @@ def harmonic_fill(images, hole_masks, levels=6, iterations=32):
             filled = known + upsample_bilinear_2x(filled) * (1.0 - weights)
         for _ in range(iterations):
             filled = known + _laplace_mean(filled) * (1.0 - weights)
-    return images * valid + filled * (1.0 - valid)
+    # Level 0 ended as `images * valid + fill * (1 - valid)`: the known pixels are the input's.
+    return filled
 
 
 @keras.saving.register_keras_serializable(package="tfinpaint")
