@@ -95,22 +95,6 @@ def biharmonic_inpaint(image, hole_mask):
     return imageops.paste_holes(image, holes, filled)
 
 
-def _upsample_linear_2x(values, axis):
-    """x2 linear upsampling along `axis` with half-pixel centres, edges clamped."""
-    previous = np.concatenate(
-        [np.take(values, [0], axis=axis), np.take(values, range(values.shape[axis] - 1), axis)],
-        axis=axis,
-    )
-    following = np.concatenate(
-        [np.take(values, range(1, values.shape[axis]), axis), np.take(values, [-1], axis=axis)],
-        axis=axis,
-    )
-    pairs = np.stack([0.75 * values + 0.25 * previous, 0.75 * values + 0.25 * following], axis + 1)
-    shape = list(values.shape)
-    shape[axis] *= 2
-    return pairs.reshape(shape)
-
-
 def _pad_to_even(values):
     """Replicates the last row and column where H or W is odd."""
     return np.pad(values, [(0, values.shape[0] % 2), (0, values.shape[1] % 2), (0, 0)], "edge")
@@ -168,8 +152,11 @@ def harmonic_inpaint(image, hole_mask, levels=None, iterations=32):
         known, weights = pyramid[level]
         known = known * weights
         if level < levels:
-            upsampled = _upsample_linear_2x(_upsample_linear_2x(filled, 0), 1)
-            upsampled = upsampled[: known.shape[0], : known.shape[1]]
+            # OpenCV's bilinear x2 (half-pixel centres, edges clamped) is the layer's
+            # `upsample_bilinear_2x`; it drops a single channel's axis, hence the reshape.
+            height, width = 2 * filled.shape[0], 2 * filled.shape[1]
+            upsampled = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
+            upsampled = upsampled.reshape(height, width, -1)[: known.shape[0], : known.shape[1]]
             filled = known + upsampled * (1.0 - weights)
         _jacobi_sweeps(filled, known, weights, iterations)
     if image.dtype == np.uint8:
