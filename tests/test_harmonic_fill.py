@@ -258,14 +258,18 @@ def test_pconv_bad_fill_head_config_raises(overrides, message):
         registry.build_generator("pconv", "tiny", **overrides)
 
 
-def test_pconv_fill_head_exports_to_tflite_with_builtin_ops(tmp_path):
+@pytest.mark.parametrize(
+    "overrides, last",
+    [({"fill_head_filters": [8]}, "fill_head_conv_2"), ({"fill_input": True}, "decoder_pconv_4")],
+)
+def test_pconv_on_the_fill_exports_to_tflite_with_builtin_ops(tmp_path, overrides, last):
     from ai_edge_litert.interpreter import Interpreter
 
     from tfinpaint import export
 
     keras.utils.set_random_seed(0)
-    model = registry.build_generator("pconv", "tiny", fill_head_filters=[8])
-    head = model.get_layer("fill_head_conv_2")
+    model = registry.build_generator("pconv", "tiny", **overrides)
+    head = model.get_layer(last)
     head.kernel.assign(np.random.default_rng(0).normal(0, 0.05, head.kernel.shape))
     path = str(tmp_path / "pconv_fill_head.tflite")
     result = export.export_tflite(model, path, 64)
@@ -274,3 +278,40 @@ def test_pconv_fill_head_exports_to_tflite_with_builtin_ops(tmp_path):
     got = Interpreter(model_path=path).get_signature_runner("serving_default")(**batch)
     expected = np.clip(model(batch)["inpainted"], 0.0, 1.0)
     assert np.abs(got["inpainted"] - expected).max() < 1e-3
+
+
+def test_pconv_fill_input_starts_as_the_harmonic_fill_and_learns():
+    keras.utils.set_random_seed(0)
+    model = registry.build_generator("pconv", "tiny", fill_input=True)
+    assert model.get_layer("encoder_pconv_1").kernel.shape[2] == 4  # fill RGB + hole mask
+    batch = _pconv_batch()
+    raw = np.asarray(model(batch)["raw"])
+    fill = np.asarray(harmonic_fill(batch["images"], batch["masks"], model.depth, 32))
+    np.testing.assert_array_equal(raw, fill)
+    run_generator_test(model, batch)
+    assert type(model).from_config(model.get_config()).fill_input is True
+    # The fill reads no hole pixel, so neither does the network: the ground truth never leaks.
+    changed = dict(batch, images=np.where(batch["masks"] > 0, 0.5, batch["images"]))
+    optimizer = keras.optimizers.Adam(1e-2)
+    for _ in range(2):  # The zero last level moves first, then everything below it.
+        with tf.GradientTape() as tape:
+            raw = model(batch, training=True)["raw"]
+            loss = tf.reduce_mean(tf.abs(raw - batch["images"]) * batch["masks"])
+        grads = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply(grads, model.trainable_weights)
+    moved = {w.path for w, g in zip(model.trainable_weights, grads) if np.any(g)}
+    assert {"encoder_pconv_1/kernel", "decoder_pconv_4/kernel"} <= moved, sorted(moved)
+    np.testing.assert_allclose(
+        model(batch)["raw"].numpy(), model(changed)["raw"].numpy(), atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        np.asarray(model(batch)["inpainted"]) * (1 - batch["masks"]),
+        batch["images"] * (1 - batch["masks"]),
+    )
+
+
+def test_pconv_fill_input_with_a_fill_head_raises():
+    with pytest.raises(ValueError, match="fill_input=True and fill_head_filters"):
+        registry.build_generator("pconv", "tiny", fill_input=True, fill_head_filters=[8])
+    with pytest.raises(ValueError, match="fill_input"):
+        registry.build_generator("pconv", "tiny", fill_input="yes")

@@ -145,6 +145,13 @@ class PConvUNet(InpaintingGenerator):
     as the harmonic fill and learns what the U-Net adds to it; the U-Net's weights keep their
     paths, so `--init_from` a checkpoint without the head loads them all.
 
+    Not in the paper either (off unless `fill_input=True`): the fill as the network's input.
+    The U-Net reads the harmonic fill with the hole mask as a fourth channel, everywhere known
+    (its partial convolutions see no holes, so they act as plain convolutions), and its last
+    level gives a correction: `raw = fill + unet(fill, mask)`. That last level starts at zero,
+    so a new network starts as the harmonic fill. Its first layer takes 4 channels, so it trains
+    from scratch (a checkpoint of the paper's network does not load).
+
     Height and width must be multiples of `size_multiple` (`2**depth`; 256 for the paper preset).
     Statically known sizes are checked when the model is called; with sizes unknown at trace
     time (a `tf.function` with `None` dimensions) nothing can be checked up front and a bad size
@@ -171,6 +178,9 @@ class PConvUNet(InpaintingGenerator):
         fill_head_filters: list of ints or None. Widths of the fill head's hidden convolutions
             (see above; `[]` is one linear convolution). Defaults to `None`: no fill head, the
             paper's network.
+        fill_input: bool. Give the U-Net the harmonic fill and the hole mask as its input and
+            add its output to the fill (see above). Defaults to `False`: the paper's network.
+            Not together with `fill_head_filters`.
         fill_iterations: int. Jacobi sweeps per level of the harmonic fill (its levels are the
             U-Net's depth). Defaults to 32.
         dtype: string or `keras.DTypePolicy`. Dtype policy of the layers (e.g.
@@ -210,6 +220,7 @@ class PConvUNet(InpaintingGenerator):
         batch_norm_epsilon=1e-5,
         padding="same",
         fill_head_filters=None,
+        fill_input=False,
         fill_iterations=32,
         dtype=None,
         **kwargs,
@@ -220,6 +231,13 @@ class PConvUNet(InpaintingGenerator):
                 _check_int_list("fill_head_filters", fill_head_filters) if fill_head_filters else []
             )
         fill_iterations = _check_int_list("fill_iterations", [fill_iterations])[0]
+        if not isinstance(fill_input, bool):
+            raise ValueError(f"PConvUNet received fill_input={fill_input!r}; expected a bool.")
+        if fill_input and fill_head_filters is not None:
+            raise ValueError(
+                "PConvUNet received both fill_input=True and fill_head_filters; expected one "
+                "of the two ways to build on the harmonic fill."
+            )
         encoder_kernel_sizes = _check_int_list("encoder_kernel_sizes", encoder_kernel_sizes)
         decoder_filters = _check_int_list("decoder_filters", decoder_filters)
         depth = len(encoder_filters)
@@ -286,7 +304,9 @@ class PConvUNet(InpaintingGenerator):
         self.decoder_batch_norms = []
         # Channels of each decoder level's two concatenated halves: (upsampled, skip).
         below = [encoder_filters[-1], *decoder_filters[:-1]]
-        skip_channels = [*reversed(encoder_filters[:-1]), 3]
+        # The last level's skip is the network's input: the masked image, or with
+        # `fill_input` the harmonic fill and the hole mask.
+        skip_channels = [*reversed(encoder_filters[:-1]), 4 if fill_input else 3]
         for index, filters in enumerate(decoder_filters):
             is_last = index == depth - 1
             has_batch_norm = use_batch_norm and not is_last
@@ -302,6 +322,8 @@ class PConvUNet(InpaintingGenerator):
                     strides=1,
                     padding=padding,
                     use_bias=use_bias_with_batch_norm or not has_batch_norm,
+                    # Zero: a new `fill_input` network leaves the harmonic fill as it is.
+                    kernel_initializer="zeros" if fill_input and is_last else "glorot_uniform",
                     # Channel-wise masks: each half's mask spans its channels. As groups the
                     # mask count is a 2-channel convolution, not one over every channel.
                     mask_groups=[below[index], skip_channels[index]] if channelwise else None,
@@ -313,9 +335,10 @@ class PConvUNet(InpaintingGenerator):
             if has_batch_norm:
                 self.decoder_batch_norms.append(batch_norm(f"decoder_bn_{index + 1}"))
         self.harmonic_fill = None
+        if fill_input or fill_head_filters is not None:
+            self.harmonic_fill = HarmonicFill(depth, fill_iterations, name="harmonic_fill")
         self.fill_head_convs = []
         if fill_head_filters is not None:
-            self.harmonic_fill = HarmonicFill(depth, fill_iterations, name="harmonic_fill")
             for index, filters in enumerate([*fill_head_filters, 3]):
                 is_last = index == len(fill_head_filters)
                 self.fill_head_convs.append(
@@ -343,11 +366,25 @@ class PConvUNet(InpaintingGenerator):
             valid_mask = ops.stop_gradient(1.0 - ops.cast(hole_mask, "float32"))
             return features * ops.cast(valid_mask, features.dtype)
 
-        features, hole_mask = masked_images, hole_masks
-        # The last decoder level's skip: the masked image, masked again as the layer would.
-        skips = [
-            (mask_features(masked_images, hole_masks) if channelwise else masked_images, hole_masks)
-        ]
+        fill = None
+        if self.harmonic_fill is not None:
+            # float32: the fill is the output's base.
+            fill = self.harmonic_fill([masked_images, hole_masks])
+        if fill_input:
+            # Every pixel of the fill is known, so the partial convolutions see no holes (they
+            # reduce to plain convolutions); the hole mask travels as a fourth channel.
+            features = ops.concatenate([ops.cast(fill, masked_images.dtype), hole_masks], -1)
+            hole_mask = ops.zeros_like(hole_masks)
+            skips = [(features, hole_mask)]
+        else:
+            features, hole_mask = masked_images, hole_masks
+            # The last decoder level's skip: the masked image, masked again as the layer would.
+            skips = [
+                (
+                    mask_features(masked_images, hole_masks) if channelwise else masked_images,
+                    hole_masks,
+                )
+            ]
         encoder_batch_norms = iter(self.encoder_batch_norms)
         for index, conv in enumerate(self.encoder_convs):
             features, hole_mask = conv([features, hole_mask])
@@ -384,10 +421,11 @@ class PConvUNet(InpaintingGenerator):
                     negative_slope=0.2, name=f"decoder_leaky_relu_{index + 1}", dtype=dtype
                 )(features)
 
-        if self.harmonic_fill is not None:
+        if fill_input:
+            features = fill + ops.cast(features, "float32")
+        elif fill_head_filters is not None:
             # float32 both: the head reads their difference, and the fill is the output's base.
             unet_image = ops.cast(features, "float32")
-            fill = self.harmonic_fill([masked_images, hole_masks])
             features = keras.layers.Concatenate(axis=-1, name="fill_head_concat", dtype=dtype)(
                 [unet_image, fill, hole_masks, unet_image - fill]
             )  # (B, H, W, 3 + 3 + 1 + 3)
@@ -409,6 +447,7 @@ class PConvUNet(InpaintingGenerator):
         self.batch_norm_epsilon = batch_norm_epsilon
         self.padding = padding
         self.fill_head_filters = fill_head_filters
+        self.fill_input = fill_input
         self.fill_iterations = fill_iterations
 
     @property
@@ -449,6 +488,7 @@ class PConvUNet(InpaintingGenerator):
                 "batch_norm_epsilon": self.batch_norm_epsilon,
                 "padding": self.padding,
                 "fill_head_filters": self.fill_head_filters,
+                "fill_input": self.fill_input,
                 "fill_iterations": self.fill_iterations,
             }
         )
