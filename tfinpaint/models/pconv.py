@@ -373,7 +373,7 @@ class PConvUNet(InpaintingGenerator):
         if fill_input:
             # Every pixel of the fill is known, so the partial convolutions see no holes (they
             # reduce to plain convolutions); the hole mask travels as a fourth channel.
-            features = ops.concatenate([ops.cast(fill, masked_images.dtype), hole_masks], -1)
+            features = ops.concatenate([fill, hole_masks], -1)
             hole_mask = ops.zeros_like(hole_masks)
             skips = [(features, hole_mask)]
         else:
@@ -385,13 +385,15 @@ class PConvUNet(InpaintingGenerator):
                     hole_masks,
                 )
             ]
+        # Zeroing each level's holes is a product by 1 when there are none (`fill_input`).
+        zero_holes = channelwise and not fill_input
         encoder_batch_norms = iter(self.encoder_batch_norms)
         for index, conv in enumerate(self.encoder_convs):
             features, hole_mask = conv([features, hole_mask])
             if use_batch_norm and index > 0:
                 features = next(encoder_batch_norms)(features)
             features = keras.layers.ReLU(name=f"encoder_relu_{index + 1}", dtype=dtype)(features)
-            if channelwise:
+            if zero_holes:
                 features = mask_features(features, hole_mask)
             skips.append((features, hole_mask))
 
@@ -399,7 +401,7 @@ class PConvUNet(InpaintingGenerator):
         decoder_batch_norms = iter(self.decoder_batch_norms)
         for index, (upsample, conv) in enumerate(zip(self.decoder_upsamplings, self.decoder_convs)):
             skip_features, skip_hole_mask = skips.pop()
-            if channelwise and index > 0:
+            if zero_holes and index > 0:
                 # Masked before upsampling: nearest upsampling commutes with the product.
                 features = mask_features(features, hole_mask)
             features = upsample(features)
