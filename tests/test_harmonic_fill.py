@@ -315,3 +315,71 @@ def test_pconv_fill_input_with_a_fill_head_raises():
         registry.build_generator("pconv", "tiny", fill_input=True, fill_head_filters=[8])
     with pytest.raises(ValueError, match="fill_input"):
         registry.build_generator("pconv", "tiny", fill_input="yes")
+
+
+@pytest.mark.parametrize("head", [0, 1])
+def test_cascade_fill_input_starts_as_the_harmonic_fill_and_learns(head):
+    keras.utils.set_random_seed(0)
+    model = registry.build_generator(
+        "cascade", "tiny", fill_input=True, fill_levels=5, full_resolution_blocks=head
+    )
+    assert model.size_multiple == 32  # 2 ** fill_levels, above the pyramid's 2 ** 3
+    batch = _pconv_batch()
+    raw = np.asarray(model(batch)["raw"])
+    np.testing.assert_array_equal(raw, harmonic_fill(batch["images"], batch["masks"], 5, 32))
+    run_generator_test(model, batch)
+    restored = type(model).from_config(model.get_config())
+    assert (restored.fill_input, restored.fill_levels, restored.full_resolution_blocks) == (
+        True,
+        5,
+        head,
+    )
+    # The fill reads no hole pixel, so neither does the network: the ground truth never leaks.
+    changed = dict(batch, images=np.where(batch["masks"] > 0, 0.5, batch["images"]))
+    optimizer = keras.optimizers.Adam(1e-2)
+    for _ in range(2):  # The zero output layer moves first, then everything below it.
+        with tf.GradientTape() as tape:
+            raw = model(batch, training=True)["raw"]
+            loss = tf.reduce_mean(tf.abs(raw - batch["images"]) * batch["masks"])
+        grads = tape.gradient(loss, model.trainable_weights)
+        optimizer.apply(grads, model.trainable_weights)
+    moved = {w.path for w, g in zip(model.trainable_weights, grads) if np.any(g)}
+    assert {"level_0_stem/kernel", "level_2_stem/kernel", "output_conv/kernel"} <= moved
+    after = np.asarray(model(batch)["raw"])
+    assert np.abs(after - raw).max() > 1e-3
+    np.testing.assert_allclose(after, model(changed)["raw"].numpy(), atol=1e-6)
+    np.testing.assert_array_equal(
+        np.asarray(model(batch)["inpainted"]) * (1 - batch["masks"]),
+        batch["images"] * (1 - batch["masks"]),
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"fill_input": 1}, "fill_input=1; expected a bool"),
+        ({"fill_input": True, "fill_levels": 0}, "fill_levels=0; expected an int >= 1"),
+        ({"fill_input": True, "fill_iterations": True}, "fill_iterations=True"),
+    ],
+)
+def test_cascade_bad_fill_config_raises(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        registry.build_generator("cascade", "tiny", **overrides)
+
+
+def test_cascade_on_the_fill_exports_to_tflite_with_builtin_ops(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tfinpaint import export
+
+    keras.utils.set_random_seed(0)
+    model = registry.build_generator("cascade", "tiny", fill_input=True)
+    output = model.get_layer("output_conv")
+    output.kernel.assign(np.random.default_rng(0).normal(0, 0.05, output.kernel.shape))
+    path = str(tmp_path / "cascade_fill.tflite")
+    result = export.export_tflite(model, path, 64)
+    assert all(not op.startswith(("CUSTOM", "Flex")) for op in result["ops"]), result["ops"]
+    batch = {k: v[:1] for k, v in _pconv_batch().items()}
+    got = Interpreter(model_path=path).get_signature_runner("serving_default")(**batch)
+    expected = np.clip(model(batch)["inpainted"], 0.0, 1.0)
+    assert np.abs(got["inpainted"] - expected).max() < 1e-3

@@ -14,6 +14,7 @@ from keras import ops
 
 from tfinpaint.layers.blocks import FuseBlock, SeparableResidualBlock, SNResidualBlock
 from tfinpaint.layers.dilation import CDBlock
+from tfinpaint.layers.harmonic_fill import HarmonicFill
 from tfinpaint.layers.resample import NearestDownsample2D, NearestUpsample2D
 from tfinpaint.models.base import InpaintingGenerator
 
@@ -159,6 +160,18 @@ class CascadeGenerator(InpaintingGenerator):
             before the sigmoid. A head added to trained weights therefore starts from exactly
             their output (`tools/train.py --init_from` a checkpoint without it), and the head
             sees the known pixels next to a hole at their own resolution.
+        fill_input: bool. Not in the paper (off by default): build the network on the
+            multi-scale harmonic fill (`HarmonicFill`, no weights), as `PConvUNet(fill_input=
+            True)` does. Step 1 reads the fill instead of the zeroed image, [2F - 1, M] (every
+            pixel known; M still marks the holes), the output convolution has no sigmoid and
+            starts at zero, and `raw = F + output` (+ the full-resolution head's correction).
+            A new network is therefore exactly the fill, and training learns what to add to it.
+            It trains from scratch: the output layer's meaning changes, so a checkpoint
+            without it is no start point.
+        fill_levels: int. Levels of the harmonic fill (`fill_input` only); the size multiple
+            becomes `2 ** max(len(level_widths), fill_levels)`. Defaults to 6 (64 px).
+        fill_iterations: int. Jacobi sweeps per level of the harmonic fill (`fill_input`
+            only). Defaults to 32.
         **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, ...).
 
     Call inputs: dict with `images` (B, H, W, 3) in [0, 1] and `masks` (B, H, W, 1), 1 = hole,
@@ -184,6 +197,9 @@ class CascadeGenerator(InpaintingGenerator):
         activation="leaky_relu",
         fuse_normalization=None,
         full_resolution_blocks=0,
+        fill_input=False,
+        fill_levels=6,
+        fill_iterations=32,
         **kwargs,
     ):
         level_widths = tuple(int(width) for width in level_widths)
@@ -206,7 +222,16 @@ class CascadeGenerator(InpaintingGenerator):
                 f"Received full_resolution_blocks={full_resolution_blocks!r}; expected an int >= 0."
             )
 
+        if not isinstance(fill_input, bool):
+            raise ValueError(f"Received fill_input={fill_input!r}; expected a bool.")
+        for option, value in (("fill_levels", fill_levels), ("fill_iterations", fill_iterations)):
+            if type(value) is not int or value < 1:  # Not bool.
+                raise ValueError(f"Received {option}={value!r}; expected an int >= 1.")
+
         # === Layers ===
+        harmonic_fill = (
+            HarmonicFill(fill_levels, fill_iterations, name="harmonic_fill") if fill_input else None
+        )
         downsamplers = [
             NearestDownsample2D(2**level, name=f"pyramid_{level}") for level in range(num_levels)
         ]
@@ -259,8 +284,10 @@ class CascadeGenerator(InpaintingGenerator):
             3,
             3,
             padding="same",
-            # With a full-resolution head the sigmoid comes after the head's correction.
-            activation=None if full_resolution_blocks else "sigmoid",
+            # With a full-resolution head the sigmoid comes after the head's correction; on the
+            # fill the output is a correction of the fill, zero at the start, with no sigmoid.
+            activation=None if full_resolution_blocks or fill_input else "sigmoid",
+            kernel_initializer="zeros" if fill_input else "glorot_uniform",
             name="output_conv",
         )
         head = []
@@ -289,8 +316,13 @@ class CascadeGenerator(InpaintingGenerator):
         inputs = InpaintingGenerator.make_inputs()
         images, masks = inputs["images"], inputs["masks"]
         valid = 1.0 - masks
-        # Holes are zeroed here, so the ground truth never reaches the network.
-        network_input = ops.concatenate([(images * 2.0 - 1.0) * valid, masks], axis=-1)
+        if harmonic_fill is None:
+            # Holes are zeroed here, so the ground truth never reaches the network.
+            network_input = ops.concatenate([(images * 2.0 - 1.0) * valid, masks], axis=-1)
+        else:
+            # The fill reads no hole pixel either; float32, as the base of the output.
+            fill = harmonic_fill([images * valid, masks])
+            network_input = ops.concatenate([fill * 2.0 - 1.0, masks], axis=-1)
 
         features = []
         for level in range(num_levels):
@@ -309,7 +341,11 @@ class CascadeGenerator(InpaintingGenerator):
             y = ops.concatenate([raw, ops.cast(network_input, raw.dtype)], axis=-1)
             for layer in head:
                 y = layer(y)
-            raw = ops.sigmoid(raw + y)  # The head's last layer starts at zero: y = 0.
+            raw = raw + y  # The head's last layer starts at zero: y = 0.
+            if harmonic_fill is None:
+                raw = ops.sigmoid(raw)
+        if harmonic_fill is not None:
+            raw = fill + ops.cast(raw, "float32")
         super().__init__(inputs, raw, **kwargs)
 
         # === Config ===
@@ -321,11 +357,18 @@ class CascadeGenerator(InpaintingGenerator):
         self.activation = activation
         self.fuse_normalization = fuse_normalization
         self.full_resolution_blocks = full_resolution_blocks
+        self.fill_input = fill_input
+        self.fill_levels = fill_levels
+        self.fill_iterations = fill_iterations
 
     @classmethod
     def size_multiple_for(cls, config):
-        """2^(pyramid levels): the lowest level is 2^levels smaller than the input."""
-        return 2 ** len(config["level_widths"])
+        """2^(pyramid levels): the lowest level is 2^levels smaller than the input; on the
+        fill (`fill_input`), 2^fill_levels when that is larger."""
+        levels = len(config["level_widths"])
+        if config.get("fill_input", False):
+            levels = max(levels, config.get("fill_levels", 6))
+        return 2**levels
 
     def get_config(self):
         config = super().get_config()
@@ -339,6 +382,9 @@ class CascadeGenerator(InpaintingGenerator):
                 "activation": self.activation,
                 "fuse_normalization": self.fuse_normalization,
                 "full_resolution_blocks": self.full_resolution_blocks,
+                "fill_input": self.fill_input,
+                "fill_levels": self.fill_levels,
+                "fill_iterations": self.fill_iterations,
             }
         )
         return config
