@@ -1,6 +1,6 @@
 """Tests of the multi-scale harmonic fill: the layer (`tfinpaint.layers.harmonic_fill`), its numpy
 twin the evaluation's "harmonic" baseline (`postprocess.harmonic_inpaint`), and the PConv U-Net's
-fill head that starts from it."""
+fill head that starts from it, and the families built on it (`fill_input`)."""
 
 import keras
 import numpy as np
@@ -317,23 +317,30 @@ def test_pconv_fill_input_with_a_fill_head_raises():
         registry.build_generator("pconv", "tiny", fill_input="yes")
 
 
-@pytest.mark.parametrize("head", [0, 1])
-def test_cascade_fill_input_starts_as_the_harmonic_fill_and_learns(head):
+# Families with a `fill_input` option beside PConv's (tested above): overrides, and layers
+# that must move in training (the first, a deep one, the zero-init output).
+_ON_THE_FILL = [
+    ("cascade", {}, {"level_0_stem/kernel", "level_2_stem/kernel", "output_conv/kernel"}),
+    (
+        "cascade",
+        {"full_resolution_blocks": 1},
+        {"level_0_stem/kernel", "full_resolution_output/kernel", "output_conv/kernel"},
+    ),
+    ("glcic", {}, {"conv1/kernel", "dilated_conv1_d2/kernel", "output_conv/kernel"}),
+]
+
+
+@pytest.mark.parametrize("family, overrides, moving", _ON_THE_FILL)
+def test_fill_input_starts_as_the_harmonic_fill_and_learns(family, overrides, moving):
     keras.utils.set_random_seed(0)
-    model = registry.build_generator(
-        "cascade", "tiny", fill_input=True, fill_levels=5, full_resolution_blocks=head
-    )
-    assert model.size_multiple == 32  # 2 ** fill_levels, above the pyramid's 2 ** 3
+    model = registry.build_generator(family, "tiny", fill_input=True, fill_levels=5, **overrides)
+    assert model.size_multiple == 32  # 2 ** fill_levels, above the family's own multiple
     batch = _pconv_batch()
     raw = np.asarray(model(batch)["raw"])
     np.testing.assert_array_equal(raw, harmonic_fill(batch["images"], batch["masks"], 5, 32))
     run_generator_test(model, batch)
     restored = type(model).from_config(model.get_config())
-    assert (restored.fill_input, restored.fill_levels, restored.full_resolution_blocks) == (
-        True,
-        5,
-        head,
-    )
+    assert (restored.fill_input, restored.fill_levels, restored.fill_iterations) == (True, 5, 32)
     # The fill reads no hole pixel, so neither does the network: the ground truth never leaks.
     changed = dict(batch, images=np.where(batch["masks"] > 0, 0.5, batch["images"]))
     optimizer = keras.optimizers.Adam(1e-2)
@@ -344,7 +351,7 @@ def test_cascade_fill_input_starts_as_the_harmonic_fill_and_learns(head):
         grads = tape.gradient(loss, model.trainable_weights)
         optimizer.apply(grads, model.trainable_weights)
     moved = {w.path for w, g in zip(model.trainable_weights, grads) if np.any(g)}
-    assert {"level_0_stem/kernel", "level_2_stem/kernel", "output_conv/kernel"} <= moved
+    assert moving <= moved, sorted(moved)
     after = np.asarray(model(batch)["raw"])
     assert np.abs(after - raw).max() > 1e-3
     np.testing.assert_allclose(after, model(changed)["raw"].numpy(), atol=1e-6)
@@ -354,6 +361,7 @@ def test_cascade_fill_input_starts_as_the_harmonic_fill_and_learns(head):
     )
 
 
+@pytest.mark.parametrize("family", ["cascade", "glcic"])
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -362,21 +370,22 @@ def test_cascade_fill_input_starts_as_the_harmonic_fill_and_learns(head):
         ({"fill_input": True, "fill_iterations": True}, "fill_iterations=True"),
     ],
 )
-def test_cascade_bad_fill_config_raises(overrides, message):
+def test_bad_fill_options_raise(family, overrides, message):
     with pytest.raises(ValueError, match=message):
-        registry.build_generator("cascade", "tiny", **overrides)
+        registry.build_generator(family, "tiny", **overrides)
 
 
-def test_cascade_on_the_fill_exports_to_tflite_with_builtin_ops(tmp_path):
+@pytest.mark.parametrize("family", ["cascade", "glcic"])
+def test_families_on_the_fill_export_to_tflite_with_builtin_ops(tmp_path, family):
     from ai_edge_litert.interpreter import Interpreter
 
     from tfinpaint import export
 
     keras.utils.set_random_seed(0)
-    model = registry.build_generator("cascade", "tiny", fill_input=True)
+    model = registry.build_generator(family, "tiny", fill_input=True)
     output = model.get_layer("output_conv")
     output.kernel.assign(np.random.default_rng(0).normal(0, 0.05, output.kernel.shape))
-    path = str(tmp_path / "cascade_fill.tflite")
+    path = str(tmp_path / f"{family}_fill.tflite")
     result = export.export_tflite(model, path, 64)
     assert all(not op.startswith(("CUSTOM", "Flex")) for op in result["ops"]), result["ops"]
     batch = {k: v[:1] for k, v in _pconv_batch().items()}

@@ -163,6 +163,24 @@ def check_init_scale(value, hint, name="kernel_init_scale"):
     return float(value)
 
 
+def check_fill_options(name, fill_input, fill_levels, fill_iterations):
+    """The options of a family built on the harmonic fill (`fill_input`, not in any paper), or
+    ValueError in one sentence: a bool, and two ints >= 1. `name` is the class's."""
+    if not isinstance(fill_input, bool):
+        raise ValueError(f"{name} received fill_input={fill_input!r}; expected a bool.")
+    for option, value in (("fill_levels", fill_levels), ("fill_iterations", fill_iterations)):
+        if type(value) is not int or value < 1:  # Not bool.
+            raise ValueError(f"{name} received {option}={value!r}; expected an int >= 1.")
+
+
+def fill_size_multiple(config, multiple):
+    """A family's size multiple `multiple`, or `2 ** fill_levels` when it is built on the fill
+    (`config["fill_input"]`) and that is larger: the fill halves the image `fill_levels` times."""
+    if config.get("fill_input", False):
+        return max(multiple, 2 ** config.get("fill_levels", 6))
+    return multiple
+
+
 def blend(raw, images, hole_masks):
     """Raw in the holes, the input elsewhere: `raw * m + images * (1 - m)` (m = 1 in holes)."""
     return raw * hole_masks + images * (1.0 - hole_masks)

@@ -16,7 +16,7 @@ from tfinpaint.layers.blocks import FuseBlock, SeparableResidualBlock, SNResidua
 from tfinpaint.layers.dilation import CDBlock
 from tfinpaint.layers.harmonic_fill import HarmonicFill
 from tfinpaint.layers.resample import NearestDownsample2D, NearestUpsample2D
-from tfinpaint.models.base import InpaintingGenerator
+from tfinpaint.models.base import InpaintingGenerator, check_fill_options, fill_size_multiple
 
 # One table per preset (STYLE.md rule 12): the generator's constructor arguments (per-level
 # tuples are indexed by pyramid level: level 0 is the full-resolution image, level 1 the
@@ -222,11 +222,7 @@ class CascadeGenerator(InpaintingGenerator):
                 f"Received full_resolution_blocks={full_resolution_blocks!r}; expected an int >= 0."
             )
 
-        if not isinstance(fill_input, bool):
-            raise ValueError(f"Received fill_input={fill_input!r}; expected a bool.")
-        for option, value in (("fill_levels", fill_levels), ("fill_iterations", fill_iterations)):
-            if type(value) is not int or value < 1:  # Not bool.
-                raise ValueError(f"Received {option}={value!r}; expected an int >= 1.")
+        check_fill_options("CascadeGenerator", fill_input, fill_levels, fill_iterations)
 
         # === Layers ===
         harmonic_fill = (
@@ -365,10 +361,7 @@ class CascadeGenerator(InpaintingGenerator):
     def size_multiple_for(cls, config):
         """2^(pyramid levels): the lowest level is 2^levels smaller than the input; on the
         fill (`fill_input`), 2^fill_levels when that is larger."""
-        levels = len(config["level_widths"])
-        if config.get("fill_input", False):
-            levels = max(levels, config.get("fill_levels", 6))
-        return 2**levels
+        return fill_size_multiple(config, 2 ** len(config["level_widths"]))
 
     def get_config(self):
         config = super().get_config()

@@ -16,8 +16,9 @@ import keras
 from keras import ops
 
 from tfinpaint.layers.crop import LocalCrop, crop_local, local_crop_boxes
+from tfinpaint.layers.harmonic_fill import HarmonicFill
 from tfinpaint.layers.normalization import BatchNormalization
-from tfinpaint.models.base import InpaintingGenerator
+from tfinpaint.models.base import InpaintingGenerator, check_fill_options, fill_size_multiple
 
 __all__ = [
     "DEFAULT_MEAN_PIXEL",
@@ -112,6 +113,16 @@ class GLCICCompletionNetwork(InpaintingGenerator):
             config (unless the preset sets one). Default: ImageNet's mean
             `(0.485, 0.456, 0.406)`. `(0, 0, 0)` fills the holes with black and leaves the
             image uncentred (seed 001's input, its preset's value).
+        fill_input: bool. Not in the paper (off by default): build the network on the
+            multi-scale harmonic fill `F` (`HarmonicFill`, no weights), as
+            `PConvUNet(fill_input=True)` does. The input is `[F - mean_pixel, M]` (every pixel
+            known; M still marks the holes), the output convolution has no sigmoid and starts at
+            zero, and `raw = F + output`: a new network is exactly the fill. It trains from
+            scratch (the output layer's meaning changes).
+        fill_levels: int. Levels of the harmonic fill (`fill_input` only); the size multiple
+            becomes `max(4, 2 ** fill_levels)`. Defaults to 6 (64 px).
+        fill_iterations: int. Jacobi sweeps per level of the harmonic fill (`fill_input`
+            only). Defaults to 32.
         **kwargs: `keras.Model` arguments (`name`, `trainable`, ...).
 
     Call arguments:
@@ -135,8 +146,12 @@ class GLCICCompletionNetwork(InpaintingGenerator):
         base_filters=64,
         dilation_rates=(2, 4, 8, 16),
         mean_pixel=DEFAULT_MEAN_PIXEL,
+        fill_input=False,
+        fill_levels=6,
+        fill_iterations=32,
         **kwargs,
     ):
+        check_fill_options("GLCICCompletionNetwork", fill_input, fill_levels, fill_iterations)
         if not isinstance(base_filters, int) or base_filters < 2 or base_filters % 2:
             raise ValueError(
                 f"Received base_filters={base_filters!r}, expected an even int >= 2 (the last "
@@ -191,27 +206,49 @@ class GLCICCompletionNetwork(InpaintingGenerator):
             )
             act = keras.layers.ReLU(name=f"{layer_name}_relu")
             hidden.append((conv, norm, act))
-        output_conv = keras.layers.Conv2D(3, 3, padding="same", name="output_conv")
+        # On the fill: a correction of the fill, zero at the start (a new network is the fill).
+        output_conv = keras.layers.Conv2D(
+            3,
+            3,
+            padding="same",
+            kernel_initializer="zeros" if fill_input else "glorot_uniform",
+            name="output_conv",
+        )
         # float32 so the image stays exact in [0, 1] under a mixed-precision policy.
         output_act = keras.layers.Activation("sigmoid", dtype="float32", name="raw")
+        harmonic_fill = (
+            HarmonicFill(fill_levels, fill_iterations, name="harmonic_fill") if fill_input else None
+        )
 
         # === Functional Model ===
         inputs = InpaintingGenerator.make_inputs()
-        x = input_fill([inputs["images"], inputs["masks"]])
+        images, masks = inputs["images"], inputs["masks"]
+        if harmonic_fill is None:
+            x = input_fill([images, masks])
+        else:
+            # The fill reads no hole pixel; every pixel of it is known, so none is zeroed.
+            fill = harmonic_fill([images * (1.0 - masks), masks])
+            x = ops.concatenate([fill - ops.convert_to_tensor(mean_pixel), masks], axis=-1)
         for conv, norm, act in hidden:
             x = act(norm(conv(x)))
-        super().__init__(inputs, output_act(output_conv(x)), **kwargs)
+        if harmonic_fill is None:
+            raw = output_act(output_conv(x))
+        else:
+            raw = fill + ops.cast(output_conv(x), "float32")
+        super().__init__(inputs, raw, **kwargs)
 
         # === Config ===
         self.base_filters = base_filters
         self.dilation_rates = dilation_rates
         self.mean_pixel = mean_pixel
+        self.fill_input = fill_input
+        self.fill_levels = fill_levels
+        self.fill_iterations = fill_iterations
 
     @classmethod
     def size_multiple_for(cls, config):
-        """4: two stride-2 convolutions."""
-        del config
-        return 4
+        """4: two stride-2 convolutions (on the fill, 2 ** fill_levels when larger)."""
+        return fill_size_multiple(config, 4)
 
     def get_config(self):
         config = super().get_config()
@@ -220,6 +257,9 @@ class GLCICCompletionNetwork(InpaintingGenerator):
                 "base_filters": self.base_filters,
                 "dilation_rates": list(self.dilation_rates),
                 "mean_pixel": list(self.mean_pixel),
+                "fill_input": self.fill_input,
+                "fill_levels": self.fill_levels,
+                "fill_iterations": self.fill_iterations,
             }
         )
         return config
