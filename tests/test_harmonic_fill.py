@@ -327,6 +327,16 @@ _ON_THE_FILL = [
         {"level_0_stem/kernel", "full_resolution_output/kernel", "output_conv/kernel"},
     ),
     ("glcic", {}, {"conv1/kernel", "dilated_conv1_d2/kernel", "output_conv/kernel"}),
+    (
+        "deepgin",
+        {},
+        {
+            "coarse_enc_1/conv/kernel",
+            "coarse_out/conv/kernel",
+            "refine_out/conv/kernel",
+            "refine_lr_out/conv/kernel",
+        },
+    ),
 ]
 
 
@@ -361,7 +371,7 @@ def test_fill_input_starts_as_the_harmonic_fill_and_learns(family, overrides, mo
     )
 
 
-@pytest.mark.parametrize("family", ["cascade", "glcic"])
+@pytest.mark.parametrize("family", ["cascade", "glcic", "deepgin"])
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -375,7 +385,7 @@ def test_bad_fill_options_raise(family, overrides, message):
         registry.build_generator(family, "tiny", **overrides)
 
 
-@pytest.mark.parametrize("family", ["cascade", "glcic"])
+@pytest.mark.parametrize("family", ["cascade", "glcic", "deepgin"])
 def test_families_on_the_fill_export_to_tflite_with_builtin_ops(tmp_path, family):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -383,8 +393,10 @@ def test_families_on_the_fill_export_to_tflite_with_builtin_ops(tmp_path, family
 
     keras.utils.set_random_seed(0)
     model = registry.build_generator(family, "tiny", fill_input=True)
-    output = model.get_layer("output_conv")
-    output.kernel.assign(np.random.default_rng(0).normal(0, 0.05, output.kernel.shape))
+    rng = np.random.default_rng(0)
+    for weight in model.weights:  # The zero output heads, so the export runs the whole graph.
+        if weight.path.endswith("kernel") and not np.any(weight.numpy()):
+            weight.assign(rng.normal(0, 0.05, weight.shape))
     path = str(tmp_path / f"{family}_fill.tflite")
     result = export.export_tflite(model, path, 64)
     assert all(not op.startswith(("CUSTOM", "Flex")) for op in result["ops"]), result["ops"]

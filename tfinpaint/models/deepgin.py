@@ -18,13 +18,20 @@ from keras import ops
 
 from tfinpaint.layers.attention import DEFAULT_MAX_LOGITS_PER_IMAGE, SelfAttention2D
 from tfinpaint.layers.dilation import SPD4_DILATION_RATES, SPD8_DILATION_RATES, SPDBlock
+from tfinpaint.layers.harmonic_fill import HarmonicFill
 from tfinpaint.layers.padding import (
     DEEPGIN_KERNEL_INIT_SCALE,
     ReplicatePadConv2D,
     deepgin_kernel_initializer,
 )
 from tfinpaint.layers.resample import BilinearResize2D
-from tfinpaint.models.base import InpaintingGenerator, blend, check_init_scale
+from tfinpaint.models.base import (
+    InpaintingGenerator,
+    blend,
+    check_fill_options,
+    check_init_scale,
+    fill_size_multiple,
+)
 
 ACTIVATION = "leaky_relu"  # Keras' default slope is 0.2, the reference's.
 
@@ -81,6 +88,18 @@ class DeepGINGenerator(InpaintingGenerator):
             near the identity, and a narrowed generator fits a batch of photos ~2.5 dB further
             in 150 steps than at `kernel_init_scale` 0.5 alone (WORKSPACE.md, issue 14).
             Defaults to None.
+        fill_input: bool. Not in the paper (off by default): build the network on the
+            multi-scale harmonic fill `F` (`HarmonicFill`, no weights), as
+            `PConvUNet(fill_input=True)` does. G1 reads `[F, M]` (every pixel known) instead of
+            the image with white holes, and each output head becomes a correction that starts
+            at zero (its kernel is zero): `coarse = F + head`, and G2's `d5` and `lr` are
+            corrections of G1's composite `C` and of `C` downsampled x4. A new network is
+            therefore exactly the fill (the back projection then adds zero). It trains from
+            scratch (the heads' meaning changes).
+        fill_levels: int. Levels of the harmonic fill (`fill_input` only); the size multiple
+            becomes `max(16, 2 ** fill_levels)`. Defaults to 6 (64 px).
+        fill_iterations: int. Jacobi sweeps per level of the harmonic fill (`fill_input`
+            only). Defaults to 32.
         **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, `dtype`).
 
     Call inputs: dict with `images` (B, H, W, 3) in [0, 1] and `masks` (B, H, W, 1), 1 = hole,
@@ -110,8 +129,12 @@ class DeepGINGenerator(InpaintingGenerator):
         max_attention_logits_per_image=DEFAULT_MAX_LOGITS_PER_IMAGE,
         kernel_init_scale=DEEPGIN_KERNEL_INIT_SCALE,
         residual_init_scale=None,
+        fill_input=False,
+        fill_levels=6,
+        fill_iterations=32,
         **kwargs,
     ):
+        check_fill_options("DeepGINGenerator", fill_input, fill_levels, fill_iterations)
         base_filters = int(base_filters)
         kernel_init_scale = check_init_scale(kernel_init_scale, "0.1 in the reference code")
         # None keeps each layer's default, the reference's He-normal x 0.1.
@@ -142,13 +165,13 @@ class DeepGINGenerator(InpaintingGenerator):
         f = base_filters
         max_logits = max_attention_logits_per_image
 
-        def conv(filters, kernel_size, name, strides=1, activation=ACTIVATION):
+        def conv(filters, kernel_size, name, strides=1, activation=ACTIVATION, zero=False):
             return ReplicatePadConv2D(
                 filters,
                 kernel_size,
                 strides=strides,
                 activation=activation,
-                kernel_initializer=initializer,
+                kernel_initializer="zeros" if zero else initializer,
                 name=name,
             )
 
@@ -176,7 +199,8 @@ class DeepGINGenerator(InpaintingGenerator):
         coarse_decoder = []
         for index, filters in enumerate((4 * f, 2 * f, f), start=1):
             coarse_decoder += [up(f"coarse_up_{index}"), conv(filters, 3, f"coarse_dec_{index}")]
-        coarse_head = conv(3, 7, "coarse_out", activation=None)
+        # On the fill, the output heads are corrections that start at zero.
+        coarse_head = conv(3, 7, "coarse_out", activation=None, zero=fill_input)
 
         # G2, the refinement network.
         refine_encoder = [
@@ -234,28 +258,42 @@ class DeepGINGenerator(InpaintingGenerator):
         refine_fuse_8 = conv(8 * f, 3, "refine_dec_8_fuse")
         refine_up_4 = [up("refine_up_4"), conv(4 * f, 3, "refine_dec_4_up")]
         refine_fuse_4 = conv(4 * f, 3, "refine_dec_4_fuse")
-        lr_head = [conv(f, 3, "refine_lr_1"), conv(3, 3, "refine_lr_out", activation=None)]
+        lr_head = [
+            conv(f, 3, "refine_lr_1"),
+            conv(3, 3, "refine_lr_out", activation=None, zero=fill_input),
+        ]
         refine_tail = [
             up("refine_up_2"),
             conv(2 * f, 3, "refine_dec_2"),
             up("refine_up_1"),
             conv(f, 3, "refine_dec_1"),
         ]
-        d5_head = conv(3, 7, "refine_out", activation=None)
+        d5_head = conv(3, 7, "refine_out", activation=None, zero=fill_input)
         alpha_head = conv(1, 3, "refine_alpha", activation="sigmoid")
         down_x4 = BilinearResize2D(4, downsample=True, name="back_projection_down")
         up_x4 = BilinearResize2D(4, name="back_projection_up")
+        harmonic_fill = (
+            HarmonicFill(fill_levels, fill_iterations, name="harmonic_fill") if fill_input else None
+        )
 
         # === Functional Model ===
         inputs = InpaintingGenerator.make_inputs()
         images, masks = inputs["images"], inputs["masks"]
-        # Holes set to 1.0: the ground truth never reaches the network.
-        x = ops.concatenate([images * (1.0 - masks) + masks, masks], axis=-1)  # (B, H, W, 4)
+        if harmonic_fill is None:
+            # Holes set to 1.0: the ground truth never reaches the network.
+            x = ops.concatenate([images * (1.0 - masks) + masks, masks], axis=-1)  # (B, H, W, 4)
+        else:
+            # The fill reads no hole pixel either; every pixel of it is known.
+            fill = harmonic_fill([images * (1.0 - masks), masks])
+            x = ops.concatenate([fill, masks], axis=-1)
         for layer in coarse_encoder + coarse_spd + coarse_decoder:
             x = layer(x)
         coarse = ops.cast(coarse_head(x), "float32")  # (B, H, W, 3)
+        if harmonic_fill is not None:
+            coarse = fill + coarse
+        coarse_composite = blend(coarse, images, masks)
 
-        x = ops.concatenate([blend(coarse, images, masks), masks], axis=-1)  # (B, H, W, 4)
+        x = ops.concatenate([coarse_composite, masks], axis=-1)  # (B, H, W, 4)
         for layer in refine_encoder[:3]:
             x = layer(x)
         skip_quarter = x  # (B, H/4, W/4, 4f)
@@ -279,6 +317,9 @@ class DeepGINGenerator(InpaintingGenerator):
         for layer in refine_tail:
             x = layer(x)  # -> (B, H, W, f)
         d5 = ops.cast(d5_head(x), "float32")
+        if harmonic_fill is not None:
+            lr = down_x4(coarse_composite) + lr
+            d5 = coarse_composite + d5
         alpha = ops.cast(alpha_head(x), "float32")  # (B, H, W, 1)
 
         # Back projection: the low-resolution residual corrects the full-resolution output.
@@ -295,12 +336,15 @@ class DeepGINGenerator(InpaintingGenerator):
         self.max_attention_logits_per_image = max_attention_logits_per_image
         self.kernel_init_scale = kernel_init_scale
         self.residual_init_scale = residual_init_scale
+        self.fill_input = fill_input
+        self.fill_levels = fill_levels
+        self.fill_iterations = fill_iterations
 
     @classmethod
     def size_multiple_for(cls, config):
-        """16: G2's encoder halves the input four times."""
-        del config
-        return 16
+        """16: G2's encoder halves the input four times (on the fill, 2 ** fill_levels when
+        larger)."""
+        return fill_size_multiple(config, 16)
 
     def get_config(self):
         config = super().get_config()
@@ -314,6 +358,9 @@ class DeepGINGenerator(InpaintingGenerator):
                 "max_attention_logits_per_image": self.max_attention_logits_per_image,
                 "kernel_init_scale": self.kernel_init_scale,
                 "residual_init_scale": self.residual_init_scale,
+                "fill_input": self.fill_input,
+                "fill_levels": self.fill_levels,
+                "fill_iterations": self.fill_iterations,
             }
         )
         return config
