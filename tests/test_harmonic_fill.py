@@ -9,6 +9,7 @@ import tensorflow as tf
 from harness import run_generator_test, run_layer_test
 
 from tfinpaint import postprocess
+from tfinpaint.layers.gradient import gray_sobel
 from tfinpaint.layers.harmonic_fill import HarmonicFill, harmonic_fill
 from tfinpaint.models import registry
 from tfinpaint.training import init_from
@@ -337,6 +338,16 @@ _ON_THE_FILL = [
             "refine_lr_out/conv/kernel",
         },
     ),
+    (
+        "gain",
+        {},
+        {
+            "gradient_stem/kernel",
+            "trunk/structure/down_1/conv_ii/kernel",
+            "trunk/content/down_1/conv_gg/kernel",
+            "trunk/decoder/head/conv_ii/kernel",
+        },
+    ),
 ]
 
 
@@ -346,8 +357,12 @@ def test_fill_input_starts_as_the_harmonic_fill_and_learns(family, overrides, mo
     model = registry.build_generator(family, "tiny", fill_input=True, fill_levels=5, **overrides)
     assert model.size_multiple == 32  # 2 ** fill_levels, above the family's own multiple
     batch = _pconv_batch()
-    raw = np.asarray(model(batch)["raw"])
-    np.testing.assert_array_equal(raw, harmonic_fill(batch["images"], batch["masks"], 5, 32))
+    outputs = model(batch)
+    raw = np.asarray(outputs["raw"])
+    fill = harmonic_fill(batch["images"], batch["masks"], 5, 32)
+    np.testing.assert_array_equal(raw, fill)
+    if "gradients" in outputs:  # GAIN's gradient head starts at the fill's gradients.
+        np.testing.assert_array_equal(outputs["gradients"], gray_sobel(fill))
     run_generator_test(model, batch)
     restored = type(model).from_config(model.get_config())
     assert (restored.fill_input, restored.fill_levels, restored.fill_iterations) == (True, 5, 32)
@@ -371,7 +386,7 @@ def test_fill_input_starts_as_the_harmonic_fill_and_learns(family, overrides, mo
     )
 
 
-@pytest.mark.parametrize("family", ["cascade", "glcic", "deepgin"])
+@pytest.mark.parametrize("family", ["cascade", "glcic", "deepgin", "gain"])
 @pytest.mark.parametrize(
     "overrides, message",
     [

@@ -22,8 +22,14 @@ from keras import ops
 
 from tfinpaint.layers.contextual_attention import ContextualAttention
 from tfinpaint.layers.gradient import GAIStack, dilate_hole_mask, gray_sobel
+from tfinpaint.layers.harmonic_fill import HarmonicFill
 from tfinpaint.layers.partial_conv import PartialConv2D
-from tfinpaint.models.base import InpaintingGenerator, check_init_scale
+from tfinpaint.models.base import (
+    InpaintingGenerator,
+    check_fill_options,
+    check_init_scale,
+    fill_size_multiple,
+)
 
 ATTENTION_FLOWS = ("joint", "separate")
 PAPER_DILATION_RATES = (2, 4, 8, 16)
@@ -114,6 +120,19 @@ class GAINGenerator(InpaintingGenerator):
             still gave a nearly constant `raw` (no holes: correlation 0.12 with the photo),
             while one without the dilation blocks learnt within 150 steps. The parameter
             count is unchanged.
+        fill_input: bool. Not in the paper (off by default): build the network on the
+            multi-scale harmonic fill `F` (`HarmonicFill`, no weights), as
+            `PConvUNet(fill_input=True)` does. The image flow reads `F` and the gradient flow
+            the Sobel map of `F`, both known everywhere, so their partial convolutions run with
+            no holes (plain convolutions; the shrinkage priority then holds nothing back); the
+            contextual attention still takes the real holes, so it pastes background patches
+            into them. The heads start at zero and become corrections: `raw = F + head` and
+            `gradients = Sobel(F) + head`. A new network is therefore exactly the fill. It
+            trains from scratch (the heads' meaning changes).
+        fill_levels: int. Levels of the harmonic fill (`fill_input` only); the size multiple
+            becomes `max(4 * attention_rate, 2 ** fill_levels)`. Defaults to 6 (64 px).
+        fill_iterations: int. Jacobi sweeps per level of the harmonic fill (`fill_input`
+            only). Defaults to 32.
         **kwargs: `keras.Model` keyword arguments (`name`, `trainable`, `dtype`).
 
     Call inputs: dict with `images` (B, H, W, 3) in [0, 1] and `masks` (B, H, W, 1), 1 = hole,
@@ -154,8 +173,12 @@ class GAINGenerator(InpaintingGenerator):
         attention_fuse=True,
         kernel_init_scale=KERNEL_INIT_SCALE,
         residual_init_scale=None,
+        fill_input=False,
+        fill_levels=6,
+        fill_iterations=32,
         **kwargs,
     ):
+        check_fill_options("GAINGenerator", fill_input, fill_levels, fill_iterations)
         image_filters = _check_int(image_filters, "image_filters", 1)
         gradient_filters = _check_int(gradient_filters, "gradient_filters", 1)
         num_structure_blocks = _check_int(num_structure_blocks, "num_structure_blocks", 0)
@@ -214,20 +237,32 @@ class GAINGenerator(InpaintingGenerator):
             attention_fuse=attention_fuse,
             kernel_init_scale=kernel_init_scale,
             residual_init_scale=residual_init_scale,
+            fill_input=fill_input,
             name="trunk",
+        )
+        harmonic_fill = (
+            HarmonicFill(fill_levels, fill_iterations, name="harmonic_fill") if fill_input else None
         )
 
         # === Functional Model ===
         inputs = InpaintingGenerator.make_inputs()
         images, hole_masks = inputs["images"], inputs["masks"]
         image_in = images * (1.0 - hole_masks)  # I_1 = I * M: the holes never reach the network.
-        gradient_hole_masks = dilate_hole_mask(hole_masks)  # M_0: the stencil's validity.
-        gradient_in = gray_sobel(image_in) * (1.0 - gradient_hole_masks)  # (B, H, W, 2)
+        if harmonic_fill is None:
+            gradient_hole_masks = dilate_hole_mask(hole_masks)  # M_0: the stencil's validity.
+            gradient_in = gray_sobel(image_in) * (1.0 - gradient_hole_masks)  # (B, H, W, 2)
+        else:
+            # The fill reads no hole pixel either; it and its gradients are known everywhere.
+            image_in = harmonic_fill([image_in, hole_masks])
+            fill_gradients = gray_sobel(image_in)
+            gradient_in, gradient_hole_masks = fill_gradients, ops.zeros_like(hole_masks)
         gradient_in, _ = gradient_stem([gradient_in, gradient_hole_masks])
         raw, gradients = trunk([image_in, gradient_in, hole_masks])
-        super().__init__(
-            inputs, raw, extra_outputs={"gradients": ops.cast(gradients, "float32")}, **kwargs
-        )
+        gradients = ops.cast(gradients, "float32")
+        if harmonic_fill is not None:
+            raw = image_in + ops.cast(raw, "float32")
+            gradients = fill_gradients + gradients
+        super().__init__(inputs, raw, extra_outputs={"gradients": gradients}, **kwargs)
 
         # === Config ===
         self.image_filters = image_filters
@@ -249,11 +284,15 @@ class GAINGenerator(InpaintingGenerator):
         self.attention_fuse = attention_fuse
         self.kernel_init_scale = kernel_init_scale
         self.residual_init_scale = residual_init_scale
+        self.fill_input = fill_input
+        self.fill_levels = fill_levels
+        self.fill_iterations = fill_iterations
 
     @classmethod
     def size_multiple_for(cls, config):
-        """4 * attention_rate: two stride-2 blocks, then the attention's downsampling."""
-        return 4 * int(config.get("attention_rate", 2))
+        """4 * attention_rate: two stride-2 blocks, then the attention's downsampling (on the
+        fill, 2 ** fill_levels when larger)."""
+        return fill_size_multiple(config, 4 * int(config.get("attention_rate", 2)))
 
     def get_config(self):
         config = super().get_config()
@@ -278,6 +317,9 @@ class GAINGenerator(InpaintingGenerator):
                 "attention_fuse": self.attention_fuse,
                 "kernel_init_scale": self.kernel_init_scale,
                 "residual_init_scale": self.residual_init_scale,
+                "fill_input": self.fill_input,
+                "fill_levels": self.fill_levels,
+                "fill_iterations": self.fill_iterations,
             }
         )
         return config
@@ -295,8 +337,9 @@ class GAINTrunk(keras.layers.Layer):
     `decoder` (a `GAIStack` with the heads) and `attentions` (one or two
     `ContextualAttention`s).
 
-    Call inputs: list `[image, gradient, hole_mask]`: (B, H, W, 3) with its holes zeroed, the
-    gradient stem's output (B, H, W, C) and the (B, H, W, 1) hole mask.
+    Call inputs: list `[image, gradient, hole_mask]`: (B, H, W, 3) with its holes zeroed (the
+    fill with `fill_input`), the gradient stem's output (B, H, W, C) and the (B, H, W, 1) hole
+    mask.
     Returns: tuple `(raw, gradients)`: (B, H, W, 3) and (B, H, W, 2), linear heads.
     """
 
@@ -320,6 +363,7 @@ class GAINTrunk(keras.layers.Layer):
         attention_fuse,
         kernel_init_scale=KERNEL_INIT_SCALE,
         residual_init_scale=None,
+        fill_input=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -343,6 +387,7 @@ class GAINTrunk(keras.layers.Layer):
         self.attention_fuse = attention_fuse
         self.kernel_init_scale = kernel_init_scale
         self.residual_init_scale = residual_init_scale
+        self.fill_input = fill_input
         a, g = image_filters, gradient_filters
 
         # Glorot uniform (Keras' default) at kernel_init_scale 1.0.
@@ -441,7 +486,14 @@ class GAINTrunk(keras.layers.Layer):
             [
                 gai(a, g, "up_1"),
                 gai(max(a // 2, 1), max(g // 2, 1), "up_2"),
-                gai(3, 2, "head", activation=None),
+                # On the fill the heads are corrections of it, zero at the start.
+                gai(
+                    3,
+                    2,
+                    "head",
+                    activation=None,
+                    **({"kernel_initializer": "zeros"} if fill_input else {}),
+                ),
             ],
             "decoder",
             upsample=(True, True, False),
@@ -468,9 +520,11 @@ class GAINTrunk(keras.layers.Layer):
     def call(self, inputs):
         image, gradient, hole_mask = inputs
         a2 = 2 * self.image_filters
+        # On the fill the flows know every pixel; only the attention takes the real holes.
+        flow_holes = ops.zeros_like(hole_mask) if self.fill_input else hole_mask
         # Names are rebound or deleted as soon as a map is used up (eager memory, see above).
-        structure_flows = self.structure([image, gradient, hole_mask])  # (B, H/4, W/4, ..)
-        x, dx, _ = self.content([image, gradient, hole_mask])
+        structure_flows = self.structure([image, gradient, flow_holes])  # (B, H/4, W/4, ..)
+        x, dx, _ = self.content([image, gradient, flow_holes])
         attention_holes = ops.max_pool(hole_mask, 4, strides=4, padding="valid")
         if self.attention_flows == "joint":
             joint = ops.concatenate([x, dx], axis=-1)  # (B, H/4, W/4, 2a + 2g)
@@ -522,6 +576,7 @@ class GAINTrunk(keras.layers.Layer):
                     "attention_fuse",
                     "kernel_init_scale",
                     "residual_init_scale",
+                    "fill_input",
                 )
             }
         )
