@@ -259,56 +259,34 @@ def test_pconv_bad_fill_head_config_raises(overrides, message):
         registry.build_generator("pconv", "tiny", **overrides)
 
 
+# PConv's fill head and fill input, and the cascade's (the family made for phones) for the rest:
+# every family's graph exports in tests/test_export.py, and a conversion costs ~10-20 s.
 @pytest.mark.parametrize(
-    "overrides, last",
-    [({"fill_head_filters": [8]}, "fill_head_conv_2"), ({"fill_input": True}, "decoder_pconv_4")],
+    "family, overrides",
+    [
+        ("pconv", {"fill_head_filters": [8]}),
+        ("pconv", {"fill_input": True}),
+        ("cascade", {"fill_input": True}),
+    ],
 )
-def test_pconv_on_the_fill_exports_to_tflite_with_builtin_ops(tmp_path, overrides, last):
+def test_on_the_fill_exports_to_tflite_with_builtin_ops(tmp_path, family, overrides):
     from ai_edge_litert.interpreter import Interpreter
 
     from tfinpaint import export
 
     keras.utils.set_random_seed(0)
-    model = registry.build_generator("pconv", "tiny", **overrides)
-    head = model.get_layer(last)
-    head.kernel.assign(np.random.default_rng(0).normal(0, 0.05, head.kernel.shape))
-    path = str(tmp_path / "pconv_fill_head.tflite")
+    model = registry.build_generator(family, "tiny", **overrides)
+    rng = np.random.default_rng(0)
+    for weight in model.weights:  # The zero-init heads, so the export runs the whole graph.
+        if weight.path.endswith("kernel") and not np.any(weight.numpy()):
+            weight.assign(rng.normal(0, 0.05, weight.shape))
+    path = str(tmp_path / f"{family}_on_the_fill.tflite")
     result = export.export_tflite(model, path, 64)
     assert all(not op.startswith(("CUSTOM", "Flex")) for op in result["ops"]), result["ops"]
     batch = {k: v[:1] for k, v in _pconv_batch().items()}
     got = Interpreter(model_path=path).get_signature_runner("serving_default")(**batch)
     expected = np.clip(model(batch)["inpainted"], 0.0, 1.0)
     assert np.abs(got["inpainted"] - expected).max() < 1e-3
-
-
-def test_pconv_fill_input_starts_as_the_harmonic_fill_and_learns():
-    keras.utils.set_random_seed(0)
-    model = registry.build_generator("pconv", "tiny", fill_input=True)
-    assert model.get_layer("encoder_pconv_1").kernel.shape[2] == 4  # fill RGB + hole mask
-    batch = _pconv_batch()
-    raw = np.asarray(model(batch)["raw"])
-    fill = np.asarray(harmonic_fill(batch["images"], batch["masks"], model.depth, 32))
-    np.testing.assert_array_equal(raw, fill)
-    run_generator_test(model, batch)
-    assert type(model).from_config(model.get_config()).fill_input is True
-    # The fill reads no hole pixel, so neither does the network: the ground truth never leaks.
-    changed = dict(batch, images=np.where(batch["masks"] > 0, 0.5, batch["images"]))
-    optimizer = keras.optimizers.Adam(1e-2)
-    for _ in range(2):  # The zero last level moves first, then everything below it.
-        with tf.GradientTape() as tape:
-            raw = model(batch, training=True)["raw"]
-            loss = tf.reduce_mean(tf.abs(raw - batch["images"]) * batch["masks"])
-        grads = tape.gradient(loss, model.trainable_weights)
-        optimizer.apply(grads, model.trainable_weights)
-    moved = {w.path for w, g in zip(model.trainable_weights, grads) if np.any(g)}
-    assert {"encoder_pconv_1/kernel", "decoder_pconv_4/kernel"} <= moved, sorted(moved)
-    np.testing.assert_allclose(
-        model(batch)["raw"].numpy(), model(changed)["raw"].numpy(), atol=1e-6
-    )
-    np.testing.assert_array_equal(
-        np.asarray(model(batch)["inpainted"]) * (1 - batch["masks"]),
-        batch["images"] * (1 - batch["masks"]),
-    )
 
 
 def test_pconv_fill_input_with_a_fill_head_raises():
@@ -318,19 +296,22 @@ def test_pconv_fill_input_with_a_fill_head_raises():
         registry.build_generator("pconv", "tiny", fill_input="yes")
 
 
-# Families with a `fill_input` option beside PConv's (tested above): overrides, and layers
-# that must move in training (the first, a deep one, the zero-init output).
+# Every family's `fill_input`: overrides (PConv's fill has the U-Net's depth in levels, the
+# others take `fill_levels`), and layers that must move in training (the first, a deep one, the
+# zero-init output).
+_L5 = {"fill_levels": 5}
 _ON_THE_FILL = [
-    ("cascade", {}, {"level_0_stem/kernel", "level_2_stem/kernel", "output_conv/kernel"}),
+    ("pconv", {}, {"encoder_pconv_1/kernel", "decoder_pconv_4/kernel"}),
+    ("cascade", _L5, {"level_0_stem/kernel", "level_2_stem/kernel", "output_conv/kernel"}),
     (
         "cascade",
-        {"full_resolution_blocks": 1},
+        {**_L5, "full_resolution_blocks": 1},
         {"level_0_stem/kernel", "full_resolution_output/kernel", "output_conv/kernel"},
     ),
-    ("glcic", {}, {"conv1/kernel", "dilated_conv1_d2/kernel", "output_conv/kernel"}),
+    ("glcic", _L5, {"conv1/kernel", "dilated_conv1_d2/kernel", "output_conv/kernel"}),
     (
         "deepgin",
-        {},
+        _L5,
         {
             "coarse_enc_1/conv/kernel",
             "coarse_out/conv/kernel",
@@ -340,7 +321,7 @@ _ON_THE_FILL = [
     ),
     (
         "gain",
-        {},
+        _L5,
         {
             "gradient_stem/kernel",
             "trunk/structure/down_1/conv_ii/kernel",
@@ -354,18 +335,19 @@ _ON_THE_FILL = [
 @pytest.mark.parametrize("family, overrides, moving", _ON_THE_FILL)
 def test_fill_input_starts_as_the_harmonic_fill_and_learns(family, overrides, moving):
     keras.utils.set_random_seed(0)
-    model = registry.build_generator(family, "tiny", fill_input=True, fill_levels=5, **overrides)
-    assert model.size_multiple == 32  # 2 ** fill_levels, above the family's own multiple
+    model = registry.build_generator(family, "tiny", fill_input=True, **overrides)
+    levels = overrides.get("fill_levels", getattr(model, "depth", None))
+    assert model.size_multiple == 2**levels  # Above each family's own multiple here.
     batch = _pconv_batch()
     outputs = model(batch)
     raw = np.asarray(outputs["raw"])
-    fill = harmonic_fill(batch["images"], batch["masks"], 5, 32)
+    fill = harmonic_fill(batch["images"], batch["masks"], levels, 32)
     np.testing.assert_array_equal(raw, fill)
     if "gradients" in outputs:  # GAIN's gradient head starts at the fill's gradients.
         np.testing.assert_array_equal(outputs["gradients"], gray_sobel(fill))
     run_generator_test(model, batch)
     restored = type(model).from_config(model.get_config())
-    assert (restored.fill_input, restored.fill_levels, restored.fill_iterations) == (True, 5, 32)
+    assert restored.fill_input is True and restored.get_config() == model.get_config()
     # The fill reads no hole pixel, so neither does the network: the ground truth never leaks.
     changed = dict(batch, images=np.where(batch["masks"] > 0, 0.5, batch["images"]))
     optimizer = keras.optimizers.Adam(1e-2)
@@ -398,26 +380,3 @@ def test_fill_input_starts_as_the_harmonic_fill_and_learns(family, overrides, mo
 def test_bad_fill_options_raise(family, overrides, message):
     with pytest.raises(ValueError, match=message):
         registry.build_generator(family, "tiny", **overrides)
-
-
-# The cascade only, the family made for phones: the fill's ops are the PConv tests' above, and the
-# others' graphs export in tests/test_export.py; a TFLite conversion costs ~10 s.
-@pytest.mark.parametrize("family", ["cascade"])
-def test_families_on_the_fill_export_to_tflite_with_builtin_ops(tmp_path, family):
-    from ai_edge_litert.interpreter import Interpreter
-
-    from tfinpaint import export
-
-    keras.utils.set_random_seed(0)
-    model = registry.build_generator(family, "tiny", fill_input=True)
-    rng = np.random.default_rng(0)
-    for weight in model.weights:  # The zero output heads, so the export runs the whole graph.
-        if weight.path.endswith("kernel") and not np.any(weight.numpy()):
-            weight.assign(rng.normal(0, 0.05, weight.shape))
-    path = str(tmp_path / f"{family}_fill.tflite")
-    result = export.export_tflite(model, path, 64)
-    assert all(not op.startswith(("CUSTOM", "Flex")) for op in result["ops"]), result["ops"]
-    batch = {k: v[:1] for k, v in _pconv_batch().items()}
-    got = Interpreter(model_path=path).get_signature_runner("serving_default")(**batch)
-    expected = np.clip(model(batch)["inpainted"], 0.0, 1.0)
-    assert np.abs(got["inpainted"] - expected).max() < 1e-3
