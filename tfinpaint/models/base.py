@@ -21,6 +21,7 @@ import keras
 from keras import ops
 
 from tfinpaint import precision
+from tfinpaint.layers.harmonic_fill import HarmonicFill
 
 
 class InpaintingGenerator(keras.Model):
@@ -163,14 +164,17 @@ def check_init_scale(value, hint, name="kernel_init_scale"):
     return float(value)
 
 
-def check_fill_options(name, fill_input, fill_levels, fill_iterations):
-    """The options of a family built on the harmonic fill (`fill_input`, not in any paper), or
-    ValueError in one sentence: a bool, and two ints >= 1. `name` is the class's."""
+def harmonic_fill_layer(name, fill_input, fill_levels, fill_iterations):
+    """The `HarmonicFill` layer of a family built on the fill (`fill_input`, not in any paper),
+    None without it; ValueError in one sentence unless `fill_input` is a bool and the two
+    others ints >= 1. `name` is the class's. The layer reads no hole pixel: pass the images as
+    they are."""
     if not isinstance(fill_input, bool):
         raise ValueError(f"{name} received fill_input={fill_input!r}; expected a bool.")
     for option, value in (("fill_levels", fill_levels), ("fill_iterations", fill_iterations)):
         if type(value) is not int or value < 1:  # Not bool.
             raise ValueError(f"{name} received {option}={value!r}; expected an int >= 1.")
+    return HarmonicFill(fill_levels, fill_iterations, name="harmonic_fill") if fill_input else None
 
 
 def fill_size_multiple(config, multiple):

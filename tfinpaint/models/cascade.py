@@ -14,9 +14,8 @@ from keras import ops
 
 from tfinpaint.layers.blocks import FuseBlock, SeparableResidualBlock, SNResidualBlock
 from tfinpaint.layers.dilation import CDBlock
-from tfinpaint.layers.harmonic_fill import HarmonicFill
 from tfinpaint.layers.resample import NearestDownsample2D, NearestUpsample2D
-from tfinpaint.models.base import InpaintingGenerator, check_fill_options, fill_size_multiple
+from tfinpaint.models.base import InpaintingGenerator, fill_size_multiple, harmonic_fill_layer
 
 # One table per preset (STYLE.md rule 12): the generator's constructor arguments (per-level
 # tuples are indexed by pyramid level: level 0 is the full-resolution image, level 1 the
@@ -222,12 +221,11 @@ class CascadeGenerator(InpaintingGenerator):
                 f"Received full_resolution_blocks={full_resolution_blocks!r}; expected an int >= 0."
             )
 
-        check_fill_options("CascadeGenerator", fill_input, fill_levels, fill_iterations)
+        harmonic_fill = harmonic_fill_layer(
+            "CascadeGenerator", fill_input, fill_levels, fill_iterations
+        )
 
         # === Layers ===
-        harmonic_fill = (
-            HarmonicFill(fill_levels, fill_iterations, name="harmonic_fill") if fill_input else None
-        )
         downsamplers = [
             NearestDownsample2D(2**level, name=f"pyramid_{level}") for level in range(num_levels)
         ]
@@ -317,7 +315,7 @@ class CascadeGenerator(InpaintingGenerator):
             network_input = ops.concatenate([(images * 2.0 - 1.0) * valid, masks], axis=-1)
         else:
             # The fill reads no hole pixel either; float32, as the base of the output.
-            fill = harmonic_fill([images * valid, masks])
+            fill = harmonic_fill([images, masks])
             network_input = ops.concatenate([fill * 2.0 - 1.0, masks], axis=-1)
 
         features = []

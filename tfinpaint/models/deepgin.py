@@ -18,7 +18,6 @@ from keras import ops
 
 from tfinpaint.layers.attention import DEFAULT_MAX_LOGITS_PER_IMAGE, SelfAttention2D
 from tfinpaint.layers.dilation import SPD4_DILATION_RATES, SPD8_DILATION_RATES, SPDBlock
-from tfinpaint.layers.harmonic_fill import HarmonicFill
 from tfinpaint.layers.padding import (
     DEEPGIN_KERNEL_INIT_SCALE,
     ReplicatePadConv2D,
@@ -28,9 +27,9 @@ from tfinpaint.layers.resample import BilinearResize2D
 from tfinpaint.models.base import (
     InpaintingGenerator,
     blend,
-    check_fill_options,
     check_init_scale,
     fill_size_multiple,
+    harmonic_fill_layer,
 )
 
 ACTIVATION = "leaky_relu"  # Keras' default slope is 0.2, the reference's.
@@ -134,7 +133,9 @@ class DeepGINGenerator(InpaintingGenerator):
         fill_iterations=32,
         **kwargs,
     ):
-        check_fill_options("DeepGINGenerator", fill_input, fill_levels, fill_iterations)
+        harmonic_fill = harmonic_fill_layer(
+            "DeepGINGenerator", fill_input, fill_levels, fill_iterations
+        )
         base_filters = int(base_filters)
         kernel_init_scale = check_init_scale(kernel_init_scale, "0.1 in the reference code")
         # None keeps each layer's default, the reference's He-normal x 0.1.
@@ -272,9 +273,6 @@ class DeepGINGenerator(InpaintingGenerator):
         alpha_head = conv(1, 3, "refine_alpha", activation="sigmoid")
         down_x4 = BilinearResize2D(4, downsample=True, name="back_projection_down")
         up_x4 = BilinearResize2D(4, name="back_projection_up")
-        harmonic_fill = (
-            HarmonicFill(fill_levels, fill_iterations, name="harmonic_fill") if fill_input else None
-        )
 
         # === Functional Model ===
         inputs = InpaintingGenerator.make_inputs()
@@ -284,7 +282,7 @@ class DeepGINGenerator(InpaintingGenerator):
             x = ops.concatenate([images * (1.0 - masks) + masks, masks], axis=-1)  # (B, H, W, 4)
         else:
             # The fill reads no hole pixel either; every pixel of it is known.
-            fill = harmonic_fill([images * (1.0 - masks), masks])
+            fill = harmonic_fill([images, masks])
             x = ops.concatenate([fill, masks], axis=-1)
         for layer in coarse_encoder + coarse_spd + coarse_decoder:
             x = layer(x)

@@ -22,13 +22,12 @@ from keras import ops
 
 from tfinpaint.layers.contextual_attention import ContextualAttention
 from tfinpaint.layers.gradient import GAIStack, dilate_hole_mask, gray_sobel
-from tfinpaint.layers.harmonic_fill import HarmonicFill
 from tfinpaint.layers.partial_conv import PartialConv2D
 from tfinpaint.models.base import (
     InpaintingGenerator,
-    check_fill_options,
     check_init_scale,
     fill_size_multiple,
+    harmonic_fill_layer,
 )
 
 ATTENTION_FLOWS = ("joint", "separate")
@@ -178,7 +177,9 @@ class GAINGenerator(InpaintingGenerator):
         fill_iterations=32,
         **kwargs,
     ):
-        check_fill_options("GAINGenerator", fill_input, fill_levels, fill_iterations)
+        harmonic_fill = harmonic_fill_layer(
+            "GAINGenerator", fill_input, fill_levels, fill_iterations
+        )
         image_filters = _check_int(image_filters, "image_filters", 1)
         gradient_filters = _check_int(gradient_filters, "gradient_filters", 1)
         num_structure_blocks = _check_int(num_structure_blocks, "num_structure_blocks", 0)
@@ -240,9 +241,6 @@ class GAINGenerator(InpaintingGenerator):
             fill_input=fill_input,
             name="trunk",
         )
-        harmonic_fill = (
-            HarmonicFill(fill_levels, fill_iterations, name="harmonic_fill") if fill_input else None
-        )
 
         # === Functional Model ===
         inputs = InpaintingGenerator.make_inputs()
@@ -253,7 +251,7 @@ class GAINGenerator(InpaintingGenerator):
             gradient_in = gray_sobel(image_in) * (1.0 - gradient_hole_masks)  # (B, H, W, 2)
         else:
             # The fill reads no hole pixel either; it and its gradients are known everywhere.
-            image_in = harmonic_fill([image_in, hole_masks])
+            image_in = harmonic_fill([images, hole_masks])
             fill_gradients = gray_sobel(image_in)
             gradient_in, gradient_hole_masks = fill_gradients, ops.zeros_like(hole_masks)
         gradient_in, _ = gradient_stem([gradient_in, gradient_hole_masks])

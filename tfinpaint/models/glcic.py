@@ -16,9 +16,8 @@ import keras
 from keras import ops
 
 from tfinpaint.layers.crop import LocalCrop, crop_local, local_crop_boxes
-from tfinpaint.layers.harmonic_fill import HarmonicFill
 from tfinpaint.layers.normalization import BatchNormalization
-from tfinpaint.models.base import InpaintingGenerator, check_fill_options, fill_size_multiple
+from tfinpaint.models.base import InpaintingGenerator, fill_size_multiple, harmonic_fill_layer
 
 __all__ = [
     "DEFAULT_MEAN_PIXEL",
@@ -151,7 +150,9 @@ class GLCICCompletionNetwork(InpaintingGenerator):
         fill_iterations=32,
         **kwargs,
     ):
-        check_fill_options("GLCICCompletionNetwork", fill_input, fill_levels, fill_iterations)
+        harmonic_fill = harmonic_fill_layer(
+            "GLCICCompletionNetwork", fill_input, fill_levels, fill_iterations
+        )
         if not isinstance(base_filters, int) or base_filters < 2 or base_filters % 2:
             raise ValueError(
                 f"Received base_filters={base_filters!r}, expected an even int >= 2 (the last "
@@ -216,9 +217,6 @@ class GLCICCompletionNetwork(InpaintingGenerator):
         )
         # float32 so the image stays exact in [0, 1] under a mixed-precision policy.
         output_act = keras.layers.Activation("sigmoid", dtype="float32", name="raw")
-        harmonic_fill = (
-            HarmonicFill(fill_levels, fill_iterations, name="harmonic_fill") if fill_input else None
-        )
 
         # === Functional Model ===
         inputs = InpaintingGenerator.make_inputs()
@@ -227,7 +225,7 @@ class GLCICCompletionNetwork(InpaintingGenerator):
             x = input_fill([images, masks])
         else:
             # The fill reads no hole pixel; every pixel of it is known, so none is zeroed.
-            fill = harmonic_fill([images * (1.0 - masks), masks])
+            fill = harmonic_fill([images, masks])
             x = ops.concatenate([fill - ops.convert_to_tensor(mean_pixel), masks], axis=-1)
         for conv, norm, act in hidden:
             x = act(norm(conv(x)))
