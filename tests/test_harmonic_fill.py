@@ -380,3 +380,39 @@ def test_fill_input_starts_as_the_harmonic_fill_and_learns(family, overrides, mo
 def test_bad_fill_options_raise(family, overrides, message):
     with pytest.raises(ValueError, match=message):
         registry.build_generator(family, "tiny", **overrides)
+
+
+@pytest.mark.parametrize("family, overrides", [case[:2] for case in _ON_THE_FILL[1:]])
+def test_fill_input_starts_from_the_plain_network_at_the_fill(family, overrides):
+    """`--init_from` a plain network (no `fill_input`; PConv's fill input has a channel more):
+    its trunk is loaded, the zero-started corrections stay zero, so the run starts exactly at
+    the fill."""
+    keras.utils.set_random_seed(0)
+    plain_overrides = {k: v for k, v in overrides.items() if k != "fill_levels"}
+    source = registry.build_generator(family, "tiny", **plain_overrides)
+    rng = np.random.default_rng(0)
+    for weight in source.weights:  # A "trained" source: no weight at its initial value.
+        weight.assign(weight.numpy() + rng.normal(0, 0.01, weight.shape))
+    target = registry.build_generator(family, "tiny", fill_input=True, **overrides)
+    weights = [(w.path, w.numpy()) for w in source.weights]
+
+    class _Config:
+        init_from, model, preset, generator_overrides = "source", family, "tiny", overrides
+
+    values, fresh = init_from.initial_assignment(_Config, target, weights, source.get_config())
+    target.set_weights(values)
+    batch = _pconv_batch()
+    fill = harmonic_fill(batch["images"], batch["masks"], overrides["fill_levels"], 32)
+    np.testing.assert_array_equal(np.asarray(target(batch)["raw"]), fill)
+    assert fresh
+    source_values = dict(weights)
+    for weight in target.weights:
+        if weight.path in fresh:
+            assert not np.any(weight.numpy()), weight.path
+        else:
+            np.testing.assert_array_equal(weight.numpy(), source_values[weight.path])
+    # A source already on the fill loads whole.
+    values, fresh = init_from.initial_assignment(_Config, target, weights, target.get_config())
+    assert fresh == [] and all(
+        np.array_equal(v, source_values[w.path]) for w, v in zip(target.weights, values)
+    )

@@ -1,17 +1,27 @@
 """`--init_from`: a new run starts from the generator weights of another (fine-tuning).
 
 `initial_weights(config)` reads the source generator's weights before anything is built;
-`initial_assignment(config, generator, weights)` maps them onto this run's generator (the same
-architecture, or one that adds layers to the source's).
+`initial_assignment(config, generator, weights, source_config)` maps them onto this run's
+generator (the same architecture, or one that adds layers to the source's). A family built on the
+harmonic fill (`fill_input`) can start from the same family's plain network: every weight is
+loaded but those of the layers that start at zero on the fill (its correction heads), so the run
+starts exactly at the fill with the source's trained trunk.
 """
+
+import collections
+
+import numpy as np
 
 from tfinpaint import runs
 
+# The `--init_from` generator: its weights as (path, array) pairs and its config.
+Source = collections.namedtuple("Source", ["weights", "config"])
+
 
 def initial_weights(config):
-    """The weights of `--init_from`'s generator as (path, array) pairs (None without the
-    flag), checked to be of this run's family, or ValueError in one sentence. Not read once the
-    run has checkpoints: a resume continues from them (and works after the source is gone)."""
+    """`--init_from`'s generator as a `Source` (None without the flag), checked to be of this
+    run's family, or ValueError in one sentence. Not read once the run has checkpoints: a
+    resume continues from them (and works after the source is gone)."""
     if config.init_from is None or runs.RunDir(config.workdir).has_checkpoint_files():
         return None
     from tfinpaint import inference  # Deferred: inference imports the models and data.
@@ -27,16 +37,19 @@ def initial_weights(config):
             f"--init_from={config.init_from} holds a {info['model']} generator; this run trains "
             f"{config.model}."
         )
-    return [(weight.path, weight.numpy()) for weight in source.weights]
+    return Source([(weight.path, weight.numpy()) for weight in source.weights], source.get_config())
 
 
-def initial_assignment(config, generator, weights):
+def initial_assignment(config, generator, weights, source_config=None):
     """The values to give `generator` for `--init_from`'s (path, array) `weights`.
 
     The same architecture: every weight in order. A variant that adds layers to the source's
     (e.g. the cascade's `full_resolution_blocks`): each source weight goes to the weight of the
     same path and shape, and the added ones keep their initial values. Anything else is a
-    ValueError in one sentence.
+    ValueError in one sentence. When `generator` is built on the fill (`fill_input`) and the
+    source (`source_config`) is not, the layers whose kernel `generator` starts at zero (the
+    corrections added to the fill) keep their initial values too: the source's output layers
+    made an image, the fill network's make a correction of the fill.
 
     Returns:
         (values, fresh): the list for `generator.set_weights` and the paths of the weights that
@@ -44,7 +57,7 @@ def initial_assignment(config, generator, weights):
     """
     shapes = [tuple(w.shape) for w in generator.weights]
     if shapes == [value.shape for _, value in weights]:
-        return [value for _, value in weights], []
+        return _keep_fill_corrections(generator, [value for _, value in weights], [], source_config)
     by_path = {w.path: w for w in generator.weights}
     unmatched = [
         path
@@ -65,4 +78,24 @@ def initial_assignment(config, generator, weights):
     given = dict(weights)
     fresh = [w.path for w in generator.weights if w.path not in given]
     values = [given[w.path] if w.path in given else w.numpy() for w in generator.weights]
+    return _keep_fill_corrections(generator, values, fresh, source_config)
+
+
+def _keep_fill_corrections(generator, values, fresh, source_config):
+    """`(values, fresh)` with the fill network's zero-started layers at their initial values
+    when the source is the plain network (see `initial_assignment`)."""
+    if not getattr(generator, "fill_input", False) or (source_config or {}).get("fill_input"):
+        return values, fresh
+    layers = {
+        w.path.rsplit("/", 1)[0]
+        for w in generator.weights
+        if w.path.endswith("/kernel") and not np.any(w.numpy())
+    }
+    values = list(values)
+    fresh = list(fresh)
+    for index, weight in enumerate(generator.weights):
+        if weight.path.rsplit("/", 1)[0] in layers:
+            values[index] = weight.numpy()
+            if weight.path not in fresh:
+                fresh.append(weight.path)
     return values, fresh

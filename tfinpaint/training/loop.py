@@ -204,15 +204,16 @@ def open_run(config, explicit_names=None, hold_lock=False):
 
 def _open_run(config, trainer_cls, strategy, chief, run_dir):
     """`open_run` once the settings are checked (and, on the chief, the lock is held)."""
-    initial_weights = init_from.initial_weights(config)
+    source = init_from.initial_weights(config)
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         generator = registry.build_generator(
             config.model, config.preset, **config.generator_overrides
         )
-        if initial_weights is not None:
+        initial_weights = None
+        if source is not None:
             initial_weights, fresh = init_from.initial_assignment(
-                config, generator, initial_weights
+                config, generator, source.weights, source.config
             )
         vgg = build_vgg(trainer_cls, config) if trainer_cls.uses_vgg else None
         trainer = trainer_cls.create(generator, config, vgg=vgg)
