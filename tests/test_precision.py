@@ -100,6 +100,28 @@ def test_policy_names():
         precision.policy_name("int8")
 
 
+_AVX2_CPUINFO = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
+_AVX512_BF16_CPUINFO = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
+_ARM_CPUINFO = "processor\t: 0\nFeatures\t: fp asimd sve bf16\n"
+
+
+def test_native_bfloat16_is_read_from_the_cpu_flags():
+    assert precision.cpu_has_native_bfloat16(_AVX2_CPUINFO) is False
+    assert precision.cpu_has_native_bfloat16(_AVX512_BF16_CPUINFO) is True
+    assert precision.cpu_has_native_bfloat16(_ARM_CPUINFO) is True
+    assert precision.cpu_has_native_bfloat16("") is None  # No /proc: unknown, no warning.
+
+
+def test_slow_bfloat16_warning_only_for_emulated_bfloat16():
+    warn = precision.slow_bfloat16_warning
+    assert "emulated" in warn("bfloat16", _AVX2_CPUINFO, has_gpu=False)
+    for name in ("none", "float32", "float16"):
+        assert warn(name, _AVX2_CPUINFO, has_gpu=False) is None
+    assert warn("bfloat16", _AVX512_BF16_CPUINFO, has_gpu=False) is None
+    assert warn("bfloat16", _AVX2_CPUINFO, has_gpu=True) is None
+    assert warn("bfloat16", "", has_gpu=False) is None
+
+
 def test_dtype_policy_is_restored_after_the_block_even_on_error():
     before = keras.config.dtype_policy().name
     with pytest.raises(RuntimeError, match="inside"):

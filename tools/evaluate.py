@@ -48,7 +48,7 @@ from tfinpaint import cli
 
 cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
 
-from tfinpaint import evaluation, files, inference, metrics  # noqa: E402
+from tfinpaint import evaluation, files, inference, metrics, precision  # noqa: E402
 from tfinpaint.data import image_files, mask_sets, sources  # noqa: E402
 
 # Sibling modules of this program (tools/_flag_help.py), however it is started.
@@ -220,6 +220,9 @@ def main(argv):
             inference.check_batch_memory(generator, batch_size, image_size)
         if figure_images is None:
             figure_images = _default_figure_images(image_size)
+        slow = generator is not None and precision.slow_bfloat16_warning(_PRECISION.value)
+        if slow:
+            print(f"Warning: {slow}")
         result = evaluation.evaluate(
             generator,
             _DATA.value,

@@ -47,7 +47,7 @@ from tfinpaint import cli
 
 cli.import_tensorflow_quietly()  # Before anything imports TensorFlow.
 
-from tfinpaint import inference  # noqa: E402
+from tfinpaint import inference, precision  # noqa: E402
 from tfinpaint.data import image_files  # noqa: E402
 
 # Sibling modules of this program (tools/_flag_help.py), however it is started.
@@ -168,8 +168,9 @@ def main(argv):
         inference.check_inpaint_memory(generator, report["sizes"], _STRATEGY.value, max_size)
     except ValueError as error:
         sys.exit(f"Error: {error}")
-    for warning in report["warnings"]:
-        print(f"Warning: {warning}")
+    for warning in report["warnings"] + [precision.slow_bfloat16_warning(_PRECISION.value)]:
+        if warning:
+            print(f"Warning: {warning}")
     print(f"Loaded {inference.describe(info)} from {info['path']}.")
     for image_path, mask_path, output_path in jobs:
         start = time.perf_counter()

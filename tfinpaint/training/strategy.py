@@ -11,6 +11,7 @@ import os
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 from tfinpaint import precision
 
@@ -69,3 +70,6 @@ def is_chief(strategy):
 def set_precision(mixed_precision):
     """Sets Keras' global dtype policy for `--mixed_precision` ("none", "float16", "bfloat16")."""
     keras.mixed_precision.set_global_policy(precision.policy_name(mixed_precision))
+    warning = precision.slow_bfloat16_warning(mixed_precision)
+    if warning:
+        logging.warning("--mixed_precision=%s: %s", mixed_precision, warning)
