@@ -64,6 +64,15 @@ def cpu_has_native_bfloat16(cpuinfo_text):
     return bool(flags & _NATIVE_BFLOAT16_FLAGS)
 
 
+def read_cpuinfo():
+    """The text of /proc/cpuinfo, "" where there is none (not Linux, or unreadable)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def slow_bfloat16_warning(precision, cpuinfo_text=None, has_gpu=None):
     """One sentence for the log when `precision` is bfloat16 and would run emulated: no GPU
     and a CPU without native bfloat16; None otherwise (or when the CPU cannot be told).
@@ -82,11 +91,7 @@ def slow_bfloat16_warning(precision, cpuinfo_text=None, has_gpu=None):
     if has_gpu:
         return None
     if cpuinfo_text is None:
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8") as f:
-                cpuinfo_text = f.read()
-        except OSError:
-            cpuinfo_text = ""
+        cpuinfo_text = read_cpuinfo()
     if cpu_has_native_bfloat16(cpuinfo_text) is not False:
         return None
     return (

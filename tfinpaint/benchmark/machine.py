@@ -12,6 +12,8 @@ import platform
 import keras
 import tensorflow as tf
 
+from tfinpaint import precision
+
 # FLOPs per cycle per core of a fused multiply-add unit pair, by the widest vector extension.
 _FLOPS_PER_CYCLE = (
     ("avx512f", 64, "AVX-512: 2 FMA units x 16 fp32 lanes x 2"),
@@ -64,11 +66,7 @@ def cpu_peak(cpuinfo_text, num_cores):
 
 def machine_info():
     """Where the figures were taken: date, CPU, cores, assumed peak, GPUs and versions."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpuinfo_text = f.read()
-    except OSError:
-        cpuinfo_text = ""
+    cpuinfo_text = precision.read_cpuinfo()
     num_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpus = [
         tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
