@@ -152,8 +152,11 @@ def test_a_workdir_that_cannot_be_a_folder_is_refused(tmp_path, workdir, match):
 
 _HOLDER = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
     from tfinpaint import runs
+    # Ctrl-C as a terminal gives it, even when the suite runs as a background job of a
+    # non-interactive shell (which starts children with SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     runs.RunDir(sys.argv[1]).acquire_lock()
     print("locked", flush=True)
     time.sleep(120)
