@@ -27,6 +27,14 @@ def test_the_package_never_imports_gradio(demo):
     assert "gradio" not in sys.modules
 
 
+def test_the_page_opens_on_a_shipped_checkpoint_and_a_classical_fill_it_offers(demo):
+    from tfinpaint import inference, postprocess
+
+    assert demo.DEFAULT_CHECKPOINT in inference.list_checkpoints()
+    assert demo.flags.FLAGS["checkpoint"].default == demo.DEFAULT_CHECKPOINT
+    assert demo.DEFAULT_CLASSICAL in postprocess.CLASSICAL_METHODS
+
+
 def _layer(height, width, painted):
     layer = np.zeros((height, width, 4), np.uint8)
     layer[painted] = (255, 0, 255, 255)

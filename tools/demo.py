@@ -5,12 +5,13 @@ Usage:
   python tools/demo.py           # then open http://127.0.0.1:7860
 
   # Another port and default checkpoint, larger photos allowed:
-  python tools/demo.py --port=8080 --checkpoint=glcic_narrow_photos --max_pixels=20000000
+  python tools/demo.py --port=8080 --checkpoint=pconv_fill_photos --max_pixels=20000000
 
 The page: upload a photo (or pick one of scikit-image's sample photos), paint the holes with the
 brush (its size is adjustable; the eraser and undo fix mistakes), choose a shipped checkpoint
-(`inference.list_checkpoints()`) or type the path of a run's generator, a strategy
-(`inference.STRATEGIES`) and a classical method, and press Inpaint. The input with its holes,
+(`inference.list_checkpoints()`; the page opens on the flagship, DEFAULT_CHECKPOINT) or type the
+path of a run's generator, a strategy (`inference.STRATEGIES`) and a classical method (the
+harmonic fill, the strongest on our evaluations, unless another is picked), and press Inpaint. The input with its holes,
 the network's result and the classical fill appear side by side; the result downloads as a
 full-resolution PNG whose known pixels are exactly the uploaded photo's (the photo is decoded
 on the server from the uploaded file, never from the browser's canvas; the painted layer only
@@ -43,11 +44,16 @@ from tfinpaint.data import image_files, list_image_files, read_image  # noqa: E4
 
 INSTALL_HINT = 'tools/demo.py needs Gradio: pip install -e ".[demo]" (or pip install "gradio>=6").'
 
+# The page opens on the strongest shipped checkpoint beside the strongest classical fill, so
+# that a first comparison is the honest one (checkpoints/README.md ranks them).
+DEFAULT_CHECKPOINT = "cascade_fill_photos"
+DEFAULT_CLASSICAL = "harmonic"
+
 _HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to serve on (0.0.0.0: every network).")
 _PORT = flags.DEFINE_integer("port", 7860, "Port to serve on.", lower_bound=1, upper_bound=65535)
 _CHECKPOINT = flags.DEFINE_string(
     "checkpoint",
-    "pconv_small_photos",
+    DEFAULT_CHECKPOINT,
     "The checkpoint chosen when the page opens: a shipped NAME (tools/inpaint.py "
     "--list_checkpoints) or the path of a run or generator.json (put in the path box).",
 )
@@ -373,7 +379,7 @@ def build_page(default_checkpoint, default_strategy, default_max_size, max_pixel
                 )
                 classical = gr.Dropdown(
                     choices=list(postprocess.CLASSICAL_METHODS),
-                    value="telea",
+                    value=DEFAULT_CLASSICAL,
                     label="Classical fill beside it",
                     elem_id="classical",
                 )
