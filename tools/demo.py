@@ -11,11 +11,11 @@ The page: upload a photo (or pick one of scikit-image's sample photos), paint th
 brush (its size is adjustable; the eraser and undo fix mistakes), choose a shipped checkpoint
 (`inference.list_checkpoints()`; the page opens on the flagship, DEFAULT_CHECKPOINT) or type the
 path of a run's generator, a strategy (`inference.STRATEGIES`) and a classical method (the
-harmonic fill, the strongest on our evaluations, unless another is picked), and press Inpaint. The input with its holes,
-the network's result and the classical fill appear side by side; the result downloads as a
-full-resolution PNG whose known pixels are exactly the uploaded photo's (the photo is decoded
-on the server from the uploaded file, never from the browser's canvas; the painted layer only
-says where the holes are). Every painted pixel, however faint, is a hole.
+harmonic fill, the strongest on our evaluations, unless another is picked), and press Inpaint.
+The input with its holes, the network's result and the classical fill appear side by side; the
+result downloads as a full-resolution PNG whose known pixels are exactly the uploaded photo's
+(the photo is decoded on the server from the uploaded file, never from the browser's canvas; the
+painted layer only says where the holes are). Every painted pixel, however faint, is a hole.
 
 Loaded generators are cached (--cache_size). Bad input (a file that is not an image, one over
 --max_pixels, no painted hole, an unknown checkpoint) is answered on the page in one sentence.
