@@ -70,10 +70,17 @@ def harmonic_fill(images, hole_masks, levels=6, iterations=32):
     for level in range(levels, -1, -1):
         values, weights = pyramid[level]
         known = values * weights
+        holes = 1.0 - weights
         if level < levels:
-            filled = known + upsample_bilinear_2x(filled) * (1.0 - weights)
-        for _ in range(iterations):
-            filled = known + _laplace_mean(filled) * (1.0 - weights)
+            filled = known + upsample_bilinear_2x(filled) * holes
+        # A loop op, not `iterations` unrolled copies: a graph of the fill stays small (tracing
+        # the unrolled 7 x 32 sweeps took seconds, for every model built on the fill).
+        filled = ops.fori_loop(
+            0,
+            iterations,
+            lambda _, current, known=known, holes=holes: known + _laplace_mean(current) * holes,
+            filled,
+        )
     # Level 0 ended as `images * valid + fill * (1 - valid)`: the known pixels are the input's.
     return filled
 
