@@ -26,6 +26,7 @@ import os
 
 import cv2
 import numpy as np
+import tensorflow as tf
 
 from tfinpaint import files, metrics, postprocess
 from tfinpaint.data import mask_sets, pipeline
@@ -40,6 +41,23 @@ BOOTSTRAP_RESAMPLES = 2000
 _BOOTSTRAP_SEED = 0
 # The spec the pipeline draws with when `mask_dir` replaces its masks (cheap; never scored).
 _PLACEHOLDER_MASKS = "rect"
+
+
+def _graph_forward(generator):
+    """The generator's `inpainted` output as one `tf.function` for every batch of an evaluation.
+
+    Every batch has the crop size, so it traces once (`reduce_retracing`: a last, smaller
+    batch relaxes the batch dimension rather than keeping a second graph). Called eagerly, a
+    generator built on the harmonic fill spends most of its time dispatching the fill's small
+    ops: `cascade_fill_photos` took 1.2 s for one 256 px image eagerly and 0.15 s as a graph
+    (2-core AVX2 EPYC, 2026-12-07), the same values to float32 rounding.
+    """
+
+    @tf.function(reduce_retracing=True)
+    def forward(images, hole_masks):
+        return generator({"images": images, "masks": hole_masks}, training=False)["inpainted"]
+
+    return forward
 
 
 def evaluate(
@@ -180,6 +198,7 @@ def evaluate(
     records = []
     kept = []
     features = collections.defaultdict(list)
+    forward = None if generator is None else _graph_forward(generator)
     for batch in dataset:
         images, hole_masks = batch["images"].numpy(), batch["masks"].numpy()
         if num_images is not None:
@@ -193,7 +212,7 @@ def evaluate(
         outputs = {}
         if generator is not None:
             outputs["model"] = np.asarray(
-                generator({"images": images, "masks": hole_masks}, training=False)["inpainted"],
+                forward(tf.constant(images, tf.float32), tf.constant(hole_masks, tf.float32)),
                 np.float32,
             )
         for name in baselines:

@@ -106,16 +106,19 @@ def _check_ssim_variant(variant):
     return SSIM_VARIANTS[variant]
 
 
-def _window_kernel(num_channels, window_size, sigma):
-    """Depthwise (k, k, C, 1) averaging window: Gaussian, or uniform when `sigma` is None."""
+def _window_kernels(num_channels, window_size, sigma):
+    """The averaging window, Gaussian or uniform when `sigma` is None, as its two 1D factors:
+    depthwise kernels (k, 1, C, 1) and (1, k, C, 1). Both windows are outer products of a 1D
+    window, so two 1D passes give the 2D window's average (to float32 rounding) at 2k instead
+    of k^2 multiplies per pixel (TensorFlow's CPU depthwise convolution made the 11x11 window
+    most of an evaluation's time)."""
     if sigma is None:
         g = np.ones(window_size, np.float64)
     else:
         coords = np.arange(window_size, dtype=np.float64) - (window_size - 1) / 2.0
         g = np.exp(-(coords**2) / (2.0 * sigma**2))
-    g /= g.sum()
-    kernel = np.outer(g, g).astype(np.float32)
-    return tf.constant(np.tile(kernel[:, :, None, None], (1, 1, num_channels, 1)))
+    g = np.tile((g / g.sum()).astype(np.float32)[:, None, None], (1, num_channels, 1))
+    return tf.constant(g[:, None]), tf.constant(g[None, :])
 
 
 def ssim_map(y_true, y_pred, max_val=1.0, variant="gaussian"):
@@ -128,19 +131,21 @@ def ssim_map(y_true, y_pred, max_val=1.0, variant="gaussian"):
     """
     window_size, sigma, sample_covariance = _check_ssim_variant(variant)
     y_true, y_pred = _as_float(y_true), _as_float(y_pred)
-    kernel = _window_kernel(y_true.shape[-1], window_size, sigma)
-
-    def blur(x):
-        return tf.nn.depthwise_conv2d(x, kernel, strides=[1, 1, 1, 1], padding="VALID")
+    # The five local means in one pass over their channels stacked: x, y, x^2, y^2, x*y.
+    stacked = tf.concat([y_true, y_pred, y_true * y_true, y_pred * y_pred, y_true * y_pred], -1)
+    columns, rows = _window_kernels(stacked.shape[-1], window_size, sigma)
+    means = stacked
+    for kernel in (columns, rows):
+        means = tf.nn.depthwise_conv2d(means, kernel, strides=[1, 1, 1, 1], padding="VALID")
+    mu_true, mu_pred, mean_tt, mean_pp, mean_tp = tf.split(means, 5, axis=-1)
 
     c1 = (_SSIM_K1 * max_val) ** 2
     c2 = (_SSIM_K2 * max_val) ** 2
     # scikit-image's use_sample_covariance: unbiased N / (N - 1) over the window's N pixels.
     norm = window_size**2 / (window_size**2 - 1.0) if sample_covariance else 1.0
-    mu_true, mu_pred = blur(y_true), blur(y_pred)
-    var_true = norm * (blur(y_true * y_true) - mu_true**2)
-    var_pred = norm * (blur(y_pred * y_pred) - mu_pred**2)
-    covariance = norm * (blur(y_true * y_pred) - mu_true * mu_pred)
+    var_true = norm * (mean_tt - mu_true**2)
+    var_pred = norm * (mean_pp - mu_pred**2)
+    covariance = norm * (mean_tp - mu_true * mu_pred)
     numerator = (2.0 * mu_true * mu_pred + c1) * (2.0 * covariance + c2)
     denominator = (mu_true**2 + mu_pred**2 + c1) * (var_true + var_pred + c2)
     return numerator / denominator
