@@ -43,17 +43,22 @@ _BOOTSTRAP_SEED = 0
 _PLACEHOLDER_MASKS = "rect"
 
 
-def _graph_forward(generator):
+def _graph_forward(generator, image_size):
     """The generator's `inpainted` output as one `tf.function` for every batch of an evaluation.
 
-    Every batch has the crop size, so it traces once (`reduce_retracing`: a last, smaller
-    batch relaxes the batch dimension rather than keeping a second graph). Called eagerly, a
-    generator built on the harmonic fill spends most of its time dispatching the fill's small
-    ops: `cascade_fill_photos` took 1.2 s for one 256 px image eagerly and 0.15 s as a graph
-    (2-core AVX2 EPYC, 2026-12-07), the same values to float32 rounding.
+    Every batch is of `image_size` crops and any batch size (a last, smaller batch included), so
+    it traces once. Called eagerly, a generator built on the harmonic fill spends most of its
+    time dispatching the fill's small ops: `cascade_fill_photos` took 1.2 s for one 256 px image
+    eagerly and 0.15 s as a graph (2-core AVX2 EPYC, 2026-12-07), the same values to float32
+    rounding.
     """
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec((None, image_size, image_size, 3), tf.float32),
+            tf.TensorSpec((None, image_size, image_size, 1), tf.float32),
+        ]
+    )
     def forward(images, hole_masks):
         return generator({"images": images, "masks": hole_masks}, training=False)["inpainted"]
 
@@ -198,7 +203,7 @@ def evaluate(
     records = []
     kept = []
     features = collections.defaultdict(list)
-    forward = None if generator is None else _graph_forward(generator)
+    forward = None if generator is None else _graph_forward(generator, image_size)
     for batch in dataset:
         images, hole_masks = batch["images"].numpy(), batch["masks"].numpy()
         if num_images is not None:
