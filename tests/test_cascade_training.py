@@ -178,6 +178,22 @@ def test_reconstruction_loss_option(name):
     np.testing.assert_allclose(float(outputs["reconstruction"][0]), expected, rtol=1e-5)
 
 
+def test_hole_psnr_term_joins_the_generator_loss_only_when_weighted():
+    # Off by default (not the paper's): no term is logged. Weighted, it is minus the mean
+    # per-image hole PSNR of the completed images and adds to the total with its weight.
+    trainer, batch = _tiny_generator_step_setup({"loss_weights": {"adversarial": 0.0}}, seed=2)
+    assert "hole_psnr" not in trainer.train_step(batch)
+    trainer, batch = _tiny_generator_step_setup(
+        {"loss_weights": {"adversarial": 0.0, "feature": 0.0, "hole_psnr": 0.25}}, seed=2
+    )
+    completed = trainer.generator(batch, training=True)["inpainted"]
+    expected = float(losses.hole_psnr_loss(batch["images"], completed, batch["masks"]))
+    outputs = trainer.train_step(batch)
+    np.testing.assert_allclose(float(outputs["hole_psnr"][0]), expected, rtol=1e-5)
+    total = float(outputs["reconstruction"][0]) + 0.25 * expected
+    np.testing.assert_allclose(float(outputs["total"][0]), total, rtol=1e-5)
+
+
 def test_unknown_reconstruction_loss_is_refused():
     with pytest.raises(ValueError, match="reconstruction_loss must be one of l1, mse"):
         CascadeOptions.parse({"reconstruction_loss": "l2"}, "cascade")

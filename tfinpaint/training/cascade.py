@@ -32,7 +32,7 @@ from tfinpaint import losses
 from tfinpaint.training.config import Segment
 from tfinpaint.training.trainer import InpaintingTrainer, TrainerOptions
 
-_GENERATOR_TERMS = ("total", "adversarial", "feature", "reconstruction")
+_GENERATOR_TERMS = ("total", "adversarial", "feature", "reconstruction", "hole_psnr")
 _RECONSTRUCTION_LOSSES = {"l1": losses.hole_normalised_l1, "mse": losses.hole_normalised_mse}
 _DISCRIMINATOR_TERMS = ("d_loss", "d_real_prob", "d_fake_prob", "d_pair_accuracy")
 
@@ -43,8 +43,11 @@ class CascadeOptions(TrainerOptions):
 
     Attributes:
         loss_weights: dict or None. Overrides of the generator loss weights ("adversarial",
-            "feature", "reconstruction"; ours: 0.01, 1, 1). An adversarial weight of 0 trains
-            the generator without calling the discriminator (and logs no "adversarial").
+            "feature", "reconstruction"; ours: 0.01, 1, 1; and our "hole_psnr", 0: minus the
+            mean per-image hole PSNR in dB, `losses.hole_psnr_loss`, not the paper's, for
+            fine-tunes judged by mean per-image PSNR). An adversarial weight of 0 trains the
+            generator without calling the discriminator (and logs no "adversarial"); a
+            "hole_psnr" weight of 0 computes and logs no such term.
         generator_batches: int. Generator steps per cycle (the paper's 10).
         discriminator_batches: int. Discriminator steps per cycle (the paper's 5). An
             adversarial weight of 0 runs generator steps only, whatever this is.
@@ -98,7 +101,12 @@ class CascadeTrainer(InpaintingTrainer):
     VGG_TERMS = ("feature",)
     DATA_OPTIONS = ("augment",)
     Options = CascadeOptions
-    DEFAULT_LOSS_WEIGHTS = {"adversarial": 0.01, "feature": 1.0, "reconstruction": 1.0}
+    DEFAULT_LOSS_WEIGHTS = {
+        "adversarial": 0.01,
+        "feature": 1.0,
+        "reconstruction": 1.0,
+        "hole_psnr": 0.0,
+    }
     # Grappler's remapper fuses Conv2D + BiasAdd + Add + LeakyRelu in the generator's residual
     # blocks although the gradient's LeakyReluGrad still reads the fused-away Add, then fails
     # for the whole graph ("remapper failed: ... fanout ... exist for missing node") and prints
@@ -140,6 +148,8 @@ class CascadeTrainer(InpaintingTrainer):
             completed = outputs["inpainted"]
             reconstruction = _RECONSTRUCTION_LOSSES[self.options.reconstruction_loss]
             terms = {"reconstruction": reconstruction(images, completed, hole_masks)}
+            if self.loss_weights["hole_psnr"]:
+                terms["hole_psnr"] = losses.hole_psnr_loss(images, completed, hole_masks)
             # With the adversarial weight at 0 (L1-only runs) the discriminator is not called
             # (nor trained: `adversarial_optional`): its forward and backward pass were ~40 % of a
             # generator step for nothing, and the logs leave the term out instead of showing a
