@@ -156,6 +156,24 @@ def test_layer_contract():
     assert keras.backend.standardize_dtype(mixed.dtype) == "float32"
 
 
+def test_eager_layer_runs_one_graph_for_every_size():
+    # Eagerly (TensorFlow) the layer runs the fill as one graph traced for any batch and size:
+    # the definition's values to float rounding, known pixels exact, no retrace for a new size.
+    from tfinpaint.layers import harmonic_fill as module  # noqa: PLC0415
+
+    layer = HarmonicFill(levels=2, iterations=5)
+    traced = module._traced_fill(2, 5, 3)
+    before = traced.experimental_get_tracing_count()
+    for size, batch in ((16, 1), (32, 2), (24, 3)):
+        image, holes = _image_and_holes(size, seed=size)
+        images = np.repeat(image[None], batch, 0).astype("float32")
+        masks = np.repeat(holes[None, ..., None], batch, 0).astype("float32")
+        out = np.asarray(layer([images, masks]))
+        np.testing.assert_allclose(out[-1], _reference_fill(image, holes, 2, 5), atol=1e-5)
+        np.testing.assert_array_equal(out[-1][~holes], images[-1][~holes])
+    assert traced.experimental_get_tracing_count() - before <= 1
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"levels": -1}, "levels=-1"), ({"iterations": 0}, "iterations=0"), ({"levels": 2.0}, "2.0")],
@@ -210,7 +228,7 @@ def test_pconv_fill_head_starts_as_the_harmonic_fill_and_keeps_the_contract():
     model = registry.build_generator("pconv", "tiny", fill_head_filters=[8, 8])
     batch = _pconv_batch()
     raw = np.asarray(model(batch)["raw"])
-    fill = np.asarray(harmonic_fill(batch["images"], batch["masks"], model.depth, 32))
+    fill = np.asarray(HarmonicFill(model.depth, 32)([batch["images"], batch["masks"]]))
     np.testing.assert_array_equal(raw, fill)
     run_generator_test(model, batch)
     restored = type(model).from_config(model.get_config())
@@ -341,7 +359,7 @@ def test_fill_input_starts_as_the_harmonic_fill_and_learns(family, overrides, mo
     batch = _pconv_batch()
     outputs = model(batch)
     raw = np.asarray(outputs["raw"])
-    fill = harmonic_fill(batch["images"], batch["masks"], levels, 32)
+    fill = HarmonicFill(levels, 32)([batch["images"], batch["masks"]])
     np.testing.assert_array_equal(raw, fill)
     if "gradients" in outputs:  # GAIN's gradient head starts at the fill's gradients.
         np.testing.assert_array_equal(outputs["gradients"], gray_sobel(fill))
@@ -402,7 +420,7 @@ def test_fill_input_starts_from_the_plain_network_at_the_fill(family, overrides)
     values, fresh = init_from.initial_assignment(_Config, target, weights, source.get_config())
     target.set_weights(values)
     batch = _pconv_batch()
-    fill = harmonic_fill(batch["images"], batch["masks"], overrides["fill_levels"], 32)
+    fill = HarmonicFill(overrides["fill_levels"], 32)([batch["images"], batch["masks"]])
     np.testing.assert_array_equal(np.asarray(target(batch)["raw"]), fill)
     assert fresh
     source_values = dict(weights)

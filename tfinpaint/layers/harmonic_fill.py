@@ -22,6 +22,8 @@ few dozen sweeps per level come close to the converged harmonic fill at any hole
 multigrid idea). No trainable weights; the output's known pixels are exactly the input's.
 """
 
+import functools
+
 import keras
 from keras import ops
 
@@ -120,6 +122,15 @@ class HarmonicFill(keras.layers.Layer):
 
     def call(self, inputs):
         images, hole_masks = inputs
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf  # noqa: PLC0415 (the TensorFlow backend only)
+
+            if tf.executing_eagerly():
+                # Eagerly the fill's ~2,000 small ops are dispatched one by one (0.75 s of a
+                # 1 s forward pass of a 256 px model on the fill); as one graph for any size
+                # they take 0.09 s. Inside a traced model it is inlined as written.
+                fill = _traced_fill(self.levels, self.iterations, images.shape[-1])
+                return fill(ops.cast(images, "float32"), ops.cast(hole_masks, "float32"))
         return harmonic_fill(images, hole_masks, self.levels, self.iterations)
 
     def compute_output_shape(self, input_shape):
@@ -132,3 +143,21 @@ class HarmonicFill(keras.layers.Layer):
         config = super().get_config()
         config.update({"levels": self.levels, "iterations": self.iterations})
         return config
+
+
+@functools.cache
+def _traced_fill(levels, iterations, channels):
+    """`harmonic_fill` as one TensorFlow graph for any batch and size (traced once).
+
+    Sizes are left unknown in the signature so that images of a new size reuse the graph;
+    `upsample_bilinear_2x` then takes its slice form, equal to the resize to float rounding.
+    """
+    import tensorflow as tf  # noqa: PLC0415 (the TensorFlow backend only)
+
+    return tf.function(
+        functools.partial(harmonic_fill, levels=levels, iterations=iterations),
+        input_signature=[
+            tf.TensorSpec([None, None, None, channels], tf.float32),
+            tf.TensorSpec([None, None, None, 1], tf.float32),
+        ],
+    )
